@@ -70,8 +70,10 @@ def load_speeds(overrides: dict[str, dict[str, Any]] | None = None) -> dict[str,
     speeds = {}
     for mode in MODES:
         spec = ModeSpeeds(**table[mode])
-        for cls, kmh in {**spec.kmh, **spec.congestion}.items():
-            check_positive(f"{mode} speed/factor for highway={cls}", kmh)
+        for cls, kmh in spec.kmh.items():
+            check_positive(f"{mode}.kmh.{cls} (km/h)", kmh)
+        for cls, factor in spec.congestion.items():
+            check_positive(f"{mode}.congestion.{cls}", factor)
         check_positive(f"{mode}.access_kmh", spec.access_kmh)
         check_positive(f"{mode}.maxspeed_factor", spec.maxspeed_factor)
         if spec.access_max_m < 0:

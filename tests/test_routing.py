@@ -1,0 +1,216 @@
+"""Travel-time engine on hand-made graphs whose answers are known, and on real Monaco."""
+
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+
+from geoaccess.errors import InputError
+from geoaccess.network import load_speeds, network_from_file, network_from_graph
+from geoaccess.routing import compile_mode, nearest_facility, od_matrix, place_points
+
+MONACO = Path(__file__).resolve().parents[1] / "data" / "demo" / "monaco.osm.pbf"
+UTM = "EPSG:32650"
+
+
+def make_graph(nodes, edges):
+    """nodes: {id: (x, y)} metres; edges: [(u, v, highway, oneway)] — two-way edges get both arcs."""
+    g = nx.MultiDiGraph(crs=UTM)
+    for n, (x, y) in nodes.items():
+        g.add_node(n, x=float(x), y=float(y))
+    for u, v, highway, oneway in edges:
+        geom = shapely.LineString([nodes[u], nodes[v]])
+        g.add_edge(u, v, highway=highway, oneway=oneway, geometry=geom)
+        if not oneway:
+            g.add_edge(v, u, highway=highway, oneway=False, geometry=shapely.reverse(geom))
+    return network_from_graph(g, crs=UTM)
+
+
+def line_network():
+    # A(0,0) — B(1000,0) — C(2000,0), residential, plus an island D—E far away.
+    return make_graph(
+        {"A": (0, 0), "B": (1000, 0), "C": (2000, 0), "D": (0, 50_000), "E": (1000, 50_000)},
+        [("A", "B", "residential", False), ("B", "C", "residential", False), ("D", "E", "residential", False)],
+    )
+
+
+def walk(net, **kw):
+    return compile_mode(net, "walk", min_component_nodes=1, **kw)
+
+
+def test_walk_times_along_a_line_include_both_off_network_legs():
+    g = walk(line_network())
+    # 5 km/h = 12 min per km; access legs also at 5 km/h.
+    fac = place_points(g, np.array([[2000.0, 50.0]]))  # 50 m off the road at C: 0.6 min
+    dem = place_points(g, np.array([[0.0, 0.0], [500.0, 100.0], [2000.0, 0.0], [1500.0, 0.0]]))
+    r = nearest_facility(g, dem, fac)
+    np.testing.assert_allclose(r.minutes, [24.6, 18.0 + 1.2 + 0.6, 0.6, 6.6], atol=1e-9)
+    assert (r.facility == 0).all()
+
+
+def test_demand_on_the_same_edge_as_the_facility_goes_straight_along_it():
+    # Facility at x=700 and demand at x=400 on the A-B edge of length 1000 m.
+    g = walk(line_network())
+    fac = place_points(g, np.array([[700.0, 0.0]]))
+    dem = place_points(g, np.array([[400.0, 0.0], [900.0, 0.0], [1500.0, 0.0]]))
+    r = nearest_facility(g, dem, fac)
+    np.testing.assert_allclose(r.minutes, [3.6, 2.4, 9.6], atol=1e-9)
+
+
+def test_point_beyond_the_snap_cap_is_off_network_and_infinite():
+    g = walk(line_network())
+    dem = place_points(g, np.array([[500.0, 1500.0], [500.0, 900.0]]))
+    assert dem.on_network.tolist() == [False, True]
+    r = nearest_facility(g, dem, place_points(g, np.array([[0.0, 0.0]])))
+    assert np.isinf(r.minutes[0]) and r.facility[0] == -1
+    assert r.minutes[1] == pytest.approx(6.0 + 900 / 5000 * 60)
+    assert r.n_unreachable == 1
+
+
+def test_island_component_is_unreachable_not_dropped():
+    g = walk(line_network())
+    dem = place_points(g, np.array([[500.0, 50_000.0], [500.0, 0.0]]))
+    r = nearest_facility(g, dem, place_points(g, np.array([[0.0, 0.0]])))
+    assert np.isinf(r.minutes[0]) and r.facility[0] == -1
+    assert r.minutes[1] == pytest.approx(6.0)
+
+
+def test_small_fragments_are_not_snapped_to_by_default():
+    net = line_network()
+    g = compile_mode(net, "walk")  # min_component_nodes=10 > island of 2 nodes, < largest? no: largest has 3
+    # The largest part (3 nodes) is always eligible; the 2-node island is not.
+    assert g.n_small_components == 1
+    dem = place_points(g, np.array([[500.0, 50_000.0]]))
+    assert not dem.on_network[0]
+
+
+def one_way_square():
+    # A(0,0) -> B(1000,0) one-way; B-C-D-A two-way detour around a 1 km square.
+    return make_graph(
+        {"A": (0, 0), "B": (1000, 0), "C": (1000, 1000), "D": (0, 1000)},
+        [("A", "B", "residential", True), ("B", "C", "residential", False),
+         ("C", "D", "residential", False), ("D", "A", "residential", False)],
+    )
+
+
+def test_one_way_street_makes_to_and_from_facility_differ():
+    net = one_way_square()
+    g = compile_mode(net, "drive", min_component_nodes=1)
+    kmh = load_speeds()["drive"].kmh["residential"] * load_speeds()["drive"].congestion["residential"]
+    km_min = 60.0 / kmh
+    station = place_points(g, np.array([[0.0, 0.0]]))  # at A
+    patient = place_points(g, np.array([[1000.0, 0.0]]))  # at B
+    out = nearest_facility(g, patient, station, "from_facility").minutes[0]
+    back = nearest_facility(g, patient, station, "to_facility").minutes[0]
+    assert out == pytest.approx(1 * km_min)  # A -> B directly
+    assert back == pytest.approx(3 * km_min)  # B -> C -> D -> A around the block
+    # Walking ignores one-way rules.
+    w = compile_mode(net, "walk", min_component_nodes=1)
+    assert nearest_facility(w, place_points(w, np.array([[1000.0, 0.0]])), place_points(w, np.array([[0.0, 0.0]])),
+                            "to_facility").minutes[0] == pytest.approx(12.0)
+
+
+def test_mid_edge_point_on_a_one_way_street():
+    g = compile_mode(one_way_square(), "drive", min_component_nodes=1)
+    km_min = 60.0 / (25.0 * 0.9)
+    station = place_points(g, np.array([[0.0, 0.0]]))
+    patient = place_points(g, np.array([[400.0, 0.0]]))  # 400 m along A->B
+    assert nearest_facility(g, patient, station, "from_facility").minutes[0] == pytest.approx(0.4 * km_min)
+    # Back to A: forward to B (0.6 km), then around (3 km); no driving backwards.
+    assert nearest_facility(g, patient, station, "to_facility").minutes[0] == pytest.approx(3.6 * km_min)
+
+
+def test_parallel_edges_use_the_fastest():
+    g = nx.MultiDiGraph(crs=UTM)
+    g.add_node(1, x=0.0, y=0.0)
+    g.add_node(2, x=1000.0, y=0.0)
+    slow = shapely.LineString([(0, 0), (500, 800), (1000, 0)])
+    g.add_edge(1, 2, highway="residential", geometry=slow)
+    g.add_edge(2, 1, highway="residential", geometry=shapely.reverse(slow))
+    g.add_edge(1, 2, highway="residential", geometry=shapely.LineString([(0, 0), (1000, 0)]))
+    g.add_edge(2, 1, highway="residential", geometry=shapely.LineString([(1000, 0), (0, 0)]))
+    net = network_from_graph(g, crs=UTM)
+    assert net.n_edges == 2
+    m = walk(net)
+    r = nearest_facility(m, place_points(m, np.array([[1000.0, 0.0]])), place_points(m, np.array([[0.0, 0.0]])))
+    assert r.minutes[0] == pytest.approx(12.0)
+
+
+def test_nearest_facility_picks_the_closest_of_many():
+    g = walk(line_network())
+    fac = place_points(g, np.array([[0.0, 0.0], [2000.0, 0.0], [0.0, 50_000.0]]))
+    dem = place_points(g, np.array([[300.0, 0.0], [1900.0, 0.0], [900.0, 50_000.0]]))
+    r = nearest_facility(g, dem, fac)
+    assert r.facility.tolist() == [0, 1, 2]
+    np.testing.assert_allclose(r.minutes, [3.6, 1.2, 10.8])
+
+
+def test_od_matrix_matches_single_facility_searches():
+    g = walk(one_way_square())
+    rng = np.random.default_rng(1)
+    dem = place_points(g, rng.uniform(-50, 1050, size=(60, 2)))
+    src = place_points(g, rng.uniform(0, 1000, size=(7, 2)))
+    cutoff = 20.0
+    od = od_matrix(g, dem, src, cutoff, "to_facility", batch=3).tocoo()
+    stored = {(int(i), int(j)): m for i, j, m in zip(od.row, od.col, od.data)}
+    for j in range(len(src)):
+        single = nearest_facility(g, dem, src.subset(np.arange(len(src)) == j)).minutes
+        within = np.flatnonzero(single <= cutoff)
+        assert {i for (i, jj) in stored if jj == j} == set(within.tolist())
+        np.testing.assert_allclose([stored[(i, j)] for i in within], single[within], atol=1e-9)
+
+
+def test_od_keeps_zero_minute_pairs():
+    g = walk(line_network())
+    pts = np.array([[1000.0, 0.0]])
+    od = od_matrix(g, place_points(g, pts), place_points(g, pts), 5.0)
+    assert od.nnz == 1 and od.data[0] == 0.0
+
+
+def test_bad_parameters_are_refused_with_their_name():
+    g = walk(line_network())
+    p = place_points(g, np.array([[0.0, 0.0]]))
+    with pytest.raises(InputError, match="direction"):
+        nearest_facility(g, p, p, "sideways")
+    with pytest.raises(InputError, match="cutoff_min"):
+        od_matrix(g, p, p, -5)
+    with pytest.raises(InputError, match="mode"):
+        compile_mode(line_network(), "bicycle")
+    with pytest.raises(InputError, match="NaN"):
+        place_points(g, np.array([[np.nan, 0.0]]))
+    with pytest.raises(InputError, match="must be a positive"):
+        compile_mode(line_network(), "drive", speeds=load_speeds({"drive": {"kmh": {"residential": 0}}}))
+
+
+def _networkx_reference(mode_graph, sources, reverse):
+    g = nx.DiGraph()
+    tails, heads, seconds = mode_graph.road_arcs()
+    for t, h, s in zip(tails.tolist(), heads.tolist(), seconds.tolist()):
+        if not g.has_edge(t, h) or g[t][h]["w"] > s:
+            g.add_edge(t, h, w=s)
+    if reverse:
+        g = g.reverse()
+    lengths = nx.multi_source_dijkstra_path_length(g, set(sources), weight="w")
+    return np.array([lengths.get(i, np.inf) for i in range(mode_graph.n_nodes)]) / 60.0
+
+
+@pytest.mark.parametrize("mode", ["walk", "drive", "ambulance"])
+@pytest.mark.parametrize("direction", ["to_facility", "from_facility"])
+def test_monaco_node_times_equal_networkx_multi_source_dijkstra(mode, direction):
+    net = network_from_file(MONACO)
+    g = compile_mode(net, mode)
+    eligible_nodes = np.unique(np.r_[net.edges["u"].to_numpy()[g.eligible], net.edges["v"].to_numpy()[g.eligible]])
+    rng = np.random.default_rng(7)
+    fac_nodes = rng.choice(eligible_nodes, 6, replace=False)
+    fac = place_points(g, net.node_xy[fac_nodes])
+    dem = place_points(g, net.node_xy[eligible_nodes])
+    r = nearest_facility(g, dem, fac, direction)
+    ref = _networkx_reference(g, fac_nodes.tolist(), reverse=direction == "to_facility")
+    both_inf = np.isinf(ref) & np.isinf(r.node_minutes)
+    assert (np.isinf(ref) == np.isinf(r.node_minutes)).all()
+    np.testing.assert_allclose(r.node_minutes[~both_inf], ref[~both_inf], atol=1e-6)
+    # Demand points placed on the nodes get the node times (no access leg: distance 0).
+    np.testing.assert_allclose(r.minutes, ref[eligible_nodes], atol=1e-6)
+    assert np.isfinite(ref[eligible_nodes]).mean() > 0.8

@@ -13,6 +13,7 @@ returned unchanged, as the GCJ-02 obfuscation is not applied there.
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pyproj
 from numpy.typing import ArrayLike
@@ -373,3 +374,46 @@ def _rows(mask: np.ndarray) -> str:
     if idx.size > 10:
         text += f" (and {idx.size - 10} more)"
     return text
+
+
+def lonlat_points(x: ArrayLike, y: ArrayLike, crs: str, what: str) -> gpd.GeoSeries:
+    """Checked WGS84 points from x/y values given in ``crs``.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Coordinates in ``crs`` (degrees, or metres for projected systems); NaN for
+        missing values.
+    crs : str
+        See :func:`crs_kind`; GCJ-02 / BD-09 values are shifted to WGS84.
+    what : str
+        Names the input in messages.
+
+    Returns
+    -------
+    geopandas.GeoSeries
+        Points in EPSG:4326, one per input value, indexed 0..n-1.
+
+    Raises
+    ------
+    InputError
+        For an unknown CRS, missing values, or coordinates out of range (rows listed).
+    """
+    x_a, y_a = _arrays(x, y)
+    x_a, y_a = x_a.ravel(), y_a.ravel()
+    kind = crs_kind(crs)
+    projected = kind == "pyproj" and not pyproj.CRS.from_user_input(crs).is_geographic
+    if projected:
+        missing = ~(np.isfinite(x_a) & np.isfinite(y_a))
+        if missing.any():
+            raise InputError(f"{what} has missing or non-numeric coordinates in {_rows(missing)}; fill them or drop those rows")
+    else:
+        # Check before shifting so the message shows the user's own values.
+        check_lonlat(x_a, y_a, what)
+    lon, lat = to_wgs84_lonlat(x_a, y_a, crs)
+    if projected:
+        failed = ~(np.isfinite(lon) & np.isfinite(lat))
+        if failed.any():
+            raise InputError(f"{what}: {_rows(failed)} could not be transformed from {crs} to longitude/latitude;"
+                             " check that crs is the system the x/y values are in")
+    return gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs="EPSG:4326")

@@ -211,7 +211,7 @@ def facilities_from_file(path: str | os.PathLike, x: str = "lon", y: str = "lat"
     """
     what = "facility file"
     p = check_input_file(path, what, TABLE_SUFFIXES + VECTOR_SUFFIXES)
-    kind = crs_kind(crs)
+    crs_kind(crs)  # fail on an unknown crs before reading the file
     text_columns = tuple(c for c in (id, type, name) if c is not None)
     if p.name.lower().endswith(TABLE_SUFFIXES):
         df = read_table(p, what, sheet=sheet, encoding=encoding, text_columns=text_columns)
@@ -223,7 +223,7 @@ def facilities_from_file(path: str | os.PathLike, x: str = "lon", y: str = "lat"
         if gdf.empty:
             raise InputError(f"{what} has no rows: {p}")
         require_columns(gdf, what, {"type": type, "name": name, "capacity": capacity, "id": id})
-        points = _vector_points(gdf, crs, kind, f"{what} {p.name}")
+        points = points_from_vector(gdf, crs, f"{what} {p.name}")
         df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
     df = df.reset_index(drop=True)
     std = pd.DataFrame({
@@ -244,7 +244,32 @@ def _numeric(values: pd.Series) -> np.ndarray:
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
 
 
-def _vector_points(gdf: gpd.GeoDataFrame, crs: str, kind: str, what: str) -> gpd.GeoSeries:
+def points_from_vector(gdf: gpd.GeoDataFrame, crs: str, what: str) -> gpd.GeoSeries:
+    """WGS84 points for the features of a vector file.
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame
+        Features as read from the file; non-point geometries become their
+        representative point (a point guaranteed to lie inside a polygon).
+    crs : str
+        Used when the file has no CRS, or when it names GCJ-02 / BD-09 (the file's
+        label is then ignored and the coordinates shifted to WGS84).
+    what : str
+        Names the input in messages.
+
+    Returns
+    -------
+    geopandas.GeoSeries
+        Points in EPSG:4326, indexed 0..n-1.
+
+    Raises
+    ------
+    InputError
+        Missing or empty geometries (rows listed), coordinates out of range, or a
+        projected file combined with crs GCJ-02 / BD-09.
+    """
+    kind = crs_kind(crs)
     geom = gdf.geometry.reset_index(drop=True)
     bad = (geom.isna() | geom.is_empty).to_numpy()
     if bad.any():

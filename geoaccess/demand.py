@@ -1,0 +1,447 @@
+"""Demand: where people live, as points carrying a population count.
+
+Every reader returns a GeoDataFrame of points with ``demand_id`` (int, 0..n-1) and
+``pop`` (float, persons), with its CRS set. Sources: a population raster (WorldPop,
+GPW, or one made from buildings), polygons with a population field (villages,
+communities, census units), or points (CSV or vector).
+
+:func:`population_raster_from_buildings` makes a population raster from OpenStreetMap
+building footprints where no census grid is fine enough.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+
+from .coords import lonlat_points, utm_crs_for
+from .errors import InputError, check_positive
+from .facilities import TABLE_SUFFIXES, points_from_vector, read_table, require_columns
+from .io import VECTOR_SUFFIXES, check_input_file, read_vector, write_with
+
+RASTER_SUFFIXES = (".tif", ".tiff")
+
+# OSM building values that are homes. building=yes is handled separately.
+RESIDENTIAL_BUILDINGS = ("residential", "apartments", "house", "detached", "semidetached_house", "terrace",
+                         "bungalow", "dormitory", "farm", "cabin", "static_caravan", "houseboat", "ger")
+# Tags that mark an untyped (building=yes) building as something other than a home.
+NON_RESIDENTIAL_KEYS = ("amenity", "shop", "office", "tourism", "leisure", "craft", "healthcare", "man_made",
+                        "historic", "government", "public_transport", "industrial", "religion")
+_NODATA = -99999.0
+
+
+def population_from_raster(path: str | os.PathLike, band: int = 1) -> gpd.GeoDataFrame:
+    """One demand point per populated raster cell.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A GeoTIFF of population counts (persons per cell), e.g. WorldPop.
+    band : int
+        1-based band number.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Points at cell centres, in the raster's CRS, for every cell with a population
+        above 0 (nodata, NaN and negative cells dropped), in row-major order; columns
+        ``demand_id``, ``pop`` (persons), ``row``, ``col`` (0-based cell indices),
+        ``cell_area_m2`` (square metres; for geographic rasters the exact area of the
+        cell on the CRS's ellipsoid).
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, band out of range, no CRS, or a rotated
+        geographic grid.
+    """
+    import rasterio
+
+    p = check_input_file(path, "population raster", RASTER_SUFFIXES)
+    try:
+        with rasterio.open(p) as src:
+            if not 1 <= band <= src.count:
+                raise InputError(f"population raster {p.name} has {src.count} band(s); band={band} is out of range")
+            if src.crs is None:
+                raise InputError(
+                    f"population raster {p.name} has no CRS; WorldPop rasters are EPSG:4326; fix with "
+                    f"gdal_edit.py -a_srs EPSG:4326 {p.name} (or the EPSG code of the grid it was made on)")
+            values = src.read(band, masked=True)
+            transform, crs = src.transform, pyproj.CRS.from_user_input(src.crs)
+    except InputError:
+        raise
+    except Exception as exc:  # rasterio errors: say which file and why
+        raise InputError(f"could not read population raster {p}: {exc}") from None
+    data = values.filled(np.nan).astype(float)
+    with np.errstate(invalid="ignore"):
+        rows, cols = np.nonzero(np.isfinite(data) & (data > 0))
+    xc, yc = cols + 0.5, rows + 0.5
+    x = transform.c + transform.a * xc + transform.b * yc
+    y = transform.f + transform.d * xc + transform.e * yc
+    return gpd.GeoDataFrame({
+        "demand_id": np.arange(rows.size, dtype=np.int64),
+        "pop": data[rows, cols],
+        "row": rows.astype(np.int64),
+        "col": cols.astype(np.int64),
+        "cell_area_m2": _cell_area_m2(transform, crs, y, p.name),
+    }, geometry=gpd.points_from_xy(x, y), crs=crs)
+
+
+def _cell_area_m2(transform, crs: pyproj.CRS, y_centre: np.ndarray, name: str) -> np.ndarray:
+    if not crs.is_geographic:
+        unit = crs.axis_info[0].unit_conversion_factor
+        return np.full(y_centre.shape, abs(transform.determinant) * unit * unit)
+    if transform.b != 0 or transform.d != 0:
+        raise InputError(f"population raster {name} is a rotated geographic grid; warp it north-up first "
+                         "(gdalwarp -t_srs EPSG:4326 in.tif out.tif)")
+    # Area of a lon/lat cell on the ellipsoid: a^2/2 * dlon * (q(lat_top) - q(lat_bottom)),
+    # with q the authalic-latitude function (Snyder, Map Projections, eq. 3-12).
+    a = crs.ellipsoid.semi_major_metre
+    e = np.sqrt(1.0 - (crs.ellipsoid.semi_minor_metre / a) ** 2)
+    half = abs(transform.e) / 2.0
+
+    def q(lat_deg: np.ndarray) -> np.ndarray:
+        s = np.sin(np.radians(lat_deg))
+        if e == 0.0:
+            return 2.0 * s
+        return (1.0 - e * e) * (s / (1.0 - e * e * s * s) - np.log((1.0 - e * s) / (1.0 + e * s)) / (2.0 * e))
+
+    return a * a / 2.0 * np.radians(abs(transform.a)) * np.abs(q(y_centre + half) - q(y_centre - half))
+
+
+def _pop_values(df: pd.DataFrame, pop: str, what: str) -> np.ndarray:
+    """Population column as floats; non-numeric, missing or negative values raise, rows listed."""
+    values = pd.to_numeric(df[pop], errors="coerce").to_numpy(dtype=float)
+    for mask, problem in ((~np.isfinite(values), "missing or non-numeric"), (values < 0, "negative")):
+        if mask.any():
+            idx = np.flatnonzero(mask)
+            rows = ", ".join(str(i) for i in idx[:10]) + (f" (and {idx.size - 10} more)" if idx.size > 10 else "")
+            raise InputError(f"{what} has {problem} values in population column {pop!r}, rows (0-based) {rows};"
+                             " population must be a number of persons >= 0")
+    return values
+
+
+def _demand_frame(pop: np.ndarray, attrs: pd.DataFrame, geometry, crs) -> gpd.GeoDataFrame:
+    attrs = attrs.reset_index(drop=True).drop(columns=[c for c in ("demand_id", "pop") if c in attrs.columns])
+    head = pd.DataFrame({"demand_id": np.arange(len(pop), dtype=np.int64), "pop": pop})
+    return gpd.GeoDataFrame(pd.concat([head, attrs], axis=1), geometry=geometry, crs=crs)
+
+
+def _check_geometry(gdf: gpd.GeoDataFrame, allowed: tuple[str, ...], what: str, hint: str) -> None:
+    geom = gdf.geometry
+    bad = (geom.isna() | geom.is_empty).to_numpy()
+    if bad.any():
+        rows = ", ".join(str(i) for i in np.flatnonzero(bad)[:10])
+        raise InputError(f"{what} has missing or empty geometries in rows {rows}; fix or drop those features")
+    other = sorted(set(geom.geom_type) - set(allowed))
+    if other:
+        raise InputError(f"{what} holds {', '.join(other)} geometries, expected {' or '.join(allowed)}; {hint}")
+
+
+def _polygons_to_demand(gdf: gpd.GeoDataFrame, pop: str, what: str) -> gpd.GeoDataFrame:
+    if gdf.empty:
+        raise InputError(f"{what} has no rows")
+    require_columns(gdf, what, {"pop": pop})
+    _check_geometry(gdf, ("Polygon", "MultiPolygon"), what, "use population_from_points for point files")
+    if gdf.crs is None:
+        raise InputError(f"{what} has no CRS (a Shapefile without .prj?); define it in your GIS or with "
+                         "ogr2ogr -a_srs EPSG:4326 out.gpkg in.shp")
+    values = _pop_values(gdf, pop, what)
+    attrs = pd.DataFrame(gdf.drop(columns=[gdf.geometry.name, pop]))
+    return _demand_frame(values, attrs, gdf.geometry.representative_point().to_numpy(), gdf.crs)
+
+
+def population_from_polygons(path: str | os.PathLike, pop: str, layer: str | None = None,
+                             encoding: str | None = None) -> gpd.GeoDataFrame:
+    """One demand point per polygon (village, community, census unit) with its population.
+
+    Parameters
+    ----------
+    path : str or path-like
+        GeoPackage, Shapefile or GeoJSON of polygons.
+    pop : str
+        Column with the population (persons) of each polygon.
+    layer : str, optional
+        Layer of a GeoPackage.
+    encoding : str, optional
+        Force the attribute encoding (default: UTF-8, falling back to GBK for Shapefiles).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Each polygon's representative point (guaranteed inside it), in the file's CRS,
+        with ``demand_id``, ``pop`` (persons) and all other attributes of the polygon.
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, no rows, missing population column (columns
+        listed), non-numeric / missing / negative population (rows listed), non-polygon
+        or missing geometries, or no CRS.
+    """
+    what = f"population polygons {Path(path).name}"
+    return _polygons_to_demand(read_vector(path, what, layer=layer, encoding=encoding), pop, what)
+
+
+def _points_to_demand(gdf: gpd.GeoDataFrame, pop: str, crs: str, what: str) -> gpd.GeoDataFrame:
+    if gdf.empty:
+        raise InputError(f"{what} has no rows")
+    require_columns(gdf, what, {"pop": pop})
+    _check_geometry(gdf, ("Point",), what, "use population_from_polygons for polygon files")
+    values = _pop_values(gdf, pop, what)
+    points = points_from_vector(gdf.reset_index(drop=True), crs, what)
+    attrs = pd.DataFrame(gdf.drop(columns=[gdf.geometry.name, pop]))
+    return _demand_frame(values, attrs, points.to_numpy(), "EPSG:4326")
+
+
+def population_from_points(path: str | os.PathLike, x: str = "lon", y: str = "lat", pop: str = "pop",
+                           crs: str = "EPSG:4326", layer: str | None = None) -> gpd.GeoDataFrame:
+    """Demand points from a CSV / XLSX table or a vector file of points.
+
+    Parameters
+    ----------
+    path : str or path-like
+        .csv / .xlsx with x, y and population columns, or a GeoPackage / Shapefile /
+        GeoJSON of points.
+    x, y : str
+        Coordinate columns of a table (ignored for vector files).
+    pop : str
+        Column with the population (persons) at each point.
+    crs : str
+        CRS of x/y (see :func:`geoaccess.coords.crs_kind`); for vector files, used when
+        the file has no CRS or to shift GCJ-02 / BD-09 coordinates.
+    layer : str, optional
+        Layer of a GeoPackage.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Points in EPSG:4326 with ``demand_id``, ``pop`` (persons) and the other columns;
+        a table's x/y columns are dropped (the geometry holds the WGS84 position).
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, no rows, missing columns (listed), bad coordinates
+        or population values (rows listed), non-point geometries.
+    """
+    p = check_input_file(path, "population points", TABLE_SUFFIXES + VECTOR_SUFFIXES)
+    what = f"population points {p.name}"
+    if p.name.lower().endswith(TABLE_SUFFIXES):
+        df = read_table(p, what)
+        require_columns(df, what, {"x": x, "y": y, "pop": pop})
+        values = _pop_values(df, pop, what)
+        points = lonlat_points(pd.to_numeric(df[x], errors="coerce").to_numpy(dtype=float),
+                               pd.to_numeric(df[y], errors="coerce").to_numpy(dtype=float), crs, what)
+        return _demand_frame(values, df.drop(columns=[x, y, pop]), points.to_numpy(), "EPSG:4326")
+    return _points_to_demand(read_vector(p, what, layer=layer), pop, crs, what)
+
+
+def population_from_file(path: str | os.PathLike, pop: str = "pop", x: str = "lon", y: str = "lat",
+                         crs: str = "EPSG:4326", band: int = 1, layer: str | None = None) -> gpd.GeoDataFrame:
+    """Demand points from any supported population source, chosen by file type.
+
+    .tif / .tiff -> :func:`population_from_raster`; .csv / .xlsx ->
+    :func:`population_from_points`; vector files -> :func:`population_from_polygons` if
+    every feature is a polygon, :func:`population_from_points` if every feature is a point.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The population file.
+    pop : str
+        Population column (persons) of tables and vector files.
+    x, y : str
+        Coordinate columns of tables.
+    crs : str
+        CRS of table coordinates / vector points (see :func:`population_from_points`).
+    band : int
+        Raster band (1-based).
+    layer : str, optional
+        Layer of a GeoPackage.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Demand points with ``demand_id`` and ``pop`` (persons).
+
+    Raises
+    ------
+    InputError
+        As the reader chosen, or for a vector file mixing points and polygons.
+    """
+    p = check_input_file(path, "population file", RASTER_SUFFIXES + TABLE_SUFFIXES + VECTOR_SUFFIXES)
+    name = p.name.lower()
+    if name.endswith(RASTER_SUFFIXES):
+        return population_from_raster(p, band=band)
+    if name.endswith(TABLE_SUFFIXES):
+        return population_from_points(p, x=x, y=y, pop=pop, crs=crs)
+    what = f"population file {p.name}"
+    gdf = read_vector(p, what, layer=layer)
+    types = set(gdf.geometry.dropna().geom_type)
+    if types and types <= {"Polygon", "MultiPolygon"}:
+        return _polygons_to_demand(gdf, pop, what)
+    if types == {"Point"}:
+        return _points_to_demand(gdf, pop, crs, what)
+    raise InputError(f"{what} holds {', '.join(sorted(types)) or 'no'} geometries; population files must be all "
+                     "polygons (units with a population field) or all points")
+
+
+def buildings_from_osm(path: str | os.PathLike) -> gpd.GeoDataFrame:
+    """Building footprints from an OpenStreetMap .osm.pbf extract.
+
+    Parameters
+    ----------
+    path : str or path-like
+        An .osm.pbf file.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Polygons in EPSG:4326 with the columns pyrosm gives (``building``,
+        ``building:levels``, ``amenity``, ``shop``, ``tags`` (JSON of the other tags),
+        ...), ``id`` renamed to ``osm_id``.
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, or no buildings in it.
+    """
+    import pyrosm  # heavy import; only needed for OSM input
+
+    p = check_input_file(path, "OSM file", (".osm.pbf", ".pbf"))
+    try:
+        gdf = pyrosm.OSM(str(p)).get_buildings()
+    except Exception as exc:  # pyrosm raises bare errors on corrupt files
+        raise InputError(f"could not read OSM file {p}: {exc}") from None
+    if gdf is None or gdf.empty:
+        raise InputError(f"OSM file {p} has no buildings; use a population raster or census polygons instead")
+    return gdf.rename(columns={"id": "osm_id"}).reset_index(drop=True)
+
+
+def population_raster_from_buildings(buildings: gpd.GeoDataFrame, out_path: str | os.PathLike,
+                                     cell_size_m: float = 100.0, floor_area_per_person_m2: float = 40.0,
+                                     default_levels: float = 3.0,
+                                     residential_values: tuple[str, ...] = RESIDENTIAL_BUILDINGS,
+                                     untyped_as_residential: bool = True,
+                                     total_population: float | None = None) -> Path:
+    """Estimate residents from building footprints and write them as a population raster.
+
+    Residents of a building = footprint area (m², measured in the local UTM zone) ×
+    levels / ``floor_area_per_person_m2``, where levels is the ``building:levels`` tag
+    when it is a positive number, else ``default_levels``. A building's residents all
+    go to the grid cell that holds its centroid (sums per cell with ``np.bincount``).
+
+    Which buildings are homes: those whose ``building`` value is in
+    ``residential_values``, plus, when ``untyped_as_residential`` is true, untyped
+    ``building=yes`` footprints that carry none of the tags in ``NON_RESIDENTIAL_KEYS``
+    (amenity, shop, office, tourism, ...). In China most OSM buildings, homes included,
+    are tagged only ``building=yes``; leaving them out would place almost nobody.
+
+    Defaults fit Chinese counties: 40 m² of gross floor area per person (the 2020
+    census gives about 41.8 m² of housing construction area per person) and 3 levels
+    for buildings without ``building:levels``. Where the total is known (census),
+    pass ``total_population``: the estimates are then scaled to it and only act as
+    weights, which removes most of the error of the defaults.
+
+    Parameters
+    ----------
+    buildings : geopandas.GeoDataFrame
+        Footprints with a CRS and a ``building`` column (e.g. from :func:`buildings_from_osm`);
+        non-polygon features are ignored.
+    out_path : str or path-like
+        GeoTIFF to write (atomically).
+    cell_size_m : float
+        Cell size in metres. The grid is in the UTM zone of the buildings' centre and
+        aligned to multiples of the cell size.
+    floor_area_per_person_m2 : float
+        Gross floor area per resident, m².
+    default_levels : float
+        Levels assumed where ``building:levels`` is missing or not a positive number.
+    residential_values : tuple of str
+        ``building`` values counted as homes (compared lower-case, trimmed).
+    untyped_as_residential : bool
+        Count ``building=yes`` without non-residential tags as homes.
+    total_population : float, optional
+        Scale the raster so that it sums to this many persons.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_path``: a float32 GeoTIFF of persons per cell, CRS and nodata set
+        (cells without residents hold 0).
+
+    Raises
+    ------
+    InputError
+        Not a GeoDataFrame, no CRS, no ``building`` column (columns listed), a
+        non-positive parameter, or no residential buildings.
+    """
+    import rasterio
+    from rasterio.transform import from_origin
+
+    what = "buildings"
+    if not isinstance(buildings, gpd.GeoDataFrame):
+        raise InputError(f"buildings must be a GeoDataFrame of footprints (e.g. from buildings_from_osm), "
+                         f"got {type(buildings).__name__}")
+    if buildings.crs is None:
+        raise InputError("buildings have no CRS; set it with buildings.set_crs('EPSG:4326')")
+    require_columns(buildings, what, {"building": "building"})
+    cell = check_positive("cell_size_m", cell_size_m)
+    per_person = check_positive("floor_area_per_person_m2", floor_area_per_person_m2)
+    levels_default = check_positive("default_levels", default_levels)
+    total = None if total_population is None else check_positive("total_population", total_population)
+
+    homes = buildings[_is_home(buildings, residential_values, untyped_as_residential)
+                      & buildings.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()]
+    if homes.empty:
+        found = buildings["building"].value_counts().head(15).index.tolist()
+        raise InputError(f"no residential buildings among {len(buildings)} buildings; building values found: "
+                         f"{', '.join(map(str, found))}; pass residential_values to say which are homes")
+    lon, lat = homes.to_crs("EPSG:4326").geometry.union_all().envelope.centroid.coords[0]
+    utm = homes.to_crs(utm_crs_for(lon, lat)).geometry
+    levels = (pd.to_numeric(homes["building:levels"], errors="coerce") if "building:levels" in homes
+              else pd.Series(np.nan, index=homes.index)).to_numpy(dtype=float)
+    levels = np.where(levels > 0, levels, levels_default)
+    persons = utm.area.to_numpy() * levels / per_person
+    if total is not None:
+        persons *= total / persons.sum()
+
+    centroids = utm.centroid
+    cx, cy = centroids.x.to_numpy(), centroids.y.to_numpy()
+    x0, y_top = np.floor(cx.min() / cell) * cell, np.ceil(cy.max() / cell) * cell
+    col = np.floor((cx - x0) / cell).astype(np.int64)
+    row = np.floor((y_top - cy) / cell).astype(np.int64)
+    ncols, nrows = int(col.max()) + 1, int(row.max()) + 1
+    grid = np.bincount(row * ncols + col, weights=persons, minlength=nrows * ncols).reshape(nrows, ncols)
+
+    profile = {"driver": "GTiff", "width": ncols, "height": nrows, "count": 1, "dtype": "float32",
+               "crs": utm.crs.to_wkt(), "transform": from_origin(x0, y_top, cell, cell), "nodata": _NODATA,
+               "compress": "deflate"}
+
+    def _write(tmp: Path) -> None:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(grid.astype(np.float32), 1)
+
+    return write_with(out_path, _write)
+
+
+def _is_home(buildings: gpd.GeoDataFrame, residential_values: tuple[str, ...], untyped: bool) -> np.ndarray:
+    value = buildings["building"].astype("string").str.strip().str.lower()
+    home = value.isin([v.strip().lower() for v in residential_values]).fillna(False).to_numpy(dtype=bool)
+    if not untyped:
+        return home
+    tagged = np.zeros(len(buildings), dtype=bool)
+    for key in NON_RESIDENTIAL_KEYS:
+        if key in buildings.columns:
+            tagged |= buildings[key].notna().to_numpy()
+    if "tags" in buildings.columns:
+        # pyrosm keeps tags it has no column for as a JSON string.
+        pattern = r'"(?:' + "|".join(NON_RESIDENTIAL_KEYS) + r')"\s*:'
+        tagged |= buildings["tags"].astype("string").str.contains(pattern, regex=True).fillna(False).to_numpy(dtype=bool)
+    return home | ((value == "yes").fillna(False).to_numpy(dtype=bool) & ~tagged)

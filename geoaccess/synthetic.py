@@ -124,6 +124,8 @@ class SyntheticCounty:
         County area, km² (in the local equidistant projection).
     facility_counts : Mapping[str, int]
         Facilities written per type id.
+    n_villages : int
+        Administrative villages laid out (each may or may not have a village clinic).
     seconds : float
         Wall-clock generation time, s.
     """
@@ -141,6 +143,7 @@ class SyntheticCounty:
     n_edges: int = 0
     area_km2: float = 0.0
     facility_counts: Mapping[str, int] = field(default_factory=dict)
+    n_villages: int = 0
     seconds: float = 0.0
 
 
@@ -227,6 +230,14 @@ def _township_stem(k: int) -> str:
     return f"{_TOWN_FIRST[k % len(_TOWN_FIRST)]}{_TOWN_SECOND[k // len(_TOWN_FIRST) % len(_TOWN_SECOND)]}"
 
 
+def _stem(street: str) -> str:
+    """Street name without its 路/街/大道 suffix."""
+    for suffix in ("大道", "路", "街"):
+        if street.endswith(suffix):
+            return street[: -len(suffix)]
+    return street
+
+
 def _deg_sizes(lat: float) -> tuple[float, float]:
     """Metres per degree of longitude and latitude on WGS84 at ``lat`` (degrees)."""
     phi = math.radians(lat)
@@ -290,7 +301,6 @@ def _grid(net: _Net, rng: np.random.Generator, centre, radius: float, spacing: f
     idx[inside] = net.add_nodes(pts[inside])
     names = list(names or [])
     lanes = [f"{w}巷" for w in _LANE_WORDS]
-    deg = np.zeros(inside.shape, dtype=np.int64)
     for axis in (0, 1):
         lines = idx if axis == 0 else idx.T
         for li in range(lines.shape[0]):
@@ -321,10 +331,6 @@ def _grid(net: _Net, rng: np.random.Generator, centre, radius: float, spacing: f
             d = np.diff(np.concatenate([[0], seg.astype(np.int8), [0]]))
             for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
                 nodes = row[a:b + 1]
-                if axis == 0:
-                    deg[li, a:b + 1] += 1
-                else:
-                    deg[a:b + 1, li] += 1
                 net.add_way(nodes[::-1] if flip else nodes, hw, name, "", oneway, speed)
     if spur_frac:
         cand = np.argwhere(inside)
@@ -337,7 +343,9 @@ def _grid(net: _Net, rng: np.random.Generator, centre, radius: float, spacing: f
             ends = net.add_nodes(base + np.stack([np.cos(ang), np.sin(ang)], 1) * ln[:, None])
             for (a, b), e in zip(pick.tolist(), ends.tolist()):
                 net.add_way([idx[a, b], e], "service")
-    boundary = idx[inside & (deg < 2)] if inside.sum() > 1 else idx[inside]
+    pad = np.pad(inside, 1)
+    full = pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
+    boundary = idx[inside & ~full]
     if len(boundary) == 0:
         boundary = idx[inside]
     return {"ids": idx[inside], "boundary": boundary, "centre_id": int(idx[n, n]),
@@ -445,9 +453,9 @@ def _county_polygon(rng: np.random.Generator, area_m2: float) -> tuple[shapely.P
     theta = np.linspace(0, 2 * np.pi, 360, endpoint=False)
     logr = np.zeros_like(theta)
     for k in range(1, 9):
-        amp = rng.normal(0, 0.16 / k ** 0.9) * (1.6 if k == 2 else 1.0)
+        amp = rng.normal(0, 0.22 / k ** 0.8) * (1.5 if k == 2 else 1.0)
         logr += amp * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
-    logr = np.clip(logr, -0.45, 0.45)
+    logr = np.clip(logr, -0.55, 0.55)
     r = np.exp(logr)
     ring = np.stack([r * np.cos(theta), r * np.sin(theta)], 1)
     poly = shapely.Polygon(ring)
@@ -600,7 +608,7 @@ def _layout(seed: int, area_km2: float, n_nodes: int, n_townships: int | None) -
         jnames.append(nm if nm not in jnames else ("城关街道" if "城关街道" not in jnames else "新城街道"))
     vnames = _unique_names(rng, n_v, _village_name,
                            len(_SURNAMES) * len(_VILLAGE_SUFFIX) * len(_VILLAGE_PREFIX))
-    n_sub = int(min(rng.integers(2, 5), max(1, n_t // 3)))
+    n_sub = int(min(rng.integers(2, 5), max(1, n_t // 2)))
     sub_seats = np.sort(order[:n_sub])
     return dict(seeds=kids, county=county, rc=rc, area=area, town=town, motorway=motorway,
                 mw_line=mw_line, seats=seats, seat_r=seat_r, seat_w=seat_w, seat_pop=seat_pop,
@@ -613,7 +621,9 @@ def _layout(seed: int, area_km2: float, n_nodes: int, n_townships: int | None) -
 
 # ----------------------------------------------------------------------------- network
 
-def _build_network(L: dict[str, Any], interior_budget: int, seed_seq: np.random.SeedSequence) -> dict[str, Any]:
+def _build_network(L: dict[str, Any], target: int, cross_est: int, seed_seq: np.random.SeedSequence
+                   ) -> dict[str, Any]:
+    """Lay out the whole road network, aiming at ``target`` nodes once ``cross_est`` crossings are added."""
     rng = np.random.default_rng(seed_seq)
     net = _Net()
     N = L["n_nodes"]
@@ -625,8 +635,8 @@ def _build_network(L: dict[str, Any], interior_budget: int, seed_seq: np.random.
     names = list(_MAIN_STREETS)
     rng.shuffle(names)
     tg = _grid(net, rng, town["centre"], town["radius"], t_sp, angle=town["angle"], jitter=0.04,
-               irregular=0.18, main_every=5 if t_sp < 150 else 3, main_classes=("primary", "secondary"),
-               names=names, oneway_frac=0.35, drop_frac=0.04, spur_frac=0.06, minor_speed="",
+               irregular=0.3, main_every=5 if t_sp < 150 else 3, main_classes=("primary", "secondary"),
+               names=names, oneway_frac=0.22, drop_frac=0.04, spur_frac=0.06, minor_speed="",
                main_speed="40")
     # tertiary ring of main streets: re-tag every other secondary as tertiary
     # --- seats
@@ -796,6 +806,7 @@ def _build_network(L: dict[str, Any], interior_budget: int, seed_seq: np.random.
     pa, pb = all_xy[ea], all_xy[eb]
     seg_len = np.hypot(*(pb - pa).T)
     # --- interior shape nodes, curvy by class
+    interior_budget = target - net.n - len(L["motorway"]) - 15 - cross_est
     spacing = seg_len.sum() / max(interior_budget + 0.5 * len(sid), 1)
     kint = np.floor(seg_len / max(spacing, 8.0)).astype(np.int64)
     if interior_budget <= 0:
@@ -1090,7 +1101,7 @@ def _facilities(L: dict[str, Any], NW: dict[str, Any], rng: np.random.Generator,
     n_chs = int(rng.integers(3, 7))
     for k in range(n_chs):
         add(town_node(0.2, 0.95), "community_health_station",
-            f"{_MAIN_STREETS[int(rng.integers(len(_MAIN_STREETS)))][:-1]}社区卫生服务站", 0,
+            f"{_stem(_MAIN_STREETS[int(rng.integers(len(_MAIN_STREETS)))])}社区卫生服务站", 0,
             int(rng.integers(2, 6)), int(rng.integers(1, 5)))
     # township health centres and sub-centres
     sub_pts: dict[int, np.ndarray] = {}
@@ -1140,11 +1151,11 @@ def _facilities(L: dict[str, Any], NW: dict[str, Any], rng: np.random.Generator,
             add(int(g["centre_id"]), "ems_station", f"{county_name}120急救中心{nm[:-1]}分站", 0,
                 int(rng.integers(2, 5)), int(rng.integers(2, 5)))
     # pharmacies in the town and the largest seats
-    n_ph = int(rng.integers(4, 9))
+    n_ph = int(rng.integers(3, 6 if L["area"] < 500e6 else 9))
     for k in range(n_ph):
         chain = _PHARMACIES[int(rng.integers(len(_PHARMACIES)))]
         if k % 2 == 0 or not NW["seat_grids"]:
-            add(town_node(0.0, 0.9), "pharmacy", f"{chain}（{_MAIN_STREETS[int(rng.integers(20))][:-1]}店）", 0, 0, 0)
+            add(town_node(0.0, 0.9), "pharmacy", f"{chain}（{_stem(_MAIN_STREETS[int(rng.integers(20))])}店）", 0, 0, 0)
         else:
             s_ = sites[(k // 2) % len(sites)]
             g = NW["seat_grids"][s_]
@@ -1256,11 +1267,10 @@ def generate_county(out_dir: str | Path, *, seed: int = 0, area_km2: float = 200
     L = _layout(seed, area_km2, n_nodes, n_townships)
     net_seq = L["seeds"][1]
     # first pass with a guess for the skeleton and crossings, second pass corrects
-    NW = _build_network(L, int(0.55 * n_nodes), net_seq)
+    NW = _build_network(L, n_nodes, int(0.03 * n_nodes), net_seq)
     n_first = len(np.unique(np.concatenate(NW["ways"])))
-    budget = int(0.55 * n_nodes) + (n_nodes - n_first)
-    if abs(n_first - n_nodes) > 0.04 * n_nodes:
-        NW = _build_network(L, max(budget, 0), net_seq)
+    if abs(n_first - n_nodes) > 0.05 * n_nodes:
+        NW = _build_network(L, n_nodes, NW["n_cross"], net_seq)
     xy, ways, _ = _compact(NW["xy"], NW["ways"])
     NW["xy_full"] = NW["xy"]
     tags = NW["tags"]
@@ -1347,4 +1357,5 @@ def generate_county(out_dir: str | Path, *, seed: int = 0, area_km2: float = 200
         townships_gpkg=out / "townships.gpkg", scenario_toml=out / "scenario.toml",
         n_nodes=int(len(xy)), population=population, n_ways=len(ways), n_edges=n_edges,
         area_km2=float(L["county"].area / 1e6), facility_counts=dict(sorted(counts.items())),
+        n_villages=len(L["villages"]),
         seconds=time.perf_counter() - t0)

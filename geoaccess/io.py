@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import pandas as pd
 
 from .errors import InputError
 
@@ -76,7 +77,7 @@ def read_vector(path: str | os.PathLike, what: str = "vector file", layer: str |
 def _has_mojibake(gdf: gpd.GeoDataFrame) -> bool:
     """True if text columns hold U+FFFD or Latin-1 mojibake, the sign of GBK read as UTF-8/Latin-1."""
     for col in gdf.columns:
-        if col == gdf.geometry.name or gdf[col].dtype != object:
+        if col == gdf.geometry.name or not (pd.api.types.is_string_dtype(gdf[col]) or gdf[col].dtype == object):
             continue
         text = "".join(str(v) for v in gdf[col].dropna().head(200))
         if "\ufffd" in text or any("\u0080" <= ch <= "\u00ff" for ch in text):

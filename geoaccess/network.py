@@ -26,6 +26,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from ._paths import data_path
+from .coords import utm_crs_for
 from .errors import InputError, check_choice, check_positive
 from .io import VECTOR_SUFFIXES, check_input_file, read_vector
 
@@ -382,9 +383,7 @@ def network_from_graph(graph: nx.MultiDiGraph, crs: str | CRS | None = None) -> 
 def _auto_crs(xy: np.ndarray, source: CRS) -> CRS:
     if source.is_projected:
         return source
-    lon, lat = np.nanmean(xy[:, 0]), np.nanmean(xy[:, 1])
-    zone = int(math.floor((lon + 180) / 6) % 60) + 1
-    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+    return utm_crs_for(float(np.mean(xy[:, 0])), float(np.mean(xy[:, 1])))
 
 
 def _first(value: Any) -> str:

@@ -24,9 +24,6 @@ HERE = Path(__file__).resolve().parent
 WORLDPOP = HERE / "data" / "worldpop2020_1km_basankusu_cod.tif"
 MONACO = HERE.parent / "data" / "demo" / "monaco.osm.pbf"
 
-GBK_SHP_BUG = pytest.mark.xfail(
-    strict=True, reason="geoaccess.io._has_mojibake skips pandas-3 'str' columns (owner of io.py to fix)")
-
 
 # --- rasters --------------------------------------------------------------------------
 
@@ -136,7 +133,6 @@ def test_polygons_gbk_shapefile_explicit_encoding(tmp_path):
     assert gdf["pop"].sum() == pytest.approx(6350.5)
 
 
-@GBK_SHP_BUG
 def test_polygons_gbk_shapefile_without_cpg(tmp_path):
     gdf = population_from_polygons(_gbk_polygons(tmp_path), pop="人口")
     assert gdf["村名"].tolist() == UNITS["村名"]

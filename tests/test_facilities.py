@@ -21,9 +21,6 @@ MONACO = ROOT / "data" / "demo" / "monaco.osm.pbf"
 
 # pandas 3 gives text columns the "str" dtype; io._has_mojibake only inspects dtype
 # object columns, so a GBK shapefile without .cpg comes back as Latin-1 mojibake.
-GBK_SHP_BUG = pytest.mark.xfail(
-    strict=True, reason="geoaccess.io._has_mojibake skips pandas-3 'str' columns (owner of io.py to fix)")
-
 WGS = np.array([(106.7130, 26.5783), (106.6300, 26.6470), (106.7500, 26.5000)])  # Guiyang area
 ROWS = {
     "name": ["县人民医院", "城关镇卫生院", "和平村卫生室"],
@@ -159,13 +156,11 @@ def test_gbk_shapefile_with_explicit_encoding(tmp_path):
     assert gdf["kind"].tolist() == ["county_hospital", "township_health_centre", "village_clinic"]
 
 
-@GBK_SHP_BUG
 def test_gbk_shapefile_without_cpg_read_vector(tmp_path):
     gdf = read_vector(_gbk_shapefile(tmp_path))
     assert gdf["名称"].tolist() == ROWS["name"]
 
 
-@GBK_SHP_BUG
 def test_gbk_shapefile_without_cpg_facilities(tmp_path):
     gdf = facilities_from_file(_gbk_shapefile(tmp_path), type="类型", name="名称")
     assert gdf["name"].tolist() == ROWS["name"]

@@ -1,0 +1,131 @@
+"""The ``geoaccess`` command line: run, demo, targets, init.
+
+Exit codes: 0 the run completed (targets may have failed), 2 bad input (the message says
+what to fix), 3 a target failed and ``--fail-on-miss`` was given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from ._paths import data_path
+from .errors import InputError
+
+console = Console(stderr=False, highlight=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="geoaccess", description="Health-facility accessibility planning.")
+    parser.add_argument("--version", action="version", version=f"geoaccess {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="evaluate the targets of a scenario file and write maps and tables")
+    run.add_argument("scenario", type=Path, help="scenario TOML file")
+    _output_args(run)
+    run.add_argument("--targets", help="comma-separated target ids to evaluate (default: the scenario's)")
+    run.add_argument("--fail-on-miss", action="store_true", help="exit with status 3 when a target fails")
+
+    demo = sub.add_parser("demo", help="run the embedded demo (Monaco, real OpenStreetMap data)")
+    _output_args(demo)
+    demo.add_argument("--fail-on-miss", action="store_true", help="exit with status 3 when a target fails")
+
+    sub.add_parser("targets", help="list the built-in target definitions")
+
+    init = sub.add_parser("init", help="write a commented scenario template into a folder")
+    init.add_argument("directory", type=Path)
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "targets":
+            return _targets()
+        if args.command == "init":
+            return _init(args.directory)
+        if args.command == "demo":
+            return _run(data_path("demo", "scenario.toml"), args, only=None)
+        only = [t.strip() for t in args.targets.split(",")] if args.targets else None
+        return _run(args.scenario, args, only)
+    except InputError as exc:
+        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        console.print("interrupted; no partial output was left behind")
+        return 130
+
+
+def _output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, help="output folder (default: maps/<scenario name>/)")
+    p.add_argument("--lang", choices=("zh", "en"), help="language of the map labels (default: the scenario's, zh)")
+
+
+def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) -> int:
+    from .pipeline import fmt_goal, fmt_value, run_scenario
+    from .scenario import load_scenario
+
+    started = time.perf_counter()
+    scenario = load_scenario(scenario_path)
+    if only:
+        unknown = [t for t in only if t not in scenario.targets]
+        if unknown:
+            raise InputError(f"--targets names target(s) not in the scenario: {', '.join(unknown)}; "
+                             f"scenario targets: {', '.join(scenario.targets)}")
+        scenario.targets = {t: scenario.targets[t] for t in only}
+    with console.status("starting…") as status:
+        def progress(message: str) -> None:
+            status.update(message)
+            console.log(message)
+
+        result = run_scenario(scenario, out_dir=args.out, progress=progress, lang=args.lang)
+    table = Table(title=f"geoaccess · {scenario.name}")
+    for col in ("target", "value", "goal", "result", "people covered", "unreachable"):
+        table.add_column(col)
+    for e in result.evaluations:
+        table.add_row(e.target.id, fmt_value(e), fmt_goal(e.target),
+                      "[green]PASS[/]" if e.passed else "[red]FAIL[/]",
+                      f"{e.population_covered:,.0f} / {e.population_total:,.0f}", f"{e.population_unreachable:,.0f}")
+    console.print(table)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+    console.print(f"wrote {len(result.files)} files in {time.perf_counter() - started:.1f} s:")
+    for path in result.files.values():
+        console.print(f"  {path}")
+    if args.fail_on_miss and not all(e.passed for e in result.evaluations):
+        return 3
+    return 0
+
+
+def _targets() -> int:
+    from .targets import load_targets
+
+    table = Table(title="built-in targets (data/targets.toml)")
+    for col in ("id", "name", "facilities", "mode", "direction", "threshold", "metric", "goal"):
+        table.add_column(col)
+    for t in load_targets().values():
+        modes = t.mode if t.mode_for(True) == t.mode_for(False) else f"urban {t.mode_for(True)}, rural {t.mode_for(False)}"
+        table.add_row(t.id, f"{t.name_zh}\n{t.name_en}", ", ".join(t.facility_types), modes, t.direction,
+                      f"{t.threshold_min:g} min", f"{t.metric} ({t.population})", f"{t.goal:g}")
+    console.print(table)
+    return 0
+
+
+def _init(directory: Path) -> int:
+    from .io import write_atomic
+    from .scenario import TEMPLATE
+
+    target = directory / "scenario.toml"
+    if target.exists():
+        raise InputError(f"{target} already exists; choose another folder or remove it")
+    with write_atomic(target) as fh:
+        fh.write(TEMPLATE)
+    console.print(f"wrote {target}: edit the paths and columns, then run  geoaccess run {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Run a scenario end to end: load → network & demand → travel times → targets → outputs.
+
+:func:`run_scenario` is what ``geoaccess run`` and ``geoaccess demo`` call, and what a
+notebook calls too. Each travel mode is compiled once, demand is snapped once per mode,
+and every target costs one multi-source search per mode it uses.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from .admin import admin_from_file, assign_units
+from .demand import population_from_file
+from .errors import InputError
+from .facilities import facilities_from_file
+from .io import write_atomic, write_json, write_with
+from .network import RoadNetwork, graph_from_bbox, graph_from_place, load_speeds, network_from_file, network_from_graph
+from .routing import ModeGraph, Placement, compile_mode, nearest_facility, od_matrix, place_points
+from .scenario import Scenario
+from .targets import Evaluation, Target, evaluate_ratio, evaluate_target, select_facilities
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RunResult:
+    """Everything a run computed, in the network's projected CRS.
+
+    ``demand`` carries, per target, ``<id>_min`` (minutes, inf = unreachable) and
+    ``<id>_facility`` (facility_id of the nearest counted facility).
+    """
+
+    scenario: Scenario
+    network: RoadNetwork
+    facilities: gpd.GeoDataFrame
+    demand: gpd.GeoDataFrame
+    units: gpd.GeoDataFrame | None
+    evaluations: list[Evaluation]
+    graphs: dict[str, ModeGraph] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_network(scenario: Scenario) -> RoadNetwork:
+    """The scenario's road network: a local file, or an OSM download by place or bbox."""
+    net = scenario.network
+    crs = scenario.scenario.get("crs")
+    if net["source"]:
+        return network_from_file(net["source"], crs=crs)
+    graph = graph_from_place(net["place"]) if net["place"] else graph_from_bbox(tuple(net["bbox"]))
+    return network_from_graph(graph, crs=crs)
+
+
+class _Engine:
+    """Mode graphs and placements, each computed once per run."""
+
+    def __init__(self, network: RoadNetwork, speeds, min_component_nodes: int,
+                 demand_xy: np.ndarray, facility_xy: np.ndarray):
+        self.network, self.speeds, self.min_nodes = network, speeds, min_component_nodes
+        self.demand_xy, self.facility_xy = demand_xy, facility_xy
+        self.graphs: dict[str, ModeGraph] = {}
+        self._demand: dict[str, Placement] = {}
+        self._facilities: dict[str, Placement] = {}
+
+    def graph(self, mode: str) -> ModeGraph:
+        if mode not in self.graphs:
+            self.graphs[mode] = compile_mode(self.network, mode, self.speeds, self.min_nodes)
+        return self.graphs[mode]
+
+    def demand(self, mode: str) -> Placement:
+        if mode not in self._demand:
+            self._demand[mode] = place_points(self.graph(mode), self.demand_xy)
+        return self._demand[mode]
+
+    def facilities(self, mode: str) -> Placement:
+        if mode not in self._facilities:
+            self._facilities[mode] = place_points(self.graph(mode), self.facility_xy)
+        return self._facilities[mode]
+
+
+def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress: Progress | None = None,
+                 write: bool = True, lang: str | None = None) -> RunResult:
+    """Evaluate every target of ``scenario`` and (with ``write``) write the outputs.
+
+    Outputs under ``out_dir`` (default ``[output] dir``, else ``maps/<scenario name>/``):
+    ``summary.json``, ``units.csv``, ``demand_times.gpkg`` and ``map.html``; every file is
+    written atomically.
+    """
+    say = progress or (lambda msg: None)
+    warnings: list[str] = []
+    say("loading road network")
+    network = load_network(scenario)
+    say(f"road network: {network.n_nodes:,} nodes, {network.n_edges:,} road segments ({network.crs.to_string()})")
+    f = scenario.facilities
+    facilities = facilities_from_file(f["path"], x=f["x"], y=f["y"], type=f["type"], name=f["name"],
+                                      capacity=f["capacity"], id=f["id"], crs=f["crs"], sheet=f["sheet"],
+                                      layer=f["layer"], encoding=f["encoding"]).to_crs(network.crs)
+    p = scenario.population
+    demand = population_from_file(p["path"], pop=p["pop"], x=p["x"], y=p["y"], crs=p["crs"], band=p["band"],
+                                  layer=p["layer"]).to_crs(network.crs)
+    if len(demand) == 0:
+        raise InputError(f"the population file {p['path']} holds no people (every cell or point is 0 or nodata)")
+    say(f"facilities: {len(facilities):,}; demand points: {len(demand):,} holding {demand['pop'].sum():,.0f} people")
+    _check_overlap(network, demand, facilities)
+    a = scenario.admin
+    units = admin_from_file(a["path"], a["name"], a["urban"], a["layer"], a["encoding"]) if a["path"] else None
+    unit, urban = assign_units(demand, units, a["urban_density"])
+    demand["unit"], demand["urban"] = unit, urban
+    facilities["unit"] = assign_units(facilities.assign(pop=1.0), units, a["urban_density"])[0]
+
+    speeds = load_speeds(scenario.network["speeds"])
+    fac_xy = np.column_stack([facilities.geometry.x, facilities.geometry.y])
+    dem_xy = np.column_stack([demand.geometry.x, demand.geometry.y])
+    engine = _Engine(network, speeds, scenario.network["min_component_nodes"], dem_xy, fac_xy)
+    evaluations = []
+    for target in scenario.targets.values():
+        say(f"target {target.id}: {target.name_en}")
+        evaluations.append(_evaluate(target, engine, facilities, demand, warnings))
+    for mode, placement in engine._facilities.items():
+        off = ~placement.on_network
+        if off.any():
+            names = ", ".join(f"{n} ({d:,.0f} m)" for n, d in zip(facilities.loc[off, "name"].astype(str)[:5],
+                                                                    placement.distance_m[off][:5]))
+            warnings.append(f"{off.sum()} facilit{'y is' if off.sum() == 1 else 'ies are'} farther than "
+                            f"{engine.graph(mode).speeds.access_max_m:,.0f} m from any {mode} road and cannot "
+                            f"be reached in that mode: {names}. Check their coordinates (GCJ-02 given as WGS84?) "
+                            "or the road network's extent.")
+    for mode, placement in engine._demand.items():
+        off_pop = demand["pop"].to_numpy()[~placement.on_network].sum()
+        if off_pop > 0:
+            warnings.append(f"{off_pop:,.0f} people live farther than "
+                            f"{engine.graph(mode).speeds.access_max_m:,.0f} m from any {mode} road: counted as "
+                            "unreachable in targets using that mode")
+    result = RunResult(scenario, network, facilities, demand, units, evaluations, engine.graphs, warnings=warnings)
+    if write:
+        out = Path(out_dir or scenario.output["dir"] or Path("maps") / scenario.name)
+        result.files = write_outputs(result, out, lang=lang or scenario.map["lang"], progress=say)
+    return result
+
+
+def _check_overlap(network: RoadNetwork, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame) -> None:
+    """Refuse inputs that do not overlap the road network at all (wrong CRS, wrong area)."""
+    xmin, ymin = network.node_xy.min(axis=0) - 5000
+    xmax, ymax = network.node_xy.max(axis=0) + 5000
+    for what, gdf in (("population", demand), ("facilities", facilities)):
+        x, y = gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()
+        inside = (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
+        if len(gdf) and not inside.any():
+            raise InputError(f"none of the {what} lie within 5 km of the road network's extent: check the "
+                             f"{what} file's CRS / coordinate columns and that both files cover the same area")
+
+
+def _evaluate(target: Target, engine: _Engine, facilities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
+              warnings: list[str]) -> Evaluation:
+    chosen = select_facilities(target, facilities)
+    if not chosen.any():
+        warnings.append(f"target {target.id}: no facility of type {', '.join(target.facility_types)} in the "
+                        "facility file; everybody counts as unreachable")
+    pop = demand["pop"].to_numpy(float)
+    urban = demand["urban"].to_numpy(bool)
+    unit = demand["unit"].to_numpy(object)
+    if target.metric == "per_1000":
+        mode = target.mode
+        if target.capacity not in facilities:
+            raise InputError(f"target {target.id}: capacity column {target.capacity!r} is not in the facility table "
+                             "(set [facilities] capacity = \"beds\" to map your column to 'capacity')")
+        od = od_matrix(engine.graph(mode), engine.demand(mode), engine.facilities(mode).subset(chosen),
+                       target.threshold_min, target.direction)
+        sub = facilities[chosen]
+        return evaluate_ratio(target, pop, urban, unit, sub[target.capacity].to_numpy(float), sub["unit"].to_numpy(), od)
+    minutes = np.full(len(demand), np.inf)
+    nearest = np.full(len(demand), -1)
+    ids = facilities["facility_id"].to_numpy()[chosen]
+    for mode in target.modes:
+        people = np.array([target.mode_for(bool(u)) == mode for u in (True, False)])
+        uses = np.where(urban, people[0], people[1])
+        if not uses.any():
+            continue
+        result = nearest_facility(engine.graph(mode), engine.demand(mode), engine.facilities(mode).subset(chosen),
+                                  target.direction)
+        minutes[uses] = result.minutes[uses]
+        nearest[uses] = result.facility[uses]
+    demand[f"{target.id}_min"] = minutes
+    demand[f"{target.id}_facility"] = np.where(nearest >= 0, ids[np.clip(nearest, 0, None)] if len(ids) else "", "")
+    return evaluate_target(target, minutes, pop, urban, unit)
+
+
+def summary_dict(result: RunResult) -> dict:
+    """The ``summary.json`` content."""
+    return {
+        "scenario": result.scenario.name,
+        "network": {"nodes": result.network.n_nodes, "edges": result.network.n_edges,
+                    "crs": result.network.crs.to_string()},
+        "facilities": int(len(result.facilities)),
+        "population_total": float(result.demand["pop"].sum()),
+        "demand_points": int(len(result.demand)),
+        "targets": [e.to_dict() for e in result.evaluations],
+        "warnings": result.warnings,
+        "attribution": "© OpenStreetMap contributors (ODbL)",
+    }
+
+
+def write_outputs(result: RunResult, out: Path, lang: str = "zh", progress: Progress | None = None) -> dict[str, Path]:
+    """Write summary.json, units.csv, demand_times.gpkg and map.html under ``out``."""
+    from .maps import write_map
+
+    say = progress or (lambda msg: None)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"summary": write_json(out / "summary.json", summary_dict(result))}
+    rows = []
+    for e in result.evaluations:
+        for row in e.units.to_dict(orient="records"):
+            rows.append({"target": e.target.id, **row})
+    with write_atomic(out / "units.csv", encoding="utf-8-sig") as fh:  # BOM: Excel opens Chinese names right
+        pd.DataFrame(rows).to_csv(fh, index=False)
+    files["units"] = out / "units.csv"
+    times = result.demand.to_crs("EPSG:4326")
+    for col in [c for c in times.columns if c.endswith("_min")]:
+        times[col] = times[col].replace(np.inf, np.nan)  # GeoPackage has no inf: NaN = unreachable
+    files["demand_times"] = write_with(out / "demand_times.gpkg",
+                                       lambda tmp: times.to_file(tmp, layer="demand_times", driver="GPKG"))
+    say("writing the web map")
+    files["map"] = write_map(result, out / "map.html", lang=lang)
+    return files
+
+
+def fmt_value(evaluation: Evaluation) -> str:
+    """The headline value as a planner reads it: 93.1% / 12.4 min / 5.2 per 1,000."""
+    v, metric = evaluation.value, evaluation.target.metric
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    if metric == "share_within":
+        return f"{v:.1%}"
+    if metric == "mean_time":
+        return "unreachable" if math.isinf(v) else f"{v:.1f} min"
+    return f"{v:.2f} /1000"
+
+
+def fmt_goal(target: Target) -> str:
+    if target.metric == "share_within":
+        return f"≥ {target.goal:.0%} within {target.threshold_min:g} min"
+    if target.metric == "mean_time":
+        return f"≤ {target.goal:g} min"
+    return f"≥ {target.goal:g} /1000"

@@ -1,0 +1,223 @@
+"""Scenario files: a county described in TOML, checked key by key.
+
+A scenario names the road network, the facility list, the population, the admin units
+and the targets to evaluate. Relative paths resolve against the scenario file's folder.
+Unknown keys and wrong types are refused with the key's name and what is allowed.
+``geoaccess init DIR`` writes a commented template (:data:`TEMPLATE`).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .targets import Target, load_targets, target_from_dict
+
+# section -> key -> (accepted Python types, default); a default of ... means required.
+_SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
+    "scenario": {"name": ((str,), ...), "crs": ((str,), None), "description": ((str,), "")},
+    "network": {"source": ((str,), None), "place": ((str,), None), "bbox": ((list,), None),
+                "speeds": ((dict,), {}), "min_component_nodes": ((int,), 10)},
+    "facilities": {"path": ((str,), ...), "x": ((str,), "lon"), "y": ((str,), "lat"), "type": ((str,), "type"),
+                   "name": ((str,), "name"), "capacity": ((str,), None), "id": ((str,), None),
+                   "crs": ((str,), "EPSG:4326"), "sheet": ((str, int), None), "layer": ((str,), None),
+                   "encoding": ((str,), None)},
+    "population": {"path": ((str,), ...), "x": ((str,), "lon"), "y": ((str,), "lat"), "pop": ((str,), "pop"),
+                   "crs": ((str,), "EPSG:4326"), "band": ((int,), 1), "layer": ((str,), None)},
+    "admin": {"path": ((str,), None), "name": ((str,), "name"), "urban": ((str,), None), "layer": ((str,), None),
+              "encoding": ((str,), None), "urban_density": ((int, float), 1500.0)},
+    "targets": {"use": ((list,), None), "file": ((str,), None), "override": ((dict,), {}),
+                "define": ((list,), [])},
+    "output": {"dir": ((str,), None)},
+    "map": {"lang": ((str,), "zh"), "basemap": ((str,), "osm"), "tianditu_key": ((str,), None),
+            "self_contained": ((bool,), False)},
+}
+_REQUIRED_SECTIONS = ("scenario", "network", "facilities", "population")
+
+
+@dataclass
+class Scenario:
+    """A parsed scenario: one dict of settings per section, paths made absolute."""
+
+    path: Path | None
+    scenario: dict[str, Any]
+    network: dict[str, Any]
+    facilities: dict[str, Any]
+    population: dict[str, Any]
+    admin: dict[str, Any]
+    targets: dict[str, Target]
+    output: dict[str, Any]
+    map: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.scenario["name"]
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and check a scenario TOML file."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise InputError(f"scenario file not found: {p}")
+    try:
+        with open(p, "rb") as fh:
+            raw = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"scenario {p.name} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"scenario {p.name} must be saved as UTF-8 text") from None
+    return scenario_from_dict(raw, base_dir=p.parent, path=p)
+
+
+def scenario_from_dict(raw: dict[str, Any], base_dir: str | Path = ".", path: Path | None = None) -> Scenario:
+    """Check a scenario given as nested dicts (as parsed from TOML)."""
+    unknown = sorted(set(raw) - set(_SCHEMA))
+    if unknown:
+        raise InputError(f"unknown scenario section(s) [{'], ['.join(unknown)}]; allowed: "
+                         f"{', '.join('[' + s + ']' for s in _SCHEMA)}")
+    missing = [s for s in _REQUIRED_SECTIONS if s not in raw]
+    if missing:
+        raise InputError(f"the scenario lacks section(s) {', '.join('[' + s + ']' for s in missing)}")
+    base = Path(base_dir)
+    sections = {name: _check_section(name, raw.get(name, {})) for name in _SCHEMA}
+    net = sections["network"]
+    given = [k for k in ("source", "place", "bbox") if net.get(k) is not None]
+    if len(given) != 1:
+        raise InputError("[network] needs exactly one of source (a file), place (a place name to download) or "
+                         f"bbox ([west, south, east, north]); got {', '.join(given) or 'none'}")
+    if net.get("bbox") is not None and (len(net["bbox"]) != 4 or not all(isinstance(v, (int, float)) for v in net["bbox"])):
+        raise InputError(f"[network] bbox must be [west, south, east, north] in degrees, got {net['bbox']!r}")
+    for section, key in (("network", "source"), ("facilities", "path"), ("population", "path"), ("admin", "path"),
+                         ("targets", "file"), ("output", "dir")):
+        value = sections[section].get(key)
+        if value is not None:
+            sections[section][key] = _resolve(base, value)
+    if sections["map"]["lang"] not in ("zh", "en"):
+        raise InputError(f"[map] lang must be 'zh' or 'en', got {sections['map']['lang']!r}")
+    targets = _targets(sections["targets"])
+    return Scenario(path=path, targets=targets, **{k: v for k, v in sections.items() if k != "targets"})
+
+
+def _check_section(name: str, table: Any) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise InputError(f"[{name}] must be a table of keys, got {table!r}")
+    schema = _SCHEMA[name]
+    unknown = sorted(set(table) - set(schema))
+    if unknown:
+        raise InputError(f"unknown key(s) in [{name}]: {', '.join(unknown)}; allowed: {', '.join(schema)}")
+    out = {}
+    for key, (types, default) in schema.items():
+        if key not in table:
+            if default is ...:
+                raise InputError(f"[{name}] lacks the required key {key!r}")
+            out[key] = default.copy() if isinstance(default, (dict, list)) else default
+            continue
+        value = table[key]
+        if isinstance(value, bool) and bool not in types:
+            raise InputError(f"[{name}] {key} must be {_type_names(types)}, got {value!r}")
+        if not isinstance(value, types):
+            raise InputError(f"[{name}] {key} must be {_type_names(types)}, got {type(value).__name__} {value!r}")
+        out[key] = value
+    return out
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    names = {str: "text", int: "an integer", float: "a number", list: "a list", dict: "a table", bool: "true/false"}
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def _resolve(base: Path, value: str) -> str:
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def _targets(section: dict[str, Any]) -> dict[str, Target]:
+    library = load_targets()
+    if section["file"]:
+        library.update(load_targets(section["file"]))
+    defined: dict[str, Target] = {}
+    for table in section["define"]:
+        if not isinstance(table, dict) or not isinstance(table.get("id"), str):
+            raise InputError("each [[targets.define]] needs an id = \"...\" and the target's fields")
+        defined[table["id"]] = target_from_dict(table["id"], table)
+    library.update(defined)
+    for tid, fields_ in section["override"].items():
+        if tid not in library:
+            raise InputError(f"[targets.override] names unknown target {tid!r}; known: {', '.join(library)}")
+        library[tid] = target_from_dict(tid, fields_, base=library[tid])
+    use = section["use"]
+    if use is None:
+        use = [t for t in ("medical_point_15min", "health_circle_30min", "ems_120")] + list(defined)
+    else:
+        use = list(use) + [tid for tid in defined if tid not in use]
+    unknown = [tid for tid in use if tid not in library]
+    if unknown:
+        raise InputError(f"[targets] use names unknown target(s) {', '.join(unknown)}; known: {', '.join(library)}")
+    return {tid: library[tid] for tid in use}
+
+
+TEMPLATE = """\
+# geoaccess scenario — edit the paths and columns, then run:  geoaccess run scenario.toml
+# Relative paths resolve against this file's folder.
+
+[scenario]
+name = "my-county"                 # used for the output folder maps/<name>/
+# crs = "EPSG:32650"               # analysis CRS in metres; default: the UTM zone of the network
+
+[network]
+source = "roads.osm"               # .osm.pbf / .osm / .graphml / .gpkg / .shp / .geojson
+# place = "泗县, 宿州市, 安徽省"       # or download from OpenStreetMap (needs internet)
+# bbox = [117.6, 33.3, 118.2, 33.7] # or a box: west, south, east, north (degrees)
+# min_component_nodes = 10         # road fragments smaller than this are not snapped to
+# [network.speeds.drive.kmh]       # override speeds (km/h) per mode and highway class
+# primary = 70
+
+[facilities]
+path = "facilities.csv"            # .csv / .xlsx / .geojson / .gpkg / .shp
+x = "lon"                          # column names in your file
+y = "lat"
+type = "type"                      # vocabulary ids (see `geoaccess targets`) or values as written
+name = "name"
+# capacity = "beds"                # beds, doctors… for per_1000 targets and popups
+crs = "EPSG:4326"                  # or "GCJ-02" (Amap, Tencent), "BD-09" (Baidu), "EPSG:4490"
+
+[population]
+path = "population.tif"            # GeoTIFF (WorldPop), points (.csv x/y, .gpkg) or polygons
+# x = "lon"
+# y = "lat"
+# pop = "pop"                      # population field for points / polygons
+
+# [admin]                          # townships / streets for per-unit verdicts
+# path = "townships.gpkg"
+# name = "name"
+# urban = "urban"                  # a true/false column; without it names ending in 街道 are
+#                                  # urban and 镇/乡 rural, else a density rule:
+# urban_density = 1500             # persons per km² of a demand cell above which it is urban
+
+[targets]
+use = ["medical_point_15min", "health_circle_30min", "ems_120"]
+# [targets.override.health_circle_30min]
+# goal = 0.95
+
+# [[targets.define]]               # your own target, no code needed
+# id = "clinic_5min_drive"
+# name_zh = "5分钟车程诊所"
+# name_en = "Clinic within 5 min by car"
+# facility_types = ["clinic"]
+# mode = "drive"
+# direction = "to_facility"
+# threshold_min = 5
+# population = "all"
+# metric = "share_within"
+# goal = 0.9
+
+# [output]
+# dir = "out"                      # default: maps/<scenario name>/
+
+# [map]
+# lang = "zh"                      # zh | en
+# tianditu_key = "..."             # your 天地图 key enables the Tianditu basemap
+"""

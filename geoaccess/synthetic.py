@@ -301,6 +301,16 @@ def _grid(net: _Net, rng: np.random.Generator, centre, radius: float, spacing: f
     idx[inside] = net.add_nodes(pts[inside])
     names = list(names or [])
     lanes = [f"{w}巷" for w in _LANE_WORDS]
+    # one-way streets: minor lines in the core, in couplets of alternating direction
+    core = [kk for kk in range(-n, n + 1) if abs(kk) <= 0.55 * n and not (main_every and kk % main_every == 0)]
+    one_lines: dict[tuple[int, int], bool] = {}
+    if oneway_frac > 0 and len(core) >= 2:
+        for axis in (0, 1):
+            m = max(1, int(round(oneway_frac * len(core))))
+            chosen = sorted(rng.choice(core, size=min(m, len(core)), replace=False).tolist())
+            start = int(rng.integers(2))
+            for q, kk in enumerate(chosen):
+                one_lines[(axis, kk)] = bool((q + start) % 2)
     for axis in (0, 1):
         lines = idx if axis == 0 else idx.T
         for li in range(lines.shape[0]):
@@ -316,7 +326,7 @@ def _grid(net: _Net, rng: np.random.Generator, centre, radius: float, spacing: f
             else:
                 hw, speed = minor, minor_speed
             is_main = hw != minor
-            oneway = (not is_main) and abs(kk) <= 0.55 * n and rng.random() < oneway_frac
+            oneway = (axis, kk) in one_lines
             if not is_main and not oneway and drop_frac:
                 seg &= rng.random(len(seg)) >= drop_frac
             if is_main and names:
@@ -327,7 +337,7 @@ def _grid(net: _Net, rng: np.random.Generator, centre, radius: float, spacing: f
                 name = ""
             if oneway and not speed:
                 speed = "30"
-            flip = oneway and rng.random() < 0.5
+            flip = one_lines.get((axis, kk), False)
             d = np.diff(np.concatenate([[0], seg.astype(np.int8), [0]]))
             for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
                 nodes = row[a:b + 1]
@@ -591,8 +601,8 @@ def _layout(seed: int, area_km2: float, n_nodes: int, n_townships: int | None) -
     ham_w = rng.lognormal(0, 0.5, n_h)
     ham_pop = total_pop * shares["hamlets"] * ham_w / max(ham_w.sum(), 1e-9)
     # township units: jiedao generators around the town, then seats
-    jang = rng.uniform(0, 2 * np.pi) + np.arange(n_j) * 2 * np.pi / n_j
-    jpts = 0.5 * town_r * np.stack([np.cos(jang), np.sin(jang)], 1)
+    jang = rng.uniform(0, 2 * np.pi) + np.arange(n_j) * 2 * np.pi / n_j + rng.uniform(-0.3, 0.3, n_j)
+    jpts = rng.uniform(0.4, 0.6, n_j)[:, None] * town_r * np.stack([np.cos(jang), np.sin(jang)], 1)
     gens = np.vstack([jpts, seats])
     unit_of_village = cKDTree(gens).query(villages)[1]
     # names
@@ -987,8 +997,8 @@ def _write_gpkg(path: Path, gdf, layer: str) -> None:
 
 def _population_raster(L: dict[str, Any], to_lonlat, center_lonlat, cell_size_m: float):
     """Population grid (float32, persons per cell), transform and the county mask."""
+    from affine import Affine
     from rasterio.features import geometry_mask
-    from rasterio.transform import from_origin
 
     county_ll = shapely.transform(L["county"], lambda c: np.stack(to_lonlat(c[:, 0], c[:, 1]), 1))
     m_lon, m_lat = _deg_sizes(center_lonlat[1])
@@ -998,7 +1008,7 @@ def _population_raster(L: dict[str, Any], to_lonlat, center_lonlat, cell_size_m:
     north = math.ceil(n / dy) * dy + dy
     width = int(math.ceil((e - west) / dx)) + 1
     height = int(math.ceil((north - s) / dy)) + 1
-    transform = from_origin(west, north, dx, dy)
+    transform = Affine(dx, 0.0, west, 0.0, -dy, north)
     inside = geometry_mask([county_ll], out_shape=(height, width), transform=transform, invert=True)
     # cell centres in local metres (equirectangular about the town is accurate to << a cell here)
     lon0, lat0 = center_lonlat
@@ -1214,8 +1224,8 @@ def generate_county(out_dir: str | Path, *, seed: int = 0, area_km2: float = 200
         ±10 % when the target is at least ~12 nodes per km² (below that the settlement
         skeleton alone exceeds it and the count comes out higher).
     n_townships : int or None, default None
-        Number of rural township units (镇/乡), 3 to 80; default ``area_km2 / 100``
-        clipped to 3..30. Two to four urban 街道 units of the county town come on top.
+        Number of rural township units (镇/乡), 3 to 80 and at most ``area_km2 / 3``;
+        default ``area_km2 / 100`` clipped to 3..30. Two to four urban 街道 units of the county town come on top.
     center_lonlat : (float, float), default (117.87, 33.48)
         Longitude and latitude of the county town centre, degrees WGS84.
     cell_size_m : float, default 100
@@ -1243,6 +1253,9 @@ def generate_county(out_dir: str | Path, *, seed: int = 0, area_km2: float = 200
     n_nodes = _check_int("n_nodes", n_nodes, 1_000, 2_000_000)
     if n_townships is not None:
         n_townships = _check_int("n_townships", n_townships, 3, 80)
+        if area_km2 / n_townships < 3.0:
+            raise InputError(f"n_townships={n_townships} leaves less than 3 km² per township in "
+                             f"area_km2={area_km2:g}; use at most {int(area_km2 // 3)} townships")
     try:
         lon0, lat0 = (float(v) for v in center_lonlat)
     except (TypeError, ValueError):
@@ -1306,7 +1319,7 @@ def generate_county(out_dir: str | Path, *, seed: int = 0, area_km2: float = 200
     gens = L["gens"]
     vor = shapely.voronoi_polygons(shapely.multipoints(gens), extend_to=L["county"].buffer(L["rc"]),
                                    ordered=True)
-    cells = [shapely.intersection(c, L["county"]) for c in vor.geoms]
+    cells = [shapely.intersection(shapely.make_valid(c), L["county"]) for c in vor.geoms]
     cells_ll = [shapely.transform(c, lambda a: np.stack(tr.transform(a[:, 0], a[:, 1]), 1)) for c in cells]
     n_j = L["n_j"]
     county_code = f"3499{seed % 90 + 10:02d}"

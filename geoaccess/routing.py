@@ -41,10 +41,10 @@ class ModeGraph:
     forward_s, backward_s : numpy.ndarray
         Travel seconds along each physical edge u→v and v→u (``inf`` = closed).
     eligible : numpy.ndarray
-        Edges points may snap to: usable by the mode and in a connected part of at least
-        ``min_component_nodes`` nodes (or the largest part).
+        Edges points may snap to: usable by the mode and inside a strongly connected part
+        of at least ``min_component_nodes`` nodes (or the largest part).
     n_small_components : int
-        Connected parts too small to snap to (fragments at the edge of an extract).
+        Strongly connected parts too small to snap to (fragments at the edge of an extract).
     """
 
     network: RoadNetwork
@@ -75,13 +75,15 @@ class ModeGraph:
 
 
 def compile_mode(network: RoadNetwork, mode: str, speeds: dict[str, ModeSpeeds] | ModeSpeeds | None = None,
-                 min_component_nodes: int = 10) -> ModeGraph:
+                 min_component_nodes: int | None = None) -> ModeGraph:
     """Compile ``network`` for travel ``mode`` ('walk', 'drive' or 'ambulance').
 
     ``speeds`` defaults to ``data/speeds.toml`` (see :func:`geoaccess.network.load_speeds`).
-    ``min_component_nodes``: connected parts smaller than this (and smaller than the
-    largest part) are not snapped to, so that a house is not attached to a two-node
-    road fragment cut off at the edge of an extract.
+    ``min_component_nodes``: strongly connected parts smaller than this (and smaller than the
+    largest part) are not snapped to, so that a house is not declared unreachable because
+    it is nearest to a road fragment cut off at the edge of an extract or a footway
+    network the mapper never joined to the streets; it snaps to the main network instead,
+    at its true off-network distance. Default: 5% of the largest part, at least 10 nodes.
     """
     check_choice("mode", mode, MODES)
     if isinstance(speeds, ModeSpeeds):
@@ -94,16 +96,21 @@ def compile_mode(network: RoadNetwork, mode: str, speeds: dict[str, ModeSpeeds] 
         raise InputError(f"no road in the network can be used by mode {mode!r}; check the highway classes "
                          f"and the {mode} speeds")
     edges = network.edges
-    u, v = edges["u"].to_numpy()[usable], edges["v"].to_numpy()[usable]
-    adjacency = sp.csr_matrix((np.ones(len(u)), (u, v)), shape=(network.n_nodes, network.n_nodes))
-    n_comp, label = connected_components(adjacency, directed=False)
+    u_all, v_all = edges["u"].to_numpy(), edges["v"].to_numpy()
+    tails = np.r_[u_all[np.isfinite(forward_s)], v_all[np.isfinite(backward_s)]]
+    heads = np.r_[v_all[np.isfinite(forward_s)], u_all[np.isfinite(backward_s)]]
+    arcs = sp.csr_matrix((np.ones(len(tails)), (tails, heads)), shape=(network.n_nodes, network.n_nodes))
+    # Strongly connected parts: a road one can enter but never leave (a one-way exit cut
+    # at the edge of the extract) is no place to snap a home or a station to.
+    n_comp, label = connected_components(arcs, directed=True, connection="strong")
     touched = np.zeros(network.n_nodes, dtype=bool)
-    touched[u] = touched[v] = True
+    touched[tails] = touched[heads] = True
     size = np.bincount(label[touched], minlength=n_comp)
+    if min_component_nodes is None:
+        min_component_nodes = max(10, int(0.05 * size.max()))
     keep = size >= min(int(min_component_nodes), size.max())
-    eligible = usable.copy()
-    eligible[usable] = keep[label[u]]
-    n_small = int(((size > 0) & ~keep).sum())
+    eligible = usable & (label[u_all] == label[v_all]) & keep[label[u_all]]
+    n_small = int(((size > 1) & ~keep).sum())
     return ModeGraph(network, mode, spec, forward_s, backward_s, eligible, n_small)
 
 

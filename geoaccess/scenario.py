@@ -20,7 +20,7 @@ from .targets import Target, load_targets, target_from_dict
 _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     "scenario": {"name": ((str,), ...), "crs": ((str,), None), "description": ((str,), "")},
     "network": {"source": ((str,), None), "place": ((str,), None), "bbox": ((list,), None),
-                "speeds": ((dict,), {}), "min_component_nodes": ((int,), 10)},
+                "speeds": ((dict,), {}), "min_component_nodes": ((int,), None)},
     "facilities": {"path": ((str,), ...), "x": ((str,), "lon"), "y": ((str,), "lat"), "type": ((str,), "type"),
                    "name": ((str,), "name"), "capacity": ((str,), None), "id": ((str,), None),
                    "crs": ((str,), "EPSG:4326"), "sheet": ((str, int), None), "layer": ((str,), None),
@@ -171,7 +171,8 @@ name = "my-county"                 # used for the output folder maps/<name>/
 source = "roads.osm"               # .osm.pbf / .osm / .graphml / .gpkg / .shp / .geojson
 # place = "泗县, 宿州市, 安徽省"       # or download from OpenStreetMap (needs internet)
 # bbox = [117.6, 33.3, 118.2, 33.7] # or a box: west, south, east, north (degrees)
-# min_component_nodes = 10         # road fragments smaller than this are not snapped to
+# min_component_nodes = 500        # road fragments smaller than this are not snapped to
+#                                  # (default: 5% of the main network, at least 10 nodes)
 # [network.speeds.drive.kmh]       # override speeds (km/h) per mode and highway class
 # primary = 70
 

@@ -79,8 +79,9 @@ def test_island_component_is_unreachable_not_dropped():
 
 def test_small_fragments_are_not_snapped_to_by_default():
     net = line_network()
-    g = compile_mode(net, "walk")  # min_component_nodes=10 > island of 2 nodes, < largest? no: largest has 3
-    # The largest part (3 nodes) is always eligible; the 2-node island is not.
+    g = compile_mode(net, "walk")
+    # Default threshold is 10 nodes: the largest part (3 nodes) is always eligible, the
+    # 2-node island is not, so a point beside it snaps to the main road instead.
     assert g.n_small_components == 1
     dem = place_points(g, np.array([[500.0, 50_000.0]]))
     assert not dem.on_network[0]
@@ -196,10 +197,15 @@ def _networkx_reference(mode_graph, sources, reverse):
     return np.array([lengths.get(i, np.inf) for i in range(mode_graph.n_nodes)]) / 60.0
 
 
+@pytest.fixture(scope="module")
+def monaco():
+    return network_from_file(MONACO)
+
+
 @pytest.mark.parametrize("mode", ["walk", "drive", "ambulance"])
 @pytest.mark.parametrize("direction", ["to_facility", "from_facility"])
-def test_monaco_node_times_equal_networkx_multi_source_dijkstra(mode, direction):
-    net = network_from_file(MONACO)
+def test_monaco_node_times_equal_networkx_multi_source_dijkstra(monaco, mode, direction):
+    net = monaco
     g = compile_mode(net, mode)
     eligible_nodes = np.unique(np.r_[net.edges["u"].to_numpy()[g.eligible], net.edges["v"].to_numpy()[g.eligible]])
     rng = np.random.default_rng(7)

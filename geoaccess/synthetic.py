@@ -30,7 +30,12 @@ What the county looks like
   curve (intermediate shape nodes).
 * An expressway (``motorway``, a single two-way carriageway) crosses the county and
   passes over every road it crosses without a shared node; it is joined to the network
-  only at 1-3 interchanges by ``motorway_link`` ways.
+  only at 1-3 interchanges by ``motorway_link`` ways (one for counties under 400 km²).
+* The expressway, the national road and the provincial roads run a few hundred metres
+  past the county edge and end there, as in an extract clipped to the county.
+* ``maxspeed`` is tagged on the expressway (120), its links (40), the national road (80),
+  provincial roads (60), about half the county roads (60), some township roads (40), the
+  town's main streets (40) and its side streets (30).
 * Every other crossing of two ways is a shared node (the network is planarised after it
   is laid out). The network is one strongly connected component (no deliberate islands).
 
@@ -189,13 +194,9 @@ def _far_from(points: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> np.
     ok = np.ones(len(points), dtype=bool)
     if len(centres) == 0 or len(points) == 0:
         return ok
-    tree = cKDTree(centres)
-    rmax = float(np.max(radii))
-    for i, near in enumerate(tree.query_ball_point(points, rmax)):
-        if near:
-            d = np.hypot(*(centres[near] - points[i]).T)
-            if np.any(d < radii[near]):
-                ok[i] = False
+    near = cKDTree(points).query_ball_point(centres, np.asarray(radii, dtype=float))
+    hit = [k for lst in near for k in lst]
+    ok[np.asarray(hit, dtype=np.int64)] = False
     return ok
 
 
@@ -646,7 +647,7 @@ def _build_network(L: dict[str, Any], target: int, cross_est: int, seed_seq: np.
     rng.shuffle(names)
     tg = _grid(net, rng, town["centre"], town["radius"], t_sp, angle=town["angle"], jitter=0.04,
                irregular=0.3, main_every=5 if t_sp < 150 else 3, main_classes=("primary", "secondary"),
-               names=names, oneway_frac=0.22, drop_frac=0.04, spur_frac=0.06, minor_speed="",
+               names=names, oneway_frac=0.22, drop_frac=0.04, spur_frac=0.06, minor_speed="30",
                main_speed="40")
     # tertiary ring of main streets: re-tag every other secondary as tertiary
     # --- seats
@@ -916,8 +917,6 @@ def _build_network(L: dict[str, Any], target: int, cross_est: int, seed_seq: np.
         for k in flip:
             oneway[k] = False
             tags[k][3] = False
-            if tags[k][4] == "30":
-                tags[k][4] = ""
     return dict(xy=xy, ways=ways, tags=tags, town_grid=tg, seat_grids=seat_grids, villages=vil,
                 n_cross=n_cross)
 

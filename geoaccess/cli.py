@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         only = [t.strip() for t in args.targets.split(",")] if args.targets else None
         return _run(args.scenario, args, only)
     except InputError as exc:
-        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("interrupted; no partial output was left behind")
@@ -79,11 +80,12 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
     with console.status("starting…") as status:
         def progress(message: str) -> None:
             status.update(message)
-            console.log(message)
+            console.log(escape(message))
 
         result = run_scenario(scenario, out_dir=args.out, progress=progress, lang=args.lang)
     table = Table(title=f"geoaccess · {scenario.name}")
-    for col in ("target", "value", "goal", "result", "people covered", "unreachable"):
+    table.add_column("target", no_wrap=True)
+    for col in ("value", "goal", "result", "people covered", "unreachable"):
         table.add_column(col)
     for e in result.evaluations:
         table.add_row(e.target.id, fmt_value(e), fmt_goal(e.target),
@@ -91,26 +93,26 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
                       f"{e.population_covered:,.0f} / {e.population_total:,.0f}", f"{e.population_unreachable:,.0f}")
     console.print(table)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+        console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     console.print(f"wrote {len(result.files)} files in {time.perf_counter() - started:.1f} s:")
     for path in result.files.values():
-        console.print(f"  {path}")
+        console.print(f"  {escape(str(path))}")
     if args.fail_on_miss and not all(e.passed for e in result.evaluations):
         return 3
     return 0
 
 
 def _targets() -> int:
+    from .pipeline import fmt_goal
     from .targets import load_targets
 
-    table = Table(title="built-in targets (data/targets.toml)")
-    for col in ("id", "name", "facilities", "mode", "direction", "threshold", "metric", "goal"):
-        table.add_column(col)
+    console.print(f"built-in targets ({escape(str(data_path('targets.toml')))}):\n")
     for t in load_targets().values():
         modes = t.mode if t.mode_for(True) == t.mode_for(False) else f"urban {t.mode_for(True)}, rural {t.mode_for(False)}"
-        table.add_row(t.id, f"{t.name_zh}\n{t.name_en}", ", ".join(t.facility_types), modes, t.direction,
-                      f"{t.threshold_min:g} min", f"{t.metric} ({t.population})", f"{t.goal:g}")
-    console.print(table)
+        delay = f", +{t.dispatch_delay_min:g} min dispatch" if t.dispatch_delay_min else ""
+        console.print(f"[bold]{t.id}[/]  {escape(t.name_zh)} / {escape(t.name_en)}\n"
+                      f"  {t.metric} {escape(fmt_goal(t))} · {modes} · {t.direction}{delay} · population {t.population}\n"
+                      f"  facilities: {', '.join(t.facility_types)}\n", soft_wrap=True)
     return 0
 
 

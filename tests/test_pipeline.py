@@ -1,0 +1,230 @@
+"""End to end: the Monaco demo from the CLI, checked against an independent osmnx + networkx
+computation, and the minimal scenario of the targets issue exactly as written."""
+
+import json
+import tomllib
+from pathlib import Path
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import osmnx as ox
+import pandas as pd
+import pytest
+import shapely
+
+from geoaccess._paths import data_path
+from geoaccess.cli import main
+from geoaccess.pipeline import run_scenario
+from geoaccess.scenario import load_scenario
+from geoaccess.synthetic import generate_county
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--out", str(out), "--lang", "en"]) == 0
+    return out
+
+
+def test_demo_writes_its_files(demo):
+    for name in ("summary.json", "units.csv", "demand_times.gpkg", "map.html"):
+        assert (demo / name).stat().st_size > 0
+    summary = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
+    assert summary["scenario"] == "demo"
+    assert summary["network"]["nodes"] > 10_000 and summary["network"]["edges"] > 10_000
+    ids = [t["id"] for t in summary["targets"]]
+    assert ids == ["medical_point_15min", "ems_120"]
+    for t in summary["targets"]:
+        for key in ("value", "goal", "passed", "population_total", "population_covered", "population_unreachable",
+                    "mean_minutes", "p90_minutes", "units"):
+            assert key in t
+    assert "© OpenStreetMap contributors" in (demo / "map.html").read_text(encoding="utf-8")
+    assert not list(demo.glob("*.tmp")) and not list(demo.glob(".*"))  # atomic writes leave nothing behind
+
+
+def _independent_walk_minutes(network, demand_xy, facility_xy):
+    """Walking minutes to the nearest facility with osmnx's nearest_edges and networkx Dijkstra.
+
+    Walking ignores one-way rules, so the graph is undirected; edge times use the class
+    speeds of data/speeds.toml; points join their nearest edge at their projection on
+    it, with a straight-line leg at the walking access speed.
+    """
+    with open(data_path("speeds.toml"), "rb") as fh:
+        walk = tomllib.load(fh)["walk"]
+    g = ox.project_graph(network.graph, to_crs=network.crs)
+    g = ox.truncate.largest_component(g, strongly=False)  # walking: one-way tags do not apply
+    m_per_min = {cls: kmh * 1000 / 60 for cls, kmh in walk["kmh"].items()}
+    access = walk["access_kmh"] * 1000 / 60
+
+    def cost(data):
+        hw = data["highway"][0] if isinstance(data["highway"], list) else data["highway"]
+        return data["geometry"].length / m_per_min[hw.replace("_link", "")]
+
+    und = nx.Graph()
+    for u, v, data in g.edges(data=True):
+        c = cost(data)
+        if not und.has_edge(u, v) or und[u][v]["w"] > c:
+            und.add_edge(u, v, w=c)
+
+    def place(xy):
+        edges = ox.distance.nearest_edges(g, xy[:, 0], xy[:, 1])
+        out = []
+        for (u, v, k), (x, y) in zip(edges, xy):
+            data = g.edges[u, v, k]
+            line, pt = data["geometry"], shapely.Point(x, y)
+            frac = line.project(pt, normalized=True)
+            out.append((u, v, frac, cost(data), line.distance(pt) / access))
+        return out
+
+    fac = place(facility_xy)
+    und.add_node("S")
+    for u, v, f, c, leg in fac:
+        for node, piece in ((u, f * c), (v, (1 - f) * c)):
+            w = leg + piece
+            if not und.has_edge("S", node) or und["S"][node]["w"] > w:
+                und.add_edge("S", node, w=w)
+    dist = nx.single_source_dijkstra_path_length(und, "S", weight="w")
+    result = []
+    for u, v, g_frac, c, leg in place(demand_xy):
+        best = min(dist.get(u, np.inf) + g_frac * c, dist.get(v, np.inf) + (1 - g_frac) * c)
+        for fu, fv, f, fc, fleg in fac:  # a facility on the same edge is reached along it
+            if {fu, fv} == {u, v} and fc == c:
+                along = abs(f - g_frac) if fu == u else abs((1 - f) - g_frac)
+                best = min(best, fleg + along * c)
+        result.append(best + leg)
+    return np.array(result)
+
+
+def test_demo_walk_times_match_osmnx_and_networkx():
+    scenario = load_scenario(data_path("demo", "scenario.toml"))
+    r = run_scenario(scenario, write=False)
+    chosen = r.facilities["kind"].isin(scenario.targets["medical_point_15min"].facility_types).to_numpy()
+    fac_xy = np.column_stack([r.facilities.geometry.x, r.facilities.geometry.y])[chosen]
+    dem_xy = np.column_stack([r.demand.geometry.x, r.demand.geometry.y])
+    expected = _independent_walk_minutes(r.network, dem_xy, fac_xy)
+    ours = r.demand["medical_point_15min_min"].to_numpy()
+    np.testing.assert_allclose(ours, expected, atol=0.01)  # UTM vs metre-length rounding only
+    pop = r.demand["pop"].to_numpy()
+    share = pop[expected <= 15].sum() / pop.sum()
+    assert r.evaluations[0].value == pytest.approx(share, abs=1e-3)
+
+
+def test_demo_summary_numbers_equal_the_written_demand_times(demo):
+    summary = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
+    times = gpd.read_file(demo / "demand_times.gpkg")
+    minutes = times["ems_120_min"].fillna(np.inf).to_numpy() + 3.0  # dispatch delay
+    pop = times["pop"].to_numpy()
+    ems = summary["targets"][1]
+    reach = np.isfinite(minutes)
+    assert ems["value"] == pytest.approx((minutes[reach] * pop[reach]).sum() / pop[reach].sum())
+    assert ems["share_within"] == pytest.approx(pop[minutes <= 15].sum() / pop.sum())
+
+
+MINIMAL = """\
+[scenario]
+name = "my-county"
+
+[network]
+source = "roads.osm"            # .osm.pbf / .osm / .graphml / .gpkg / .shp; or place = "泗县, 宿州市, 安徽省"
+
+[facilities]
+path = "facilities.csv"
+x = "lon"
+y = "lat"
+type = "type"
+name = "name"
+crs = "EPSG:4326"               # or "GCJ-02", "BD-09"
+
+[population]
+path = "population.csv"         # points (.csv with x/y, or .gpkg), polygons (.gpkg/.shp) or a GeoTIFF
+x = "lon"
+y = "lat"
+pop = "pop"
+
+[targets]
+use = ["medical_point_15min"]
+
+[[targets.define]]
+id = "clinic_5min_drive"
+name_zh = "5分钟车程诊所"
+name_en = "Clinic within 5 min by car"
+facility_types = ["clinic"]     # values of the facility type column as written, or vocabulary ids
+mode = "drive"
+direction = "to_facility"
+threshold_min = 5
+population = "all"
+metric = "share_within"
+goal = 0.9                      # shares are fractions 0–1 everywhere, in TOML and in summary.json
+"""
+
+
+@pytest.fixture(scope="module")
+def county(tmp_path_factory):
+    return generate_county(tmp_path_factory.mktemp("county"), seed=3, area_km2=60, n_nodes=3000)
+
+
+def test_minimal_scenario_of_the_issue_runs_exactly_as_written(county, tmp_path):
+    (tmp_path / "roads.osm").write_bytes(county.roads_osm.read_bytes())
+    fac = pd.read_csv(county.facilities_csv)
+    fac.loc[fac["type"] == "village_clinic", "type"] = "clinic"
+    fac.to_csv(tmp_path / "facilities.csv", index=False)
+    rng = np.random.default_rng(0)
+    lon0, lat0 = fac["lon"].mean(), fac["lat"].mean()
+    pd.DataFrame({"lon": lon0 + rng.normal(0, 0.02, 300), "lat": lat0 + rng.normal(0, 0.02, 300),
+                  "pop": rng.integers(1, 50, 300)}).to_csv(tmp_path / "population.csv", index=False)
+    (tmp_path / "scenario.toml").write_text(MINIMAL, encoding="utf-8")
+    assert main(["run", str(tmp_path / "scenario.toml"), "--out", str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert [t["id"] for t in summary["targets"]] == ["medical_point_15min", "clinic_5min_drive"]
+    clinic = summary["targets"][1]
+    assert 0 <= clinic["value"] <= 1 and clinic["modes"]["rural"] == "drive"
+    assert clinic["population_total"] == pytest.approx(
+        pd.read_csv(tmp_path / "population.csv")["pop"].sum())
+
+
+def test_synthetic_county_per_township_results(county):
+    r = run_scenario(load_scenario(county.scenario_toml), write=False)
+    ids = [e.target.id for e in r.evaluations]
+    assert ids == ["medical_point_15min", "health_circle_30min", "ems_120"]
+    circle = r.evaluations[1]
+    rural = ~r.demand["urban"].to_numpy()
+    assert circle.population_total == pytest.approx(r.demand["pop"].to_numpy()[rural].sum())
+    units = circle.units.set_index("name")
+    # Urban sub-districts (…街道) have no rural population for the 30-minute circle.
+    for name, row in units.iterrows():
+        if str(name).endswith("街道"):
+            assert row["population_total"] == 0 and row["passed"] is None
+    # The county value is the population-weighted mean of the unit values.
+    has = units["population_total"] > 0
+    assert circle.value == pytest.approx(
+        (units.loc[has, "value"] * units.loc[has, "population_total"]).sum() / units.loc[has, "population_total"].sum())
+
+
+def test_cli_bad_input_exits_2_with_a_message(tmp_path, capsys):
+    (tmp_path / "s.toml").write_text(MINIMAL, encoding="utf-8")
+    assert main(["run", str(tmp_path / "s.toml")]) == 2
+    out = capsys.readouterr().out
+    assert "road network not found" in out and "roads.osm" in out
+    (tmp_path / "s.toml").write_text(MINIMAL.replace('name = "my-county"', 'name = "x"\ncolour = "red"'))
+    assert main(["run", str(tmp_path / "s.toml")]) == 2
+    assert "unknown key(s) in [scenario]: colour" in capsys.readouterr().out
+
+
+def test_cli_fail_on_miss_and_targets_and_init(tmp_path, capsys):
+    assert main(["targets"]) == 0
+    assert "medical_point_15min" in capsys.readouterr().out
+    assert main(["init", str(tmp_path)]) == 0
+    template = load_scenario(tmp_path / "scenario.toml")
+    assert template.name == "my-county" and list(template.targets) == [
+        "medical_point_15min", "health_circle_30min", "ems_120"]
+    assert main(["init", str(tmp_path)]) == 2
+    scenario = data_path("demo", "scenario.toml").read_text(encoding="utf-8")
+    strict = tmp_path / "strict"
+    strict.mkdir()
+    for name in ("monaco.osm.pbf", "facilities.csv", "population.tif"):
+        (strict / name).symlink_to(data_path("demo", name))
+    (strict / "scenario.toml").write_text(scenario.replace(
+        "[targets.override.medical_point_15min]", "[targets.override.medical_point_15min]\ngoal = 0.9999"),
+        encoding="utf-8")
+    assert main(["run", str(strict / "scenario.toml"), "--out", str(tmp_path / "o"), "--fail-on-miss"]) == 3

@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
 
     demo = sub.add_parser("demo", help="run the embedded demo (Monaco, real OpenStreetMap data)")
     _output_args(demo)
+    demo.add_argument("--county", action="store_true",
+                      help="run on a synthetic rural county instead (exercises the 30-minute circle and 120)")
     demo.add_argument("--fail-on-miss", action="store_true", help="exit with status 3 when a target fails")
 
     sub.add_parser("targets", help="list the built-in target definitions")
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "init":
             return _init(args.directory)
         if args.command == "demo":
-            return _run(data_path("demo", "scenario.toml"), args, only=None)
+            return _run(_county_scenario(args.out) if args.county else data_path("demo", "scenario.toml"), args, None)
         only = [t.strip() for t in args.targets.split(",")] if args.targets else None
         return _run(args.scenario, args, only)
     except InputError as exc:
@@ -100,6 +102,18 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
     if args.fail_on_miss and not all(e.passed for e in result.evaluations):
         return 3
     return 0
+
+
+def _county_scenario(out: Path | None) -> Path:
+    """Generate the synthetic county (seed 0, 600 km², ~30k road nodes) once and return its scenario."""
+    from .synthetic import generate_county
+
+    folder = (out or Path("maps") / "synthetic-county") / "input"
+    scenario = folder / "scenario.toml"
+    if not scenario.exists():
+        console.log(f"generating the synthetic county in {escape(str(folder))}")
+        generate_county(folder, seed=0, area_km2=600.0, n_nodes=30_000)
+    return scenario
 
 
 def _targets() -> int:

@@ -1,0 +1,189 @@
+"""Siting benchmark: geoaccess (HiGHS, reduced models) vs spopt (PuLP + CBC), same matrices.
+
+    python benchmarks/bench_siting.py                 # quick: 200x50 and 5000x500 (< 2 min)
+    python benchmarks/bench_siting.py --sizes all     # adds 20000x1000 and 200000x5000
+    python benchmarks/bench_siting.py --sizes 20000x1000 --cap 300 --models mclp
+
+Instances: clustered synthetic demand in a plane (metres) with candidates drawn near the
+demand; coverage = Euclidean distance <= 5 km, converted to minutes at a fixed 30 km/h
+(5 km = 10 min). **Straight-line times on purpose**: the benchmark isolates the solver
+from the road network. The bounded OD matrix is built with ``cKDTree.sparse_distance_matrix``
+(pairs within 5 km). MCLP: threshold 10 min, p = 20. p-median: p = 20, pairs beyond the
+5 km bound cost the default penalty (2 × cutoff = 20 min); spopt receives the same costs as a
+dense matrix (its API needs one), so both solve the same problem.
+
+Each run happens in a fresh child process (the instance is rebuilt there from its seed), so
+the peak-memory column is that process's peak RSS (CBC runs as a separate executable: its
+peak is included via RUSAGE_CHILDREN). spopt gets a wall-clock cap (``--cap``, default
+300 s, model building included); past it the child is killed and "skipped (> cap)" printed.
+A dense 200,000 x 5,000 matrix (8 GB) is not built for spopt: it is skipped up front.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import resource
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SPEED_KMH = 30.0
+RADIUS_M = 5000.0
+P = 20
+SIZES = {"200x50": (200, 50), "5000x500": (5000, 500), "20000x1000": (20000, 1000),
+         "200000x5000": (200000, 5000)}
+QUICK = ["200x50", "5000x500"]
+DENSE_LIMIT = 400_000_000  # cells; above this spopt's dense matrix is not built
+
+
+def make_instance(n: int, m: int, seed: int = 0):
+    """Clustered demand and candidates in a square whose side keeps ~0.2 candidates/km²."""
+    from scipy.spatial import cKDTree
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    side = np.sqrt(m / 0.2e-6)  # metres
+    k = max(3, n // 400)
+    centres = rng.uniform(0, side, (k, 2))
+    size = rng.lognormal(0, 1, k)
+    which = rng.choice(k, size=int(n * 0.85), p=size / size.sum())
+    spread = rng.uniform(1500, 6000, k)[which][:, None]
+    dem = np.vstack([centres[which] + rng.normal(0, 1, (len(which), 2)) * spread,
+                     rng.uniform(0, side, (n - len(which), 2))])
+    pop = np.round(rng.lognormal(4, 1.2, n)).astype(float)
+    half = m // 2
+    cand = np.vstack([dem[rng.choice(n, half, replace=False)] + rng.normal(0, 500, (half, 2)),
+                      rng.uniform(0, side, (m - half, 2))])
+    dmat = cKDTree(dem).sparse_distance_matrix(cKDTree(cand), RADIUS_M, output_type="coo_matrix")
+    minutes = dmat.data / 1000.0 / SPEED_KMH * 60.0
+    # build CSR from the triples; sparse_distance_matrix omits exact-zero distances,
+    # which do not occur here with continuous coordinates
+    od = sp.csr_matrix((minutes, (dmat.row, dmat.col)), shape=(n, m))
+    return od, pop
+
+
+def _peak_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, kids) / 1024.0
+
+
+def _run_ours(n, m, model, tl, q):
+    from geoaccess.siting import siting_problem, solve_mclp, solve_pmedian
+
+    od, pop = make_instance(n, m)
+    prob = siting_problem(od, pop, np.arange(m), cutoff_min=RADIUS_M / 1000 / SPEED_KMH * 60)
+    t0 = time.perf_counter()
+    if model == "mclp":
+        res = solve_mclp(prob, 10.0, P, time_limit_s=tl)
+    else:
+        res = solve_pmedian(prob, P, time_limit_s=tl)
+    secs = time.perf_counter() - t0
+    q.put(dict(time=secs, obj=res.objective, gap=res.mip_gap, status=res.status, mem=_peak_mb(),
+               greedy=res.greedy_objective, nd=res.n_demand_reduced, ns=res.n_sites_reduced, nnz=od.nnz))
+
+
+def _run_peer(n, m, model, cap, q):
+    import pulp
+    from spopt.locate import MCLP, PMedian
+
+    od, pop = make_instance(n, m)
+    cutoff = RADIUS_M / 1000 / SPEED_KMH * 60
+    dense = np.full((n, m), 2 * cutoff)
+    coo = od.tocoo()
+    dense[coo.row, coo.col] = coo.data
+    t0 = time.perf_counter()
+    solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=cap)
+    if model == "mclp":
+        mdl = MCLP.from_cost_matrix(dense, pop, service_radius=10.0, p_facilities=P)
+    else:
+        mdl = PMedian.from_cost_matrix(dense, pop, p_facilities=P)
+    mdl.solve(solver)
+    secs = time.perf_counter() - t0
+    status = pulp.LpStatus[mdl.problem.status]
+    q.put(dict(time=secs, obj=float(pulp.value(mdl.problem.objective)), status=status, mem=_peak_mb()))
+
+
+def _grouped(target, *args):
+    os.setpgrp()  # own process group, so a CBC grandchild can be stopped with its parent
+    target(*args)
+
+
+def _in_child(target, args, timeout):
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    proc = ctx.Process(target=_grouped, args=(target, *args, q))
+    proc.start()
+    t0 = time.perf_counter()
+    out = None
+    while time.perf_counter() - t0 < timeout:
+        try:
+            out = q.get(timeout=1.0)
+            break
+        except Exception:
+            if not proc.is_alive():
+                break
+    if out is None and proc.is_alive():
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the group this script created (child + CBC)
+        except ProcessLookupError:
+            pass
+    proc.join(5)
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="quick", help="quick | all | comma list of " + ",".join(SIZES))
+    ap.add_argument("--models", default="mclp,pmedian")
+    ap.add_argument("--cap", type=float, default=300.0, help="spopt wall-clock cap, seconds")
+    ap.add_argument("--time-limit", type=float, default=60.0, help="geoaccess HiGHS time limit, seconds")
+    ap.add_argument("--no-peer", action="store_true", help="run geoaccess only")
+    a = ap.parse_args(argv)
+    sizes = QUICK if a.sizes == "quick" else list(SIZES) if a.sizes == "all" else a.sizes.split(",")
+    models = a.models.split(",")
+    head = (f"{'size':>12} {'model':>8} {'peer s':>10} {'ours s':>8} {'ratio':>7} {'peer obj':>14} "
+            f"{'ours obj':>14} {'gap':>8} {'equal':>6} {'peer MB':>8} {'ours MB':>8}  notes")
+    print(head)
+    print("-" * len(head))
+    for size in sizes:
+        n, m = SIZES[size]
+        for model in models:
+            ours = _in_child(_run_ours, (n, m, model, a.time_limit), a.time_limit * 5 + 600)
+            peer, note = None, ""
+            if a.no_peer:
+                note = "peer not run"
+            elif n * m > DENSE_LIMIT:
+                note = f"spopt skipped (dense {n * m * 8 / 1e9:.0f} GB matrix)"
+            else:
+                peer = _in_child(_run_peer, (n, m, model, a.cap), a.cap + 60)
+                if peer is None:
+                    note = f"spopt skipped (> cap {a.cap:.0f} s)"
+                elif peer["status"] != "Optimal" or peer["time"] >= a.cap:
+                    note = f"spopt status {peer['status']} at cap"
+            pt = f"{peer['time']:.2f}" if peer else "-"
+            ratio = f"{peer['time'] / ours['time']:.1f}x" if peer and ours else "-"
+            po = f"{peer['obj']:.1f}" if peer else "-"
+            eq = "-"
+            if peer and ours:
+                eq = "yes" if abs(peer["obj"] - ours["obj"]) <= 1e-6 * max(1, abs(ours["obj"])) else "no"
+            pm = f"{peer['mem']:.0f}" if peer else "-"
+            if ours:
+                gtxt = f"greedy {ours['greedy']:.1f}" if ours.get("greedy") is not None else ""
+                extra = (f"{ours['status']}; reduced {ours['nd']}x{ours['ns']} (nnz {ours['nnz']}); {gtxt}")
+                print(f"{size:>12} {model:>8} {pt:>10} {ours['time']:>8.2f} {ratio:>7} {po:>14} "
+                      f"{ours['obj']:>14.1f} {ours['gap']:>8.2e} {eq:>6} {pm:>8} {ours['mem']:>8.0f}  "
+                      f"{extra}{'; ' + note if note else ''}", flush=True)
+            else:
+                print(f"{size:>12} {model:>8} {pt:>10} {'failed':>8}  {note}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

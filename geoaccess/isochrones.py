@@ -1,0 +1,510 @@
+"""Isochrone bands and service areas built from the travel-time engine.
+
+:func:`isochrones` draws, for each travel-time threshold, the area reachable from (or
+able to reach) the nearest facility within that many minutes, and returns disjoint bands
+(``0–5``, ``5–10``, …). The polygons follow the roads, not the hull of the reached nodes:
+
+1. **Times on edges.** The facilities are spliced into their edges exactly as the engine
+   does (:class:`geoaccess.routing._Spliced`, used read-only) and one multi-source
+   Dijkstra, bounded by the largest threshold, prices every road node and every facility
+   position. Each physical edge is a *piece* between two consecutive nodes (its ends, or
+   a facility position on it). Along a piece the time is ``min`` of two linear functions
+   of the fraction ``f``: from its ``a`` end ``t_a + (f - f0)·s_a`` and from its ``b`` end
+   ``t_b + (f1 - f)·s_b``. For ``from_facility`` (an ambulance leaving its station)
+   ``s_a`` is the forward (u→v) time and ``s_b`` the backward time; for ``to_facility``
+   (a resident walking to the clinic) the point *leaves* towards ``a`` against the edge,
+   so ``s_a`` is the backward time and ``s_b`` the forward time. Closed directions
+   (``inf``) reach nowhere, so one-way streets are only walked their open way.
+2. **Exact cuts.** For a threshold ``T`` each piece gives at most two reachable intervals,
+   ``[f0, f0 + (T - t_a)/s_a]`` and ``[f1 - (T - t_b)/s_b, f1]`` (clipped to the piece),
+   cut at the exact point where the time runs out.
+3. **Variable buffer.** Off the road the remaining time ``T - t(f)`` is walked at the
+   mode's access speed, capped at ``access_max_m`` (or ``buffer_cap_m``). The radius is
+   thus linear along an interval up to the cap. Each interval is turned into its vertices
+   (cut ends, the edge's own interior vertices, and the kink where the radius reaches the
+   cap), computed with numpy arithmetic on ``shapely.get_coordinates``. The run at the cap
+   is one linestring buffered by the cap (``shapely.buffer`` on an array). Every other
+   segment is the *exact* union of the discs swept along it: the convex hull of its two
+   end discs (discs of linearly varying radius along a segment are convex combinations of
+   the end discs), built for all segments at once with ``shapely.convex_hull`` on
+   multipoints. Discs are 32-gons with vertices on the circle, as ``shapely.buffer`` draws.
+4. **Dissolve and bands.** All parts of one threshold are merged with
+   ``shapely.union_all``; band ``(10, 15]`` is ``reach(15) − reach(10)``.
+
+No Python loop runs over edges or segments; loops run over thresholds only.
+
+:func:`service_areas` partitions demand by its nearest facility (from
+:func:`geoaccess.routing.nearest_facility`): one row per facility with its demand count,
+population and times, and a polygon made of the demand cells it serves.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.sparse.csgraph import dijkstra
+
+from .errors import InputError, check_choice, check_positive
+from .routing import DIRECTIONS, ModeGraph, NearestResult, Placement, _Spliced
+
+#: Vertices of the polygon drawn for a circle (shapely.buffer's default, quad_segs=8).
+CIRCLE_VERTICES = 32
+
+BAND_COLUMNS = ["band", "min_minutes", "max_minutes"]
+
+# A segment whose radius falls by its length (within this, metres) is its upstream disc.
+DOMINATED_TOL_M = 1e-6
+
+
+# --------------------------------------------------------------------------- isochrones
+
+
+def isochrones(graph: ModeGraph, facilities: Placement, thresholds_min: Sequence[float],
+               direction: str = "to_facility", *, buffer_cap_m: float | None = None,
+               simplify_m: float | None = None) -> gpd.GeoDataFrame:
+    """Disjoint travel-time bands around the nearest facility.
+
+    Parameters
+    ----------
+    graph
+        The road network compiled for the travel mode.
+    facilities
+        Facilities placed on ``graph`` with :func:`geoaccess.routing.place_points`;
+        those off the network are left out (as in the engine).
+    thresholds_min
+        Band limits in minutes, e.g. ``[5, 10, 15]`` → bands ``0–5``, ``5–10``, ``10–15``.
+        Sorted; duplicates dropped.
+    direction
+        ``"to_facility"`` (people travel to the facility) or ``"from_facility"``
+        (an ambulance drives from the station).
+    buffer_cap_m
+        Largest off-road distance covered around a road (metres); default the mode's
+        ``access_max_m`` — the distance beyond which the engine calls a point off network.
+    simplify_m
+        Optional tolerance (metres) to simplify the bands as one coverage
+        (``shapely.coverage_simplify``: shared band boundaries stay shared, no gaps or
+        overlaps appear). Default: no simplification.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per band, from the nearest: ``band`` (label, e.g. ``"5–10"``),
+        ``min_minutes``, ``max_minutes`` and a (Multi)Polygon ``geometry`` in the network
+        CRS (empty where nothing is reached in the band).
+    """
+    check_choice("direction", direction, DIRECTIONS)
+    limits = _thresholds(thresholds_min)
+    cap = graph.speeds.access_max_m if buffer_cap_m is None else check_positive("buffer_cap_m", buffer_cap_m)
+    if simplify_m is not None:
+        simplify_m = check_positive("simplify_m", simplify_m)
+    reaches = reach_polygons(graph, facilities, limits, direction, buffer_cap_m=cap)
+    bands = np.empty(len(limits), dtype=object)
+    bands[0] = reaches[0]
+    if len(limits) > 1:
+        bands[1:] = shapely.difference(reaches[1:], reaches[:-1])
+    bands = np.array([_polygonal(g) for g in bands], dtype=object)
+    if simplify_m is not None:
+        bands = _simplify_bands(bands, simplify_m)
+    lows = np.r_[0.0, limits[:-1]]
+    return gpd.GeoDataFrame(
+        {"band": [f"{lo:g}–{hi:g}" for lo, hi in zip(lows, limits)], "min_minutes": lows, "max_minutes": limits},
+        geometry=list(bands), crs=graph.network.crs)
+
+
+def reach_polygons(graph: ModeGraph, facilities: Placement, thresholds_min: Sequence[float],
+                   direction: str = "to_facility", *, buffer_cap_m: float | None = None) -> np.ndarray:
+    """The cumulative reach (all points within ``T`` minutes) for each threshold ``T``.
+
+    Same method as :func:`isochrones` without the band differences; returns an array of
+    polygonal geometries in the network CRS, in the order of the sorted thresholds.
+    """
+    check_choice("direction", direction, DIRECTIONS)
+    limits = _thresholds(thresholds_min)
+    cap = graph.speeds.access_max_m if buffer_cap_m is None else check_positive("buffer_cap_m", buffer_cap_m)
+    times = edge_piece_times(graph, facilities, direction, limit_min=limits[-1])
+    out = np.empty(len(limits), dtype=object)
+    for i, limit in enumerate(limits):
+        parts = _reach_parts(graph, times, limit * 60.0, cap)
+        out[i] = _polygonal(shapely.union_all(parts)) if len(parts) else shapely.Polygon()
+    return out
+
+
+def reach_lines(graph: ModeGraph, facilities: Placement, threshold_min: float,
+                direction: str = "to_facility") -> gpd.GeoDataFrame:
+    """The reachable parts of the roads within ``threshold_min``, cut where time runs out.
+
+    One LineString per reachable interval (an edge piece gives at most two), with
+    ``edge``, ``f_start``/``f_end`` (fractions along the edge from its ``u`` end) and the
+    minutes at both ends. Handy for maps and for checking the polygons.
+    """
+    check_choice("direction", direction, DIRECTIONS)
+    limit_s = check_positive("threshold_min", threshold_min) * 60.0
+    times = edge_piece_times(graph, facilities, direction, limit_min=threshold_min)
+    iv = _intervals(times, limit_s)
+    geo = _EdgeVertices(graph)
+    k, f, xy = _interval_points(geo, iv, np.zeros((len(iv["edge"]), 0)))
+    lines = shapely.linestrings(xy, indices=k) if len(k) else np.empty(0, dtype=object)
+    t_start = (iv["t0"] + (iv["fa"] - iv["fref"]) * iv["slope"]) / 60.0
+    t_end = (iv["t0"] + (iv["fb"] - iv["fref"]) * iv["slope"]) / 60.0
+    return gpd.GeoDataFrame({"edge": iv["edge"], "f_start": iv["fa"], "f_end": iv["fb"],
+                             "minutes_start": t_start, "minutes_end": t_end},
+                            geometry=list(lines), crs=graph.network.crs)
+
+
+def edge_piece_times(graph: ModeGraph, facilities: Placement, direction: str = "to_facility",
+                     limit_min: float = np.inf) -> dict[str, np.ndarray]:
+    """Edge pieces (between consecutive nodes or facility positions) with their end times.
+
+    Returns a dict of arrays, one entry per piece: ``edge``, ``f0``/``f1`` (fractions of
+    the piece's ends along the edge), ``t0``/``t1`` (seconds at those ends, ``inf`` beyond
+    ``limit_min`` or unreachable), ``s0``/``s1`` (seconds per unit fraction for travel
+    leaving the ``f0`` end towards ``f1`` and the ``f1`` end towards ``f0``, ``inf`` when
+    closed), plus ``fac_edge``, ``fac_frac``, ``fac_t`` for the facility positions.
+    """
+    check_choice("direction", direction, DIRECTIONS)
+    edges = graph.network.edges
+    u_all, v_all = edges["u"].to_numpy(), edges["v"].to_numpy()
+    n_edges = len(edges)
+    fwd, bwd = graph.forward_s, graph.backward_s
+    if not facilities.on_network.any():
+        none = np.zeros(0)
+        return {"edge": np.arange(n_edges), "f0": np.zeros(n_edges), "f1": np.ones(n_edges),
+                "t0": np.full(n_edges, np.inf), "t1": np.full(n_edges, np.inf), "s0": fwd, "s1": bwd,
+                "fac_edge": none.astype(np.int64), "fac_frac": none, "fac_t": none}
+    spliced = _Spliced(graph, facilities, direction)
+    limit_s = float(limit_min) * 60.0
+    dist = dijkstra(spliced.matrix, directed=True, indices=spliced.sources, min_only=True,
+                    limit=limit_s if np.isfinite(limit_s) else np.inf)
+    # The same chain u → p1 → … → pk → v the engine builds on every edge holding facilities.
+    fe, ff, fn = spliced.sorted_edge, spliced.sorted_frac, spliced.sorted_node
+    prev_same = np.r_[False, fe[1:] == fe[:-1]]
+    next_same = np.r_[fe[:-1] == fe[1:], False]
+    prev_node = np.where(prev_same, np.roll(fn, 1), u_all[fe])
+    prev_frac = np.where(prev_same, np.roll(ff, 1), 0.0)
+    last = ~next_same
+    split = np.zeros(n_edges, dtype=bool)
+    split[fe] = True
+    whole = np.flatnonzero(~split)
+    edge = np.r_[whole, fe, fe[last]]
+    node0 = np.r_[u_all[whole], prev_node, fn[last]]
+    node1 = np.r_[v_all[whole], fn, v_all[fe[last]]]
+    f0 = np.r_[np.zeros(len(whole)), prev_frac, ff[last]]
+    f1 = np.r_[np.ones(len(whole)), ff, np.ones(int(last.sum()))]
+    if direction == "from_facility":
+        s0, s1 = fwd[edge], bwd[edge]  # leaving the f0 end moves forward (u→v)
+    else:
+        s0, s1 = bwd[edge], fwd[edge]  # a point near f0 travels back to it: against u→v
+    return {"edge": edge, "f0": f0, "f1": f1, "t0": dist[node0], "t1": dist[node1], "s0": s0, "s1": s1,
+            "fac_edge": fe, "fac_frac": ff, "fac_t": dist[fn]}
+
+
+def _thresholds(thresholds_min: Sequence[float]) -> np.ndarray:
+    values = np.atleast_1d(np.asarray(thresholds_min, dtype=object)).ravel()
+    if len(values) == 0:
+        raise InputError("thresholds_min must hold at least one threshold in minutes, e.g. [5, 10, 15]")
+    return np.unique([check_positive("thresholds_min (minutes)", value) for value in values])
+
+
+def _intervals(times: dict[str, np.ndarray], limit_s: float) -> dict[str, np.ndarray]:
+    """Reachable intervals of every piece within ``limit_s``: at most two per piece.
+
+    Time along an interval is ``t0 + (f - fref)·slope`` (``slope`` < 0 for intervals
+    reached from the piece's ``f1`` end).
+    """
+    f0, f1, t0, t1, s0, s1 = (times[k] for k in ("f0", "f1", "t0", "t1", "s0", "s1"))
+    span = f1 - f0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reach0 = np.clip(np.where(s0 > 0, (limit_s - t0) / s0, np.where(limit_s >= t0, np.inf, 0.0)), 0.0, span)
+        reach1 = np.clip(np.where(s1 > 0, (limit_s - t1) / s1, np.where(limit_s >= t1, np.inf, 0.0)), 0.0, span)
+    reach0 = np.where(np.isfinite(t0) & (t0 <= limit_s), np.nan_to_num(reach0, nan=0.0), 0.0)
+    reach1 = np.where(np.isfinite(t1) & (t1 <= limit_s), np.nan_to_num(reach1, nan=0.0), 0.0)
+    a, b = reach0 > 0, reach1 > 0
+    # Where both ends reach the whole piece one interval is not enough: each gives its
+    # own radius profile and the union keeps the larger; keep both.
+    edge = np.r_[times["edge"][a], times["edge"][b]]
+    fa = np.r_[f0[a], f1[b] - reach1[b]]
+    fb = np.r_[f0[a] + reach0[a], f1[b]]
+    fref = np.r_[f0[a], f1[b]]
+    tref = np.r_[t0[a], t1[b]]
+    slope = np.r_[s0[a], -s1[b]]
+    slope = np.where(np.isfinite(slope), slope, 0.0)  # only zero-length reaches have inf; dropped above
+    return {"edge": edge, "fa": fa, "fb": np.maximum(fb, fa), "fref": fref, "t0": tref, "slope": slope}
+
+
+class _EdgeVertices:
+    """Every edge vertex with its fraction along the edge, for cuts by numpy arithmetic."""
+
+    def __init__(self, graph: ModeGraph):
+        geoms = graph.network.edges.geometry.to_numpy()
+        xy, edge_of = shapely.get_coordinates(geoms, return_index=True)
+        n_edges = len(geoms)
+        start = np.searchsorted(edge_of, np.arange(n_edges))
+        end = np.r_[start[1:], len(edge_of)] - 1
+        step = np.r_[0.0, np.hypot(*(xy[1:] - xy[:-1]).T)]
+        step[start] = 0.0
+        cum = np.cumsum(step)
+        cum -= cum[start][edge_of]
+        total = cum[end][edge_of]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where(total > 0, cum / total, 0.0)
+        frac[end] = np.where(total[end] > 0, 1.0, frac[end])
+        self.xy, self.edge_of, self.frac, self.start, self.end = xy, edge_of, frac, start, end
+        self.key = edge_of * 2.0 + frac  # sorted: edges in order, fractions increasing
+
+    def at(self, edge: np.ndarray, f: np.ndarray) -> np.ndarray:
+        """Coordinates of the points at fractions ``f`` along ``edge``."""
+        j = np.searchsorted(self.key, edge * 2.0 + f, side="right") - 1
+        j = np.clip(j, self.start[edge], np.maximum(self.end[edge] - 1, self.start[edge]))
+        k = np.minimum(j + 1, self.end[edge])
+        df = self.frac[k] - self.frac[j]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.clip(np.where(df > 0, (f - self.frac[j]) / df, 0.0), 0.0, 1.0)
+        return self.xy[j] + t[:, None] * (self.xy[k] - self.xy[j])
+
+
+def _interval_points(geo: _EdgeVertices, iv: dict[str, np.ndarray], extra_f: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The vertices of every interval: its cut ends, the edge's interior vertices between
+    them and ``extra_f`` (per interval, NaN = none), sorted along each interval.
+
+    Returns interval index, fraction and coordinates of every vertex.
+    """
+    edge, fa, fb = iv["edge"], iv["fa"], iv["fb"]
+    n = len(edge)
+    lo = np.searchsorted(geo.key, edge * 2.0 + fa, side="right")
+    hi = np.searchsorted(geo.key, edge * 2.0 + fb, side="left")
+    count = np.maximum(hi - lo, 0)
+    inner_k = np.repeat(np.arange(n), count)
+    inner_j = np.repeat(lo, count) + (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count))
+    extra_k, extra_col = np.nonzero(np.isfinite(extra_f))
+    extra = extra_f[extra_k, extra_col]
+    cut_k = np.r_[np.arange(n), np.arange(n), extra_k]
+    cut_f = np.r_[fa, fb, extra]
+    cut_xy = geo.at(edge[cut_k], cut_f)
+    k = np.r_[cut_k, inner_k]
+    f = np.r_[cut_f, geo.frac[inner_j]]
+    xy = np.r_[cut_xy, geo.xy[inner_j]] if len(k) else np.zeros((0, 2))
+    order = np.lexsort((f, k))
+    return k[order], f[order], xy[order]
+
+
+def _reach_parts(graph: ModeGraph, times: dict[str, np.ndarray], limit_s: float, cap: float) -> np.ndarray:
+    """Polygons whose union is the reach within ``limit_s`` (see the module notes)."""
+    iv = _intervals(times, limit_s)
+    v = graph.speeds.access_kmh / 3.6  # m/s off the road
+    # Radius along an interval: min(cap, c0 + c1·f), metres.
+    c1 = -iv["slope"] * v
+    c0 = (limit_s - iv["t0"] + iv["fref"] * iv["slope"]) * v
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kink = np.where(c1 != 0, (cap - c0) / c1, np.nan)
+    kink = np.where((kink > iv["fa"]) & (kink < iv["fb"]), kink, np.nan)
+    geo = _EdgeVertices(graph)
+    k, f, xy = _interval_points(geo, iv, kink[:, None])
+    radius = np.clip(np.minimum(cap, c0[k] + c1[k] * f), 0.0, None)
+    parts = []
+    # Runs at the cap: one linestring per interval, buffered by the cap.
+    at_cap = radius >= cap * (1 - 1e-12)
+    kc = k[at_cap]
+    if len(kc):
+        n_cap = np.bincount(kc, minlength=len(iv["edge"]))
+        keep = n_cap[kc] >= 2
+        if keep.any():
+            _, line_of = np.unique(kc[keep], return_inverse=True)
+            lines = shapely.linestrings(xy[at_cap][keep], indices=line_of)
+            # Runs meeting end to end become one line: fewer, longer buffers to union.
+            lines = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(lines)))
+            parts.append(shapely.buffer(lines, cap, quad_segs=CIRCLE_VERTICES // 4))
+    # Every other segment: the hull of its two end discs. Where the radius falls at least
+    # as fast as the segment runs (the road is no faster than the access leg, as for
+    # walking) that hull is the disc at its upstream end, which the upstream segment, the
+    # capped run or the facility disc already holds: such segments are left out.
+    same = k[1:] == k[:-1]
+    r0, r1 = radius[:-1][same], radius[1:][same]
+    p0, p1 = xy[:-1][same], xy[1:][same]
+    seg_len = np.hypot(*(p1 - p0).T)
+    taper = ((np.minimum(r0, r1) < cap * (1 - 1e-12)) & (np.maximum(r0, r1) > 0)
+             & (np.abs(r0 - r1) + DOMINATED_TOL_M < seg_len))
+    if taper.any():
+        parts.append(_tapered(p0[taper], p1[taper], r0[taper], r1[taper]))
+    # Facility positions: a disc with the facility's own remaining time.
+    fac_t = times["fac_t"]
+    ok = fac_t <= limit_s
+    if ok.any():
+        centres = geo.at(times["fac_edge"][ok], times["fac_frac"][ok])
+        r = np.minimum(cap, (limit_s - fac_t[ok]) * v)
+        parts.append(_discs(centres[r > 0], r[r > 0]))
+    return np.concatenate(parts) if parts else np.empty(0, dtype=object)
+
+
+def _unit_circle() -> np.ndarray:
+    angle = np.arange(CIRCLE_VERTICES) * (2 * np.pi / CIRCLE_VERTICES)
+    return np.c_[np.cos(angle), np.sin(angle)]
+
+
+def _discs(centres: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    ring = centres[:, None, :] + radii[:, None, None] * _unit_circle()[None]
+    ring = np.concatenate([ring, ring[:, :1]], axis=1)
+    return shapely.polygons(shapely.linearrings(ring.reshape(-1, 2), indices=np.repeat(np.arange(len(centres)),
+                                                                                       CIRCLE_VERTICES + 1)))
+
+
+def _tapered(p0: np.ndarray, p1: np.ndarray, r0: np.ndarray, r1: np.ndarray, chunk: int = 100_000) -> np.ndarray:
+    """Union of the discs swept along each segment with linearly varying radius: the convex
+    hull of its end discs (32-gons) and its end points (for zero radii)."""
+    unit = _unit_circle()
+    out = []
+    for start in range(0, len(p0), chunk):
+        sl = slice(start, start + chunk)
+        a, b = p0[sl], p1[sl]
+        ring_a = a[:, None, :] + r0[sl, None, None] * unit[None]
+        ring_b = b[:, None, :] + r1[sl, None, None] * unit[None]
+        pts = np.concatenate([ring_a, ring_b, a[:, None, :], b[:, None, :]], axis=1)
+        m = pts.shape[1]
+        # A linestring through all the points is a cheap carrier for their convex hull.
+        carrier = shapely.linestrings(pts.reshape(-1, 2), indices=np.repeat(np.arange(len(a)), m))
+        out.append(shapely.convex_hull(carrier))
+    hulls = np.concatenate(out)
+    return hulls[shapely.get_type_id(hulls) == 3]
+
+
+def _polygonal(geom) -> shapely.Geometry:
+    """Keep the polygonal parts of ``geom`` (set operations can leave slivers of lines)."""
+    if geom is None or geom.is_empty:
+        return shapely.Polygon()
+    if shapely.get_type_id(geom) in (3, 6):
+        return geom
+    parts = shapely.get_parts(geom)
+    polys = parts[np.isin(shapely.get_type_id(parts), [3, 6])]
+    if len(polys) == 0:
+        return shapely.Polygon()
+    return shapely.union_all(polys)
+
+
+def _simplify_bands(bands: np.ndarray, tolerance: float) -> np.ndarray:
+    present = np.flatnonzero([not g.is_empty for g in bands])
+    out = bands.copy()
+    if len(present) == 0:
+        return out
+    try:
+        simplified = shapely.coverage_simplify(bands[present], tolerance)
+    except shapely.errors.GEOSException:
+        simplified = shapely.simplify(bands[present], tolerance, preserve_topology=True)
+    out[present] = [_polygonal(shapely.make_valid(g)) for g in simplified]
+    return out
+
+
+# ------------------------------------------------------------------------ service areas
+
+
+def service_areas(demand_xy: np.ndarray, nearest: NearestResult, facility_ids: Sequence,
+                  cell_size_m: float | None = None, *, weights: np.ndarray | None = None,
+                  crs=None) -> gpd.GeoDataFrame:
+    """Demand partitioned by its nearest facility: one row per facility.
+
+    Each demand point stands for a square cell of ``cell_size_m`` centred on it (the
+    population raster's cell); a facility's area is the union of the cells it serves.
+    Demand no facility reaches (facility -1) gets a last row with ``facility`` -1 and
+    ``facility_id`` None, so that it is reported rather than dropped.
+
+    Parameters
+    ----------
+    demand_xy
+        ``(n, 2)`` demand coordinates in the network CRS (metres).
+    nearest
+        :func:`geoaccess.routing.nearest_facility` result for these demand points.
+    facility_ids
+        Label of each facility, in the order given to ``nearest_facility``.
+    cell_size_m
+        Side of a demand cell; default the median distance between neighbouring demand
+        points (the raster resolution for raster demand).
+    weights
+        Population of each demand point; adds ``pop`` and weights ``mean_minutes``.
+    crs
+        CRS of ``demand_xy`` for the result (the network CRS).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``facility`` (index), ``facility_id``, ``n_demand``, ``pop`` (with weights),
+        ``mean_minutes``, ``max_minutes`` and the area ``geometry`` (empty when the
+        facility is nobody's nearest).
+    """
+    xy = np.asarray(demand_xy, dtype=float).reshape(-1, 2)
+    fac = np.asarray(nearest.facility)
+    minutes = np.asarray(nearest.minutes, dtype=float)
+    if len(fac) != len(xy):
+        raise InputError(f"demand_xy has {len(xy)} points but the nearest-facility result has {len(fac)}")
+    if not np.isfinite(xy).all():
+        raise InputError("demand_xy holds NaN or infinite coordinates")
+    ids = list(facility_ids)
+    k = len(ids)
+    if len(fac) and fac.max(initial=-1) >= k:
+        raise InputError(f"the nearest-facility result names facility {int(fac.max())} but only {k} facility_ids "
+                         "were given")
+    w = np.ones(len(xy)) if weights is None else np.asarray(weights, dtype=float).reshape(-1)
+    if len(w) != len(xy):
+        raise InputError(f"weights has {len(w)} values for {len(xy)} demand points")
+    if (w < 0).any() or not np.isfinite(w).all():
+        raise InputError("weights (population) must be finite and >= 0")
+    size = _cell_size(xy) if cell_size_m is None else check_positive("cell_size_m", cell_size_m)
+
+    group = np.where(fac >= 0, fac, k)  # k = the unreachable row
+    n_groups = k + 1
+    n_demand = np.bincount(group, minlength=n_groups)
+    pop = np.bincount(group, weights=w, minlength=n_groups)
+    finite = np.isfinite(minutes)
+    tw = np.bincount(group[finite], weights=(w * minutes)[finite], minlength=n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(pop > 0, tw / pop, np.nan)
+    mean[k] = np.inf if n_demand[k] else np.nan
+    max_min = np.full(n_groups, np.nan)
+    if len(group):
+        np.fmax.at(max_min, group, minutes)
+
+    half = size / 2.0
+    cells = shapely.box(xy[:, 0] - half, xy[:, 1] - half, xy[:, 0] + half, xy[:, 1] + half)
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(n_groups + 1))
+    lattice = _on_lattice(xy, size)
+    geoms = []
+    for g in range(n_groups):  # one union per facility (hundreds), not per cell
+        members = cells[order[bounds[g]:bounds[g + 1]]]
+        if len(members) == 0:
+            geoms.append(shapely.Polygon())
+        elif lattice:
+            geoms.append(shapely.coverage_union_all(members))
+        else:
+            geoms.append(shapely.union_all(members))
+    frame = pd.DataFrame({"facility": np.r_[np.arange(k), -1], "facility_id": ids + [None],
+                          "n_demand": n_demand, "pop": pop, "mean_minutes": mean, "max_minutes": max_min})
+    if weights is None:
+        frame = frame.drop(columns="pop")
+    out = gpd.GeoDataFrame(frame, geometry=geoms, crs=crs)
+    if n_demand[k] == 0:
+        out = out.iloc[:k]
+    return out.reset_index(drop=True)
+
+
+def _cell_size(xy: np.ndarray) -> float:
+    from scipy.spatial import cKDTree
+
+    unique = np.unique(xy, axis=0)
+    if len(unique) < 2:
+        raise InputError("cannot infer cell_size_m from fewer than two distinct demand points; pass cell_size_m")
+    dist, _ = cKDTree(unique).query(unique, k=2)
+    return float(np.median(dist[:, 1]))
+
+
+def _on_lattice(xy: np.ndarray, size: float) -> bool:
+    """True when the points are distinct centres of a regular grid of ``size`` (cells then
+    form a clean coverage and can be merged with the much faster coverage union)."""
+    if len(xy) == 0:
+        return True
+    steps = (xy - xy[0]) / size
+    if not np.allclose(steps, np.round(steps), atol=1e-6):
+        return False
+    return len(np.unique(np.round(steps).astype(np.int64), axis=0)) == len(xy)

@@ -649,7 +649,6 @@ def _build_network(L: dict[str, Any], target: int, cross_est: int, seed_seq: np.
                irregular=0.3, main_every=5 if t_sp < 150 else 3, main_classes=("primary", "secondary"),
                names=names, oneway_frac=0.22, drop_frac=0.04, spur_frac=0.06, minor_speed="30",
                main_speed="40")
-    # tertiary ring of main streets: re-tag every other secondary as tertiary
     # --- seats
     seat_grids = []
     for k, (c, r) in enumerate(zip(L["seats"], L["seat_r"])):
@@ -1284,7 +1283,6 @@ def generate_county(out_dir: str | Path, *, seed: int = 0, area_km2: float = 200
     if abs(n_first - n_nodes) > 0.05 * n_nodes:
         NW = _build_network(L, n_nodes, NW["n_cross"], net_seq)
     xy, ways, _ = _compact(NW["xy"], NW["ways"])
-    NW["xy_full"] = NW["xy"]
     tags = NW["tags"]
 
     aeqd = f"+proj=aeqd +lat_0={lat0} +lon_0={lon0} +datum=WGS84 +units=m +no_defs"
@@ -1310,7 +1308,7 @@ def generate_county(out_dir: str | Path, *, seed: int = 0, area_km2: float = 200
     _write_gpkg(out / "roads.gpkg", roads, "roads")
 
     # population
-    pop, transform, county_ll = _population_raster(L, tr.transform, (lon0, lat0), cell_size_m)
+    pop, transform, _county_ll = _population_raster(L, tr.transform, (lon0, lat0), cell_size_m)
     _write_raster(out / "population.tif", pop, transform)
     population = float(pop.astype(np.float64).sum())
 
@@ -1341,7 +1339,7 @@ def generate_county(out_dir: str | Path, *, seed: int = 0, area_km2: float = 200
 
     # facilities
     frng = np.random.default_rng(L["seeds"][3])
-    rows = _facilities(L, {**NW, "xy": NW["xy_full"]}, frng, county_name.strip())
+    rows = _facilities(L, NW, frng, county_name.strip())  # node ids before compaction
     fx = np.array([r["x"] for r in rows])
     fy = np.array([r["y"] for r in rows])
     flon, flat = tr.transform(fx, fy)

@@ -70,7 +70,8 @@ def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
     gap has no population), nearest_facility (population-weighted mode over members, ties
     by the smallest id string; None if all members unreachable), best_minutes (the lowest
     member time), admin (sorted units joined with "; "), area_geometry (a polygon: the
-    union of the members' cells — squares of the link distance centred on each point —
+    union of the members' cells — squares of the median demand spacing centred on each
+    point, i.e. the raster cells for gridded demand —
     which keeps holes and concave shapes that a convex hull would fill), and geometry
     (the population-weighted centroid snapped to the nearest member point).
     """
@@ -99,8 +100,9 @@ def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
         if adm.shape[0] != n:
             raise InputError(f"admin has {adm.shape[0]} values but demand has {n} points")
     xy = np.column_stack([demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()]) if n else np.zeros((0, 2))
+    spacing = _spacing(xy)
     if link_distance_m is None:
-        link = 1.5 * _spacing(xy)
+        link = 1.5 * spacing
         if link <= 0:
             link = 1.0
     else:
@@ -143,7 +145,7 @@ def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
         if adm is not None:
             vals = sorted({str(a) for a in adm[idx] if a is not None and not (isinstance(a, float) and np.isnan(a))})
             units = "; ".join(vals)
-        half = link / 2.0
+        half = (spacing if spacing > 0 else link) / 2.0
         area = union_all([box(x - half, y - half, x + half, y + half) for x, y in gxy[members]])
         rows.append(dict(pop=P, n_points=int(len(idx)), mean_minutes=mean_t, max_minutes=float(tm.max()),
                          nearest_facility=nf, best_minutes=float(tm.min()), admin=units, area_geometry=area,
@@ -187,6 +189,6 @@ def write_gaps(gaps: gpd.GeoDataFrame, directory: str | os.PathLike) -> tuple[Pa
     with write_atomic(csv_path) as fh:
         table.to_csv(fh, index=False, lineterminator="\n")
     gj = gpd.GeoDataFrame(table.drop(columns=["lon", "lat"]), geometry=pts.geometry.values, crs=4326)
-    gj["nearest_facility"] = gj["nearest_facility"].map(lambda v: None if v is None else str(v))
+    gj["nearest_facility"] = gj["nearest_facility"].map(lambda v: None if pd.isna(v) else str(v))
     gj_path = write_with(d / "gaps.geojson", lambda p: gj.to_file(p, driver="GeoJSON"))
     return csv_path, gj_path

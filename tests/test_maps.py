@@ -1,0 +1,307 @@
+"""The web map and the leaders' report, without a browser: labels, layers, offline export, size.
+
+The browser checks (Leaflet really draws it, no JavaScript errors) are in test_browser.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+import time
+import zlib
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from geoaccess._paths import data_path
+from geoaccess.coords import wgs84_to_gcj02
+from geoaccess.errors import InputError
+from geoaccess.maps import (CLASS_COLOURS, DemandGrid, GeoLayer, PngOverlay, _Display, _png_palette, map_from_result,
+                            minutes_class, write_map)
+from geoaccess.pipeline import run_scenario
+from geoaccess.report import largest_gaps, write_report
+from geoaccess.scenario import load_scenario
+from geoaccess.synthetic import generate_county
+from geoaccess.targets import select_facilities
+
+
+def add_extras(result):
+    """Give a result isochrones, gaps and sites for its first target (as the pipeline will)."""
+    e = result.evaluations[0]
+    tid = e.target.id
+    fac = result.facilities[select_facilities(e.target, result.facilities)]
+    rows, prev = [], None
+    for lo, hi in ((0, 5), (5, 10), (10, 15)):
+        reach = shapely.union_all(fac.geometry.buffer(hi * 70).to_numpy())
+        rows.append({"band": f"{lo}–{hi}", "min_minutes": float(lo), "max_minutes": float(hi),
+                     "geometry": reach if prev is None else reach.difference(prev)})
+        prev = reach
+    crs = result.demand.crs
+    result.isochrones = {tid: gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)}
+    far = result.demand.sort_values(f"{tid}_min", ascending=False).head(6)
+    result.gaps = {tid: gpd.GeoDataFrame({
+        "gap_id": range(1, len(far) + 1), "pop": far["pop"].to_numpy() * 10, "n_points": 10,
+        "mean_minutes": far[f"{tid}_min"].to_numpy(), "max_minutes": far[f"{tid}_min"].to_numpy() + 1,
+        "nearest_facility": far[f"{tid}_facility"].to_numpy(), "units": far["unit"].to_numpy()},
+        geometry=far.geometry.to_numpy(), crs=crs)}
+    result.sites = {tid: gpd.GeoDataFrame({"rank": [1, 2, 3], "site_id": ["S1", "S2", "S3"],
+                                           "gain": far["pop"].to_numpy()[:3] * 10},
+                                          geometry=far.geometry.to_numpy()[:3], crs=crs)}
+    return result
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return add_extras(run_scenario(load_scenario(data_path("demo", "scenario.toml")), write=False))
+
+
+@pytest.fixture(scope="module")
+def county(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("county10k")
+    generate_county(folder, seed=1, area_km2=200, n_nodes=10000)
+    return run_scenario(load_scenario(folder / "scenario.toml"), write=False)
+
+
+def _layers(fmap):
+    return {child.layer_name: child for child in fmap._children.values() if hasattr(child, "layer_name")}
+
+
+def _features(layer):
+    return json.loads(layer.data)["features"]
+
+
+def test_layer_names_in_both_languages(demo):
+    zh = _layers(map_from_result(demo, lang="zh"))
+    en = _layers(map_from_result(demo, lang="en"))
+    zh_names, en_names = set(zh), set(en)
+    for name in ("OpenStreetMap", "浅色底图（CARTO）", "无底图", "出行时间 · 15分钟到达最近医疗点",
+                 "出行时间 · 120急救平均响应时间", "等时圈 · 15分钟到达最近医疗点", "服务缺口 · 15分钟到达最近医疗点",
+                 "建议新增点位 · 15分钟到达最近医疗点", "医疗机构 · 医院 (7)", "医疗机构 · 药店 (11)"):
+        assert name in zh_names, (name, zh_names)
+    for name in ("OpenStreetMap", "Light (CARTO)", "No basemap", "Travel time · Nearest medical point within 15 minutes",
+                 "Isochrones · Nearest medical point within 15 minutes", "Coverage gaps · Nearest medical point within 15 minutes",
+                 "Proposed new sites · Nearest medical point within 15 minutes", "Facilities · Hospital (7)",
+                 "Facilities · Pharmacy (11)"):
+        assert name in en_names, (name, en_names)
+    assert not any(re.search(r"[\u4e00-\u9fff]", n) for n in en_names)
+    assert len(zh) == len(en)
+    # only the first target's travel time is on at start; basemaps are radio buttons
+    assert zh["出行时间 · 15分钟到达最近医疗点"].show and not zh["出行时间 · 120急救平均响应时间"].show
+    assert [n for n, layer in zh.items() if not layer.overlay] == ["OpenStreetMap", "浅色底图（CARTO）", "无底图"]
+    html_zh = map_from_result(demo, lang="zh").get_root().render()
+    assert "天地图" not in html_zh and "高德" not in html_zh  # no key: no Tianditu; WGS84 overlays: no Amap
+
+
+def test_title_legend_and_popups_in_both_languages(demo):
+    zh = map_from_result(demo, lang="zh").get_root().render()
+    en = map_from_result(demo, lang="en").get_root().render()
+    for text in ("id='geoaccess-title'", "© OpenStreetMap contributors", "id='geoaccess-legend'"):
+        assert text in zh and text in en
+    # title: value vs goal and verdict per target
+    assert "98.4%" in zh and "≥ 90%（15分钟内）" in zh and "达标" in zh and "≤ 15 分钟" in zh
+    assert "98.4%" in en and "≥ 90% within 15 min" in en and "PASS" in en and "≤ 15 min" in en
+    # legend in minutes, with an unreachable class
+    assert "出行时间 · 15分钟到达最近医疗点（分钟）" in zh and "不可达" in zh and "10–15" in zh
+    assert "Travel time · Nearest medical point within 15 minutes (minutes)" in en and "unreachable" in en
+    # popups (JSON inside the page)
+    for text in ("服务人口 · 15分钟到达最近医疗点", "类型", "缺口 1", "新增覆盖人口", "平均时间"):
+        assert text in zh, text
+    for text in ("Population served · Nearest medical point within 15 minutes", "Type", "Gap 1",
+                 "People newly covered", "Mean time"):
+        assert text in en, text
+    assert "Population served" not in zh and "服务人口" not in en and "达标" not in en
+
+
+def test_facility_popup_gives_population_served_by_the_first_target(demo):
+    layers = _layers(map_from_result(demo, lang="en"))
+    hospitals = _features(layers["Facilities · Hospital (7)"])
+    tid = demo.evaluations[0].target.id
+    served = demo.demand.groupby(f"{tid}_facility")["pop"].sum()
+    top = served.idxmax()
+    name = demo.facilities.set_index("facility_id").loc[top, "name"]
+    popup = next(f["properties"]["p"] for layer in layers.values() if isinstance(layer, GeoLayer)
+                 for f in _features(layer) if f["properties"].get("t") == name.replace("'", "&#x27;"))
+    assert f"{served[top]:,.0f} people" in popup
+    assert len(hospitals) == 7 and all(f["geometry"]["type"] == "Point" for f in hospitals)
+
+
+def test_self_contained_map_loads_nothing_from_a_cdn(demo, tmp_path):
+    path = write_map(demo, tmp_path / "map.html", lang="zh", self_contained=True)
+    page = path.read_text(encoding="utf-8")
+    assert not re.search(r"<script[^>]+src\s*=\s*[\"']?(https?:)?//", page, re.I)
+    assert not re.search(r"<link[^>]+href\s*=\s*[\"']?(https?:)?//", page, re.I)
+    assert not re.search(r"url\(\s*[\"']?(https?:)?//", page, re.I)  # CSS images are data URLs
+    for lib in ("jquery", "bootstrap", "font-awesome", "fontawesome", "awesome-markers", "d3.min.js"):
+        assert lib not in page.lower(), lib
+    assert "Leaflet 1.9.4" in page and "L.imageOverlay" in page
+    assert not list(tmp_path.glob(".*"))  # atomic write left nothing behind
+    # the CDN flavour links Leaflet only
+    cdn = write_map(demo, tmp_path / "cdn.html", lang="zh", self_contained=False).read_text(encoding="utf-8")
+    srcs = re.findall(r"<(?:script|link)[^>]+(?:src|href)=\"?([^\"> ]+)", cdn)
+    assert srcs and all("leaflet@1.9.4" in s for s in srcs), srcs
+
+
+def test_scenario_self_contained_setting_is_the_default(demo, tmp_path):
+    demo.scenario.map["self_contained"] = True
+    try:
+        page = write_map(demo, tmp_path / "m.html").read_text(encoding="utf-8")
+    finally:
+        demo.scenario.map["self_contained"] = False
+    assert "Leaflet 1.9.4" in page and "cdn.jsdelivr" not in page
+
+
+def test_basemaps_tianditu_with_key_and_amap_in_gcj02(demo):
+    with pytest.raises(InputError, match="tianditu_key"):
+        map_from_result(demo, basemap="tianditu")
+    with pytest.raises(InputError, match="unknown basemap"):
+        map_from_result(demo, basemap="google")
+    page = map_from_result(demo, lang="zh", basemap="tianditu", tianditu_key="KEY123").get_root().render()
+    assert "tianditu.gov.cn/vec_w/wmts" in page and "tianditu.gov.cn/cva_w/wmts" in page and "tk=KEY123" in page
+    en = map_from_result(demo, lang="en", tianditu_key="KEY123").get_root().render()
+    assert "tianditu.gov.cn/eva_w/wmts" in en  # English labels
+    # Amap: overlays move to GCJ-02 with the tiles, and WGS84 basemaps are not offered
+    wgs = _layers(map_from_result(demo, lang="en"))
+    gcj_map = map_from_result(demo, lang="en", basemap="amap")
+    gcj = _layers(gcj_map)
+    assert [n for n, layer in gcj.items() if not layer.overlay] == ["Amap (Gaode)", "No basemap"]
+    assert "tile.openstreetmap.org" not in gcj_map.get_root().render()
+    a = np.array([f["geometry"]["coordinates"] for f in _features(wgs["Facilities · Hospital (7)"])])
+    b = np.array([f["geometry"]["coordinates"] for f in _features(gcj["Facilities · Hospital (7)"])])
+    # Monaco lies outside China, where GCJ-02 is the identity: check the transform on a shifted copy
+    assert np.allclose(a, b, atol=1e-6)
+    lon, lat = wgs84_to_gcj02(np.array([116.39]), np.array([39.9]))
+    d = _Display(gcj=True)
+    assert np.allclose(d.lonlat(np.array([116.39]), np.array([39.9])), (lon, lat))
+
+
+def test_amap_shifts_every_overlay_in_china(county):
+    wgs = _layers(map_from_result(county, lang="zh"))
+    gcj = _layers(map_from_result(county, lang="zh", basemap="amap"))
+    name = next(n for n in wgs if n.startswith("医疗机构 · 县级医院"))
+    a = np.array([f["geometry"]["coordinates"] for f in _features(wgs[name])])
+    b = np.array([f["geometry"]["coordinates"] for f in _features(gcj[name])])
+    exp = np.column_stack(wgs84_to_gcj02(a[:, 0], a[:, 1]))
+    assert np.allclose(b, exp, atol=2e-6) and np.abs(b - a).max() > 1e-3  # a few hundred metres
+    raster = next(layer for layer in gcj.values() if isinstance(layer, PngOverlay))
+    raster_wgs = next(layer for layer in wgs.values() if isinstance(layer, PngOverlay))
+    (s1, w1), _ = raster_wgs.bounds
+    (s2, w2), _ = raster.bounds
+    ew, ns = wgs84_to_gcj02(np.array([w1]), np.array([s1]))
+    assert abs(w2 - ew[0]) < 0.002 and abs(s2 - ns[0]) < 0.002
+    units = _features(gcj["行政区划（乡镇/街道）"])
+    assert len(units) == len(county.units)
+
+
+def _decode_png(png: bytes) -> np.ndarray:
+    """Palette index of each pixel of an 8-bit, filter-0 palette PNG (as _png_palette writes)."""
+    w, h = struct.unpack(">II", png[16:24])
+    pos, idat = 8, b""
+    while pos < len(png):
+        n = struct.unpack(">I", png[pos:pos + 4])[0]
+        if png[pos + 4:pos + 8] == b"IDAT":
+            idat += png[pos + 8:pos + 8 + n]
+        pos += 12 + n
+    return np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, w + 1)[:, 1:]
+
+
+def test_demand_raster_shows_each_cell_in_its_time_class(county):
+    e = county.evaluations[0]
+    grid = DemandGrid(county.demand, _Display(False))
+    minutes = county.demand[f"{e.target.id}_min"].to_numpy(float)
+    img = _decode_png(grid.png(minutes, e.target))
+    assert img.shape == grid.index.shape
+    # every demand point is drawn, in its own pixel, with its own class
+    (s, w), (n, east) = grid.bounds
+    ll = county.demand.geometry.to_crs("EPSG:4326")
+    merc = lambda lat: np.log(np.tan(np.pi / 4 + np.radians(lat) / 2))  # noqa: E731
+    col = ((ll.x.to_numpy() - w) / (east - w) * grid.width).astype(int)
+    row = ((merc(n) - merc(ll.y.to_numpy())) / (merc(n) - merc(s)) * grid.height).astype(int)
+    assert (grid.index[row, col] == np.arange(len(minutes))).mean() > 0.99
+    assert np.array_equal(img[row, col], minutes_class(minutes, e.target) + 1)
+    assert (img == 0).any() and set(np.unique(img)) <= set(range(len(CLASS_COLOURS) + 2))
+    # unreachable people get their own colour
+    assert (img == len(CLASS_COLOURS) + 1).any() == bool(np.isinf(minutes).any())
+
+
+def test_png_encoder_round_trip():
+    idx = np.arange(12, dtype=np.uint8).reshape(3, 4) % 3
+    png = _png_palette(idx, [(0, 0, 0, 0), (255, 0, 0, 255), (0, 255, 0, 128)])
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and np.array_equal(_decode_png(png), idx)
+
+
+def test_county_map_size_and_speed(county, tmp_path):
+    assert len(county.demand) > 15_000
+    started = time.perf_counter()
+    path = write_map(county, tmp_path / "map.html", lang="zh", self_contained=True)
+    seconds = time.perf_counter() - started
+    size = path.stat().st_size
+    print(f"synthetic 10k-node county: {len(county.demand):,} demand cells, map {size / 1e6:.2f} MB in {seconds:.2f} s")
+    assert size < 20e6  # the issue's bound; in practice a few hundred kB, as demand is one PNG per target
+    assert size < 2e6 and seconds < 20
+    layers = _layers(map_from_result(county, lang="zh"))
+    assert sum(isinstance(layer, PngOverlay) for layer in layers.values()) == len(county.evaluations)
+    units = _features(layers["行政区划（乡镇/街道）"])
+    assert {f["properties"]["t"] for f in units} == set(county.units["unit"])
+    # a unit that fails a target is outlined red and says so in its popup
+    failing = {r["name"] for e in county.evaluations for r in e.units.to_dict("records") if r["passed"] is False}
+    for f in units:
+        colour = f["properties"]["s"]["color"]
+        assert (colour == "#d73027") == (f["properties"]["t"] in failing)
+        assert "未达标" in f["properties"]["p"] or f["properties"]["t"] not in failing
+
+
+def test_report_verdicts_ranking_gaps_sites_and_map(demo, county, tmp_path):
+    m = write_map(county, tmp_path / "map.html", lang="zh", self_contained=True)
+    page = write_report(county, tmp_path / "report.html", lang="zh").read_text(encoding="utf-8")  # finds map.html
+    for e in county.evaluations:
+        verdict = "pass" if e.passed else "fail"
+        assert f"data-target='{e.target.id}' data-passed='{verdict}'" in page
+    assert page.count("class='verdict ") == len(county.evaluations)
+    assert "达标" in page and "各乡镇（街道）覆盖率排名" in page and "最大的 10 处服务缺口" in page
+    assert f"<iframe src='{m.name}'" in page and "<script" not in page and "@media print" in page
+    # ranking: first target's units, lowest share first
+    first = page.split("class='bars'>", 1)[1].split("</div></div><h3>", 1)[0]
+    order = re.findall(r"data-unit='([^']+)'", first)
+    units = county.evaluations[0].units.dropna(subset=["share_within"])
+    assert order == units.sort_values(["share_within", "name"])["name"].tolist()
+    # without gap clusters, the gaps are people beyond the threshold summed per township
+    gaps, clusters = largest_gaps(county, county.evaluations[0])
+    e = county.evaluations[0]
+    beyond = county.demand[~(county.demand[f"{e.target.id}_min"] <= e.target.threshold_min)]
+    assert not clusters and np.isclose(gaps["pop"].sum(), beyond["pop"].sum())
+    assert list(gaps["pop"]) == sorted(gaps["pop"], reverse=True)
+    # English, and gap clusters and sites when the result has them
+    en = write_report(demo, tmp_path / "en.html", lang="en", map_path=m).read_text(encoding="utf-8")
+    for e in demo.evaluations:
+        assert f"data-target='{e.target.id}' data-passed='{'pass' if e.passed else 'fail'}'" in en
+    assert "Townships ranked by share covered" in en and "The 10 largest coverage gaps" in en
+    assert "Proposed new sites" in en and "People newly covered" in en and "class='t sites'" in en
+    assert "<iframe src='map.html'" in en and "达标" not in en
+    tid = demo.evaluations[0].target.id
+    assert en.count("<tr><td>") >= len(demo.gaps[tid]) + len(demo.sites[tid])
+    with pytest.raises(InputError):
+        write_report(demo, tmp_path / "x.html", lang="fr")
+    assert not (tmp_path / "x.html").exists()
+
+
+def test_report_marks_a_failing_target(demo, tmp_path):
+    e = demo.evaluations[0]
+    old = e.passed
+    e.passed = False
+    try:
+        page = write_report(demo, tmp_path / "r.html", lang="en").read_text(encoding="utf-8")
+    finally:
+        e.passed = old
+    assert f"data-target='{e.target.id}' data-passed='fail'" in page and "class='verdict fail'>FAIL<" in page
+
+
+def test_map_without_units_isochrones_gaps_or_sites(demo):
+    bare = run_scenario(load_scenario(data_path("demo", "scenario.toml")), write=False)
+    names = set(_layers(map_from_result(bare, lang="en")))
+    assert not any(n.startswith(("Isochrones", "Coverage gaps", "Proposed", "Admin")) for n in names)
+    assert any(n.startswith("Travel time") for n in names)
+    with pytest.raises(InputError):
+        map_from_result(bare, lang="de")

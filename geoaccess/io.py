@@ -95,10 +95,17 @@ def write_atomic(path: str | os.PathLike, mode: str = "w", encoding: str | None 
     try:
         with open(tmp, mode, encoding=None if "b" in mode else encoding) as fh:
             yield fh
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are for sharing
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_with(path: str | os.PathLike, writer: Callable[[Path], None]) -> Path:

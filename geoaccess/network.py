@@ -134,7 +134,10 @@ def graph_from_file(path: str | Path) -> nx.MultiDiGraph:
         if name.endswith((".osm", ".xml")):
             import osmnx as ox
 
-            return ox.graph_from_xml(p, bidirectional=False, simplify=True, retain_all=True)
+            graph = ox.graph_from_xml(p, bidirectional=False, simplify=False, retain_all=True)
+            # Merge chains of degree-2 nodes, but never across a change of road class or
+            # speed limit (osmnx would otherwise keep only a list of both), and keep rings.
+            return ox.simplify_graph(graph, edge_attrs_differ=["highway", "maxspeed", "oneway"], remove_rings=False)
         if name.endswith(".graphml"):
             import osmnx as ox
 

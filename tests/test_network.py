@@ -1,0 +1,156 @@
+"""Road network loaders (PBF, OSM XML, GraphML, roads files, online queries) and speeds."""
+
+from pathlib import Path
+from unittest import mock
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import osmnx as ox
+import pytest
+import shapely
+
+from geoaccess.errors import InputError
+from geoaccess.network import (
+    edge_seconds,
+    graph_from_file,
+    graph_from_lines,
+    graph_from_place,
+    load_speeds,
+    network_from_file,
+    network_from_graph,
+    parse_maxspeed,
+)
+from geoaccess.synthetic import generate_county
+
+MONACO = Path(__file__).resolve().parents[1] / "data" / "demo" / "monaco.osm.pbf"
+
+
+def test_monaco_pbf_keeps_one_way_streets_and_every_way():
+    g = graph_from_file(MONACO)
+    net = network_from_graph(g)
+    assert net.crs.to_epsg() == 32632  # UTM zone of Monaco
+    # Independent count with pyrosm: every highway segment becomes one physical edge.
+    from pyrosm import OSM
+
+    _, edges = OSM(str(MONACO)).get_network(network_type="all", nodes=True)
+    assert net.n_edges == len(edges)
+    oneway_tagged = edges["oneway"].astype(str).str.lower().isin(["yes", "-1"]).sum()
+    assert net.edges["oneway"].sum() >= oneway_tagged
+    # Physical length equals the geodesic length pyrosm computes, to 0.1%.
+    assert net.edges["length_m"].sum() == pytest.approx(edges["length"].sum(), rel=1e-3)
+
+
+@pytest.fixture(scope="module")
+def county(tmp_path_factory):
+    return generate_county(tmp_path_factory.mktemp("c"), seed=5, area_km2=50, n_nodes=2500)
+
+
+def test_osm_xml_graphml_and_gpkg_give_the_same_network(county, tmp_path):
+    from_xml = network_from_file(county.roads_osm)
+    ox.save_graphml(graph_from_file(county.roads_osm), tmp_path / "roads.graphml")
+    from_graphml = network_from_file(tmp_path / "roads.graphml")
+    from_gpkg = network_from_file(county.roads_gpkg)
+    total = from_xml.edges["length_m"].sum()
+    assert from_graphml.edges["length_m"].sum() == pytest.approx(total, rel=1e-9)
+    assert from_gpkg.edges["length_m"].sum() == pytest.approx(total, rel=1e-6)
+    assert from_gpkg.edges["oneway"].sum() == from_xml.edges["oneway"].sum() > 0
+    # Travel time of the whole network by car agrees between the XML and GPKG readings.
+    drive = load_speeds()["drive"]
+    fx, _ = edge_seconds(from_xml, drive)
+    fg, _ = edge_seconds(from_gpkg, drive)
+    assert fg[np.isfinite(fg)].sum() == pytest.approx(fx[np.isfinite(fx)].sum(), rel=1e-6)
+
+
+def test_roads_file_is_noded_at_shared_vertices_only():
+    # A cross of two lines sharing the middle vertex, and a bridge crossing without one.
+    lines = gpd.GeoDataFrame(
+        {"highway": ["primary", "residential", "trunk"], "oneway": ["no", "yes", None]},
+        geometry=[shapely.LineString([(0, 0), (100, 0), (200, 0)]),
+                  shapely.LineString([(100, -100), (100, 0), (100, 100)]),
+                  shapely.LineString([(50, -50), (50, 50)])],
+        crs="EPSG:32650",
+    )
+    g = graph_from_lines(lines)
+    # Nodes: 4 arm ends + the shared centre + 2 bridge ends; the bridge crosses the
+    # primary road at (50, 0) without a junction.
+    assert g.number_of_nodes() == 7
+    und = nx.Graph(g)
+    assert nx.number_connected_components(und) == 2
+    # primary split into two two-way edges (4 arcs), residential one-way split (2 arcs), trunk two-way (2).
+    assert g.number_of_edges() == 8
+    net = network_from_graph(g, crs="EPSG:32650")
+    assert net.n_edges == 5 and net.edges["oneway"].sum() == 2
+
+
+def test_roads_file_errors():
+    with pytest.raises(InputError, match="no CRS"):
+        graph_from_lines(gpd.GeoDataFrame(geometry=[shapely.LineString([(0, 0), (1, 1)])]))
+    with pytest.raises(InputError, match="must hold lines"):
+        graph_from_lines(gpd.GeoDataFrame(geometry=[shapely.Point(0, 0)], crs="EPSG:4326"))
+
+
+def test_missing_empty_and_unknown_files(tmp_path):
+    with pytest.raises(InputError, match="road network not found"):
+        network_from_file(tmp_path / "nope.osm.pbf")
+    (tmp_path / "roads.txt").write_text("x")
+    with pytest.raises(InputError, match="unknown file type: roads.txt"):
+        network_from_file(tmp_path / "roads.txt")
+    (tmp_path / "empty.osm").write_text("")
+    with pytest.raises(InputError, match="empty"):
+        network_from_file(tmp_path / "empty.osm")
+    (tmp_path / "broken.osm").write_text("<osm><node id='1'")
+    with pytest.raises(InputError, match="could not read road network broken.osm"):
+        network_from_file(tmp_path / "broken.osm")
+
+
+def test_geographic_analysis_crs_is_refused_and_degrees_are_projected():
+    g = nx.MultiDiGraph(crs="EPSG:4326")
+    g.add_node(1, x=117.0, y=33.0)
+    g.add_node(2, x=117.01, y=33.0)
+    g.add_edge(1, 2, highway="residential")
+    with pytest.raises(InputError, match="must be projected"):
+        network_from_graph(g, crs="EPSG:4326")
+    net = network_from_graph(g)
+    assert net.crs.to_epsg() == 32650
+    # 0.01 degree of longitude at 33°N is about 933 m.
+    assert net.edges["length_m"].iloc[0] == pytest.approx(933.6, rel=2e-3)
+
+
+def test_online_place_query_is_passed_to_osmnx():
+    fake = nx.MultiDiGraph(crs="EPSG:4326")
+    with mock.patch("osmnx.graph_from_place", return_value=fake) as download:
+        assert graph_from_place("泗县, 宿州市, 安徽省") is fake
+    download.assert_called_once_with("泗县, 宿州市, 安徽省", network_type="all", retain_all=True)
+    with mock.patch("osmnx.graph_from_place", side_effect=ConnectionError("no route to host")):
+        with pytest.raises(InputError, match="Offline"):
+            graph_from_place("泗县")
+
+
+def test_maxspeed_parsing_and_speeds():
+    assert parse_maxspeed("50") == 50
+    assert parse_maxspeed("30 mph") == pytest.approx(48.28, rel=1e-3)
+    assert parse_maxspeed("40;60") == 50
+    assert parse_maxspeed(["50", "70"]) == 60
+    assert np.isnan(parse_maxspeed("signals")) and np.isnan(parse_maxspeed(None))
+    speeds = load_speeds({"drive": {"kmh": {"primary": 70}, "access_kmh": 10}})
+    assert speeds["drive"].kmh["primary"] == 70 and speeds["drive"].access_kmh == 10
+    assert speeds["drive"].kmh["secondary"] == 50  # untouched classes keep their defaults
+    with pytest.raises(InputError, match="unknown speed setting drive.fast"):
+        load_speeds({"drive": {"fast": 1}})
+    with pytest.raises(InputError, match="walk.kmh.footway"):
+        load_speeds({"walk": {"kmh": {"footway": -1}}})
+
+
+def test_maxspeed_tag_overrides_the_class_speed_for_cars_only():
+    g = nx.MultiDiGraph(crs="EPSG:32650")
+    g.add_node(1, x=0.0, y=0.0)
+    g.add_node(2, x=1000.0, y=0.0)
+    g.add_edge(1, 2, highway="primary", maxspeed="30")
+    g.add_edge(2, 1, highway="primary", maxspeed="30")
+    net = network_from_graph(g, crs="EPSG:32650")
+    speeds = load_speeds()
+    drive_s, _ = edge_seconds(net, speeds["drive"])
+    walk_s, _ = edge_seconds(net, speeds["walk"])
+    assert drive_s[0] == pytest.approx(1000 / (30 * 0.85 / 3.6))  # maxspeed × primary congestion
+    assert walk_s[0] == pytest.approx(720.0)

@@ -761,7 +761,7 @@ def _facility_features(fac: gpd.GeoDataFrame, lon: np.ndarray, lat: np.ndarray, 
 
 
 def _isochrone_features(iso: gpd.GeoDataFrame, target: "Target", display: _Display) -> list[dict]:
-    iso = iso[~iso.geometry.is_empty & iso.geometry.notna()]
+    iso = iso[~(iso.geometry.isna() | iso.geometry.is_empty)]
     if not len(iso):
         return []
     geoms = display.geoms(iso, simplify_m=15.0)

@@ -27,7 +27,13 @@ able to reach) the nearest facility within that many minutes, and returns disjoi
    segment is the *exact* union of the discs swept along it: the convex hull of its two
    end discs (discs of linearly varying radius along a segment are convex combinations of
    the end discs), built for all segments at once with ``shapely.convex_hull`` on
-   multipoints. Discs are 32-gons with vertices on the circle, as ``shapely.buffer`` draws.
+   linestrings (a cheap carrier for the points). Where the radius falls at least as fast
+   as the segment runs (walking: road and access speed are equal) the hull is just the
+   upstream disc, already drawn, and the segment is skipped — for walking this leaves
+   little more than the capped runs and the facility discs to union.
+   Discs are 32-gons drawn *around* the circle (and capped runs are buffered by
+   ``cap / cos(pi/32)``), so a polygon contains the exact reach — every road point within
+   the time is inside — and exceeds it by at most 0.48 % of the local buffer radius.
 4. **Dissolve and bands.** All parts of one threshold are merged with
    ``shapely.union_all``; band ``(10, 15]`` is ``reach(15) − reach(10)``.
 
@@ -53,6 +59,9 @@ from .routing import DIRECTIONS, ModeGraph, NearestResult, Placement, _Spliced
 
 #: Vertices of the polygon drawn for a circle (shapely.buffer's default, quad_segs=8).
 CIRCLE_VERTICES = 32
+#: Circles are drawn circumscribed, so that polygons contain the exact reach: they exceed
+#: it by at most 1/cos(pi/32) - 1 = 0.48 % of the local buffer radius.
+CIRCLE_SCALE = 1.0 / np.cos(np.pi / CIRCLE_VERTICES)
 
 BAND_COLUMNS = ["band", "min_minutes", "max_minutes"]
 
@@ -317,7 +326,7 @@ def _reach_parts(graph: ModeGraph, times: dict[str, np.ndarray], limit_s: float,
             lines = shapely.linestrings(xy[at_cap][keep], indices=line_of)
             # Runs meeting end to end become one line: fewer, longer buffers to union.
             lines = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(lines)))
-            parts.append(shapely.buffer(lines, cap, quad_segs=CIRCLE_VERTICES // 4))
+            parts.append(shapely.buffer(lines, cap * CIRCLE_SCALE, quad_segs=CIRCLE_VERTICES // 4))
     # Every other segment: the hull of its two end discs. Where the radius falls at least
     # as fast as the segment runs (the road is no faster than the access leg, as for
     # walking) that hull is the disc at its upstream end, which the upstream segment, the
@@ -341,8 +350,10 @@ def _reach_parts(graph: ModeGraph, times: dict[str, np.ndarray], limit_s: float,
 
 
 def _unit_circle() -> np.ndarray:
-    angle = np.arange(CIRCLE_VERTICES) * (2 * np.pi / CIRCLE_VERTICES)
-    return np.c_[np.cos(angle), np.sin(angle)]
+    """A 32-gon *around* the unit circle (it contains the circle, its sides touch it), turned
+    so that sides face the axis directions: no polygon vertex sticks out along them."""
+    angle = (np.arange(CIRCLE_VERTICES) + 0.5) * (2 * np.pi / CIRCLE_VERTICES)
+    return np.c_[np.cos(angle), np.sin(angle)] * CIRCLE_SCALE
 
 
 def _discs(centres: np.ndarray, radii: np.ndarray) -> np.ndarray:
@@ -479,7 +490,7 @@ def service_areas(demand_xy: np.ndarray, nearest: NearestResult, facility_ids: S
             geoms.append(shapely.coverage_union_all(members))
         else:
             geoms.append(shapely.union_all(members))
-    frame = pd.DataFrame({"facility": np.r_[np.arange(k), -1], "facility_id": ids + [None],
+    frame = pd.DataFrame({"facility": np.r_[np.arange(k), -1], "facility_id": pd.Series(ids + [None], dtype=object),
                           "n_demand": n_demand, "pop": pop, "mean_minutes": mean, "max_minutes": max_min})
     if weights is None:
         frame = frame.drop(columns="pop")

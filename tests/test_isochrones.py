@@ -1,0 +1,447 @@
+"""Isochrone bands and service areas: exact cuts on hand-made roads, one-way streets, band
+algebra, and Monaco checked against the engine's own times (brute force, independent of
+the polygon code)."""
+
+from functools import lru_cache
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+from scipy.spatial import cKDTree
+
+from geoaccess.errors import InputError
+from geoaccess.isochrones import isochrones, reach_lines, reach_polygons, service_areas
+from geoaccess.network import load_speeds, network_from_file, network_from_graph
+from geoaccess.routing import Placement, compile_mode, nearest_facility, place_points
+
+MONACO = Path(__file__).resolve().parents[1] / "data" / "demo" / "monaco.osm.pbf"
+UTM = "EPSG:32650"
+DRIVE = load_speeds()["drive"]
+DRIVE_RES_MS = DRIVE.kmh["residential"] * DRIVE.congestion["residential"] / 3.6  # 22.5 km/h
+DRIVE_ACCESS_MS = DRIVE.access_kmh / 3.6  # 15 km/h
+WALK_MS = 5.0 / 3.6
+
+
+def make_graph(nodes, edges):
+    """nodes: {id: (x, y)} metres; edges: [(u, v, highway, oneway)] — two-way edges get both arcs."""
+    g = nx.MultiDiGraph(crs=UTM)
+    for n, (x, y) in nodes.items():
+        g.add_node(n, x=float(x), y=float(y))
+    for u, v, highway, oneway in edges:
+        geom = shapely.LineString([nodes[u], nodes[v]])
+        g.add_edge(u, v, highway=highway, oneway=oneway, geometry=geom)
+        if not oneway:
+            g.add_edge(v, u, highway=highway, oneway=False, geometry=shapely.reverse(geom))
+    return network_from_graph(g, crs=UTM)
+
+
+def line_network():
+    # A(0,0) — B(1000,0) — C(2000,0), residential, plus an island D—E far away.
+    return make_graph(
+        {"A": (0, 0), "B": (1000, 0), "C": (2000, 0), "D": (0, 50_000), "E": (1000, 50_000)},
+        [("A", "B", "residential", False), ("B", "C", "residential", False), ("D", "E", "residential", False)],
+    )
+
+
+def one_way_square():
+    # A(0,0) -> B(1000,0) one-way; B-C-D-A two-way detour around a 1 km square.
+    return make_graph(
+        {"A": (0, 0), "B": (1000, 0), "C": (1000, 1000), "D": (0, 1000)},
+        [("A", "B", "residential", True), ("B", "C", "residential", False),
+         ("C", "D", "residential", False), ("D", "A", "residential", False)],
+    )
+
+
+def grid_network(n=5, step=400.0):
+    """n×n grid of residential streets; every second row runs one-way eastwards."""
+    nodes = {i * n + j: (i * step, j * step) for i in range(n) for j in range(n)}
+    edges = []
+    for i in range(n):
+        for j in range(n):
+            if i + 1 < n:
+                edges.append((i * n + j, (i + 1) * n + j, "residential", j % 2 == 1))
+            if j + 1 < n:
+                edges.append((i * n + j, i * n + j + 1, "residential", False))
+    return make_graph(nodes, edges)
+
+
+def inside(geom, xy):
+    return shapely.intersects(geom, shapely.points(np.asarray(xy, dtype=float)))
+
+
+def on_edges(graph, edge, fraction):
+    """Road points as the engine sees them: exactly on ``edge`` at ``fraction``, no access leg."""
+    n = len(edge)
+    return Placement(np.asarray(edge), np.asarray(fraction, dtype=float), np.zeros(n), np.zeros(n),
+                     np.ones(n, dtype=bool))
+
+
+def road_samples(graph, spacing_m, rng=None, n_random=0):
+    """Points along every edge the mode may use (every ``spacing_m``), or ``n_random``
+    random ones. Not only the edges points snap to: one-way exits and other parts outside
+    the strongly connected core are still driven on."""
+    edges = graph.network.edges
+    eligible = np.flatnonzero(np.isfinite(graph.forward_s) | np.isfinite(graph.backward_s))
+    length = edges["length_m"].to_numpy()[eligible]
+    if n_random:
+        e = rng.choice(eligible, n_random, p=length / length.sum())
+        f = rng.uniform(0, 1, n_random)
+    else:
+        count = np.maximum(np.ceil(length / spacing_m).astype(int), 1) + 1
+        e = np.repeat(eligible, count)
+        f = np.concatenate([np.linspace(0, 1, c) for c in count])
+    xy = shapely.get_coordinates(shapely.line_interpolate_point(edges.geometry.to_numpy()[e], f, normalized=True))
+    return e, f, xy
+
+
+def reference_margin(sample_xy, sample_min, limit_min, access_ms, cap, query_xy):
+    """Metres by which each query point misses the reach (< 0: inside), by brute force over
+    road samples: reachable iff some sample with time t has distance <= min(cap, (T - t)·v)."""
+    ok = sample_min <= limit_min
+    radius = np.minimum(cap, (limit_min - sample_min[ok]) * 60.0 * access_ms)
+    margin = np.full(len(query_xy), np.inf)
+    if not ok.any():
+        return margin
+    pairs = cKDTree(query_xy).sparse_distance_matrix(cKDTree(sample_xy[ok]), float(radius.max()) + 50.0,
+                                                     output_type="coo_matrix")
+    np.minimum.at(margin, pairs.row, pairs.data - radius[pairs.col])
+    return margin
+
+
+def check_against_reference(graph, fac, limits, direction, cap, spacing_m, queries, tol_m):
+    e, f, sxy = road_samples(graph, spacing_m)
+    smin = nearest_facility(graph, on_edges(graph, e, f), fac, direction).minutes
+    reaches = reach_polygons(graph, fac, limits, direction, buffer_cap_m=cap)
+    checked = 0
+    for limit, reach in zip(np.unique(limits), reaches):
+        margin = reference_margin(sxy, smin, limit, graph.speeds.access_kmh / 3.6, cap, queries)
+        got = inside(reach, queries)
+        must_in, must_out = margin < -tol_m, margin > tol_m
+        assert got[must_in].all(), f"T={limit}: {np.count_nonzero(~got[must_in])} reachable points outside"
+        assert not got[must_out].any(), f"T={limit}: {np.count_nonzero(got[must_out])} unreachable points inside"
+        assert must_in.sum() > 20 and must_out.sum() > 20
+        checked += must_in.sum() + must_out.sum()
+    return checked
+
+
+# ------------------------------------------------------------------ straight road, exact cut
+
+
+def test_walk_reach_along_a_straight_road_is_cut_exactly():
+    g = compile_mode(line_network(), "walk", min_component_nodes=1)
+    fac = place_points(g, np.array([[0.0, 0.0]]))  # at A, on the road
+    iso = isochrones(g, fac, [5])
+    reach = iso.geometry[0]
+    L = 5 / 60 * 5000  # 416.67 m
+    assert inside(reach, [[L - 0.5, 0.0]]).all()
+    assert not inside(reach, [[L + 0.5, 0.0]]).any()
+    # At the facility the whole 5 minutes are walked off the road (cap 1000 m not reached).
+    assert inside(reach, [[0.0, L - 1.0], [0.0, -(L - 1.0)]]).all()
+    assert not inside(reach, [[0.0, L + 1.0]]).any()
+    # Walking off the road is as fast as on it: the reach is the disc of radius L around
+    # the facility (drawn around the circle: at most 0.48 % larger), the tip a point of it.
+    angle = np.linspace(0, 2 * np.pi, 97)
+    ring = np.c_[np.cos(angle), np.sin(angle)]
+    assert inside(reach, ring * (L - 0.5)).all()
+    assert not inside(reach, ring * (L * 1.005)).any()
+    lines = reach_lines(g, fac, 5)
+    assert len(lines) == 1 and lines["f_end"][0] == pytest.approx(L / 1000)
+    assert lines["minutes_end"][0] == pytest.approx(5.0)
+
+
+def test_buffer_cap_limits_the_off_road_width_near_the_facility():
+    g = compile_mode(line_network(), "walk", min_component_nodes=1)
+    fac = place_points(g, np.array([[0.0, 0.0]]))
+    reach = isochrones(g, fac, [5], buffer_cap_m=100).geometry[0]
+    L = 5 / 60 * 5000
+    assert inside(reach, [[0.0, 99.0], [200.0, 99.0], [L - 0.5, 0.0]]).all()
+    assert not inside(reach, [[0.0, 101.0], [200.0, 101.0], [L + 0.5, 0.0]]).any()
+
+
+def test_drive_buffer_tapers_from_remaining_time_to_zero_at_the_tip():
+    # Road 22.5 km/h, access 15 km/h: within 1 minute the road reaches 375 m, and the
+    # buffer is 250 m at the facility, shrinking to 0 at the tip.
+    g = compile_mode(line_network(), "drive", min_component_nodes=1)
+    fac = place_points(g, np.array([[0.0, 0.0]]))
+    reach = isochrones(g, fac, [1.0]).geometry[0]
+    L = 60 * DRIVE_RES_MS
+    r0 = 60 * DRIVE_ACCESS_MS
+    assert L == pytest.approx(375.0) and r0 == pytest.approx(250.0)
+    assert inside(reach, [[L - 0.5, 0.0], [0.0, r0 - 1.0], [-(r0 - 1.0), 0.0]]).all()
+    assert not inside(reach, [[L + 0.5, 0.0], [L, 1.0], [0.0, r0 + 1.0]]).any()
+    # In between the exact shape (a union of discs along the road) is matched.
+    rng = np.random.default_rng(0)
+    q = rng.uniform([-300, -300], [450, 300], size=(3000, 2))
+    c = np.linspace(0, L, 3001)  # road points and their remaining radius
+    radius = (60 - c / DRIVE_RES_MS) * DRIVE_ACCESS_MS
+    d = np.hypot(q[:, None, 0] - c[None], q[:, None, 1])
+    margin = (d - radius[None]).min(axis=1)
+    got = inside(reach, q)
+    # Polygons are drawn around the exact shape, at most 0.48 % of the 250 m radius out.
+    assert got[margin < -0.5].all() and not got[margin > 1.25].any()
+
+
+def test_facility_in_the_middle_of_an_edge_reaches_both_ways_and_counts_its_access_leg():
+    g = compile_mode(line_network(), "walk", min_component_nodes=1)
+    fac = place_points(g, np.array([[500.0, 50.0]]))  # 50 m off the road: 0.6 min access leg
+    lines = reach_lines(g, fac, 5)
+    reach_m = (5 - 0.6) / 60 * 5000
+    assert sorted(lines["f_start"]) == pytest.approx([(500 - reach_m) / 1000, 0.5])
+    assert sorted(lines["f_end"]) == pytest.approx([0.5, (500 + reach_m) / 1000])
+    reach = isochrones(g, fac, [5]).geometry[0]
+    assert inside(reach, [[500 - reach_m + 0.5, 0.0], [500 + reach_m - 0.5, 0.0]]).all()
+    assert not inside(reach, [[500 - reach_m - 0.5, 0.0], [500 + reach_m + 0.5, 0.0]]).any()
+
+
+def test_reach_crosses_nodes_onto_the_next_edge():
+    g = compile_mode(line_network(), "walk", min_component_nodes=1)
+    fac = place_points(g, np.array([[900.0, 0.0]]))
+    lines = reach_lines(g, fac, 2.4)  # 200 m: to x=700 and through B to x=1100
+    assert lines["minutes_start"].min() == pytest.approx(0.0) and lines["minutes_end"].max() == pytest.approx(2.4)
+    merged = shapely.line_merge(shapely.union_all(lines.geometry.to_numpy()))
+    assert merged.geom_type == "LineString" and merged.bounds == pytest.approx((700, 0, 1100, 0))
+
+
+# ----------------------------------------------------------------------------- one-way
+
+
+def test_one_way_street_makes_from_and_to_facility_isochrones_differ():
+    g = compile_mode(one_way_square(), "drive", min_component_nodes=1)
+    station = place_points(g, np.array([[0.0, 0.0]]))  # at A; A -> B is one-way
+    T = 1.5
+    road = T * 60 * DRIVE_RES_MS  # 562.5 m
+    out = isochrones(g, station, [T], "from_facility", buffer_cap_m=20).geometry[0]
+    back = isochrones(g, station, [T], "to_facility", buffer_cap_m=20).geometry[0]
+    # Out of the station the ambulance takes A -> B; back to A from the A-B street means
+    # driving on to B and round the block.
+    assert inside(out, [[road - 1, 0.0], [300.0, 0.0]]).all()
+    assert not inside(back, [[300.0, 0.0], [road - 1, 0.0]]).any()
+    # The two-way side street A-D works both ways.
+    for geom in (out, back):
+        assert inside(geom, [[0.0, road - 1]]).all() and not inside(geom, [[0.0, road + 1]]).any()
+    assert out.area > back.area * 1.5
+    # Walking ignores one-way rules: both directions agree.
+    w = compile_mode(one_way_square(), "walk", min_component_nodes=1)
+    fac = place_points(w, np.array([[0.0, 0.0]]))
+    a = isochrones(w, fac, [5], "from_facility", buffer_cap_m=20).geometry[0]
+    b = isochrones(w, fac, [5], "to_facility", buffer_cap_m=20).geometry[0]
+    assert a.symmetric_difference(b).area < 1e-6 * a.area
+
+
+def test_one_way_facility_edge_splits_the_reach_by_direction():
+    # Station in the middle of the one-way A -> B street.
+    g = compile_mode(one_way_square(), "drive", min_component_nodes=1)
+    station = place_points(g, np.array([[500.0, 0.0]]))
+    out = reach_lines(g, station, 1.0, "from_facility")
+    back = reach_lines(g, station, 1.0, "to_facility")
+    a_b = 0  # the A-B edge holds the station
+    edge_ab = int(np.flatnonzero((g.network.edges["u"] == 0) & (g.network.edges["v"] == 1))[0])
+    out_ab = out[out["edge"] == edge_ab]
+    back_ab = back[back["edge"] == edge_ab]
+    # From the station: onwards towards B only; to the station: from behind it (from A) only.
+    assert out_ab["f_start"].min() == pytest.approx(0.5) and out_ab["f_end"].max() == pytest.approx(0.875)
+    assert back_ab["f_start"].min() == pytest.approx(0.125) and back_ab["f_end"].max() == pytest.approx(0.5)
+    assert a_b == 0
+
+
+@pytest.mark.parametrize("direction", ["to_facility", "from_facility"])
+def test_grid_with_one_way_rows_matches_brute_force_engine_times(direction):
+    g = compile_mode(grid_network(), "drive", min_component_nodes=1)
+    fac = place_points(g, np.array([[410.0, 790.0], [1250.0, 300.0]]))
+    rng = np.random.default_rng(3)
+    queries = rng.uniform(-150, 1750, size=(4000, 2))
+    checked = check_against_reference(g, fac, [1.0, 2.0, 3.0], direction, cap=60.0, spacing_m=2.0,
+                                       queries=queries, tol_m=2.5)
+    assert checked > 5000
+
+
+# ------------------------------------------------------------------------- band algebra
+
+
+def test_bands_are_disjoint_and_add_up_to_the_largest_reach():
+    g = compile_mode(grid_network(), "drive", min_component_nodes=1)
+    fac = place_points(g, np.array([[410.0, 790.0], [1250.0, 300.0]]))
+    iso = isochrones(g, fac, [3, 1, 2, 2])  # sorted, duplicates dropped
+    assert iso["band"].tolist() == ["0–1", "1–2", "2–3"]
+    assert iso["min_minutes"].tolist() == [0, 1, 2] and iso["max_minutes"].tolist() == [1, 2, 3]
+    assert iso.crs == g.network.crs
+    assert set(iso.geom_type) <= {"Polygon", "MultiPolygon"}
+    geoms = iso.geometry.to_numpy()
+    for i in range(3):
+        for j in range(i + 1, 3):
+            assert shapely.intersection(geoms[i], geoms[j]).area < 1e-6 * geoms[j].area
+    largest = reach_polygons(g, fac, [3])[0]
+    union = shapely.union_all(geoms)
+    assert union.symmetric_difference(largest).area < 1e-6 * largest.area
+    assert all(area > 0 for area in iso.area)
+
+
+def test_simplified_bands_stay_a_clean_coverage():
+    g = compile_mode(grid_network(), "drive", min_component_nodes=1)
+    fac = place_points(g, np.array([[410.0, 790.0]]))
+    raw = isochrones(g, fac, [1, 2, 3])
+    simple = isochrones(g, fac, [1, 2, 3], simplify_m=5)
+    assert shapely.get_coordinates(simple.geometry).shape[0] < shapely.get_coordinates(raw.geometry).shape[0]
+    geoms = simple.geometry.to_numpy()
+    assert shapely.intersection(geoms[0], geoms[1]).area < 1e-6 * geoms[1].area
+    np.testing.assert_allclose(simple.area, raw.area, rtol=0.02)
+
+
+def test_no_facility_on_the_network_gives_empty_bands():
+    g = compile_mode(line_network(), "walk", min_component_nodes=1)
+    fac = place_points(g, np.array([[500.0, 20_000.0]]))  # beyond the snap cap
+    iso = isochrones(g, fac, [5, 10])
+    assert len(iso) == 2 and iso.geometry.is_empty.all()
+
+
+def test_polygon_follows_the_road_not_the_hull_of_reached_nodes():
+    # A zigzag of 500 m legs: the hull of the reached nodes is a fat band, the reach a thin one.
+    pts = {i: (i * 400.0, 0.0 if i % 2 == 0 else 600.0) for i in range(7)}
+    g = compile_mode(make_graph(pts, [(i, i + 1, "residential", False) for i in range(6)]), "drive",
+                     min_component_nodes=1)
+    fac = place_points(g, np.array([[0.0, 0.0]]))
+    reach = isochrones(g, fac, [8], buffer_cap_m=20).geometry[0]
+    t = nearest_facility(g, place_points(g, np.array(list(pts.values()))), fac).minutes
+    hull = shapely.convex_hull(shapely.multipoints(np.array(list(pts.values()))[t <= 8]))
+    assert (t <= 8).sum() >= 5
+    assert reach.area < 0.3 * hull.area
+
+
+def test_bad_parameters_are_refused_with_their_name():
+    g = compile_mode(line_network(), "walk", min_component_nodes=1)
+    fac = place_points(g, np.array([[0.0, 0.0]]))
+    with pytest.raises(InputError, match="direction"):
+        isochrones(g, fac, [5], "sideways")
+    with pytest.raises(InputError, match="thresholds_min"):
+        isochrones(g, fac, [5, -1])
+    with pytest.raises(InputError, match="thresholds_min"):
+        isochrones(g, fac, [])
+    with pytest.raises(InputError, match="buffer_cap_m"):
+        isochrones(g, fac, [5], buffer_cap_m=0)
+
+
+# ------------------------------------------------------------------------------- Monaco
+
+
+@lru_cache(maxsize=None)
+def monaco():
+    net = network_from_file(MONACO)
+    return net
+
+
+def monaco_facilities(g, n=3, seed=11):
+    net = g.network
+    nodes = np.unique(net.edges["u"].to_numpy()[g.eligible])
+    rng = np.random.default_rng(seed)
+    return place_points(g, net.node_xy[rng.choice(nodes, n, replace=False)] + 15.0)
+
+
+@pytest.mark.parametrize("mode,direction,limits,cap", [
+    ("walk", "to_facility", [5, 10], None),
+    ("drive", "from_facility", [2, 4], 80.0),
+    ("drive", "to_facility", [2, 4], 80.0),
+])
+def test_monaco_road_points_within_time_are_inside(mode, direction, limits, cap):
+    g = compile_mode(monaco(), mode)
+    fac = monaco_facilities(g)
+    rng = np.random.default_rng(5)
+    e, f, xy = road_samples(g, None, rng, n_random=4000)
+    minutes = nearest_facility(g, on_edges(g, e, f), fac, direction).minutes
+    reaches = reach_polygons(g, fac, limits, direction, buffer_cap_m=cap)
+    for limit, reach in zip(limits, reaches):
+        near = minutes <= limit - 1e-6
+        assert near.sum() > 50
+        assert inside(reach, xy[near]).all()
+
+
+def test_monaco_drive_matches_brute_force_reach_both_ways():
+    # Small cap so that the road network, not the buffer, shapes the polygons.
+    g = compile_mode(monaco(), "drive")
+    fac = monaco_facilities(g)
+    rng = np.random.default_rng(8)
+    _, _, road_q = road_samples(g, None, rng, n_random=1500)
+    lo, hi = g.network.edges.total_bounds.reshape(2, 2)
+    queries = np.r_[road_q, rng.uniform(lo, hi, size=(1500, 2))]
+    for direction in ("to_facility", "from_facility"):
+        checked = check_against_reference(g, fac, [2, 4], direction, cap=60.0, spacing_m=2.0,
+                                          queries=queries, tol_m=3.0)
+        assert checked > 1500
+
+
+def test_monaco_walk_outside_points_are_beyond_the_buffer():
+    g = compile_mode(monaco(), "walk")
+    fac = monaco_facilities(g)
+    rng = np.random.default_rng(9)
+    e, f, xy = road_samples(g, None, rng, n_random=3000)
+    minutes = nearest_facility(g, on_edges(g, e, f), fac, "to_facility").minutes
+    reach = reach_polygons(g, fac, [5], buffer_cap_m=150)[0]
+    # A road point is outside unless some reachable road point is within its remaining
+    # off-road distance (cap 150 m): check with brute force over 5 m road samples.
+    se, sf, sxy = road_samples(g, 5.0)
+    smin = nearest_facility(g, on_edges(g, se, sf), fac, "to_facility").minutes
+    margin = reference_margin(sxy, smin, 5.0, WALK_MS, 150.0, xy)
+    late = minutes > 5.0
+    beyond = late & (margin > 4.0)
+    assert beyond.sum() > 100
+    assert not inside(reach, xy[beyond]).any()
+    # Late points the buffer does reach exist (across blocks) — that is the off-road leg.
+    assert inside(reach, xy[late & (margin < -4.0)]).all()
+
+
+def test_monaco_polygon_is_much_smaller_than_the_hull_of_reached_nodes():
+    g = compile_mode(monaco(), "drive")
+    fac = monaco_facilities(g, n=1, seed=2)
+    net = g.network
+    t = nearest_facility(g, place_points(g, net.node_xy[:1]), fac, "from_facility").node_minutes
+    # Streets with a 10 m verge: 2 minutes of driving in a dense town.
+    reach = reach_polygons(g, fac, [2], "from_facility", buffer_cap_m=10)[0]
+    hull = shapely.convex_hull(shapely.multipoints(net.node_xy[t <= 2]))
+    assert (t <= 2).sum() > 1000
+    assert reach.area < 0.35 * hull.area
+    assert shapely.covers(reach.buffer(1.0), shapely.multipoints(net.node_xy[t <= 2]))
+
+
+# ------------------------------------------------------------------------ service areas
+
+
+def test_service_areas_partition_demand_by_nearest_facility():
+    g = compile_mode(line_network(), "walk", min_component_nodes=1)
+    fac = place_points(g, np.array([[0.0, 0.0], [2000.0, 0.0]]))
+    xs = np.arange(50.0, 2000.0, 100.0)  # 20 cells of 100 m along the road
+    demand_xy = np.r_[np.c_[xs, np.zeros_like(xs)], [[450.0, 50_000.0]]]  # + one on the island
+    dem = place_points(g, demand_xy)
+    r = nearest_facility(g, dem, fac)
+    pop = np.r_[np.arange(20.0), 7.0]
+    sa = service_areas(demand_xy, r, ["west", "east"], weights=pop, crs=g.network.crs)
+    assert sa["facility_id"].tolist() == ["west", "east", None]
+    assert sa["facility"].tolist() == [0, 1, -1]
+    assert sa["n_demand"].tolist() == [10, 10, 1]
+    assert sa["pop"].tolist() == [pop[:10].sum(), pop[10:20].sum(), 7.0]
+    assert np.isinf(sa["mean_minutes"][2])
+    expected_west = np.average(r.minutes[:10], weights=pop[:10])
+    assert sa["mean_minutes"][0] == pytest.approx(expected_west)
+    assert sa["max_minutes"][0] == pytest.approx(r.minutes[:10].max())
+    # Cell size inferred from the 100 m spacing; cells on a lattice merge into one block.
+    assert sa.geometry[0].area == pytest.approx(10 * 100 * 100)
+    assert sa.geometry[0].bounds == pytest.approx((0, -50, 1000, 50))
+    assert sa.geometry[0].intersection(sa.geometry[1]).area == 0
+    assert sa.crs == g.network.crs
+
+
+def test_service_areas_without_weights_or_unreachable_and_with_a_facility_serving_nobody():
+    g = compile_mode(line_network(), "walk", min_component_nodes=1)
+    fac = place_points(g, np.array([[0.0, 0.0], [100.0, 0.0], [2000.0, 0.0]]))
+    rng = np.random.default_rng(2)
+    demand_xy = np.c_[rng.uniform(1500, 2000, 30), rng.uniform(-40, 40, 30)]  # not a lattice
+    r = nearest_facility(g, place_points(g, demand_xy), fac)
+    sa = service_areas(demand_xy, r, ["a", "b", "c"], cell_size_m=20)
+    assert "pop" not in sa and len(sa) == 3
+    assert sa["n_demand"].tolist() == [0, 0, 30]
+    assert sa.geometry[0].is_empty and sa.geometry[2].area > 0
+    assert sa.geometry[2].area <= 30 * 400 + 1e-6
+    with pytest.raises(InputError, match="weights"):
+        service_areas(demand_xy, r, ["a", "b", "c"], weights=np.ones(3))
+    with pytest.raises(InputError, match="facility_ids"):
+        service_areas(demand_xy, r, ["only one"])

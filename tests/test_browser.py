@@ -72,7 +72,8 @@ def demo():
 
 
 def load(driver, path: Path, timeout: float = 20.0) -> None:
-    driver.get_log("browser"), driver.get_log("performance")  # drop what came before
+    driver.get("about:blank")  # let the previous page (or the start page) finish its requests…
+    driver.get_log("browser"), driver.get_log("performance")  # …and drop what they logged
     driver.get(path.resolve().as_uri())
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -117,6 +118,8 @@ def problems(driver, allow_tiles: bool) -> list[str]:
             failed.append(params["requestId"])
     for rid in failed:
         url = urls.get(rid, "?")
+        if url.startswith(("chrome://", "chrome-untrusted://")):  # the browser's own start page
+            continue
         if allow_tiles and any(host in url for host in TILE_HOSTS):
             continue
         found.append(f"request failed: {url[:120]}")

@@ -827,8 +827,8 @@ def _gap_features(gaps: gpd.GeoDataFrame, target: "Target", lang: str, display: 
         if "nearest_facility" in row and row.get("nearest_facility") not in (None, ""):
             fid = str(row.get("nearest_facility"))
             rows.append((t["nearest"], _esc(names.get(fid, fid))))
-        if "units" in row and row.get("units") not in (None, ""):
-            units = row.get("units")
+        units = next((row.get(k) for k in ("units", "admin") if k in row and row.get(k) not in (None, "")), None)
+        if units is not None:
             rows.append((t["unit"], _esc("、".join(units) if isinstance(units, (list, tuple)) else units)))
         radius = 5 + 15 * math.sqrt(max(float(pop[i]), 0.0) / top)
         style = {"radius": radius, "color": "#ffffff", "weight": 1.5, "fillColor": GAP_COLOUR, "fillOpacity": 0.75}

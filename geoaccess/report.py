@@ -205,7 +205,7 @@ def _gaps_table(result: "RunResult", e: "Evaluation", lang: str) -> str:
                 f"<th class='n'>{t['max']}</th><th>{t['nearest']}</th><th>{t['unit']}</th></tr>")
         body = []
         for i, r in enumerate(df.to_dict(orient="records"), 1):
-            units = r.get("units", "")
+            units = r.get("units") if r.get("units") not in (None, "") else r.get("admin", "")
             units = "、".join(map(str, units)) if isinstance(units, (list, tuple, np.ndarray)) else units
             fid = str(r.get("nearest_facility", "") or "")
             body.append(f"<tr><td>{i}</td><td class='n'>{_num(r.get('pop'))}</td>"

@@ -254,42 +254,48 @@ def graph_from_lines(lines: gpd.GeoDataFrame, *, highway: str = "highway", onewa
     vert_idx = np.repeat(seg_start, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
     seg_geoms = shapely.linestrings(coords[vert_idx], indices=np.repeat(np.arange(len(seg_start)), counts))
     seg_line = line_of[seg_start]
-    attrs = pd.DataFrame(index=np.arange(n_lines))
-    attrs["highway"] = lines[highway].astype(str).to_numpy() if highway in lines else default_highway
-    attrs["maxspeed"] = lines[maxspeed].to_numpy() if maxspeed in lines else None
+    highway_of = lines[highway].astype(str).to_numpy() if highway in lines else np.full(n_lines, default_highway)
+    maxspeed_of = lines[maxspeed].to_numpy(dtype=object) if maxspeed in lines else np.full(n_lines, None)
     raw_oneway = lines[oneway].astype(str).str.lower().str.strip().to_numpy() if oneway in lines else np.full(n_lines, "no")
-    attrs["forward_only"] = np.isin(raw_oneway, ["yes", "true", "1", "t", "y"])
-    attrs["backward_only"] = np.isin(raw_oneway, ["-1", "reverse"])
-    seg = attrs.iloc[seg_line].reset_index(drop=True)
+    forward_only = np.isin(raw_oneway, ["yes", "true", "1", "t", "y"])[seg_line]
+    backward_only = np.isin(raw_oneway, ["-1", "reverse"])[seg_line]
+    seg_highway = highway_of[seg_line]
+    seg_maxspeed = np.array([None if v is None or pd.isna(v) else str(v) for v in maxspeed_of], dtype=object)[seg_line]
     u, v = vertex_id[seg_start], vertex_id[seg_end]
     crs = CRS(lines.crs)
     lengths = _lengths_m(seg_geoms, crs)
+    reversed_geoms = shapely.reverse(seg_geoms)
 
     graph = nx.MultiDiGraph(crs=crs.to_string())
     node_coords = np.zeros((vertex_id.max() + 1, 2))
     node_coords[vertex_id] = coords
     used = np.unique(np.r_[u, v])
     graph.add_nodes_from((int(n), {"x": float(node_coords[n, 0]), "y": float(node_coords[n, 1])}) for n in used)
-    for i in range(len(seg_geoms)):
-        data = {"highway": seg.at[i, "highway"], "length": float(lengths[i]), "geometry": seg_geoms[i]}
-        if seg.at[i, "maxspeed"] is not None and not pd.isna(seg.at[i, "maxspeed"]):
-            data["maxspeed"] = str(seg.at[i, "maxspeed"])
-        fwd, bwd = bool(seg.at[i, "forward_only"]), bool(seg.at[i, "backward_only"])
-        if not bwd:
-            graph.add_edge(int(u[i]), int(v[i]), oneway=fwd, reversed=False, **data)
-        if not fwd:
-            graph.add_edge(int(v[i]), int(u[i]), oneway=bwd, reversed=True,
-                           **{**data, "geometry": shapely.reverse(seg_geoms[i])})
+
+    def data(i: int, reverse: bool) -> dict:
+        d = {"highway": seg_highway[i], "length": float(lengths[i]), "reversed": reverse,
+             "oneway": bool(backward_only[i] if reverse else forward_only[i]),
+             "geometry": reversed_geoms[i] if reverse else seg_geoms[i]}
+        if seg_maxspeed[i] is not None:
+            d["maxspeed"] = seg_maxspeed[i]
+        return d
+
+    graph.add_edges_from((int(u[i]), int(v[i]), data(i, False)) for i in np.flatnonzero(~backward_only))
+    graph.add_edges_from((int(v[i]), int(u[i]), data(i, True)) for i in np.flatnonzero(~forward_only))
     return graph
 
 
 def _lengths_m(geoms: np.ndarray, crs: CRS) -> np.ndarray:
-    if crs.is_geographic:
-        from pyproj import Geod
+    """Line lengths in metres: geodesic on the WGS84 ellipsoid for lon/lat, planar otherwise."""
+    if not crs.is_geographic:
+        return shapely.length(geoms)
+    from pyproj import Geod
 
-        geod = Geod(ellps="WGS84")
-        return np.array([geod.geometry_length(g) for g in geoms])
-    return shapely.length(geoms)
+    coords, which = shapely.get_coordinates(geoms, return_index=True)
+    same = which[1:] == which[:-1]
+    _, _, step = Geod(ellps="WGS84").inv(coords[:-1, 0][same], coords[:-1, 1][same],
+                                         coords[1:, 0][same], coords[1:, 1][same])
+    return np.bincount(which[1:][same], weights=step, minlength=len(geoms))
 
 
 def network_from_file(path: str | Path, crs: str | CRS | None = None) -> RoadNetwork:

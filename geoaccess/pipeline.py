@@ -24,6 +24,7 @@ from .io import write_atomic, write_json, write_with
 from .network import RoadNetwork, graph_from_bbox, graph_from_place, load_speeds, network_from_file, network_from_graph
 from .routing import ModeGraph, Placement, compile_mode, nearest_facility, od_matrix, place_points
 from .scenario import Scenario
+from .snapping import Snapped
 from .targets import Evaluation, Target, evaluate_ratio, evaluate_target, select_facilities
 
 Progress = Callable[[str], None]
@@ -76,13 +77,20 @@ class _Engine:
 
     def demand(self, mode: str) -> Placement:
         if mode not in self._demand:
-            self._demand[mode] = place_points(self.graph(mode), self.demand_xy)
+            self._demand[mode] = self._place(mode, self.demand_xy, self._demand)
         return self._demand[mode]
 
     def facilities(self, mode: str) -> Placement:
         if mode not in self._facilities:
-            self._facilities[mode] = place_points(self.graph(mode), self.facility_xy)
+            self._facilities[mode] = self._place(mode, self.facility_xy, self._facilities)
         return self._facilities[mode]
+
+    def _place(self, mode: str, xy: np.ndarray, done: dict[str, Placement]) -> Placement:
+        graph = self.graph(mode)
+        for other, placement in done.items():
+            if np.array_equal(self.graphs[other].eligible, graph.eligible):  # same roads: same snapping
+                return place_points(graph, xy, Snapped(placement.edge, placement.fraction, placement.distance_m))
+        return place_points(graph, xy)
 
 
 def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress: Progress | None = None,

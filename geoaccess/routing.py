@@ -24,7 +24,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 
 from .errors import InputError, check_choice, check_positive
 from .network import MODES, ModeSpeeds, RoadNetwork, edge_seconds, load_speeds
-from .snapping import snap_points
+from .snapping import Snapped, snap_points
 
 DIRECTIONS = ("to_facility", "from_facility")
 
@@ -144,9 +144,15 @@ class Placement:
                          self.on_network[mask])
 
 
-def place_points(graph: ModeGraph, points_xy: np.ndarray) -> Placement:
-    """Snap points (``(n, 2)`` metres in the network CRS) onto ``graph`` and price their access leg."""
-    snapped = snap_points(graph.network.edges.geometry.to_numpy(), points_xy, graph.eligible)
+def place_points(graph: ModeGraph, points_xy: np.ndarray, snapped: Snapped | None = None) -> Placement:
+    """Snap points (``(n, 2)`` metres in the network CRS) onto ``graph`` and price their access leg.
+
+    ``snapped`` reuses an earlier snapping of the same points to the same eligible edges
+    (modes that share roads, e.g. drive and ambulance, need to snap only once).
+    """
+    if snapped is None:
+        snapped = snap_points(graph.network.edges.geometry.to_numpy(), points_xy, graph.eligible,
+                              search_radius_m=graph.speeds.access_max_m)
     on_network = snapped.distance_m <= graph.speeds.access_max_m
     access_s = np.where(on_network, snapped.distance_m / (graph.speeds.access_kmh / 3.6), np.inf)
     return Placement(snapped.edge, snapped.fraction, snapped.distance_m, access_s, on_network)

@@ -37,7 +37,8 @@ class Snapped:
         return len(self.edge)
 
 
-def snap_points(edge_geoms: np.ndarray, points_xy: np.ndarray, eligible: np.ndarray | None = None) -> Snapped:
+def snap_points(edge_geoms: np.ndarray, points_xy: np.ndarray, eligible: np.ndarray | None = None,
+                search_radius_m: float | None = None) -> Snapped:
     """Snap points to the nearest position on the eligible edges.
 
     Parameters
@@ -49,6 +50,9 @@ def snap_points(edge_geoms: np.ndarray, points_xy: np.ndarray, eligible: np.ndar
     eligible
         Boolean mask over edges that points may snap to (e.g. roads the travel mode
         can use, in the main connected parts of the network); default all.
+    search_radius_m
+        Search this far first (fast, bounded); points with no road that close are
+        searched again without bound, so their distance is still reported.
 
     Returns
     -------
@@ -65,14 +69,19 @@ def snap_points(edge_geoms: np.ndarray, points_xy: np.ndarray, eligible: np.ndar
         raise InputError("no road of this travel mode to snap to: the network has no usable edges for it")
     tree = shapely.STRtree(edge_geoms[candidates])
     points = shapely.points(points_xy)
-    (point_idx, tree_idx), distance = tree.query_nearest(points, return_distance=True, all_matches=False)
-    # query_nearest returns each point once (all_matches=False) in input order.
     edge = np.full(len(points), -1, dtype=np.int64)
     dist = np.full(len(points), np.inf)
-    edge[point_idx] = candidates[tree_idx]
-    dist[point_idx] = distance
-    fraction = np.zeros(len(points))
-    fraction[point_idx] = shapely.line_locate_point(edge_geoms[edge[point_idx]], points[point_idx], normalized=True)
+    todo = np.arange(len(points))
+    for radius in ([search_radius_m] if search_radius_m else []) + [None]:
+        # all_matches=False: each point once, the first of equally near edges.
+        (found, tree_idx), distance = tree.query_nearest(points[todo], max_distance=radius, return_distance=True,
+                                                         all_matches=False)
+        edge[todo[found]] = candidates[tree_idx]
+        dist[todo[found]] = distance
+        todo = np.flatnonzero(edge < 0)
+        if len(todo) == 0:
+            break
+    fraction = shapely.line_locate_point(edge_geoms[edge], points, normalized=True)
     # Zero-length edges give NaN; their position is their start.
     fraction = np.clip(np.nan_to_num(fraction, nan=0.0), 0.0, 1.0)
     return Snapped(edge=edge, fraction=fraction, distance_m=dist)

@@ -726,6 +726,128 @@ def _greedy_generic(ev, fixed: np.ndarray, cand: np.ndarray, p: int) -> list[int
     return chosen
 
 
+# --------------------------------------------------------------------------- MCLP bounds
+
+
+def _cover_mats(gr: np.ndarray, lc: np.ndarray, G: int, K: int):
+    """(rows x cols) 0/1 incidence as CSC (column -> rows) and CSR (row -> columns)."""
+    A = sp.csc_matrix((np.ones(gr.size), (gr, lc)), shape=(G, K))
+    A.sum_duplicates()
+    return A, A.tocsr()
+
+
+def _mclp_swap(Ac, Ar, gw: np.ndarray, picks, deadline: float, max_iter: int = 10_000):
+    """Best-improvement 1-swap local search for max coverage (columns of ``Ac``).
+
+    ``Ac``/``Ar``: CSC/CSR incidence (groups x columns). Returns (chosen columns, covered
+    weight). Each pass: the gain of adding every column (one sparse product), and for
+    every chosen column the loss of dropping it net of what each other column would
+    re-cover (a product over the rows only it covers). Ties keep the current set."""
+    K = Ac.shape[1]
+    y = np.zeros(K, dtype=bool)
+    y[list(picks)] = True
+    cnt = np.asarray(Ar @ y.astype(float)).ravel()
+    obj = float(gw[cnt > 0].sum())
+    for _ in range(max_iter):
+        if time.perf_counter() > deadline:
+            break
+        gain = Ac.T @ (gw * (cnt == 0))
+        best = (1e-9 * max(1.0, obj), -1, -1)
+        for j in np.flatnonzero(y):
+            rj = Ac.indices[Ac.indptr[j]:Ac.indptr[j + 1]]
+            u = rj[cnt[rj] == 1]
+            loss = float(gw[u].sum())
+            if u.size:
+                back = Ar[u].T @ gw[u]
+                d = gain + back - loss
+            else:
+                d = gain - loss
+            d[y] = -np.inf
+            k = int(np.argmax(d))
+            if d[k] > best[0]:
+                best = (float(d[k]), j, k)
+        if best[1] < 0:
+            break
+        _, j, k = best
+        y[j], y[k] = False, True
+        cnt[Ac.indices[Ac.indptr[j]:Ac.indptr[j + 1]]] -= 1
+        cnt[Ac.indices[Ac.indptr[k]:Ac.indptr[k + 1]]] += 1
+        obj = float(gw[cnt > 0].sum())
+    return [int(j) for j in np.flatnonzero(y)], obj
+
+
+def _topp(s: np.ndarray, p: int) -> np.ndarray:
+    if p >= s.size:
+        return np.arange(s.size)
+    return np.argpartition(-s, p - 1)[:p] if p > 0 else np.zeros(0, dtype=np.int64)
+
+
+def _mclp_lagrangian(Ac, Ar, gw: np.ndarray, p: int, lb: float, deadline: float, lam=None,
+                     max_iter: int = 3000, tol: float = 1e-4):
+    """Lagrangian upper bound for max coverage, coverage rows relaxed with multipliers
+    ``0 <= lam_i <= w_i``: ``L(lam) = sum_i (w_i - lam_i) + (sum of the p largest positive
+    column sums of lam)``. Every ``L`` is a valid upper bound (weak duality); minimised by
+    projected subgradient with Polyak steps towards ``lb``. The relaxed solution's p
+    sites are a feasible choice at every step (Lagrangian heuristic). Returns (best bound,
+    its multipliers, its column sums, (best heuristic value, its columns)), values without
+    any constant offset."""
+    G, K = Ac.shape
+    lam = (0.5 * gw).copy() if lam is None else lam.copy()
+    best, best_lam, best_s = np.inf, lam, None
+    theta, stall = 1.0, 0
+    heur = (-np.inf, [])
+    AT = Ac.T.tocsr()
+    for _ in range(max_iter):
+        s = AT @ lam
+        top = _topp(s, p)
+        top = top[s[top] > 0]
+        L = float((gw - lam).sum() + s[top].sum())
+        if L < best:
+            stall = 0 if L < best - 1e-6 * max(1.0, abs(best)) else stall + 1
+            best, best_lam, best_s = L, lam.copy(), s
+        else:
+            stall += 1
+        if best - lb <= tol * max(1.0, abs(lb)) or time.perf_counter() > deadline:
+            break
+        if stall >= 15:
+            theta *= 0.5
+            stall = 0
+            if theta < 1e-4:
+                break
+        cov = np.zeros(G)
+        for j in top:
+            cov[Ac.indices[Ac.indptr[j]:Ac.indptr[j + 1]]] += 1.0
+        val = float(gw[cov > 0].sum())  # Lagrangian heuristic: the relaxed solution's sites
+        if val > heur[0]:
+            heur = (val, [int(j) for j in top])
+            lb = max(lb, val)
+        g = cov - 1.0  # dL/dlam
+        g[(lam <= 0) & (g > 0)] = 0.0
+        g[(lam >= gw) & (g < 0)] = 0.0
+        nn = float(g @ g)
+        if nn == 0:
+            break
+        lam = np.clip(lam - theta * max(L - lb, 1e-9 * max(1.0, L)) / nn * g, 0.0, gw)
+    return best, best_lam, best_s, heur
+
+
+def _reduced_cost_fix(s: np.ndarray, p: int, bound: float, threshold: float):
+    """Lagrangian variable fixing for "choose up to p columns with the largest positive
+    s". Forcing column j in (out) gives bound ``L - s_(p) + s_j`` (``L - s_j + s_(p+1)``);
+    below ``threshold`` no solution with that choice beats the threshold. Returns
+    (fix0 mask, fix1 mask, bound of each forced alternative)."""
+    K = s.size
+    sp_ = np.maximum(s, 0.0)
+    if p >= K:
+        return np.zeros(K, bool), sp_ > 0, np.full(K, -np.inf)
+    order = np.argsort(-sp_, kind="stable")
+    top = np.zeros(K, dtype=bool)
+    top[order[:p]] = True
+    sp_p, sp_p1 = sp_[order[p - 1]] if p > 0 else 0.0, sp_[order[p]]
+    alt = np.where(top, bound - sp_ + sp_p1, bound - sp_p + sp_)
+    return (~top) & (alt < threshold), top & (alt < threshold), alt
+
+
 # --------------------------------------------------------------------------- coverage prep
 
 
@@ -865,35 +987,134 @@ def solve_mclp(problem: SitingProblem, threshold_min: float, n_new: int, *, time
     G, K = prep.n_groups, len(prep.cols)
     lc = np.searchsorted(prep.cols, prep.gc)
     p = min(n_new, K)
+    # the whole call honours time_limit_s: keep a share for canonicalising and ranking
+    deadline = t0 + tl - min(0.25 * tl, _post_seconds(ev.r.size))
     if p == 0 or G == 0:
         return _finish_cover(problem, ev, "mclp", "optimal", [], 0.0, time.perf_counter() - t0, G, K, prep, notes)
     picks, ggains = _celf(prep.gr, lc, prep.gw, K, p)
     greedy_obj = prep.fixed_covered + float(np.sum(ggains))
-    # columns: y (K) then z (G); rows: z_g - sum y <= 0 (G), sum y <= p
-    rows = np.concatenate([prep.gr, np.arange(G), np.full(K, G)])
-    cols = np.concatenate([lc, K + np.arange(G), np.arange(K)])
-    vals = np.concatenate([-np.ones(lc.size), np.ones(G), np.ones(K)])
-    A = sp.csc_matrix((vals, (rows, cols)), shape=(G + 1, K + G))
-    cost = np.concatenate([np.zeros(K), prep.gw])
-    start = None
-    if warm_start:
-        y0 = np.zeros(K)
-        y0[picks] = 1
-        covered = np.bincount(prep.gr, weights=y0[lc], minlength=G) > 0
-        start = np.concatenate([y0, covered.astype(float)])
-    x, status, obj, bound, secs = _highs_solve(
-        cost, A, np.full(G + 1, -np.inf), np.concatenate([np.zeros(G), [p]]), np.zeros(K + G), np.ones(K + G),
-        np.concatenate([np.ones(K), np.zeros(G)]), maximize=True, offset=prep.fixed_covered,
-        time_limit=tl, rel_gap=rg, start=start)
-    if x is None:
-        chosen = sorted(int(prep.cols[j]) for j in picks)
-        notes.append("solver returned no solution; greedy sites reported")
-    else:
-        chosen = sorted(int(i) for i in prep.cols[x[:K] > 0.5])
+    cols_local, bound, status, info = _mclp_core(prep.gr, lc, prep.gw, G, K, p, picks, deadline, rg,
+                                                  warm_start=warm_start)
+    notes.extend(info)
+    chosen = sorted(int(prep.cols[j]) for j in cols_local)
+    bound += prep.fixed_covered
     res = _finish_cover(problem, ev, "mclp", status, chosen, 0.0, time.perf_counter() - t0, G, K, prep, notes,
                         greedy_obj=greedy_obj)
     res.mip_gap = _rel_gap(res.objective, max(bound, res.objective)) if np.isfinite(bound) else float("nan")
+    if status == "time_limit" and res.mip_gap <= rg:
+        res.status = "optimal"
     return res
+
+
+_LP_NNZ_LIMIT = 400_000  # reduced coverage pairs up to which the LP relaxation is solved (IPM)
+
+
+def _post_seconds(nnz: int) -> float:
+    """Rough wall-clock reserve for canonicalising / ranking after the search."""
+    return 0.5 + 1.5e-6 * nnz
+
+
+def _mclp_core(gr, lc, gw, G, K, p, picks, deadline, rg, warm_start=True):
+    """Exact max coverage over groups (rows ``gr``, columns ``lc``, weights ``gw``).
+
+    1. incumbent: greedy ``picks`` + 1-swap; 2. upper bound: Lagrangian (subgradient,
+    with the relaxed solution's sites as extra incumbents) and, if small enough, the LP
+    relaxation by interior point (its duals are optimal multipliers, its top-p sites a
+    rounding); 3. if the gap exceeds ``rg``: Lagrangian reduced-cost fixing, then the
+    MILP on the remaining columns with HiGHS, warm-started, until ``deadline``.
+    Returns (chosen local columns, bound on covered weight, status, notes)."""
+    notes: list[str] = []
+    Ac, Ar = _cover_mats(gr, lc, G, K)
+    total = float(gw.sum())
+    tol_stop = lambda lb, ub: ub - lb <= max(rg * max(lb, 1e-9), 1e-9 * max(1.0, total))  # noqa: E731
+    best, lb = _mclp_swap(Ac, Ar, gw, picks, deadline)
+    if p >= K:
+        return list(range(K)), total, "optimal", notes
+    now = time.perf_counter()
+    ub, lam, s, heur = _mclp_lagrangian(Ac, Ar, gw, p, lb, now + 0.4 * max(deadline - now, 0.0),
+                                        tol=max(rg, 1e-6))
+    if heur[0] > lb * (1 - 1e-3) and heur[1]:
+        cand, v = _mclp_swap(Ac, Ar, gw, heur[1], deadline)
+        if v > lb:
+            best, lb = cand, v
+    if not tol_stop(lb, ub) and gr.size <= _LP_NNZ_LIMIT and time.perf_counter() < deadline:
+        y_lp, lam_lp = _mclp_lp(Ac, gw, p, max(0.5 * (deadline - time.perf_counter()), 0.05))
+        if lam_lp is not None:
+            lam_lp = np.clip(lam_lp, 0.0, gw)
+            s2 = Ac.T @ lam_lp
+            top = _topp(s2, p)
+            top = top[s2[top] > 0]
+            L2 = float((gw - lam_lp).sum() + s2[top].sum())
+            if L2 < ub:
+                ub, lam, s = L2, lam_lp, s2
+        if y_lp is not None:
+            cand, v = _mclp_swap(Ac, Ar, gw, _topp(y_lp, p), deadline)
+            if v > lb:
+                best, lb = cand, v
+    if tol_stop(lb, ub):
+        return best, ub, "optimal", notes
+    # reduced-cost fixing: columns that cannot be in a solution better than the incumbent
+    f0, f1, alt = _reduced_cost_fix(s, p, ub, lb)
+    fixed_bound = float(alt[f0 | f1].max()) if (f0 | f1).any() else -np.inf
+    free = np.flatnonzero(~f0 & ~f1)
+    one = np.flatnonzero(f1)
+    covered1 = np.zeros(G, dtype=bool)
+    for j in one:
+        covered1[Ac.indices[Ac.indptr[j]:Ac.indptr[j + 1]]] = True
+    sub = Ar[:, free].tocsc()[~covered1].tocsr()
+    grow = np.flatnonzero(~covered1)
+    has = np.diff(sub.indptr) > 0
+    sub, grow = sub[has], grow[has]
+    const = float(gw[covered1].sum())
+    Gs, Ks, pk = sub.shape[0], free.size, p - one.size
+    notes.append(f"Lagrangian fixing: {int(f0.sum())} candidate(s) excluded, {one.size} forced; "
+                 f"MILP on {Gs} x {Ks}")
+    remaining = deadline - time.perf_counter()
+    if remaining <= 0.05 or Ks == 0 or pk <= 0:
+        return best, max(ub if np.isfinite(ub) else total, lb), "time_limit" if remaining <= 0.05 else "optimal", notes
+    A = sp.vstack([sp.hstack([-sub, sp.identity(Gs, format="csr")]),
+                   sp.csr_matrix((np.ones(Ks), (np.zeros(Ks, dtype=np.int64), np.arange(Ks))), shape=(1, Ks + Gs))])
+    start = None
+    if warm_start:
+        inc = np.zeros(K, dtype=bool)
+        inc[best] = True
+        if not inc[f0].any() and inc[f1].all():
+            y0 = inc[free].astype(float)
+            start = np.concatenate([y0, (sub @ y0 > 0).astype(float)])
+    x, status, obj, bnd, _ = _highs_solve(
+        np.concatenate([np.zeros(Ks), gw[grow]]), A, np.full(Gs + 1, -np.inf), np.concatenate([np.zeros(Gs), [pk]]),
+        np.zeros(Ks + Gs), np.ones(Ks + Gs), np.concatenate([np.ones(Ks), np.zeros(Gs)]), maximize=True,
+        offset=const, time_limit=max(remaining, 0.05), rel_gap=rg, start=start)
+    if x is not None and obj > lb:
+        best, lb = sorted(one.tolist() + free[x[:Ks] > 0.5].tolist()), obj
+    bound = min(ub, max(bnd if np.isfinite(bnd) else np.inf, fixed_bound, lb))
+    return best, bound, ("optimal" if tol_stop(lb, bound) else status), notes
+
+
+def _mclp_lp(Ac, gw, p, time_limit):
+    """LP relaxation by HiGHS interior point without crossover: (y values, row duals)."""
+    import highspy
+
+    G, K = Ac.shape
+    A = sp.vstack([sp.hstack([-Ac, sp.identity(G, format="csc")]),
+                   sp.csr_matrix((np.ones(K), (np.zeros(K, dtype=np.int64), np.arange(K))), shape=(1, K + G))]).tocsc()
+    A.sort_indices()
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit))
+    h.setOptionValue("threads", 1)
+    h.setOptionValue("random_seed", 0)
+    h.setOptionValue("solver", "ipm")
+    h.setOptionValue("run_crossover", "off")
+    h.passModel(K + G, G + 1, int(A.nnz), 1, -1, 0.0, np.concatenate([np.zeros(K), gw]), np.zeros(K + G),
+                np.ones(K + G), np.full(G + 1, -np.inf), np.concatenate([np.zeros(G), [p]]),
+                A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data.astype(np.float64),
+                np.zeros(K + G, dtype=np.int32))
+    h.run()
+    if h.modelStatusToString(h.getModelStatus()).lower() != "optimal":
+        return None, None
+    sol = h.getSolution()
+    return np.asarray(sol.col_value)[:K], np.abs(np.asarray(sol.row_dual)[:G])
 
 
 def _solve_mclp_capacity(problem, thr, n_new, tl, rg, reduce, with_before=True):

@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
 def _output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="output folder (default: maps/<scenario name>/)")
     p.add_argument("--lang", choices=("zh", "en"), help="language of the map labels (default: the scenario's, zh)")
+    p.add_argument("--self-contained", action="store_true", default=None,
+                   help="inline Leaflet so the map opens offline (only basemap tiles need the network)")
+    p.add_argument("--basemap", choices=("osm", "light", "tianditu", "amap", "none"),
+                   help="basemap (tianditu needs [map] tianditu_key; amap shifts overlays to GCJ-02)")
 
 
 def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) -> int:
@@ -84,7 +88,8 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
             status.update(message)
             console.log(escape(message))
 
-        result = run_scenario(scenario, out_dir=args.out, progress=progress, lang=args.lang)
+        result = run_scenario(scenario, out_dir=args.out, progress=progress, lang=args.lang,
+                              self_contained=args.self_contained, basemap=args.basemap)
     table = Table(title=f"geoaccess · {scenario.name}")
     table.add_column("target", no_wrap=True)
     for col in ("value", "goal", "result", "people covered", "unreachable"):

@@ -17,10 +17,12 @@ import numpy as np
 import pandas as pd
 
 from .admin import admin_from_file, assign_units
+from .gaps import find_gaps, write_gaps
 from .demand import population_from_file
 from .errors import InputError
 from .facilities import facilities_from_file
 from .io import write_atomic, write_json, write_with
+from .isochrones import isochrones
 from .network import RoadNetwork, graph_from_bbox, graph_from_place, load_speeds, network_from_file, network_from_graph
 from .routing import ModeGraph, Placement, compile_mode, nearest_facility, od_matrix, place_points
 from .scenario import Scenario
@@ -47,6 +49,9 @@ class RunResult:
     graphs: dict[str, ModeGraph] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    isochrones: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    gaps: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    sites: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
 
 
 def load_network(scenario: Scenario) -> RoadNetwork:
@@ -62,10 +67,11 @@ def load_network(scenario: Scenario) -> RoadNetwork:
 class _Engine:
     """Mode graphs and placements, each computed once per run."""
 
-    def __init__(self, network: RoadNetwork, speeds, min_component_nodes: int,
-                 demand_xy: np.ndarray, facility_xy: np.ndarray):
+    def __init__(self, network: RoadNetwork, speeds, min_component_nodes: int | None,
+                 demand_xy: np.ndarray, facility_xy: np.ndarray, urban_share: float):
         self.network, self.speeds, self.min_nodes = network, speeds, min_component_nodes
         self.demand_xy, self.facility_xy = demand_xy, facility_xy
+        self.urban_share = urban_share
         self.graphs: dict[str, ModeGraph] = {}
         self._demand: dict[str, Placement] = {}
         self._facilities: dict[str, Placement] = {}
@@ -94,12 +100,15 @@ class _Engine:
 
 
 def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress: Progress | None = None,
-                 write: bool = True, lang: str | None = None) -> RunResult:
-    """Evaluate every target of ``scenario`` and (with ``write``) write the outputs.
+                 write: bool = True, lang: str | None = None, self_contained: bool | None = None,
+                 basemap: str | None = None) -> RunResult:
+    """Evaluate every target of ``scenario``, find its gaps and isochrones, and (with
+    ``write``) write the outputs.
 
     Outputs under ``out_dir`` (default ``[output] dir``, else ``maps/<scenario name>/``):
-    ``summary.json``, ``units.csv``, ``demand_times.gpkg`` and ``map.html``; every file is
-    written atomically.
+    ``summary.json``, ``units.csv``, ``demand_times.gpkg``, ``gaps.csv``/``gaps.geojson``,
+    ``map.html`` and ``report.html``; every file is written atomically. ``lang``,
+    ``self_contained`` and ``basemap`` override the scenario's ``[map]`` settings.
     """
     say = progress or (lambda msg: None)
     warnings: list[str] = []
@@ -126,7 +135,9 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
     speeds = load_speeds(scenario.network["speeds"])
     fac_xy = np.column_stack([facilities.geometry.x, facilities.geometry.y])
     dem_xy = np.column_stack([demand.geometry.x, demand.geometry.y])
-    engine = _Engine(network, speeds, scenario.network["min_component_nodes"], dem_xy, fac_xy)
+    pop = demand["pop"].to_numpy(float)
+    engine = _Engine(network, speeds, scenario.network["min_component_nodes"], dem_xy, fac_xy,
+                     urban_share=float(pop[urban].sum() / pop.sum()))
     evaluations = []
     for target in scenario.targets.values():
         say(f"target {target.id}: {target.name_en}")
@@ -147,10 +158,45 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
                             f"{engine.graph(mode).speeds.access_max_m:,.0f} m from any {mode} road: counted as "
                             "unreachable in targets using that mode")
     result = RunResult(scenario, network, facilities, demand, units, evaluations, engine.graphs, warnings=warnings)
+    for e in evaluations:
+        if e.target.metric == "per_1000":
+            continue
+        say(f"gaps and isochrones: {e.target.id}")
+        result.gaps[e.target.id] = find_gaps(demand, demand[f"{e.target.id}_min"].to_numpy() + e.target.dispatch_delay_min,
+                                             e.target.threshold_min, nearest_facility=demand[f"{e.target.id}_facility"],
+                                             admin=demand["unit"] if units is not None else None)
+        result.isochrones[e.target.id] = target_isochrones(e.target, engine, select_facilities(e.target, facilities))
     if write:
         out = Path(out_dir or scenario.output["dir"] or Path("maps") / scenario.name)
-        result.files = write_outputs(result, out, lang=lang or scenario.map["lang"], progress=say)
+        result.files = write_outputs(result, out, lang=lang or scenario.map["lang"], progress=say,
+                                     self_contained=self_contained, basemap=basemap)
     return result
+
+
+# Isochrone bands on the map buffer roads by at most this much: a home farther from the
+# road than this is shown outside, although its exact time (the demand layer) may be within.
+ISOCHRONE_DISPLAY_CAP_M = 200.0
+
+
+def target_isochrones(target: Target, engine: _Engine, chosen: np.ndarray) -> gpd.GeoDataFrame:
+    """Travel-time bands of a target (at T/3, 2T/3 and T minutes) for the map.
+
+    Uses the urban mode of the target (the rural one when the area is all rural), the
+    target's direction, and the dispatch delay taken off the thresholds.
+    """
+    mode = target.mode_for(engine.urban_share >= 0.5)
+    t = target.threshold_min
+    limits = [x - target.dispatch_delay_min for x in (t / 3, 2 * t / 3, t)]
+    limits = [x for x in limits if x > 0]
+    graph = engine.graph(mode)
+    bands = isochrones(graph, engine.facilities(mode).subset(chosen), limits, target.direction,
+                       buffer_cap_m=min(ISOCHRONE_DISPLAY_CAP_M, graph.speeds.access_max_m), simplify_m=10.0)
+    for col in ("min_minutes", "max_minutes"):
+        bands[col] = bands[col] + target.dispatch_delay_min
+    bands["band"] = [f"{lo:g}–{hi:g}" for lo, hi in zip(bands["min_minutes"], bands["max_minutes"])]
+    bands["mode"] = mode
+    return bands
+
 
 
 def _check_overlap(network: RoadNetwork, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame) -> None:
@@ -215,9 +261,11 @@ def summary_dict(result: RunResult) -> dict:
     }
 
 
-def write_outputs(result: RunResult, out: Path, lang: str = "zh", progress: Progress | None = None) -> dict[str, Path]:
-    """Write summary.json, units.csv, demand_times.gpkg and map.html under ``out``."""
+def write_outputs(result: RunResult, out: Path, lang: str = "zh", progress: Progress | None = None,
+                  self_contained: bool | None = None, basemap: str | None = None) -> dict[str, Path]:
+    """Write summary.json, units.csv, demand_times.gpkg, gaps, map.html and report.html under ``out``."""
     from .maps import write_map
+    from .report import write_report
 
     say = progress or (lambda msg: None)
     out.mkdir(parents=True, exist_ok=True)
@@ -234,9 +282,30 @@ def write_outputs(result: RunResult, out: Path, lang: str = "zh", progress: Prog
         times[col] = times[col].replace(np.inf, np.nan)  # GeoPackage has no inf: NaN = unreachable
     files["demand_times"] = write_with(out / "demand_times.gpkg",
                                        lambda tmp: times.to_file(tmp, layer="demand_times", driver="GPKG"))
-    say("writing the web map")
-    files["map"] = write_map(result, out / "map.html", lang=lang)
+    if result.gaps:
+        gaps = pd.concat([g.assign(target=tid) for tid, g in result.gaps.items()], ignore_index=True)
+        gaps = gpd.GeoDataFrame(gaps, geometry="geometry", crs=result.demand.crs)
+        files["gaps"], files["gaps_geojson"] = write_gaps(gaps[["target", *[c for c in gaps.columns if c != "target"]]], out)
+    if result.sites:
+        files["sites"] = write_sites(result.sites, out / "sites.csv")
+    say("writing the web map and the report")
+    files["map"] = write_map(result, out / "map.html", lang=lang, self_contained=self_contained, basemap=basemap)
+    files["report"] = write_report(result, out / "report.html", lang=lang, map_path=files["map"])
     return files
+
+
+def write_sites(sites: dict[str, gpd.GeoDataFrame], path: Path) -> Path:
+    """Proposed sites of every sited target as one CSV (lon/lat in WGS84), atomically."""
+    frames = []
+    for tid, frame in sites.items():
+        wgs = frame.to_crs("EPSG:4326")
+        table = pd.DataFrame(wgs.drop(columns=wgs.geometry.name))
+        table.insert(0, "target", tid)
+        table["lon"], table["lat"] = wgs.geometry.x.round(7), wgs.geometry.y.round(7)
+        frames.append(table)
+    with write_atomic(path, encoding="utf-8-sig") as fh:
+        pd.concat(frames, ignore_index=True).to_csv(fh, index=False)
+    return path
 
 
 def fmt_value(evaluation: Evaluation) -> str:

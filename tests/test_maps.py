@@ -5,6 +5,7 @@ The browser checks (Leaflet really draws it, no JavaScript errors) are in test_b
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import struct
@@ -268,7 +269,7 @@ def test_report_verdicts_ranking_gaps_sites_and_map(demo, county, tmp_path):
     units = county.evaluations[0].units.dropna(subset=["share_within"])
     assert order == units.sort_values(["share_within", "name"])["name"].tolist()
     # without gap clusters, the gaps are people beyond the threshold summed per township
-    gaps, clusters = largest_gaps(county, county.evaluations[0])
+    gaps, clusters = largest_gaps(dataclasses.replace(county, gaps={}), county.evaluations[0])
     e = county.evaluations[0]
     beyond = county.demand[~(county.demand[f"{e.target.id}_min"] <= e.target.threshold_min)]
     assert not clusters and np.isclose(gaps["pop"].sum(), beyond["pop"].sum())
@@ -299,7 +300,8 @@ def test_report_marks_a_failing_target(demo, tmp_path):
 
 
 def test_map_without_units_isochrones_gaps_or_sites(demo):
-    bare = run_scenario(load_scenario(data_path("demo", "scenario.toml")), write=False)
+    bare = dataclasses.replace(run_scenario(load_scenario(data_path("demo", "scenario.toml")), write=False),
+                               isochrones={}, gaps={}, sites={})
     names = set(_layers(map_from_result(bare, lang="en")))
     assert not any(n.startswith(("Isochrones", "Coverage gaps", "Proposed", "Admin")) for n in names)
     assert any(n.startswith("Travel time") for n in names)

@@ -1031,13 +1031,14 @@ def _mclp_core(gr, lc, gw, G, K, p, picks, deadline, rg, warm_start=True):
     if p >= K:
         return list(range(K)), total, "optimal", notes
     now = time.perf_counter()
+    use_lp = gr.size <= _LP_NNZ_LIMIT  # the LP gives the best multipliers: few subgradient steps then
     ub, lam, s, heur = _mclp_lagrangian(Ac, Ar, gw, p, lb, now + 0.4 * max(deadline - now, 0.0),
-                                        tol=max(rg, 1e-6))
+                                        tol=max(rg, 1e-6), max_iter=100 if use_lp else 3000)
     if heur[0] > lb * (1 - 1e-3) and heur[1]:
         cand, v = _mclp_swap(Ac, Ar, gw, heur[1], deadline)
         if v > lb:
             best, lb = cand, v
-    if not tol_stop(lb, ub) and gr.size <= _LP_NNZ_LIMIT and time.perf_counter() < deadline:
+    if not tol_stop(lb, ub) and use_lp and time.perf_counter() < deadline:
         y_lp, lam_lp = _mclp_lp(Ac, gw, p, max(0.5 * (deadline - time.perf_counter()), 0.05))
         if lam_lp is not None:
             lam_lp = np.clip(lam_lp, 0.0, gw)

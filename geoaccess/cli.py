@@ -39,6 +39,20 @@ def main(argv: list[str] | None = None) -> int:
                       help="run on a synthetic rural county instead (exercises the 30-minute circle and 120)")
     demo.add_argument("--fail-on-miss", action="store_true", help="exit with status 3 when a target fails")
 
+    site = sub.add_parser("site", help="propose new facility sites for a target (gap list, sites.csv, map)")
+    site.add_argument("scenario", type=Path, help="scenario TOML file")
+    site.add_argument("--target", required=True, help="target id to site for")
+    how = site.add_mutually_exclusive_group(required=True)
+    how.add_argument("--add", type=int, metavar="N", help="number of new sites to place")
+    how.add_argument("--cover", type=float, metavar="SHARE", help="share of people to cover (0-1): fewest sites")
+    site.add_argument("--model", choices=("mclp", "lscp", "pmedian", "pcenter"),
+                      help="default: mclp with --add, lscp with --cover, pmedian for mean-time targets")
+    site.add_argument("--candidates", type=Path, help="CSV/XLSX of candidate sites (lon, lat, id, name); "
+                                                      "default: road nodes in and near the gaps")
+    site.add_argument("--spacing", type=float, default=500.0, help="spacing of generated candidates, metres")
+    site.add_argument("--time-limit", type=float, default=60.0, help="solver time limit, seconds")
+    _output_args(site)
+
     sub.add_parser("targets", help="list the built-in target definitions")
 
     init = sub.add_parser("init", help="write a commented scenario template into a folder")
@@ -52,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             return _init(args.directory)
         if args.command == "demo":
             return _run(_county_scenario(args.out) if args.county else data_path("demo", "scenario.toml"), args, None)
+        if args.command == "site":
+            return _site(args)
         only = [t.strip() for t in args.targets.split(",")] if args.targets else None
         return _run(args.scenario, args, only)
     except InputError as exc:
@@ -106,6 +122,50 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
         console.print(f"  {escape(str(path))}")
     if args.fail_on_miss and not all(e.passed for e in result.evaluations):
         return 3
+    return 0
+
+
+def _site(args: argparse.Namespace) -> int:
+    from .pipeline import candidates_from_file, fmt_goal, run_scenario, site_target, write_outputs
+    from .scenario import load_scenario
+
+    started = time.perf_counter()
+    if args.cover is not None and not 0 < args.cover <= 1:
+        raise InputError(f"--cover is a share between 0 and 1 (e.g. 0.9), got {args.cover}")
+    if args.add is not None and args.add < 1:
+        raise InputError(f"--add must be at least 1, got {args.add}")
+    scenario = load_scenario(args.scenario)
+    with console.status("starting…") as status:
+        def progress(message: str) -> None:
+            status.update(message)
+            console.log(escape(message))
+
+        result = run_scenario(scenario, progress=progress, write=False)
+        candidates = None
+        if args.candidates:
+            candidates = candidates_from_file(args.candidates, result.demand.crs)
+        progress(f"siting for {args.target}")
+        sites = site_target(result, args.target, n_new=args.add, cover_share=args.cover, model=args.model,
+                            candidates=candidates, spacing_m=args.spacing, time_limit_s=args.time_limit)
+        out = Path(args.out or scenario.output["dir"] or Path("maps") / scenario.name)
+        result.files = write_outputs(result, out, lang=args.lang or scenario.map["lang"], progress=progress,
+                                     self_contained=args.self_contained, basemap=args.basemap)
+    info = result.siting[args.target]
+    target = scenario.targets[args.target]
+    fmt = (lambda v: f"{v:.1%}") if target.metric == "share_within" else (lambda v: f"{v:.1f} min")
+    table = Table(title=f"new sites for {args.target} ({info['model']}, {info['status']}, "
+                        f"gap {info['mip_gap']:.2%}, {info['n_candidates']} candidates)")
+    for col in ("rank", "site", "gain", "cumulative"):
+        table.add_column(col)
+    for row in sites.itertuples():
+        table.add_row(str(row.rank), str(row.site_id), f"{row.gain:,.1f}", f"{row.cumulative:,.1f}")
+    console.print(table)
+    verdict = "[green]met[/]" if info["passed_after"] else "[red]still not met[/]"
+    console.print(f"{args.target}: {fmt(info['value_before'])} now → {fmt(info['value_after'])} with "
+                  f"{len(sites)} new site(s); goal {escape(fmt_goal(target))}: {verdict}")
+    console.print(f"wrote {len(result.files)} files in {time.perf_counter() - started:.1f} s:")
+    for path in result.files.values():
+        console.print(f"  {escape(str(path))}")
     return 0
 
 

@@ -130,6 +130,8 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
         raise InputError(f"the population file {p['path']} holds no people (every cell or point is 0 or nodata)")
     say(f"facilities: {len(facilities):,}; demand points: {len(demand):,} holding {demand['pop'].sum():,.0f} people")
     _check_overlap(network, demand, facilities)
+    if f["crs"].strip().upper() in ("EPSG:4326", "WGS84", "WGS 84", "EPSG:4490", "CGCS2000"):
+        warnings += _check_gcj02(network, facilities)
     a = scenario.admin
     units = admin_from_file(a["path"], a["name"], a["urban"], a["layer"], a["encoding"]) if a["path"] else None
     unit, urban = assign_units(demand, units, a["urban_density"])
@@ -214,6 +216,35 @@ def _check_overlap(network: RoadNetwork, demand: gpd.GeoDataFrame, facilities: g
         if len(gdf) and not inside.any():
             raise InputError(f"none of the {what} lie within 5 km of the road network's extent: check the "
                              f"{what} file's CRS / coordinate columns and that both files cover the same area")
+
+
+def _check_gcj02(network: RoadNetwork, facilities: gpd.GeoDataFrame) -> list[str]:
+    """Warn when facilities declared WGS84 sit much closer to the roads once read as GCJ-02.
+
+    Amap and Tencent coordinates are GCJ-02, shifted 100–700 m from WGS84 inside China;
+    given as WGS84 they land beside the roads they stand on. Facilities normally lie within
+    a few tens of metres of a road, so a median distance that drops below half when the
+    coordinates are un-shifted is the fingerprint of GCJ-02.
+    """
+    from .coords import gcj02_to_wgs84, out_of_china
+    from .snapping import snap_points
+
+    wgs = facilities.to_crs("EPSG:4326")
+    lon, lat = wgs.geometry.x.to_numpy(), wgs.geometry.y.to_numpy()
+    inside = ~out_of_china(lon, lat)
+    if inside.sum() < 3:
+        return []
+    fixed_lon, fixed_lat = gcj02_to_wgs84(lon[inside], lat[inside])
+    fixed = gpd.GeoSeries(gpd.points_from_xy(fixed_lon, fixed_lat), crs="EPSG:4326").to_crs(network.crs)
+    geoms = network.edges.geometry.to_numpy()
+    as_given = snap_points(geoms, np.column_stack([wgs.to_crs(network.crs).geometry.x, wgs.to_crs(network.crs).geometry.y])[inside])
+    as_gcj = snap_points(geoms, np.column_stack([fixed.x, fixed.y]))
+    given_m, gcj_m = np.median(as_given.distance_m), np.median(as_gcj.distance_m)
+    if given_m > 50 and gcj_m < 0.5 * given_m:
+        return [f"facility coordinates look like GCJ-02 (Amap/Tencent), not WGS84: their median distance to a road is "
+                f"{given_m:,.0f} m as given but {gcj_m:,.0f} m when read as GCJ-02. If they come from Amap, Tencent "
+                "or a Chinese map app, set [facilities] crs = \"GCJ-02\" (Baidu: \"BD-09\")."]
+    return []
 
 
 def _evaluate(target: Target, engine: _Engine, facilities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,

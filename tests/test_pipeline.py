@@ -228,3 +228,59 @@ def test_cli_fail_on_miss_and_targets_and_init(tmp_path, capsys):
         "[targets.override.medical_point_15min]", "[targets.override.medical_point_15min]\ngoal = 0.9999"),
         encoding="utf-8")
     assert main(["run", str(strict / "scenario.toml"), "--out", str(tmp_path / "o"), "--fail-on-miss"]) == 3
+
+
+def _county_copy(county, tmp_path, facilities: pd.DataFrame, crs: str = "EPSG:4326"):
+    for name in ("roads.osm", "population.tif", "townships.gpkg"):
+        (tmp_path / name).symlink_to(county.directory / name)
+    facilities.to_csv(tmp_path / "facilities.csv", index=False)
+    text = county.scenario_toml.read_text(encoding="utf-8").replace('crs = "EPSG:4326"', f'crs = "{crs}"')
+    (tmp_path / "scenario.toml").write_text(text, encoding="utf-8")
+    return load_scenario(tmp_path / "scenario.toml")
+
+
+def test_gcj02_facilities_given_as_wgs84_are_flagged_and_fixed_by_the_crs_key(county, tmp_path):
+    from geoaccess.coords import wgs84_to_gcj02
+
+    fac = pd.read_csv(county.facilities_csv)
+    shifted = fac.copy()
+    shifted["lon"], shifted["lat"] = wgs84_to_gcj02(fac["lon"].to_numpy(), fac["lat"].to_numpy())
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    wrong = run_scenario(_county_copy(county, tmp_path / "a", shifted), write=False)
+    assert any("look like GCJ-02" in w for w in wrong.warnings)
+    right = run_scenario(_county_copy(county, tmp_path / "b", shifted, crs="GCJ-02"), write=False)
+    assert not any("GCJ-02" in w for w in right.warnings)
+    original = run_scenario(load_scenario(county.scenario_toml), write=False)
+    assert not any("GCJ-02" in w for w in original.warnings)
+    # Declared right, the shifted file gives the original answers (the inverse is exact to 1e-7°).
+    for a, b in zip(right.evaluations, original.evaluations):
+        assert a.value == pytest.approx(b.value, abs=1e-3)
+
+
+def test_a_facility_far_from_any_road_is_reported_by_name(county, tmp_path):
+    fac = pd.read_csv(county.facilities_csv)
+    far = fac.iloc[[0]].assign(name="远方卫生院", type="township_health_centre", lon=fac["lon"].min() - 0.06)
+    r = run_scenario(_county_copy(county, tmp_path, pd.concat([fac, far], ignore_index=True)), write=False)
+    message = next(w for w in r.warnings if "远方卫生院" in w)
+    assert "farther than 1,000 m" in message and "cannot be reached" in message
+
+
+def test_beds_per_1000_by_totals_and_catchment_on_the_county(county, tmp_path):
+    text = county.scenario_toml.read_text(encoding="utf-8").replace(
+        'use = ["medical_point_15min", "health_circle_30min", "ems_120"]', 'use = ["beds_per_1000"]')
+    (tmp_path / "s.toml").write_text(text, encoding="utf-8")
+    for name in ("roads.osm", "population.tif", "townships.gpkg", "facilities.csv"):
+        (tmp_path / name).symlink_to(county.directory / name)
+    r = run_scenario(load_scenario(tmp_path / "s.toml"), write=False)
+    (e,) = r.evaluations
+    fac = pd.read_csv(county.facilities_csv)
+    counted = fac["type"].isin(e.target.facility_types)
+    assert e.value == pytest.approx(fac.loc[counted, "beds"].sum() / r.demand["pop"].sum() * 1000)
+    units = e.units.set_index("name")
+    assert units["capacity"].sum() == pytest.approx(fac.loc[counted, "beds"].sum())
+    # A township with no beds of its own still has beds within its 30-minute catchment.
+    empty = units[units["capacity"] == 0]
+    assert len(empty) and (empty["e2sfca_per_1000"] > 0).all()
+    # The catchment redistributes, never creates, beds: population-weighted E2SFCA equals the total ratio
+    # when every person reaches some hospital.
+    assert e.extra["e2sfca_per_1000"] == pytest.approx(e.value, rel=0.02)

@@ -477,8 +477,8 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
 def _raster_bands(graph: ModeGraph, facilities: Placement, limits: np.ndarray, direction: str, cap: float,
                   cell: float) -> np.ndarray:
     """Band polygons of the raster method: cells classified by their time, polygonised."""
+    from affine import Affine
     from rasterio.features import shapes
-    from rasterio.transform import from_origin
 
     bands = np.array([shapely.Polygon() for _ in limits], dtype=object)
     if not facilities.on_network.any():
@@ -490,7 +490,7 @@ def _raster_bands(graph: ModeGraph, facilities: Placement, limits: np.ndarray, d
     klass = np.searchsorted(limits * 60.0, seconds, side="left").astype(np.int16)  # t <= T_i: band i
     klass[~reached] = -1
     found: list[list] = [[] for _ in limits]
-    for geojson, value in shapes(klass, mask=reached, connectivity=4, transform=from_origin(x0, y_top, cell, cell)):
+    for geojson, value in shapes(klass, mask=reached, connectivity=4, transform=Affine(cell, 0.0, x0, 0.0, -cell, y_top)):
         found[int(value)].append(shapely.geometry.shape(geojson))
     for i, polys in enumerate(found):
         if not polys:

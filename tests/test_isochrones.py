@@ -12,7 +12,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from geoaccess.errors import InputError
-from geoaccess.isochrones import isochrones, reach_lines, reach_polygons, service_areas
+from geoaccess.isochrones import isochrones, raster_times, reach_lines, reach_polygons, service_areas
 from geoaccess.network import load_speeds, network_from_file, network_from_graph
 from geoaccess.routing import Placement, compile_mode, nearest_facility, place_points
 
@@ -399,6 +399,98 @@ def test_monaco_polygon_is_much_smaller_than_the_hull_of_reached_nodes():
     assert (t <= 2).sum() > 1000
     assert reach.area < 0.35 * hull.area
     assert shapely.covers(reach.buffer(1.0), shapely.multipoints(net.node_xy[t <= 2]))
+
+
+# ------------------------------------------------------------------------- raster method
+
+
+def check_raster_matches_exact(g, fac, limits, direction, cap, cell, min_cells=50):
+    """Every cell centre of the grid lies in the same band of the raster and the exact
+    isochrones, except within one cell diagonal of an exact band boundary (of any band:
+    where the buffer cap cuts the reach, times jump from within the band to unreachable)."""
+    exact = isochrones(g, fac, limits, direction, buffer_cap_m=cap).geometry.to_numpy()
+    raster = isochrones(g, fac, limits, direction, buffer_cap_m=cap, method="raster", cell_m=cell)
+    assert raster["band"].tolist() == [f"{lo:g}–{hi:g}" for lo, hi in zip([0] + limits[:-1], limits)]
+    bands = raster.geometry.to_numpy()
+    assert shapely.is_valid(bands).all() and set(raster.geom_type) <= {"Polygon", "MultiPolygon"}
+    for i in range(len(bands)):
+        for j in range(i + 1, len(bands)):
+            assert shapely.intersection(bands[i], bands[j]).area == pytest.approx(0.0, abs=1e-6)
+    lo, hi = np.floor(shapely.total_bounds(exact)[:2] / cell) - 2, np.ceil(shapely.total_bounds(exact)[2:] / cell) + 2
+    gx, gy = np.meshgrid(np.arange(lo[0], hi[0]) + 0.5, np.arange(lo[1], hi[1]) + 0.5)
+    centres = shapely.points(np.c_[gx.ravel(), gy.ravel()] * cell)
+    edges = shapely.union_all(shapely.boundary(exact[~shapely.is_empty(exact)]))
+    for band, want_geom, got_geom in zip(raster["band"], exact, bands):
+        want, got = shapely.intersects(want_geom, centres), shapely.intersects(got_geom, centres)
+        wrong = np.flatnonzero(want != got)
+        off = shapely.distance(edges, centres[wrong])
+        assert (off <= np.sqrt(2) * cell).all(), f"band {band}: {np.count_nonzero(off > np.sqrt(2) * cell)} cells wrong"
+        assert got.sum() >= min_cells and len(wrong) < 0.2 * got.sum()
+    # One reach, the bands' union, seen through the grid of times.
+    minutes, (x0, y_top, size) = raster_times(g, fac, limits[-1], direction, buffer_cap_m=cap, cell_m=cell)
+    assert size == cell and x0 % cell == 0 and y_top % cell == 0
+    assert np.isfinite(minutes).sum() * cell * cell == pytest.approx(shapely.union_all(bands).area)
+    return raster
+
+
+def test_raster_drive_along_a_straight_road_matches_the_exact_taper():
+    g = compile_mode(line_network(), "drive", min_component_nodes=1)
+    fac = place_points(g, np.array([[0.0, 0.0]]))
+    raster = check_raster_matches_exact(g, fac, [0.5, 1.0], "to_facility", cap=100.0, cell=5.0)
+    reach = shapely.union_all(raster.geometry.to_numpy())
+    L = 60 * DRIVE_RES_MS  # 375 m along the road, 100 m wide near the facility
+    assert inside(reach, [[L - 10, 0.0], [0.0, 95.0], [150.0, 95.0]]).all()
+    assert not inside(reach, [[L + 10, 0.0], [0.0, 110.0], [0.0, 50_000.0]]).any()
+
+
+@pytest.mark.parametrize("direction", ["to_facility", "from_facility"])
+def test_raster_grid_with_one_way_rows_matches_exact(direction):
+    g = compile_mode(grid_network(), "drive", min_component_nodes=1)
+    fac = place_points(g, np.array([[410.0, 790.0], [1250.0, 300.0]]))
+    check_raster_matches_exact(g, fac, [1, 2, 3], direction, cap=60.0, cell=10.0)
+
+
+def test_raster_follows_the_road_not_the_hull():
+    pts = {i: (i * 400.0, 0.0 if i % 2 == 0 else 600.0) for i in range(7)}
+    g = compile_mode(make_graph(pts, [(i, i + 1, "residential", False) for i in range(6)]), "drive",
+                     min_component_nodes=1)
+    fac = place_points(g, np.array([[0.0, 0.0]]))
+    reach = isochrones(g, fac, [8], buffer_cap_m=20, method="raster", cell_m=10).geometry[0]
+    exact = isochrones(g, fac, [8], buffer_cap_m=20).geometry[0]
+    assert reach.area == pytest.approx(exact.area, rel=0.35)
+    assert shapely.convex_hull(reach).area > 4 * reach.area
+
+
+@pytest.mark.parametrize("mode,direction,limits,cap,cell", [
+    ("walk", "to_facility", [5, 10, 15], 200.0, 25.0),
+    ("drive", "from_facility", [1, 2, 3], 80.0, 10.0),
+])
+def test_raster_monaco_matches_exact_and_is_much_faster(mode, direction, limits, cap, cell):
+    import time
+
+    g = compile_mode(monaco(), mode)
+    fac = monaco_facilities(g, n=18, seed=1)
+    start = time.perf_counter()
+    exact = isochrones(g, fac, limits, direction, buffer_cap_m=cap, simplify_m=10)
+    t_exact = time.perf_counter() - start
+    start = time.perf_counter()
+    raster = isochrones(g, fac, limits, direction, buffer_cap_m=cap, simplify_m=10, method="raster", cell_m=cell)
+    t_raster = time.perf_counter() - start
+    assert t_raster < t_exact / 3
+    np.testing.assert_allclose(raster.area, exact.area, rtol=0.1)
+    check_raster_matches_exact(g, fac, limits, direction, cap, cell)
+
+
+def test_raster_without_reachable_facility_and_bad_parameters():
+    g = compile_mode(line_network(), "walk", min_component_nodes=1)
+    far = place_points(g, np.array([[500.0, 20_000.0]]))
+    iso = isochrones(g, far, [5, 10], method="raster")
+    assert len(iso) == 2 and iso.geometry.is_empty.all()
+    fac = place_points(g, np.array([[0.0, 0.0]]))
+    with pytest.raises(InputError, match="method"):
+        isochrones(g, fac, [5], method="hexagons")
+    with pytest.raises(InputError, match="cell_m"):
+        isochrones(g, fac, [5], method="raster", cell_m=0)
 
 
 # ------------------------------------------------------------------------ service areas

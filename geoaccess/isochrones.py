@@ -39,6 +39,39 @@ able to reach) the nearest facility within that many minutes, and returns disjoi
 
 No Python loop runs over edges or segments; loops run over thresholds only.
 
+**Raster method** (``method="raster"``, cell ``cell_m``, default 25 m). Steps 1–2 are
+shared; then the reachable intervals (for the largest threshold) are sampled every
+``cell/2`` along the road, both cut ends and the facility positions included, each sample
+with its exact time, and each cell keeps the minimum time of its samples
+(``np.minimum.at``). The off-road leg is a grey erosion by a cone within the cap:
+``t(c) = min over seed cells s with |c − s| ≤ cap of t(s) + |c − s| / v`` (one vectorised
+``numpy.minimum`` per offset of the disc: ~200 offsets for cap/cell = 8, faster than
+``scipy.ndimage.grey_erosion``; cost grows as (cap/cell)²). Cells are classified into bands
+by their time and polygonised with ``rasterio.features.shapes`` (4-connected regions: one
+valid MultiPolygon per band, bands disjoint by construction, a clean coverage for
+``simplify_m``). Cell edges lie on multiples of ``cell_m``. A cell-centre time is off by at
+most the snapping of a road point to its cell centre (cell/√2) plus half the sample spacing,
+so cell centres agree with the exact polygons except within one cell diagonal of their
+boundaries (tested). Polygons still follow the roads at cell resolution — never hulls.
+
+Measured (2-core machine; 3 thresholds each; cap 200 m, ``simplify_m=10`` as on the map):
+
+============================================  ===========  ===================
+case                                          exact        raster (25 m)
+============================================  ===========  ===================
+Monaco walk, 18 facilities, 5/10/15 min       11.1 s       0.33 s
+100k-node county, drive medical point 5/10/15 58.9 s       3.7 s (incl. imports)
+100k-node county, drive circle 10/20/30       28.5 s       2.2 s
+100k-node county, ambulance 2/7/12            19.9 s       2.6 s
+============================================  ===========  ===================
+
+End to end (``run_scenario``, 100k-node county, no writing) the raster map bands bring the
+run from ~130 s to ~43 s (isochrones 107 s → 9 s for the three targets).
+
+The exact method spends ~85 % in ``shapely.union_all`` of ~100k overlapping buffers per
+threshold (3.9 M vertices); fewer disc sides or tiling only shave constant factors off
+that, so the map uses the raster method and the exact one stays for analysis and checks.
+
 :func:`service_areas` partitions demand by its nearest facility (from
 :func:`geoaccess.routing.nearest_facility`): one row per facility with its demand count,
 population and times, and a polygon made of the demand cells it serves.

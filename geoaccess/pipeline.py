@@ -182,6 +182,8 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
 
 # Isochrone bands on the map buffer roads by at most this much: a home farther from the
 # road than this is shown outside, although its exact time (the demand layer) may be within.
+# They are drawn on a 25 m grid (isochrones method="raster"): the exact polygons cost
+# minutes on a county and the map cannot show the difference.
 ISOCHRONE_DISPLAY_CAP_M = 200.0
 
 
@@ -197,7 +199,8 @@ def target_isochrones(target: Target, engine: _Engine, chosen: np.ndarray) -> gp
     limits = [x for x in limits if x > 0]
     graph = engine.graph(mode)
     bands = isochrones(graph, engine.facilities(mode).subset(chosen), limits, target.direction,
-                       buffer_cap_m=min(ISOCHRONE_DISPLAY_CAP_M, graph.speeds.access_max_m), simplify_m=10.0)
+                       buffer_cap_m=min(ISOCHRONE_DISPLAY_CAP_M, graph.speeds.access_max_m), simplify_m=10.0,
+                       method="raster")
     for col in ("min_minutes", "max_minutes"):
         bands[col] = bands[col] + target.dispatch_delay_min
     bands["band"] = [f"{lo:g}–{hi:g}" for lo, hi in zip(bands["min_minutes"], bands["max_minutes"])]

@@ -465,18 +465,12 @@ def test_raster_follows_the_road_not_the_hull():
     ("walk", "to_facility", [5, 10, 15], 200.0, 25.0),
     ("drive", "from_facility", [1, 2, 3], 80.0, 10.0),
 ])
-def test_raster_monaco_matches_exact_and_is_much_faster(mode, direction, limits, cap, cell):
-    import time
-
+def test_raster_monaco_matches_exact(mode, direction, limits, cap, cell):
+    # Speed is measured in benchmarks, not asserted here.
     g = compile_mode(monaco(), mode)
     fac = monaco_facilities(g, n=18, seed=1)
-    start = time.perf_counter()
     exact = isochrones(g, fac, limits, direction, buffer_cap_m=cap, simplify_m=10)
-    t_exact = time.perf_counter() - start
-    start = time.perf_counter()
     raster = isochrones(g, fac, limits, direction, buffer_cap_m=cap, simplify_m=10, method="raster", cell_m=cell)
-    t_raster = time.perf_counter() - start
-    assert t_raster < t_exact / 3
     np.testing.assert_allclose(raster.area, exact.area, rtol=0.1)
     check_raster_matches_exact(g, fac, limits, direction, cap, cell)
 

@@ -1026,7 +1026,9 @@ def _mclp_core(gr, lc, gw, G, K, p, picks, deadline, rg, warm_start=True):
     notes: list[str] = []
     Ac, Ar = _cover_mats(gr, lc, G, K)
     total = float(gw.sum())
-    tol_stop = lambda lb, ub: ub - lb <= max(rg * max(lb, 1e-9), 1e-9 * max(1.0, total))  # noqa: E731
+    whole = bool(np.all(gw == np.round(gw)))  # integral weights: bounds round down, gaps < 1 close
+    tol_stop = lambda lb, ub: ub - lb <= max(rg * max(lb, 1e-9), 1e-9 * max(1.0, total),  # noqa: E731
+                                             (1.0 - 1e-6) if whole else 0.0)
     best, lb = _mclp_swap(Ac, Ar, gw, picks, deadline)
     if p >= K:
         return list(range(K)), total, "optimal", notes
@@ -1053,7 +1055,7 @@ def _mclp_core(gr, lc, gw, G, K, p, picks, deadline, rg, warm_start=True):
             if v > lb:
                 best, lb = cand, v
     if tol_stop(lb, ub):
-        return best, ub, "optimal", notes
+        return best, (max(np.floor(ub + 1e-6), lb) if whole else ub), "optimal", notes
     # reduced-cost fixing: columns that cannot be in a solution better than the incumbent
     f0, f1, alt = _reduced_cost_fix(s, p, ub, lb)
     fixed_bound = float(alt[f0 | f1].max()) if (f0 | f1).any() else -np.inf
@@ -1089,6 +1091,8 @@ def _mclp_core(gr, lc, gw, G, K, p, picks, deadline, rg, warm_start=True):
     if x is not None and obj > lb:
         best, lb = sorted(one.tolist() + free[x[:Ks] > 0.5].tolist()), obj
     bound = min(ub, max(bnd if np.isfinite(bnd) else np.inf, fixed_bound, lb))
+    if whole:
+        bound = max(np.floor(bound + 1e-6), lb)
     return best, bound, ("optimal" if tol_stop(lb, bound) else status), notes
 
 

@@ -306,3 +306,78 @@ def test_input_errors():
         siting_problem(od, np.ones(10), list("abcde"), cutoff_min=1)
     with pytest.raises(InputError, match="problem"):
         solve_mclp("nope", 10, 1)
+
+
+# --------------------------------------------------------------------------- bounds and gaps
+
+
+def _cover_instance(seed, n=60, m=14, thr=12):
+    from geoaccess.siting import _cover_mats, _coverage_prep
+
+    prob, cands = make(n, m, seed, n_fixed=0)
+    prep = _coverage_prep(prob, thr, True)
+    lc = np.searchsorted(prep.cols, prep.gc)
+    Ac, Ar = _cover_mats(prep.gr, lc, prep.n_groups, len(prep.cols))
+    return prob, cands, prep, Ac, Ar
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_mclp_lagrangian_bound_is_above_optimum(seed, p):
+    from geoaccess.siting import _mclp_lagrangian, _mclp_swap, _topp
+
+    prob, cands, prep, Ac, Ar = _cover_instance(seed)
+    best = max(evaluate_sites(prob, "mclp", s, threshold_min=12) for s in itertools.combinations(cands, p))
+    ub, lam, s, heur = _mclp_lagrangian(Ac, Ar, prep.gw, p, 0.0, np.inf, max_iter=300)
+    assert ub + prep.fixed_covered >= best - 1e-9
+    assert heur[0] + prep.fixed_covered <= best + 1e-9  # the heuristic value is a real choice
+    rng = np.random.default_rng(seed)
+    for _ in range(5):  # any multipliers in [0, w] give an upper bound
+        lam = rng.uniform(0, 1, prep.gw.size) * prep.gw
+        sc = Ac.T @ lam
+        top = _topp(sc, p)
+        L = float((prep.gw - lam).sum() + np.maximum(sc[top], 0).sum())
+        assert L + prep.fixed_covered >= best - 1e-9
+    chosen, v = _mclp_swap(Ac, Ar, prep.gw, list(range(p)), np.inf)
+    assert len(chosen) == p and v + prep.fixed_covered <= best + 1e-9
+
+
+def test_mclp_reduced_cost_fixing_keeps_optimum():
+    from geoaccess.siting import _mclp_lagrangian, _reduced_cost_fix
+
+    for seed in range(4):
+        prob, cands, prep, Ac, Ar = _cover_instance(seed, n=80, m=12)
+        p = 3
+        sets = list(itertools.combinations(range(len(prep.cols)), p))
+        vals = [float(prep.gw[np.asarray(Ac[:, list(s)].sum(axis=1)).ravel() > 0].sum()) for s in sets]
+        opt = max(vals)
+        inc = sorted(vals)[len(vals) // 2]  # a mediocre incumbent
+        ub, lam, s, _ = _mclp_lagrangian(Ac, Ar, prep.gw, p, inc, np.inf, max_iter=300)
+        f0, f1, alt = _reduced_cost_fix(s, p, ub, inc)
+        for st, v in zip(sets, vals):
+            if v > inc + 1e-9:  # every solution better than the incumbent respects the fixing
+                assert not f0[list(st)].any() and set(np.flatnonzero(f1)) <= set(st)
+        assert opt <= ub + 1e-9
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_reported_gap_is_honest_under_a_short_time_limit(seed):
+    rng = np.random.default_rng(seed)
+    n, m = 1500, 150
+    dem = rng.uniform(0, 40, (n, 2))
+    sit = rng.uniform(0, 40, (m, 2))
+    from scipy.spatial import cKDTree
+
+    d = cKDTree(dem).sparse_distance_matrix(cKDTree(sit), 6.0, output_type="coo_matrix")
+    od = sp.csr_matrix((d.data + 1e-3, (d.row, d.col)), shape=(n, m))
+    prob = siting_problem(od, rng.integers(1, 200, n), np.arange(m), cutoff_min=7)
+    exact = solve_mclp(prob, 6, 8, mip_rel_gap=0, time_limit_s=120)
+    assert exact.status == "optimal"
+    for tl in (0.05, 0.5, 2.0):
+        t0 = __import__("time").perf_counter()
+        r = solve_mclp(prob, 6, 8, time_limit_s=tl)
+        wall = __import__("time").perf_counter() - t0
+        assert r.objective <= exact.objective + 1e-9
+        assert np.isfinite(r.mip_gap)
+        assert r.objective * (1 + r.mip_gap) >= exact.objective * (1 - 1e-9)
+        assert wall <= tl + 1.5  # the whole call, not just the solver, is budgeted

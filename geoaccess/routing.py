@@ -16,7 +16,8 @@ patient: forward search). On one-way streets the two differ.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import multiprocessing
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,7 +25,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 
 from .errors import InputError, check_choice, check_positive
 from .network import MODES, ModeSpeeds, RoadNetwork, edge_seconds, load_speeds
-from .snapping import Snapped, snap_points
+from .snapping import SegmentIndex, Snapped, snap_points
 
 DIRECTIONS = ("to_facility", "from_facility")
 
@@ -54,10 +55,25 @@ class ModeGraph:
     backward_s: np.ndarray
     eligible: np.ndarray
     n_small_components: int
+    # Built on first use and kept: the snapping index and the deduplicated road arcs.
+    _snap_index: SegmentIndex | None = field(default=None, init=False, repr=False, compare=False)
+    _arcs: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n_nodes(self) -> int:
         return self.network.n_nodes
+
+    def snap_index(self) -> SegmentIndex:
+        """The nearest-edge index over the eligible edges (built once, then kept)."""
+        if self._snap_index is None or not self._snap_index.matches(self.eligible):
+            self._snap_index = SegmentIndex(self.network.edges.geometry.to_numpy(), self.eligible)
+        return self._snap_index
+
+    def base_arcs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`road_arcs` with parallel arcs reduced to the fastest, sorted by (tail, head); kept."""
+        if self._arcs is None:
+            self._arcs = _dedup(*self.road_arcs())
+        return self._arcs
 
     def road_arcs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Directed arcs (tail, head, seconds) of the road graph, closed directions left out."""
@@ -71,7 +87,8 @@ class ModeGraph:
 
     def csr(self) -> sp.csr_matrix:
         """The road graph as an ``n × n`` CSR matrix of seconds (parallel arcs: fastest kept)."""
-        return _csr(*self.road_arcs(), self.n_nodes)
+        tails, heads, seconds = self.base_arcs()
+        return sp.csr_matrix((seconds, (tails, heads)), shape=(self.n_nodes, self.n_nodes))
 
 
 def compile_mode(network: RoadNetwork, mode: str, speeds: dict[str, ModeSpeeds] | ModeSpeeds | None = None,
@@ -135,6 +152,8 @@ class Placement:
     distance_m: np.ndarray
     access_s: np.ndarray
     on_network: np.ndarray
+    # Facility-independent ends of every point's edge, per graph (see _Spliced); not a field.
+    _ends: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.edge)
@@ -152,7 +171,7 @@ def place_points(graph: ModeGraph, points_xy: np.ndarray, snapped: Snapped | Non
     """
     if snapped is None:
         snapped = snap_points(graph.network.edges.geometry.to_numpy(), points_xy, graph.eligible,
-                              search_radius_m=graph.speeds.access_max_m)
+                              index=graph.snap_index())
     on_network = snapped.distance_m <= graph.speeds.access_max_m
     access_s = np.where(on_network, snapped.distance_m / (graph.speeds.access_kmh / 3.6), np.inf)
     return Placement(snapped.edge, snapped.fraction, snapped.distance_m, access_s, on_network)
@@ -188,6 +207,13 @@ class _Spliced:
     Node numbering: road nodes ``0..n-1``, then one node per facility at its position on
     its edge (``n + j``), then one private source node per facility (``n + k + j``),
     joined to its position by an arc weighing the facility's access leg.
+
+    The road arcs are the graph's kept :meth:`ModeGraph.base_arcs`, *all* of them: an
+    edge holding facilities keeps its own arcs u→v and v→u (going through its facilities
+    costs the same), and the chain u → p1 → … → pk → v (both ways) is added beside it.
+
+    Attributes read by :mod:`geoaccess.isochrones`: ``matrix``, ``sources``,
+    ``sorted_edge``, ``sorted_frac``, ``sorted_node``.
     """
 
     def __init__(self, graph: ModeGraph, facilities: Placement, direction: str):
@@ -204,13 +230,10 @@ class _Spliced:
         fac_node = n + order
         self.sorted_key = fac_edge * 2.0 + fac_frac
         self.sorted_edge, self.sorted_frac, self.sorted_node = fac_edge, fac_frac, fac_node
+        self.split = np.zeros(len(edges), dtype=bool)
+        self.split[fac_edge] = True
 
-        split = np.zeros(len(edges), dtype=bool)
-        split[fac_edge] = True
-        keep = ~split
-        tails = [u_all[keep], v_all[keep]]
-        heads = [v_all[keep], u_all[keep]]
-        secs = [fwd_all[keep], bwd_all[keep]]
+        base_t, base_h, base_s = graph.base_arcs()
         if len(order):
             # Chain u → p1 → … → pk → v along every edge that holds facilities.
             prev_same = np.r_[False, fac_edge[1:] == fac_edge[:-1]]
@@ -222,36 +245,37 @@ class _Spliced:
             piece_head = np.r_[fac_node, v_all[fac_edge[last]]]
             piece_edge = np.r_[fac_edge, fac_edge[last]]
             piece_len = np.r_[fac_frac - prev_frac, 1.0 - fac_frac[last]]
-            tails += [piece_tail, piece_head]
-            heads += [piece_head, piece_tail]
-            secs += [_scale(piece_len, fwd_all[piece_edge]), _scale(piece_len, bwd_all[piece_edge])]
-        tails, heads, secs = np.concatenate(tails), np.concatenate(heads), np.concatenate(secs)
-        open_ = np.isfinite(secs)
-        tails, heads, secs = tails[open_], heads[open_], secs[open_]
+            p_t, p_h, p_s = _dedup(np.r_[piece_tail, piece_head], np.r_[piece_head, piece_tail],
+                                   np.r_[_scale(piece_len, fwd_all[piece_edge]), _scale(piece_len, bwd_all[piece_edge])])
+        else:
+            p_t = p_h = np.zeros(0, dtype=np.int64)
+            p_s = np.zeros(0)
+        # Every piece arc touches a facility node, so none is parallel to a road arc.
+        tails, heads, secs = np.r_[base_t, p_t], np.r_[base_h, p_h], np.r_[base_s, p_s]
         if direction == "to_facility":
             tails, heads = heads, tails
         self.sources = n + k + usable
-        src_tails = self.sources
-        src_heads = n + usable
         self.n_total = n + 2 * k
-        self.matrix = _csr(np.r_[tails, src_tails], np.r_[heads, src_heads],
-                           np.r_[secs, facilities.access_s[usable]], self.n_total)
+        self.matrix = sp.csr_matrix((np.r_[secs, facilities.access_s[usable]],
+                                     (np.r_[tails, self.sources], np.r_[heads, n + usable])),
+                                    shape=(self.n_total, self.n_total))
         self.n_facilities = k
 
-    def demand_ends(self, demand: Placement) -> tuple[np.ndarray, ...]:
-        """For each demand point: the nodes before and after it on its edge piece, and the
-        seconds to reach each of them from the point (and from each of them to the point)."""
+    def _patched(self, demand: Placement) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """Points on edges holding facilities, and their ends/seconds (as :meth:`demand_ends`)."""
+        ends = _base_ends(self.graph, demand)
+        idx = np.flatnonzero(self.split[ends[0]])
         g = self.graph
         edges = g.network.edges
-        e = np.where(demand.on_network, demand.edge, 0)
-        f = demand.fraction
+        e = ends[0][idx]
+        f = demand.fraction[idx]
         key = e * 2.0 + f
         i = np.searchsorted(self.sorted_key, key, side="right") - 1
         j = i + 1
         m = len(self.sorted_key)
-        has_prev = (i >= 0) & (self.sorted_edge[np.clip(i, 0, max(m - 1, 0))] == e) if m else np.zeros(len(e), bool)
-        has_next = (j < m) & (self.sorted_edge[np.clip(j, 0, max(m - 1, 0))] == e) if m else np.zeros(len(e), bool)
         ic, jc = np.clip(i, 0, max(m - 1, 0)), np.clip(j, 0, max(m - 1, 0))
+        has_prev = (i >= 0) & (self.sorted_edge[ic] == e) if m else np.zeros(len(e), bool)
+        has_next = (j < m) & (self.sorted_edge[jc] == e) if m else np.zeros(len(e), bool)
         u = edges["u"].to_numpy()[e]
         v = edges["v"].to_numpy()[e]
         prev_node = np.where(has_prev, self.sorted_node[ic] if m else 0, u)
@@ -264,7 +288,17 @@ class _Spliced:
         to_prev = _scale(f - prev_frac, bwd)
         from_prev = _scale(f - prev_frac, fwd)
         from_next = _scale(next_frac - f, bwd)
-        return prev_node, next_node, to_prev, to_next, from_prev, from_next
+        return idx, (prev_node, next_node, to_prev, to_next, from_prev, from_next)
+
+    def demand_ends(self, demand: Placement) -> tuple[np.ndarray, ...]:
+        """For each demand point: the nodes before and after it on its edge piece, and the
+        seconds to reach each of them from the point (and from each of them to the point)."""
+        base = _base_ends(self.graph, demand)[1:]
+        idx, patch = self._patched(demand)
+        out = tuple(b.copy() for b in base)
+        for full, part in zip(out, patch):
+            full[idx] = part
+        return out
 
     def times(self, demand: Placement, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Seconds for every demand point from node seconds ``dist`` (last axis = nodes).
@@ -272,15 +306,41 @@ class _Spliced:
         Returns the seconds (``inf`` off network), whether the previous node's side gave
         them, and the previous and next node of each point.
         """
-        prev_node, next_node, to_prev, to_next, from_prev, from_next = self.demand_ends(demand)
+        _, prev_node, next_node, to_prev, to_next, from_prev, from_next = _base_ends(self.graph, demand)
+        idx, (p_prev, p_next, p_to_prev, p_to_next, p_from_prev, p_from_next) = self._patched(demand)
         if self.direction == "to_facility":
-            via_prev = to_prev + dist[..., prev_node]
-            via_next = to_next + dist[..., next_node]
+            a, b, pa, pb = to_prev, to_next, p_to_prev, p_to_next
         else:
-            via_prev = from_prev + dist[..., prev_node]
-            via_next = from_next + dist[..., next_node]
-        seconds = np.minimum(via_prev, via_next) + demand.access_s
+            a, b, pa, pb = from_prev, from_next, p_from_prev, p_from_next
+        via_prev = a + dist[..., prev_node]
+        via_next = b + dist[..., next_node]
+        via_prev[..., idx] = pa + dist[..., p_prev]
+        via_next[..., idx] = pb + dist[..., p_next]
+        if len(idx):
+            prev_node, next_node = prev_node.copy(), next_node.copy()
+            prev_node[idx], next_node[idx] = p_prev, p_next
+        seconds = np.minimum(via_prev, via_next)
+        seconds += demand.access_s
         return np.where(demand.on_network, seconds, np.inf), via_prev <= via_next, prev_node, next_node
+
+
+def _base_ends(graph: ModeGraph, demand: Placement) -> tuple[np.ndarray, ...]:
+    """Edge, u, v and the seconds point → u / v and u / v → point of every demand point,
+    as if no facility lay on its edge; computed once per (graph, placement) and kept."""
+    cached = demand._ends.get(id(graph))
+    if cached is not None and cached[0] is graph:
+        return cached[1]
+    edges = graph.network.edges
+    e = np.where(demand.on_network, demand.edge, 0)
+    f = demand.fraction
+    fwd, bwd = graph.forward_s[e], graph.backward_s[e]
+    ends = (e, edges["u"].to_numpy()[e], edges["v"].to_numpy()[e],
+            _scale(f, bwd), _scale(1.0 - f, fwd), _scale(f, fwd), _scale(1.0 - f, bwd))
+    for a in ends:
+        a.flags.writeable = False
+    demand._ends.clear()
+    demand._ends[id(graph)] = (graph, ends)
+    return ends
 
 
 def _scale(fraction: np.ndarray, seconds: np.ndarray) -> np.ndarray:
@@ -289,13 +349,20 @@ def _scale(fraction: np.ndarray, seconds: np.ndarray) -> np.ndarray:
         return np.where(fraction <= 0, 0.0, fraction * seconds)
 
 
-def _csr(tails: np.ndarray, heads: np.ndarray, seconds: np.ndarray, n: int) -> sp.csr_matrix:
-    """CSR matrix of arcs keeping the fastest of parallel arcs (a plain sparse build would add them)."""
+def _dedup(tails: np.ndarray, heads: np.ndarray, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Open arcs sorted by (tail, head), keeping the fastest of parallel arcs."""
+    open_ = np.isfinite(seconds)
+    tails, heads, seconds = tails[open_], heads[open_], seconds[open_]
     order = np.lexsort((seconds, heads, tails))
     tails, heads, seconds = tails[order], heads[order], seconds[order]
     first = np.r_[True, (tails[1:] != tails[:-1]) | (heads[1:] != heads[:-1])]
-    matrix = sp.csr_matrix((seconds[first], (tails[first], heads[first])), shape=(n, n))
-    return matrix
+    return tails[first], heads[first], seconds[first]
+
+
+def _csr(tails: np.ndarray, heads: np.ndarray, seconds: np.ndarray, n: int) -> sp.csr_matrix:
+    """CSR matrix of arcs keeping the fastest of parallel arcs (a plain sparse build would add them)."""
+    tails, heads, seconds = _dedup(tails, heads, seconds)
+    return sp.csr_matrix((seconds, (tails, heads)), shape=(n, n))
 
 
 def nearest_facility(graph: ModeGraph, demand: Placement, facilities: Placement,
@@ -328,44 +395,134 @@ def nearest_facility(graph: ModeGraph, demand: Placement, facilities: Placement,
     facility_of_node = np.where(source >= 0, source - n - spliced.n_facilities, -1)
     seconds, use_prev, prev_node, next_node = spliced.times(demand, dist)
     facility = np.where(use_prev, facility_of_node[prev_node], facility_of_node[next_node])
-    facility = np.where(np.isfinite(seconds), facility, -1)
-    return NearestResult(seconds / 60.0, facility, dist[:n] / 60.0)
+    facility[~np.isfinite(seconds)] = -1
+    seconds /= 60.0
+    return NearestResult(seconds, facility, dist[:n] / 60.0)
+
+
+# --------------------------------------------------------------------------- OD matrices
+
+class _OdJob:
+    """One od_matrix call: the spliced graph and, per node, the demand points whose edge
+    piece ends there (one lookup for the previous end, one for the next)."""
+
+    def __init__(self, graph: ModeGraph, demand: Placement, sources: Placement, cutoff_s: float, direction: str):
+        self.spliced = spliced = _Spliced(graph, sources, direction)
+        self.cutoff_s = cutoff_s
+        self.n_demand = len(demand)
+        prev_node, next_node, to_prev, to_next, from_prev, from_next = spliced.demand_ends(demand)
+        a, b = (to_prev, to_next) if direction == "to_facility" else (from_prev, from_next)
+        on = np.flatnonzero(demand.on_network)
+        access = demand.access_s
+        self.ends = []
+        for node, cost, other_node, other_cost in ((prev_node, a, next_node, b), (next_node, b, prev_node, a)):
+            order = on[np.argsort(node[on], kind="stable")]
+            counts = np.bincount(node[order], minlength=spliced.n_total)
+            itype = np.int32 if len(order) < 2**31 - 1 else np.int64
+            counts = counts.astype(itype)
+            indptr = np.r_[0, np.cumsum(counts)].astype(itype)
+            self.ends.append((counts, indptr, order.astype(np.int32), cost[order], access[order],
+                              other_node[order], other_cost[order]))
+        self.source_index = spliced.sources - graph.n_nodes - spliced.n_facilities
+
+    def run(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(demand, source, minutes) of every pair within the cutoff for sources ``start:stop``
+        (positions in ``spliced.sources``), ordered by source."""
+        chunk = self.spliced.sources[start:stop]
+        dist = dijkstra(self.spliced.matrix, directed=True, indices=chunk, limit=self.cutoff_s)
+        n_total = dist.shape[1]
+        flat = dist.ravel()
+        src, node = np.nonzero(np.isfinite(dist))
+        d = flat[src * n_total + node]
+        n_dem = self.n_demand
+        out_key, out_val, out_src = [], [], []
+        for side, (counts, indptr, dem, cost, access, other_node, other_cost) in enumerate(self.ends):
+            cnt = counts[node]
+            total = int(cnt.sum())
+            pos = np.arange(total, dtype=indptr.dtype)
+            pos += np.repeat(indptr[node] - (np.cumsum(cnt, dtype=indptr.dtype) - cnt), cnt)
+            s_rep = np.repeat(src, cnt)
+            other = flat[s_rep * n_total + other_node[pos]]  # the point's other end, same source
+            # Same arithmetic as min(prev-end seconds + node seconds, next-end ...) + access leg.
+            sec = cost[pos]
+            sec += np.repeat(d, cnt)
+            if side == 0:
+                other += other_cost[pos]
+                np.minimum(sec, other, out=sec)
+                keep = sec <= self.cutoff_s
+            else:  # reached by its next end only (both ends reached: done on the prev side)
+                keep = np.isinf(other)
+            sec += access[pos]
+            keep &= sec <= self.cutoff_s
+            out_key.append(dem[pos[keep]])
+            out_val.append(sec[keep])
+            out_src.append(s_rep[keep])
+        # Interleave the two source-ordered lists into one (linear, no sort).
+        b = len(chunk)
+        n_prev = np.bincount(out_src[0], minlength=b)
+        n_next = np.bincount(out_src[1], minlength=b)
+        before = np.r_[0, np.cumsum(n_prev + n_next)[:-1]]
+        dest0 = before[out_src[0]] + (np.arange(len(out_src[0])) - np.r_[0, np.cumsum(n_prev)[:-1]][out_src[0]])
+        dest1 = before[out_src[1]] + n_prev[out_src[1]] + (np.arange(len(out_src[1]))
+                                                           - np.r_[0, np.cumsum(n_next)[:-1]][out_src[1]])
+        size = len(dest0) + len(dest1)
+        rows = np.empty(size, dtype=np.int32)
+        vals = np.empty(size)
+        cols = np.repeat(self.source_index[start:stop].astype(np.int32), n_prev + n_next)
+        rows[dest0], rows[dest1] = out_key
+        vals[dest0], vals[dest1] = out_val
+        vals /= 60.0
+        return rows, cols, vals
+
+
+_OD_JOB: _OdJob | None = None  # the job a forked worker inherits
+
+
+def _od_worker(bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _OD_JOB.run(*bounds)
 
 
 def od_matrix(graph: ModeGraph, demand: Placement, sources: Placement, cutoff_min: float,
-              direction: str = "to_facility", batch: int = 64) -> sp.csr_matrix:
+              direction: str = "to_facility", batch: int = 64, processes: int = 1) -> sp.csr_matrix:
     """Sparse demand × source matrix of minutes for every pair within ``cutoff_min``.
 
     Entries hold travel minutes (0.0 is a real entry: a source at the demand point);
     pairs slower than the cutoff, unreachable or off network are absent. Sources are
-    searched in batches of ``batch`` with scipy's Dijkstra bounded by the cutoff.
+    searched in batches of ``batch`` with scipy's Dijkstra bounded by the cutoff; only
+    the road nodes each search reaches are expanded to the demand points beside them.
+    ``processes`` > 1 splits the batches over that many forked processes (where the
+    platform can fork; scipy's Dijkstra does not run in parallel threads).
     """
+    global _OD_JOB
     check_choice("direction", direction, DIRECTIONS)
     cutoff_s = check_positive("cutoff_min", cutoff_min) * 60.0
     n_demand, n_sources = len(demand), len(sources)
     if n_sources == 0 or n_demand == 0:
         return sp.csr_matrix((n_demand, n_sources))
-    spliced = _Spliced(graph, sources, direction)
-    rows, cols, vals = [], [], []
-    usable = spliced.sources
-    ends = spliced.demand_ends(demand)
-    prev_node, next_node, to_prev, to_next, from_prev, from_next = ends
-    if direction == "to_facility":
-        a, b = to_prev, to_next
+    job = _OdJob(graph, demand, sources, cutoff_s, direction)
+    n_usable = len(job.spliced.sources)
+    batch = max(1, int(batch))
+    bounds = [(s, min(s + batch, n_usable)) for s in range(0, n_usable, batch)]
+    processes = max(1, min(int(processes), len(bounds)))
+    if processes > 1 and ("fork" not in multiprocessing.get_all_start_methods()
+                          or multiprocessing.current_process().daemon):
+        processes = 1
+    if processes > 1:
+        _OD_JOB = job
+        try:
+            with multiprocessing.get_context("fork").Pool(processes) as pool:
+                parts = pool.map(_od_worker, bounds, chunksize=1)
+        finally:
+            _OD_JOB = None
     else:
-        a, b = from_prev, from_next
-    base = demand.access_s
-    on = demand.on_network
-    source_index = usable - graph.n_nodes - spliced.n_facilities
-    for start in range(0, len(usable), batch):
-        chunk = usable[start:start + batch]
-        dist = dijkstra(spliced.matrix, directed=True, indices=chunk, limit=cutoff_s)
-        seconds = np.minimum(a + dist[:, prev_node], b + dist[:, next_node]) + base
-        hit_src, hit_dem = np.nonzero((seconds <= cutoff_s) & on)
-        rows.append(hit_dem)
-        cols.append(source_index[start:start + batch][hit_src])
-        vals.append(seconds[hit_src, hit_dem] / 60.0)
-    rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+        parts = [job.run(*b) for b in bounds]
+    if parts:
+        rows, cols, vals = (np.concatenate(x) for x in zip(*parts))
+    else:
+        rows = cols = np.zeros(0, dtype=np.int32)
+        vals = np.zeros(0)
+    del parts
+    # Entries ordered by source: the CSR build leaves every row's columns sorted.
     matrix = sp.csr_matrix((vals, (rows, cols)), shape=(n_demand, n_sources))
     matrix.sort_indices()
     return matrix

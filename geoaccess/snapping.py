@@ -2,7 +2,17 @@
 
 Points snap to the nearest position *on an edge*, not to the nearest node: a house in
 the middle of a long rural road is reached along that road, not from whichever junction
-happens to be closest. Uses one shapely STRtree query for all points.
+happens to be closest.
+
+How: every eligible edge is cut into straight pieces no longer than ``PIECE_M``; a
+``scipy.spatial.cKDTree`` over the piece centres gives each point its ``k`` nearest
+pieces, onto which it is projected exactly (numpy). The answer is *certified* exact: any
+piece not examined has its centre at least as far as the ``k``-th one, so it is at least
+``d_k - h`` away (``h`` = half the longest piece); a point is accepted when
+``d_k > best + h``. Points that fail (few: far from the network, or in a dense knot of
+roads) are searched again with a larger ``k``, then with a ball query of radius
+``best + h``, which is exact by the same argument. Of equally near pieces the one of the
+lowest edge index (then nearest that edge's start) wins.
 """
 
 from __future__ import annotations
@@ -11,8 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from scipy.spatial import cKDTree
 
 from .errors import InputError
+
+PIECE_M = 100.0  # longest straight piece in the index, metres
+_K_FIRST, _K_SECOND = 16, 128
+_CHUNK = 32_768  # points projected at a time (bounded temporaries)
 
 
 @dataclass(frozen=True)
@@ -37,8 +52,153 @@ class Snapped:
         return len(self.edge)
 
 
+class SegmentIndex:
+    """Nearest-position-on-edge index over the eligible edges (build once, query often).
+
+    Parameters
+    ----------
+    edge_geoms
+        LineStrings of the physical edges, in a projected CRS (metres).
+    eligible
+        Boolean mask over edges that points may snap to; default all.
+    piece_m
+        Edges are cut into straight pieces no longer than this.
+    """
+
+    def __init__(self, edge_geoms: np.ndarray, eligible: np.ndarray | None = None, piece_m: float = PIECE_M):
+        edge_geoms = np.asarray(edge_geoms, dtype=object)
+        n_edges = len(edge_geoms)
+        self.eligible = (np.ones(n_edges, dtype=bool) if eligible is None
+                         else np.asarray(eligible, dtype=bool).copy())
+        candidates = np.flatnonzero(self.eligible)
+        if len(candidates) == 0:
+            raise InputError("no road of this travel mode to snap to: the network has no usable edges for it")
+        geoms = edge_geoms[candidates]
+        types = shapely.get_type_id(geoms)
+        if not np.isin(types, (1, 2)).all():  # LineString / LinearRing only
+            raise InputError("edge geometries must be LineStrings")
+        coords, which = shapely.get_coordinates(geoms, return_index=True)
+        self.origin = coords.mean(axis=0) if len(coords) else np.zeros(2)
+        coords = coords - self.origin  # better-conditioned projections
+        same = which[1:] == which[:-1]
+        a, b = coords[:-1][same], coords[1:][same]
+        seg_edge = candidates[which[:-1][same]]
+        seg_len = np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1])
+        # Length along the edge at each segment's start.
+        step = np.zeros(len(coords) - 1 if len(coords) else 0)
+        step[same] = seg_len
+        cum = np.r_[0.0, np.cumsum(step)]
+        first = np.r_[0, np.flatnonzero(~same) + 1]
+        start_of = np.repeat(cum[first], np.diff(np.r_[first, len(coords)]))
+        seg_s0 = (cum - start_of)[:-1][same]
+        self.edge_len = np.bincount(seg_edge, weights=seg_len, minlength=n_edges)
+        # Cut segments into pieces of at most piece_m.
+        n_pieces = np.maximum(1, np.ceil(seg_len / float(piece_m)).astype(np.int64))
+        seg = np.repeat(np.arange(len(a)), n_pieces)
+        k = np.arange(len(seg)) - np.repeat(np.cumsum(n_pieces) - n_pieces, n_pieces)
+        t0 = k / n_pieces[seg]
+        t1 = (k + 1) / n_pieces[seg]
+        d = b[seg] - a[seg]
+        pa = a[seg] + t0[:, None] * d
+        pb = np.where((k + 1 == n_pieces[seg])[:, None], b[seg], a[seg] + t1[:, None] * d)
+        self.ax, self.ay = np.ascontiguousarray(pa[:, 0]), np.ascontiguousarray(pa[:, 1])
+        self.dx, self.dy = pb[:, 0] - pa[:, 0], pb[:, 1] - pa[:, 1]
+        l2 = self.dx ** 2 + self.dy ** 2
+        with np.errstate(divide="ignore"):
+            self.inv_l2 = np.where(l2 > 0, 1.0 / l2, 0.0)
+        self.piece_len = np.sqrt(l2)
+        self.piece_s0 = seg_s0[seg] + t0 * seg_len[seg]
+        self.piece_edge = seg_edge[seg]
+        # The last piece of each edge: its far end is the edge's v end (fraction exactly 1).
+        self.piece_last = np.r_[self.piece_edge[1:] != self.piece_edge[:-1], True] if len(seg) else np.zeros(0, bool)
+        self.half = float(self.piece_len.max()) / 2.0 if len(seg) else 0.0
+        self.tree = cKDTree((pa + pb) / 2.0)
+        self.n_pieces = len(seg)
+
+    def matches(self, eligible: np.ndarray | None) -> bool:
+        """Whether this index was built for the same eligible edges."""
+        want = np.ones(len(self.eligible), dtype=bool) if eligible is None else np.asarray(eligible, dtype=bool)
+        return want.shape == self.eligible.shape and bool(np.array_equal(want, self.eligible))
+
+    # ------------------------------------------------------------------ queries
+
+    def _project(self, px: np.ndarray, py: np.ndarray, idx: np.ndarray):
+        """Best of the pieces ``idx`` (``(n, k)``) for each point: squared distance, piece, t."""
+        apx = px[:, None] - self.ax[idx]
+        apy = py[:, None] - self.ay[idx]
+        dx, dy = self.dx[idx], self.dy[idx]
+        t = (apx * dx + apy * dy) * self.inv_l2[idx]
+        np.clip(t, 0.0, 1.0, out=t)
+        apx -= t * dx
+        apy -= t * dy
+        d2 = apx * apx + apy * apy
+        best = d2.min(axis=1)
+        # Ties: the lowest piece index (lowest edge, then nearest its start).
+        j = np.argmin(np.where(d2 == best[:, None], idx, np.iinfo(np.int64).max), axis=1)
+        rows = np.arange(len(idx))
+        return best, idx[rows, j], t[rows, j]
+
+    def _query_k(self, px, py, k, workers):
+        k = min(k, self.n_pieces)
+        dist_k, idx = self.tree.query(np.c_[px, py], k=k, workers=workers)
+        if k == 1:
+            dist_k, idx = dist_k[:, None], idx[:, None]
+        best, piece, t = self._project(px, py, idx)
+        # Certificate: every piece not examined is at least dist_k - half away.
+        exhaustive = k >= self.n_pieces
+        ok = np.full(len(px), True) if exhaustive else dist_k[:, -1] > np.sqrt(best) + self.half + 1e-6
+        return best, piece, t, ok
+
+    def query(self, points_xy: np.ndarray, workers: int = 1) -> Snapped:
+        """Snap ``(n, 2)`` points (same CRS as the edges) to their nearest edge positions."""
+        points_xy = np.asarray(points_xy, dtype=float).reshape(-1, 2)
+        n = len(points_xy)
+        px = points_xy[:, 0] - self.origin[0]
+        py = points_xy[:, 1] - self.origin[1]
+        best = np.empty(n)
+        piece = np.empty(n, dtype=np.int64)
+        t = np.empty(n)
+        todo = []
+        for s in range(0, n, _CHUNK):
+            sl = slice(s, min(s + _CHUNK, n))
+            b, p, tt, ok = self._query_k(px[sl], py[sl], _K_FIRST, workers)
+            best[sl], piece[sl], t[sl] = b, p, tt
+            todo.append(np.flatnonzero(~ok) + s)
+        todo = np.concatenate(todo) if todo else np.zeros(0, dtype=np.int64)
+        if len(todo):
+            b, p, tt, ok = self._query_k(px[todo], py[todo], _K_SECOND, workers)
+            best[todo], piece[todo], t[todo] = b, p, tt
+            todo = todo[~ok]
+        for i in todo:  # exact: every piece whose centre lies within best + half
+            radius = np.sqrt(best[i]) + self.half + 1e-6
+            near = np.asarray(self.tree.query_ball_point([px[i], py[i]], radius), dtype=np.int64)
+            if len(near):
+                b, p, tt = self._project(px[i:i + 1], py[i:i + 1], np.sort(near)[None, :])
+                if b[0] <= best[i]:  # <=: the ball holds every tie, and picks the lowest
+                    best[i], piece[i], t[i] = b[0], p[0], tt[0]
+        edge = self.piece_edge[piece]
+        along = self.piece_s0[piece] + t * self.piece_len[piece]
+        length = self.edge_len[edge]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fraction = np.where(length > 0, along / length, 0.0)
+        fraction = np.clip(np.nan_to_num(fraction, nan=0.0), 0.0, 1.0)
+        # Exactly at the v end (not 1 - 1e-16, which on a one-way street is a detour).
+        at_end = self.piece_last[piece] & ((t >= 1.0) | (self.piece_len[piece] == 0)) & (length > 0)
+        fraction[at_end] = 1.0
+        return Snapped(edge=edge, fraction=fraction, distance_m=np.sqrt(best))
+
+
+def _check_points(points_xy: np.ndarray) -> np.ndarray:
+    points_xy = np.asarray(points_xy, dtype=float).reshape(-1, 2)
+    if not np.isfinite(points_xy).all():
+        bad = np.flatnonzero(~np.isfinite(points_xy).all(axis=1))
+        raise InputError(f"{len(bad)} point(s) have NaN or infinite coordinates (rows {bad[:10].tolist()}); "
+                         "drop or fix them before snapping")
+    return points_xy
+
+
 def snap_points(edge_geoms: np.ndarray, points_xy: np.ndarray, eligible: np.ndarray | None = None,
-                search_radius_m: float | None = None) -> Snapped:
+                search_radius_m: float | None = None, index: SegmentIndex | None = None) -> Snapped:
     """Snap points to the nearest position on the eligible edges.
 
     Parameters
@@ -51,37 +211,21 @@ def snap_points(edge_geoms: np.ndarray, points_xy: np.ndarray, eligible: np.ndar
         Boolean mask over edges that points may snap to (e.g. roads the travel mode
         can use, in the main connected parts of the network); default all.
     search_radius_m
-        Search this far first (fast, bounded); points with no road that close are
-        searched again without bound, so their distance is still reported.
+        Accepted for compatibility and ignored: the search is exact and unbounded (every
+        point gets its true distance), and a bounded first pass no longer pays.
+    index
+        A :class:`SegmentIndex` already built on ``edge_geoms`` and ``eligible`` (a
+        :class:`~geoaccess.routing.ModeGraph` keeps one); built here when omitted.
 
     Returns
     -------
     Snapped
         Edge index, fraction along it and distance in metres for every point.
     """
-    points_xy = np.asarray(points_xy, dtype=float).reshape(-1, 2)
-    if not np.isfinite(points_xy).all():
-        bad = np.flatnonzero(~np.isfinite(points_xy).all(axis=1))
-        raise InputError(f"{len(bad)} point(s) have NaN or infinite coordinates (rows {bad[:10].tolist()}); "
-                         "drop or fix them before snapping")
-    candidates = np.flatnonzero(np.ones(len(edge_geoms), dtype=bool) if eligible is None else eligible)
-    if len(candidates) == 0:
-        raise InputError("no road of this travel mode to snap to: the network has no usable edges for it")
-    tree = shapely.STRtree(edge_geoms[candidates])
-    points = shapely.points(points_xy)
-    edge = np.full(len(points), -1, dtype=np.int64)
-    dist = np.full(len(points), np.inf)
-    todo = np.arange(len(points))
-    for radius in ([search_radius_m] if search_radius_m else []) + [None]:
-        # all_matches=False: each point once, the first of equally near edges.
-        (found, tree_idx), distance = tree.query_nearest(points[todo], max_distance=radius, return_distance=True,
-                                                         all_matches=False)
-        edge[todo[found]] = candidates[tree_idx]
-        dist[todo[found]] = distance
-        todo = np.flatnonzero(edge < 0)
-        if len(todo) == 0:
-            break
-    fraction = shapely.line_locate_point(edge_geoms[edge], points, normalized=True)
-    # Zero-length edges give NaN; their position is their start.
-    fraction = np.clip(np.nan_to_num(fraction, nan=0.0), 0.0, 1.0)
-    return Snapped(edge=edge, fraction=fraction, distance_m=dist)
+    points_xy = _check_points(points_xy)
+    if index is None or not index.matches(eligible):
+        candidates = np.ones(len(edge_geoms), dtype=bool) if eligible is None else eligible
+        if not np.any(candidates):
+            raise InputError("no road of this travel mode to snap to: the network has no usable edges for it")
+        index = SegmentIndex(edge_geoms, eligible)
+    return index.query(points_xy)

@@ -220,3 +220,59 @@ def test_monaco_node_times_equal_networkx_multi_source_dijkstra(monaco, mode, di
     # Demand points placed on the nodes get the node times (no access leg: distance 0).
     np.testing.assert_allclose(r.minutes, ref[eligible_nodes], atol=1e-6)
     assert np.isfinite(ref[eligible_nodes]).mean() > 0.8
+
+
+def _brute_force_snap(geoms, eligible, pts):
+    """Distance from every point to every eligible edge with shapely; min distance per point."""
+    cand = np.flatnonzero(eligible)
+    d = shapely.distance(shapely.points(pts)[:, None], geoms[cand][None, :])
+    return d, cand
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_snapping_equals_brute_force_nearest_segment(seed):
+    from geoaccess.snapping import snap_points
+
+    rng = np.random.default_rng(seed)
+    # Random polylines (some long: pieces of <= 100 m), a few zero-length and duplicate-vertex
+    # edges, and axis-aligned edges on a grid so that points equidistant from two edges exist.
+    lines = []
+    for _ in range(120):
+        n = rng.integers(2, 6)
+        start = rng.uniform(0, 3000, 2)
+        lines.append(shapely.LineString(start + np.cumsum(rng.normal(0, 300, (n, 2)), axis=0)))
+    lines.append(shapely.LineString([(500, 500), (500, 500)]))
+    lines.append(shapely.LineString([(10, 10), (400, 10), (400, 10), (800, 10)]))
+    for x in (0.0, 1000.0, 2000.0):
+        lines.append(shapely.LineString([(x, -2000), (x, -1000)]))
+    lines.append(shapely.LineString([(0, -2000), (2000, -2000)]))
+    geoms = np.array(lines, dtype=object)
+    eligible = rng.random(len(geoms)) > 0.2
+    eligible[-5:] = True
+    pts = np.r_[
+        rng.uniform(-500, 3500, (400, 2)),  # near and among the roads
+        rng.uniform(-1e5, 1e5, (40, 2)),  # far away
+        [[500.0, -1500.0], [1500.0, -1500.0], [1000.0, -1500.0], [0.0, -2000.0]],  # exact ties / on a node
+        shapely.get_coordinates(geoms[eligible])[:50],  # on vertices
+    ]
+    s = snap_points(geoms, pts, eligible)
+    d, cand = _brute_force_snap(geoms, eligible, pts)
+    best = d.min(axis=1)
+    np.testing.assert_allclose(s.distance_m, best, rtol=1e-12, atol=1e-7)
+    assert eligible[s.edge].all()
+    # The chosen edge is (one of) the nearest, and the reported position lies on it at that distance.
+    chosen = d[np.arange(len(pts)), np.searchsorted(cand, s.edge)]
+    np.testing.assert_allclose(chosen, best, rtol=1e-12, atol=1e-7)
+    on_edge = shapely.line_interpolate_point(geoms[s.edge], s.fraction, normalized=True)
+    np.testing.assert_allclose(shapely.distance(on_edge, shapely.points(pts)), best, rtol=1e-9, atol=1e-6)
+    # Ties pick the lowest edge index among the equally near ones.
+    tie = np.flatnonzero((d <= best[:, None] + 1e-9).sum(axis=1) > 1)
+    assert len(tie) >= 3
+    lowest = np.array([cand[np.flatnonzero(d[i] <= best[i] + 1e-9)].min() for i in tie])
+    assert (s.edge[tie] == lowest).all()
+    # Same answer through the cached index of a compiled graph's kind (built once, reused).
+    from geoaccess.snapping import SegmentIndex
+
+    index = SegmentIndex(geoms, eligible)
+    again = snap_points(geoms, pts, eligible, index=index)
+    assert (again.edge == s.edge).all() and np.array_equal(again.distance_m, s.distance_m)

@@ -250,6 +250,11 @@ def _check_gcj02(network: RoadNetwork, facilities: gpd.GeoDataFrame) -> list[str
     return []
 
 
+def travels_by(target: Target, mode: str, urban: np.ndarray) -> np.ndarray:
+    """Which demand points travel by ``mode`` for ``target`` (urban and rural modes may differ)."""
+    return np.where(urban, target.mode_for(True) == mode, target.mode_for(False) == mode)
+
+
 def _evaluate(target: Target, engine: _Engine, facilities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
               warnings: list[str]) -> Evaluation:
     chosen = select_facilities(target, facilities)
@@ -272,8 +277,7 @@ def _evaluate(target: Target, engine: _Engine, facilities: gpd.GeoDataFrame, dem
     nearest = np.full(len(demand), -1)
     ids = facilities["facility_id"].to_numpy()[chosen]
     for mode in target.modes:
-        people = np.array([target.mode_for(bool(u)) == mode for u in (True, False)])
-        uses = np.where(urban, people[0], people[1])
+        uses = travels_by(target, mode, urban)
         if not uses.any():
             continue
         result = nearest_facility(engine.graph(mode), engine.demand(mode), engine.facilities(mode).subset(chosen),
@@ -396,7 +400,7 @@ def site_target(result: RunResult, target_id: str, *, n_new: int | None = None, 
     urban = demand["urban"].to_numpy(bool)
     rows, cols, vals = [], [], []
     for mode in target.modes:
-        uses = np.array([target.mode_for(bool(u)) == mode for u in urban])
+        uses = travels_by(target, mode, urban)
         if not uses.any():
             continue
         graph = engine.graph(mode)
@@ -441,7 +445,7 @@ def _evaluate_with_sites(result: RunResult, target: Target, chosen: np.ndarray, 
     minutes = np.full(len(demand), np.inf)
     urban = demand["urban"].to_numpy(bool)
     for mode in target.modes:
-        uses = np.array([target.mode_for(bool(u)) == mode for u in urban])
+        uses = travels_by(target, mode, urban)
         if uses.any():
             graph = engine.graph(mode)
             minutes[uses] = nearest_facility(graph, engine.demand(mode), place_points(graph, xy),

@@ -1291,13 +1291,271 @@ def solve_lscp(problem: SitingProblem, threshold_min: float, *, cover_share: flo
 # --------------------------------------------------------------------------- p-median
 
 
+class _MedData:
+    """Reduced p-median data: pairs (group, local column, minutes) with minutes below the
+    group's cap, stored in column order (``colptr``), plus group weights ``gw`` and caps
+    ``gcap`` (min of the penalty and the nearest fixed site). A group's cost is
+    ``gw * min(gcap, min over open columns of t)``."""
+
+    def __init__(self, gr, lc, gt, gw, gcap, K):
+        o = np.lexsort((gr, lc))
+        self.cr, self.cc, self.ct = gr[o], lc[o], gt[o]
+        self.cw = gw[self.cr]
+        self.wt = self.cw * self.ct
+        self.colptr = np.concatenate([[0], np.cumsum(np.bincount(lc, minlength=K))]).astype(np.int64)
+        self.gw, self.gcap, self.G, self.K = gw, gcap, len(gw), K
+        self.wcap = gw * gcap
+
+    def idx(self, cols) -> np.ndarray:
+        """Pair positions of the given columns (slices of the column order)."""
+        cols = np.asarray(cols, dtype=np.int64)
+        if cols.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        a, b = self.colptr[cols], self.colptr[cols + 1]
+        ln = b - a
+        return np.repeat(a - np.concatenate([[0], np.cumsum(ln)[:-1]]), ln) + np.arange(int(ln.sum()))
+
+    def state(self, cols):
+        """Per group: nearest open time ``d1`` (cap if none), second nearest ``d2``, and the
+        column giving ``d1`` (-1: the cap)."""
+        k = self.idx(cols)
+        r, t, c = self.cr[k], self.ct[k], self.cc[k]
+        o = np.lexsort((c, t, r))
+        r, t, c = r[o], t[o], c[o]
+        first = np.r_[True, r[1:] != r[:-1]] if r.size else np.zeros(0, dtype=bool)
+        second = ~first & np.r_[False, first[:-1]] if r.size else first
+        d1, d2 = self.gcap.copy(), self.gcap.copy()
+        asg = np.full(self.G, -1, dtype=np.int64)
+        d1[r[first]], asg[r[first]] = t[first], c[first]
+        d2[r[second]] = t[second]
+        return d1, d2, asg
+
+    def cost(self, cols) -> float:
+        return float(self.gw @ self.state(cols)[0])
+
+
+def _pmed_greedy(D: _MedData, p: int) -> list[int]:
+    """Greedy add on the reduced model (ties: lowest column)."""
+    d1 = D.gcap.copy()
+    chosen: list[int] = []
+    for _ in range(p):
+        gain = np.bincount(D.cc, weights=D.cw * np.maximum(d1[D.cr] - D.ct, 0.0), minlength=D.K)
+        gain[chosen] = -1.0
+        j = int(np.argmax(gain))
+        if gain[j] <= 0:
+            break
+        chosen.append(j)
+        k = D.idx([j])
+        np.minimum.at(d1, D.cr[k], D.ct[k])
+    return chosen
+
+
+def _pmed_swap(D: _MedData, picks, p: int, deadline: float, max_iter: int = 10_000):
+    """Best-improvement vertex substitution (Teitz-Bart) with Whitaker's bookkeeping: per
+    group the nearest (``d1``, its column) and second-nearest (``d2``) open time. The
+    change of swapping open ``s`` for closed ``j`` is ``loss_s - gain_j - extra_js``:
+    ``gain_j`` = saving of adding ``j``, ``loss_s`` = cost of dropping ``s`` (its groups
+    fall back to ``d2``), ``extra_js`` = saving ``j`` gives those groups beyond ``gain_j``
+    (``w (d2 - max(t, d1))`` for ``t < d2``). All three come from one pass over the pairs;
+    ``extra`` is a dense K x p array. Also adds a column while fewer than ``p`` are open.
+    Returns (columns, cost)."""
+    S = [int(j) for j in picks]
+    K = D.K
+    cur = D.cost(S)
+    for _ in range(max_iter):
+        if time.perf_counter() > deadline:
+            break
+        d1, d2, asg = D.state(S)
+        cur = float(D.gw @ d1)
+        tol = 1e-10 * max(1.0, abs(cur))
+        d1r = d1[D.cr]
+        gain = np.bincount(D.cc, weights=D.cw * np.maximum(d1r - D.ct, 0.0), minlength=K)
+        gain[S] = -np.inf
+        if len(S) < p:
+            j = int(np.argmax(gain))
+            if gain[j] > tol:
+                S.append(j)
+                continue
+            break
+        if not S:
+            break
+        n = len(S)
+        pos = np.full(K, -1, dtype=np.int64)
+        pos[S] = np.arange(n)
+        has = asg >= 0
+        ap = np.where(has, pos[np.maximum(asg, 0)], -1)
+        loss = np.bincount(ap[has], weights=(D.gw * (d2 - d1))[has], minlength=n)
+        apr = ap[D.cr]
+        d2r = d2[D.cr]
+        m = (apr >= 0) & (D.ct < d2r)
+        ex = np.bincount(D.cc[m] * n + apr[m], weights=D.cw[m] * (d2r[m] - np.maximum(D.ct[m], d1r[m])),
+                         minlength=K * n).reshape(K, n)
+        delta = loss[None, :] - gain[:, None] - ex
+        k = int(np.argmin(delta))
+        j, s = divmod(k, n)
+        if not delta[j, s] < -tol:
+            break
+        S[s] = j
+    S = sorted(S)
+    return S, D.cost(S)
+
+
+def _pmed_lagrangian(D: _MedData, p: int, ub: float, lam: np.ndarray, deadline: float,
+                     max_iter: int = 3000, tol: float = 1e-4):
+    """Lagrangian lower bound for p-median, assignment rows ``sum_j x_gj + u_g = 1``
+    relaxed with multipliers ``lam_g`` (``u_g`` is the virtual option at the cap):
+    ``L(lam) = sum_g lam_g + sum_g min(0, w_g cap_g - lam_g) + (sum of the p most negative
+    rho_j)``, ``rho_j = sum_{g in col j} min(0, w_g t_gj - lam_g)``. Any ``lam`` gives a
+    valid bound; maximised by subgradient with Polyak steps towards ``ub``; the relaxed
+    solution's sites are tried as incumbents. Returns (best bound, its lam, its rho,
+    (best heuristic cost, its columns)), without any constant offset."""
+    starts = D.colptr[:-1]
+    best, best_lam, best_rho = -np.inf, lam, None
+    theta, stall = 2.0, 0
+    heur = (np.inf, [])
+    lam = lam.copy()
+    for _ in range(max_iter):
+        v = D.wt - lam[D.cr]
+        np.minimum(v, 0.0, out=v)
+        rho = np.add.reduceat(v, starts) if v.size else np.zeros(D.K)
+        pen = np.minimum(D.wcap - lam, 0.0)
+        top = _topp(-rho, p)
+        top = top[rho[top] < 0]
+        L = float(lam.sum() + pen.sum() + rho[top].sum())
+        if L > best:
+            stall = 0 if L > best + 1e-6 * max(1.0, abs(best)) else stall + 1
+            best, best_lam, best_rho = L, lam.copy(), rho
+        else:
+            stall += 1
+        if ub - best <= tol * max(1.0, abs(ub)) or time.perf_counter() > deadline:
+            break
+        if stall >= 20:
+            theta *= 0.5
+            stall = 0
+            if theta < 2e-3:
+                break
+        k = D.idx(top)
+        sel = v[k] < 0
+        cnt = np.bincount(D.cr[k][sel], minlength=D.G) + (pen < 0)
+        if top.size:
+            val = D.cost(top)
+            if val < heur[0]:
+                heur = (val, sorted(int(j) for j in top))
+                ub = min(ub, val)
+        g = 1.0 - cnt
+        nn = float(g @ g)
+        if nn == 0:
+            break
+        lam = lam + theta * max(ub - L, 1e-9 * max(1.0, abs(L))) / nn * g
+    return best, best_lam, best_rho, heur
+
+
+def _pmed_radius_milp(D: _MedData, keep: np.ndarray, force: np.ndarray, p: int, start_cols, time_limit: float,
+                      rg: float, objective_bound: float | None = None):
+    """The chained radius MILP on the columns ``keep`` (local indices; ``force`` of them
+    have ``y = 1``). Returns (chosen local columns or None, status, cost, bound)."""
+    k = D.idx(keep)
+    K2 = keep.size
+    loc = np.full(D.K, -1, dtype=np.int64)
+    loc[keep] = np.arange(K2)
+    gr, gt, lc = D.cr[k], D.ct[k], loc[D.cc[k]]
+    gw, gcap = D.gw, D.gcap
+    o = np.lexsort((lc, gt, gr))
+    gr, gt, lc = gr[o], gt[o], lc[o]
+    hasp = np.zeros(D.G, dtype=bool)
+    hasp[gr] = True
+    newlev = np.r_[True, (gr[1:] != gr[:-1]) | (gt[1:] != gt[:-1])]
+    lev = np.cumsum(newlev) - 1
+    L = int(lev[-1]) + 1
+    lev_g, lev_t = gr[newlev], gt[newlev]
+    first = np.r_[True, lev_g[1:] != lev_g[:-1]]
+    last = np.r_[lev_g[1:] != lev_g[:-1], True]
+    nxt = np.where(last, gcap[lev_g], np.r_[lev_t[1:], 0.0])
+    zcost = gw[lev_g] * (nxt - lev_t)
+    offset = float((gw[lev_g[first]] * lev_t[first]).sum() + D.wcap[~hasp].sum())
+    li = np.arange(L)
+    notfirst = li[~first]
+    R = np.concatenate([li, notfirst, lev, np.full(K2, L)])
+    C = np.concatenate([K2 + li, K2 + notfirst - 1, lc, np.arange(K2)])
+    V = np.concatenate([np.ones(L), -np.ones(notfirst.size), np.ones(lc.size), np.ones(K2)])
+    A = sp.csc_matrix((V, (R, C)), shape=(L + 1, K2 + L))
+    rlo = np.concatenate([first.astype(float), [-np.inf]])
+    rhi = np.concatenate([np.full(L, np.inf), [p]])
+    ylo = np.zeros(K2)
+    ylo[loc[force]] = 1.0
+    start = None
+    if start_cols is not None:
+        y0 = np.zeros(K2)
+        y0[loc[np.asarray(start_cols, dtype=np.int64)]] = 1
+        best = np.full(D.G, np.inf)
+        on = y0[lc] > 0
+        np.minimum.at(best, gr[on], gt[on])
+        start = np.concatenate([y0, (lev_t < best[lev_g]).astype(float)])
+    x, status, obj, bound, _ = _highs_solve(
+        np.concatenate([np.zeros(K2), zcost]), A, rlo, rhi, np.concatenate([ylo, np.zeros(L)]),
+        np.concatenate([np.ones(K2), np.full(L, np.inf)]), np.concatenate([np.ones(K2), np.zeros(L)]),
+        maximize=False, offset=offset, time_limit=time_limit, rel_gap=rg, start=start)
+    if x is None:
+        return None, status, np.inf, bound
+    return sorted(int(j) for j in keep[x[:K2] > 0.5]), status, obj, bound
+
+
+def _pmedian_core(D: _MedData, p: int, picks, deadline: float, rg: float, const: float, warm_start: bool = True):
+    """Exact p-median on the reduced model: 1. incumbent: greedy ``picks`` + vertex
+    substitution; 2. lower bound: Lagrangian (subgradient from the incumbent's costs);
+    3. if the gap exceeds ``rg``: Lagrangian reduced-cost fixing, then the radius MILP on
+    the remaining columns with HiGHS, warm-started, until ``deadline``. Costs include
+    ``const``. Returns (chosen local columns, lower bound, status, notes)."""
+    notes: list[str] = []
+    tol_stop = lambda lb, ub: ub - lb <= max(rg * max(abs(ub), 1e-9), 1e-9 * max(1.0, abs(ub)))  # noqa: E731
+    best, ub = _pmed_swap(D, picks, p, deadline)
+    if p >= D.K:
+        return list(range(D.K)), ub + const, "optimal", notes
+    now = time.perf_counter()
+    lam0 = D.gw * D.state(best)[0]
+    lb, lam, rho, heur = _pmed_lagrangian(D, p, ub, lam0, now + 0.5 * max(deadline - now, 0.0),
+                                          tol=max(rg, 1e-9) * (ub + const) / max(ub, 1e-9))
+    if heur[1] and heur[0] < ub * (1 + 1e-2) and time.perf_counter() < deadline:
+        cand, v = _pmed_swap(D, heur[1], p, deadline)
+        if v < ub - 1e-10 * max(1.0, ub):
+            best, ub = cand, v
+    if tol_stop(lb + const, ub + const) or rho is None:
+        return best, max(lb, -np.inf) + const, "optimal" if rho is not None else "time_limit", notes
+    f0, f1, alt = _reduced_cost_fix(-rho, p, -lb, -ub)
+    fixed_bound = float((-alt[f0 | f1]).min()) if (f0 | f1).any() else np.inf
+    keep = np.flatnonzero(~f0)
+    notes.append(f"Lagrangian fixing: {int(f0.sum())} candidate(s) excluded, {int(f1.sum())} forced; "
+                 f"MILP on {keep.size} candidates")
+    remaining = deadline - time.perf_counter()
+    inc = np.zeros(D.K, dtype=bool)
+    inc[best] = True
+    if remaining <= 0.05 or keep.size == 0:
+        return best, lb + const, "time_limit" if remaining <= 0.05 else "optimal", notes
+    start = best if (warm_start and not inc[f0].any() and inc[f1].all()) else None
+    cols, status, obj, bnd = _pmed_radius_milp(D, keep, np.flatnonzero(f1), p, start, remaining, rg)
+    if cols is not None and obj < ub:
+        best, ub = cols, D.cost(cols)
+    bnd = bnd if np.isfinite(bnd) else -np.inf
+    lower = max(lb, min(bnd, fixed_bound, ub))
+    return best, lower + const, ("optimal" if tol_stop(lower + const, ub + const) else status), notes
+
+
 def solve_pmedian(problem: SitingProblem, n_new: int, *, unreachable_penalty_min: float | None = None,
                   time_limit_s: float = 60, mip_rel_gap: float = 1e-4, reduce: bool = True,
                   warm_start: bool = True) -> SitingResult:
     """p-median: choose ``n_new`` sites minimising population-weighted time to the nearest
     open site. A demand point with no open site within the matrix costs
     ``unreachable_penalty_min`` (default ``cutoff + 1 × cutoff`` = 2 × cutoff).
-    ``objective`` is person-minutes; values are population-weighted mean minutes."""
+    ``objective`` is person-minutes; values are population-weighted mean minutes;
+    ``mip_gap`` is the proven gap ``(objective - lower bound) / objective``.
+
+    Method (on the reduced model): greedy add, then vertex substitution with Whitaker's
+    nearest / second-nearest bookkeeping (vectorised over the sparse pairs); Lagrangian
+    lower bound (assignment rows relaxed, a virtual option at the cap per demand point)
+    by subgradient; Lagrangian reduced-cost fixing of candidates that cannot be in a
+    better solution; then the chained radius MILP on the remaining candidates with
+    HiGHS, warm-started. ``time_limit_s`` bounds the whole call (a share is kept for
+    canonicalising and ranking)."""
     problem = _check_problem(problem)
     n_new = _check_n_new(problem, n_new)
     tl, rg = _check_solver(time_limit_s, mip_rel_gap)
@@ -1310,6 +1568,7 @@ def solve_pmedian(problem: SitingProblem, n_new: int, *, unreachable_penalty_min
                              f"{problem.cutoff_min}; use a value >= the cutoff")
     t0 = time.perf_counter()
     r, c, t = _pairs(problem)
+    deadline = t0 + tl - min(0.25 * tl, _post_seconds(r.size))
     w, fixed, n = problem.weights, problem.fixed, problem.n_demand
     capv = np.full(n, penalty)
     fsel = fixed[c]
@@ -1336,52 +1595,18 @@ def solve_pmedian(problem: SitingProblem, n_new: int, *, unreachable_penalty_min
     total = problem.total_pop
     notes: list[str] = []
     p = min(n_new, K)
-    greedy = _greedy_generic(ev, fixed, ~fixed, p) if (warm_start and p > 0) else []
+    greedy: list[int] = []
     if p == 0 or G == 0:
         chosen, status, bound = [], "optimal", float("nan")
     else:
-        # levels: distinct (group, minutes) in order
-        o = np.lexsort((lc, gt, gr))
-        gr, gt, lc = gr[o], gt[o], lc[o]
-        newlev = np.r_[True, (gr[1:] != gr[:-1]) | (gt[1:] != gt[:-1])]
-        lev = np.cumsum(newlev) - 1
-        L = int(lev[-1]) + 1
-        lev_g = gr[newlev]
-        lev_t = gt[newlev]
-        first = np.r_[True, lev_g[1:] != lev_g[:-1]]
-        last = np.r_[lev_g[1:] != lev_g[:-1], True]
-        nxt = np.where(last, gcap[lev_g], np.r_[lev_t[1:], 0.0])
-        zcost = gw[lev_g] * (nxt - lev_t)
-        offset = const + float((gw[lev_g[first]] * lev_t[first]).sum())
-        li = np.arange(L)
-        notfirst = li[~first]
-        R = np.concatenate([li, notfirst, lev, np.full(K, L)])
-        C = np.concatenate([K + li, K + notfirst - 1, lc, np.arange(K)])
-        V = np.concatenate([np.ones(L), -np.ones(notfirst.size), np.ones(lc.size), np.ones(K)])
-        A = sp.csc_matrix((V, (R, C)), shape=(L + 1, K + L))
-        rlo = np.concatenate([first.astype(float), [-np.inf]])
-        rhi = np.concatenate([np.full(L, np.inf), [p]])
-        start = None
-        if greedy:
-            y0 = np.zeros(K)
-            g_in = np.asarray([j for j in greedy], dtype=np.int64)
-            g_in = g_in[np.isin(g_in, cols)]
-            y0[np.searchsorted(cols, g_in)] = 1
-            best = np.full(G, np.inf)
-            on = y0[lc] > 0
-            np.minimum.at(best, gr[on], gt[on])
-            z0 = (lev_t < best[lev_g]).astype(float)
-            start = np.concatenate([y0, z0])
-        x, status, obj, bound, _ = _highs_solve(
-            np.concatenate([np.zeros(K), zcost]), A, rlo, rhi, np.zeros(K + L),
-            np.concatenate([np.ones(K), np.full(L, np.inf)]), np.concatenate([np.ones(K), np.zeros(L)]),
-            maximize=False, offset=offset, time_limit=tl, rel_gap=rg, start=start)
-        if x is None:
-            chosen = sorted(greedy)
-            notes.append("solver returned no solution; greedy sites reported")
-        else:
-            chosen = sorted(int(i) for i in cols[x[:K] > 0.5])
-    chosen = _canonicalise(ev, fixed, chosen, ~fixed)
+        D = _MedData(gr, lc, gt, gw, gcap, K)
+        picks = _pmed_greedy(D, p)
+        greedy = sorted(int(cols[j]) for j in picks)
+        loc, bound, status, info = _pmedian_core(D, p, picks, deadline, rg, const, warm_start=warm_start)
+        notes.extend(info)
+        chosen = sorted(int(cols[j]) for j in loc)
+    if time.perf_counter() < t0 + tl:
+        chosen = _canonicalise(ev, fixed, chosen, ~fixed)
     if chosen:
         chosen, k = _drop_redundant(ev, fixed, chosen)
         if k:
@@ -1393,12 +1618,17 @@ def solve_pmedian(problem: SitingProblem, n_new: int, *, unreachable_penalty_min
     open_[chosen] = True
     after = ev.score(open_)
     gobj = None
-    if greedy or p == 0:
+    if (warm_start and greedy) or p == 0:
         go = fixed.copy()
         go[greedy] = True
         gobj = ev.score(go)
-    return SitingResult(model="pmedian", status=status, objective=after,
-                        mip_gap=_rel_gap(after, min(bound, after)) if np.isfinite(bound) else (0.0 if p == 0 or G == 0 else float("nan")),
+    if p == 0 or G == 0:
+        gap = 0.0
+    else:
+        gap = _rel_gap(after, min(bound, after)) if np.isfinite(bound) else float("nan")
+        if status != "optimal" and gap <= rg:
+            status = "optimal"
+    return SitingResult(model="pmedian", status=status, objective=after, mip_gap=gap,
                         solve_seconds=time.perf_counter() - t0, sites=_sites_frame(problem, order, gains, cums),
                         value_name="mean_minutes", value_before=mean(before), value_after=mean(after),
                         n_demand=n, n_sites=problem.n_sites, n_demand_reduced=G, n_sites_reduced=K,

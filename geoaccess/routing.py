@@ -158,6 +158,11 @@ class Placement:
     def __len__(self) -> int:
         return len(self.edge)
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_ends"] = {}  # the cache holds its graph: not worth pickling
+        return state
+
     def subset(self, mask: np.ndarray) -> "Placement":
         return Placement(self.edge[mask], self.fraction[mask], self.distance_m[mask], self.access_s[mask],
                          self.on_network[mask])
@@ -357,12 +362,6 @@ def _dedup(tails: np.ndarray, heads: np.ndarray, seconds: np.ndarray) -> tuple[n
     tails, heads, seconds = tails[order], heads[order], seconds[order]
     first = np.r_[True, (tails[1:] != tails[:-1]) | (heads[1:] != heads[:-1])]
     return tails[first], heads[first], seconds[first]
-
-
-def _csr(tails: np.ndarray, heads: np.ndarray, seconds: np.ndarray, n: int) -> sp.csr_matrix:
-    """CSR matrix of arcs keeping the fastest of parallel arcs (a plain sparse build would add them)."""
-    tails, heads, seconds = _dedup(tails, heads, seconds)
-    return sp.csr_matrix((seconds, (tails, heads)), shape=(n, n))
 
 
 def nearest_facility(graph: ModeGraph, demand: Placement, facilities: Placement,

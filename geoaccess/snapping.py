@@ -25,7 +25,7 @@ from scipy.spatial import cKDTree
 
 from .errors import InputError
 
-PIECE_M = 100.0  # longest straight piece in the index, metres
+PIECE_M = 25.0  # longest straight piece in the index, metres (short: a tight certificate in dense towns)
 _K_FIRST, _K_SECOND = 16, 128
 _CHUNK = 32_768  # points projected at a time (bounded temporaries)
 
@@ -165,10 +165,13 @@ class SegmentIndex:
             best[sl], piece[sl], t[sl] = b, p, tt
             todo.append(np.flatnonzero(~ok) + s)
         todo = np.concatenate(todo) if todo else np.zeros(0, dtype=np.int64)
-        if len(todo):
-            b, p, tt, ok = self._query_k(px[todo], py[todo], _K_SECOND, workers)
-            best[todo], piece[todo], t[todo] = b, p, tt
-            todo = todo[~ok]
+        left = []
+        for s in range(0, len(todo), _CHUNK // 8):
+            part = todo[s:s + _CHUNK // 8]
+            b, p, tt, ok = self._query_k(px[part], py[part], _K_SECOND, workers)
+            best[part], piece[part], t[part] = b, p, tt
+            left.append(part[~ok])
+        todo = np.concatenate(left) if left else todo
         for i in todo:  # exact: every piece whose centre lies within best + half
             radius = np.sqrt(best[i]) + self.half + 1e-6
             near = np.asarray(self.tree.query_ball_point([px[i], py[i]], radius), dtype=np.int64)

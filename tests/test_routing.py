@@ -163,6 +163,21 @@ def test_od_matrix_matches_single_facility_searches():
         np.testing.assert_allclose([stored[(i, j)] for i in within], single[within], atol=1e-9)
 
 
+def test_od_matrix_in_forked_processes_equals_one_process():
+    g = walk(one_way_square())
+    rng = np.random.default_rng(2)
+    dem = place_points(g, rng.uniform(-50, 1050, size=(80, 2)))
+    src = place_points(g, np.r_[rng.uniform(0, 1000, size=(9, 2)), [[5000.0, 5000.0]]])  # last: off network
+    one = od_matrix(g, dem, src, 15.0, "from_facility", batch=2)
+    two = od_matrix(g, dem, src, 15.0, "from_facility", batch=2, processes=2)
+    assert one.shape == two.shape == (80, 10) and one.nnz == two.nnz > 0
+    assert one.has_sorted_indices and two.has_sorted_indices
+    np.testing.assert_array_equal(one.indptr, two.indptr)
+    np.testing.assert_array_equal(one.indices, two.indices)
+    np.testing.assert_array_equal(one.data, two.data)
+    assert one[:, 9].nnz == 0
+
+
 def test_od_keeps_zero_minute_pairs():
     g = walk(line_network())
     pts = np.array([[1000.0, 0.0]])
@@ -229,9 +244,15 @@ def _brute_force_snap(geoms, eligible, pts):
     return d, cand
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_snapping_equals_brute_force_nearest_segment(seed):
+@pytest.mark.parametrize("seed,k_first,k_second", [(0, 16, 128), (1, 16, 128), (2, 1, 2)])
+def test_snapping_equals_brute_force_nearest_segment(seed, k_first, k_second, monkeypatch):
+    import geoaccess.snapping as snapping
     from geoaccess.snapping import snap_points
+
+    # k = 1 then 2 nearest pieces: most points fail the certificate and take the
+    # second round and the exact ball-query fallback.
+    monkeypatch.setattr(snapping, "_K_FIRST", k_first)
+    monkeypatch.setattr(snapping, "_K_SECOND", k_second)
 
     rng = np.random.default_rng(seed)
     # Random polylines (some long: pieces of <= 100 m), a few zero-length and duplicate-vertex

@@ -381,3 +381,100 @@ def test_reported_gap_is_honest_under_a_short_time_limit(seed):
         assert np.isfinite(r.mip_gap)
         assert r.objective * (1 + r.mip_gap) >= exact.objective * (1 - 1e-9)
         assert wall <= tl + 1.5  # the whole call, not just the solver, is budgeted
+
+
+# --------------------------------------------------------------------------- p-median bounds and gaps
+
+
+def _pmed_instance(seed, n=60, m=14, n_fixed=2, penalty=None):
+    from geoaccess.siting import _pmedian_data
+
+    prob, cands = make(n, m, seed, cutoff=12.0, n_fixed=n_fixed)
+    pen = 2.0 * prob.cutoff_min if penalty is None else penalty
+    D, cols, const = _pmedian_data(prob, pen, True)
+    return prob, cands, pen, D, cols, const
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("p", [1, 2, 3])
+@pytest.mark.parametrize("penalty", [None, 15.0])
+def test_pmedian_lagrangian_bound_is_below_optimum(seed, p, penalty):
+    from geoaccess.siting import _pmed_greedy, _pmed_lagrangian, _pmed_swap, _topp
+
+    prob, cands, pen, D, cols, const = _pmed_instance(seed, penalty=penalty)
+    kw = {"unreachable_penalty_min": penalty} if penalty else {}
+    best = min(evaluate_sites(prob, "pmedian", s, **kw) for s in itertools.combinations(cands, p))
+    picks = _pmed_greedy(D, p)
+    inc, ub = _pmed_swap(D, picks, p, np.inf)
+    # the interchange result is a real solution: its cost is the evaluator's, and >= optimum
+    assert const + ub == pytest.approx(evaluate_sites(prob, "pmedian", list(prob.site_ids[cols[inc]]), **kw))
+    assert const + ub >= best - 1e-6 and len(inc) == p
+    lb, lam, rho, heur = _pmed_lagrangian(D, p, ub, D.gw * D.state(inc)[0], np.inf, max_iter=300)
+    assert const + lb <= best + 1e-6
+    assert const + heur[0] >= best - 1e-6  # the Lagrangian heuristic value is a real choice
+    rng = np.random.default_rng(seed)
+    for _ in range(5):  # any multipliers give a lower bound (penalty option included)
+        lam = rng.uniform(0, 1.2, D.G) * D.wcap
+        v = np.minimum(D.wt - lam[D.cr], 0)
+        rh = np.bincount(D.cc, weights=v, minlength=D.K)
+        top = _topp(-rh, p)
+        L = lam.sum() + np.minimum(D.wcap - lam, 0).sum() + np.minimum(rh[top], 0).sum()
+        assert const + L <= best + 1e-6
+
+
+def test_pmedian_reduced_cost_fixing_keeps_better_solutions():
+    from geoaccess.siting import _pmed_lagrangian, _reduced_cost_fix
+
+    for seed in range(4):
+        prob, cands, pen, D, cols, const = _pmed_instance(seed, n=80, m=12)
+        p = 3
+        sets = list(itertools.combinations(range(D.K), p))
+        vals = [D.cost(list(s)) for s in sets]
+        inc = sorted(vals)[len(vals) // 2]  # a mediocre incumbent
+        lb, lam, rho, _ = _pmed_lagrangian(D, p, inc, D.wcap.copy(), np.inf, max_iter=300)
+        f0, f1, alt = _reduced_cost_fix(-rho, p, -lb, -inc)
+        for st, v in zip(sets, vals):
+            if v < inc - 1e-9:
+                assert not f0[list(st)].any() and set(np.flatnonzero(f1)) <= set(st)
+        assert lb <= min(vals) + 1e-6
+
+
+def _pmed_mid(seed, n=3000, m=300):
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(seed)
+    dem = rng.uniform(0, 60, (n, 2))
+    sit = rng.uniform(0, 60, (m, 2))
+    d = cKDTree(dem).sparse_distance_matrix(cKDTree(sit), 6.0, output_type="coo_matrix")
+    od = sp.csr_matrix((d.data + 1e-3, (d.row, d.col)), shape=(n, m))
+    return siting_problem(od, rng.integers(1, 200, n), np.arange(m), fixed=[0, 1], cutoff_min=7)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_pmedian_gap_is_honest_small(seed):
+    prob, cands = make(70, 13, seed, cutoff=12.0)
+    for p in (2, 3):
+        best = min(evaluate_sites(prob, "pmedian", s) for s in itertools.combinations(cands, p))
+        for tl, rg in ((0.01, 1e-4), (5, 0.05), (5, 1e-4)):
+            r = solve_pmedian(prob, p, time_limit_s=tl, mip_rel_gap=rg)
+            assert r.objective >= best - 1e-6
+            assert r.objective == pytest.approx(evaluate_sites(prob, "pmedian", r.site_ids))
+            assert r.objective * (1 - r.mip_gap) <= best * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("seed", [21])
+def test_pmedian_whole_call_time_limit_and_honest_gap(seed):
+    import time
+
+    prob = _pmed_mid(seed)
+    ref = solve_pmedian(prob, 15, time_limit_s=20)
+    for tl in (0.05, 0.5, 2.0):
+        t0 = time.perf_counter()
+        r = solve_pmedian(prob, 15, time_limit_s=tl)
+        wall = time.perf_counter() - t0
+        assert wall <= tl + 1.5  # the whole call, not just the solver
+        assert np.isfinite(r.mip_gap) and r.mip_gap >= 0
+        assert r.objective * (1 - r.mip_gap) <= ref.objective * (1 + 1e-9)  # bound <= a feasible value
+        assert ref.objective * (1 - ref.mip_gap) <= r.objective * (1 + 1e-9)
+        assert r.objective == pytest.approx(evaluate_sites(prob, "pmedian", r.site_ids))
+        assert r.greedy_objective >= r.objective - 1e-6

@@ -22,7 +22,8 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
-from shapely import MultiPoint, box, union_all
+import shapely.geometry
+from shapely import union_all
 from shapely.geometry import Point
 
 from .errors import InputError, check_positive
@@ -118,6 +119,7 @@ def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(k, k))
     _, label = connected_components(graph, directed=False)
 
+    areas = _cluster_areas(gxy, label, spacing if spacing > 0 else link)
     rows = []
     for lab in np.unique(label):
         members = np.flatnonzero(label == lab)
@@ -145,10 +147,8 @@ def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
         if adm is not None:
             vals = sorted({str(a) for a in adm[idx] if a is not None and not (isinstance(a, float) and np.isnan(a))})
             units = "; ".join(vals)
-        half = (spacing if spacing > 0 else link) / 2.0
-        area = union_all([box(x - half, y - half, x + half, y + half) for x, y in gxy[members]])
         rows.append(dict(pop=P, n_points=int(len(idx)), mean_minutes=mean_t, max_minutes=float(tm.max()),
-                         nearest_facility=nf, best_minutes=float(tm.min()), admin=units, area_geometry=area,
+                         nearest_facility=nf, best_minutes=float(tm.min()), admin=units, area_geometry=areas[lab],
                          geometry=Point(gxy[rep]), _x=float(gxy[rep, 0]), _y=float(gxy[rep, 1]),
                          _first=int(idx.min())))
     df = pd.DataFrame(rows)
@@ -158,6 +158,32 @@ def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
     out = gpd.GeoDataFrame(df, geometry="geometry", crs=demand.crs)
     out["area_geometry"] = gpd.GeoSeries(out["area_geometry"], crs=demand.crs)
     return out
+
+
+def _cluster_areas(xy: np.ndarray, label: np.ndarray, size: float) -> list:
+    """Per cluster label, the union of squares of side ``size`` centred on its points.
+
+    Drawn on a grid of half-squares and polygonised with rasterio: a square centred on a
+    point covers the 2 × 2 half-cells around it, exactly so for points on a lattice of
+    that spacing (raster demand), within half a square otherwise. Far faster than a
+    GEOS union of thousands of squares; clusters never share a half-cell because their
+    points are more than the link distance (≥ ``size``) apart.
+    """
+    from affine import Affine
+    from rasterio.features import shapes
+
+    cell = size / 2.0
+    origin = xy.min(axis=0) - size
+    ij = np.floor((xy - origin) / cell + 1e-9).astype(np.int64)
+    grid = np.zeros((ij[:, 1].max() + 2, ij[:, 0].max() + 2), dtype=np.int32)
+    for di in (-1, 0):
+        for dj in (-1, 0):
+            grid[ij[:, 1] + dj, ij[:, 0] + di] = label + 1
+    transform = Affine(cell, 0.0, origin[0], 0.0, cell, origin[1])
+    parts: dict[int, list] = {}
+    for geom, value in shapes(grid, mask=grid > 0, connectivity=4, transform=transform):
+        parts.setdefault(int(value) - 1, []).append(shapely.geometry.shape(geom))
+    return [union_all(parts[k]) for k in range(int(label.max()) + 1)]
 
 
 def gap_areas(gaps: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -130,3 +130,21 @@ def test_gap_input_errors():
         find_gaps(demand, minutes, 15, admin=["x"])
     with pytest.raises(InputError, match="nearest_facility"):
         find_gaps(demand, minutes, 15, nearest_facility=["x"])
+
+
+def test_gap_areas_equal_the_union_of_cell_squares_on_a_lattice():
+    import shapely
+
+    rng = np.random.default_rng(4)
+    ij = np.unique(rng.integers(0, 40, size=(500, 2)), axis=0)
+    xy = 500_000.0 + ij * 100.0
+    demand = gpd.GeoDataFrame({"pop": np.ones(len(xy))}, geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
+                              crs="EPSG:32650")
+    # Everybody is a gap point; a full 40 x 40 lattice spacing of 100 m.
+    g = find_gaps(demand, np.full(len(xy), 60.0), 15.0, link_distance_m=150.0)
+    for row in g.itertuples():
+        members = gpd.GeoSeries(demand.geometry).distance(row.area_geometry) == 0
+        boxes = shapely.union_all([shapely.box(x - 50, y - 50, x + 50, y + 50)
+                                   for x, y in xy[members.to_numpy()]])
+        assert row.area_geometry.symmetric_difference(boxes).area == pytest.approx(0.0, abs=1e-6)
+        assert row.area_geometry.area == pytest.approx(row.n_points * 100.0 ** 2)

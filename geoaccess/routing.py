@@ -433,7 +433,6 @@ class _OdJob:
         flat = dist.ravel()
         src, node = np.nonzero(np.isfinite(dist))
         d = flat[src * n_total + node]
-        n_dem = self.n_demand
         out_key, out_val, out_src = [], [], []
         for side, (counts, indptr, dem, cost, access, other_node, other_cost) in enumerate(self.ends):
             cnt = counts[node]

@@ -5,7 +5,6 @@ the polygon code)."""
 from functools import lru_cache
 from pathlib import Path
 
-import networkx as nx
 import numpy as np
 import pytest
 import shapely
@@ -13,45 +12,16 @@ from scipy.spatial import cKDTree
 
 from geoaccess.errors import InputError
 from geoaccess.isochrones import isochrones, raster_times, reach_lines, reach_polygons, service_areas
-from geoaccess.network import load_speeds, network_from_file, network_from_graph
+from geoaccess.network import load_speeds, network_from_file
 from geoaccess.routing import Placement, compile_mode, nearest_facility, place_points
 
+from graphs import line_network, make_graph, one_way_square
+
 MONACO = Path(__file__).resolve().parents[1] / "data" / "demo" / "monaco.osm.pbf"
-UTM = "EPSG:32650"
 DRIVE = load_speeds()["drive"]
 DRIVE_RES_MS = DRIVE.kmh["residential"] * DRIVE.congestion["residential"] / 3.6  # 22.5 km/h
 DRIVE_ACCESS_MS = DRIVE.access_kmh / 3.6  # 15 km/h
 WALK_MS = 5.0 / 3.6
-
-
-def make_graph(nodes, edges):
-    """nodes: {id: (x, y)} metres; edges: [(u, v, highway, oneway)] — two-way edges get both arcs."""
-    g = nx.MultiDiGraph(crs=UTM)
-    for n, (x, y) in nodes.items():
-        g.add_node(n, x=float(x), y=float(y))
-    for u, v, highway, oneway in edges:
-        geom = shapely.LineString([nodes[u], nodes[v]])
-        g.add_edge(u, v, highway=highway, oneway=oneway, geometry=geom)
-        if not oneway:
-            g.add_edge(v, u, highway=highway, oneway=False, geometry=shapely.reverse(geom))
-    return network_from_graph(g, crs=UTM)
-
-
-def line_network():
-    # A(0,0) — B(1000,0) — C(2000,0), residential, plus an island D—E far away.
-    return make_graph(
-        {"A": (0, 0), "B": (1000, 0), "C": (2000, 0), "D": (0, 50_000), "E": (1000, 50_000)},
-        [("A", "B", "residential", False), ("B", "C", "residential", False), ("D", "E", "residential", False)],
-    )
-
-
-def one_way_square():
-    # A(0,0) -> B(1000,0) one-way; B-C-D-A two-way detour around a 1 km square.
-    return make_graph(
-        {"A": (0, 0), "B": (1000, 0), "C": (1000, 1000), "D": (0, 1000)},
-        [("A", "B", "residential", True), ("B", "C", "residential", False),
-         ("C", "D", "residential", False), ("D", "A", "residential", False)],
-    )
 
 
 def grid_network(n=5, step=400.0):

@@ -3,7 +3,6 @@ computation, and the minimal scenario of the targets issue exactly as written.""
 
 import json
 import tomllib
-from pathlib import Path
 
 import geopandas as gpd
 import networkx as nx

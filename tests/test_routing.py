@@ -11,29 +11,9 @@ from geoaccess.errors import InputError
 from geoaccess.network import load_speeds, network_from_file, network_from_graph
 from geoaccess.routing import compile_mode, nearest_facility, od_matrix, place_points
 
+from graphs import UTM, line_network, one_way_square
+
 MONACO = Path(__file__).resolve().parents[1] / "data" / "demo" / "monaco.osm.pbf"
-UTM = "EPSG:32650"
-
-
-def make_graph(nodes, edges):
-    """nodes: {id: (x, y)} metres; edges: [(u, v, highway, oneway)] — two-way edges get both arcs."""
-    g = nx.MultiDiGraph(crs=UTM)
-    for n, (x, y) in nodes.items():
-        g.add_node(n, x=float(x), y=float(y))
-    for u, v, highway, oneway in edges:
-        geom = shapely.LineString([nodes[u], nodes[v]])
-        g.add_edge(u, v, highway=highway, oneway=oneway, geometry=geom)
-        if not oneway:
-            g.add_edge(v, u, highway=highway, oneway=False, geometry=shapely.reverse(geom))
-    return network_from_graph(g, crs=UTM)
-
-
-def line_network():
-    # A(0,0) — B(1000,0) — C(2000,0), residential, plus an island D—E far away.
-    return make_graph(
-        {"A": (0, 0), "B": (1000, 0), "C": (2000, 0), "D": (0, 50_000), "E": (1000, 50_000)},
-        [("A", "B", "residential", False), ("B", "C", "residential", False), ("D", "E", "residential", False)],
-    )
 
 
 def walk(net, **kw):
@@ -85,15 +65,6 @@ def test_small_fragments_are_not_snapped_to_by_default():
     assert g.n_small_components == 1
     dem = place_points(g, np.array([[500.0, 50_000.0]]))
     assert not dem.on_network[0]
-
-
-def one_way_square():
-    # A(0,0) -> B(1000,0) one-way; B-C-D-A two-way detour around a 1 km square.
-    return make_graph(
-        {"A": (0, 0), "B": (1000, 0), "C": (1000, 1000), "D": (0, 1000)},
-        [("A", "B", "residential", True), ("B", "C", "residential", False),
-         ("C", "D", "residential", False), ("D", "A", "residential", False)],
-    )
 
 
 def test_one_way_street_makes_to_and_from_facility_differ():

@@ -146,7 +146,8 @@ def _site(args: argparse.Namespace) -> int:
             candidates = candidates_from_file(args.candidates, result.demand.crs)
         progress(f"siting for {args.target}")
         sites = site_target(result, args.target, n_new=args.add, cover_share=args.cover, model=args.model,
-                            candidates=candidates, spacing_m=args.spacing, time_limit_s=args.time_limit)
+                            candidates=candidates, spacing_m=args.spacing, time_limit_s=args.time_limit,
+                            progress=True)
         out = Path(args.out or scenario.output["dir"] or Path("maps") / scenario.name)
         result.files = write_outputs(result, out, lang=args.lang or scenario.map["lang"], progress=progress,
                                      self_contained=args.self_contained, basemap=args.basemap)

@@ -358,7 +358,7 @@ def candidates_from_file(path: str | Path, crs: str | Path, x: str = "lon", y: s
 
 def site_target(result: RunResult, target_id: str, *, n_new: int | None = None, cover_share: float | None = None,
                 model: str | None = None, candidates: gpd.GeoDataFrame | None = None, spacing_m: float = 500.0,
-                time_limit_s: float = 60.0) -> gpd.GeoDataFrame:
+                time_limit_s: float = 60.0, progress: bool = False) -> gpd.GeoDataFrame:
     """Propose new facility sites for one target and re-check the target with them.
 
     ``model``: mclp (the ``n_new`` sites covering most people within the threshold),
@@ -404,7 +404,8 @@ def site_target(result: RunResult, target_id: str, *, n_new: int | None = None, 
         if not uses.any():
             continue
         graph = engine.graph(mode)
-        od = od_matrix(graph, engine.demand(mode), place_points(graph, site_xy), cutoff, target.direction).tocoo()
+        od = od_matrix(graph, engine.demand(mode), place_points(graph, site_xy), cutoff, target.direction,
+                       progress=progress).tocoo()
         keep = uses[od.row]
         rows.append(od.row[keep]), cols.append(od.col[keep]), vals.append(od.data[keep])
     od = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),

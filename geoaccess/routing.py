@@ -481,7 +481,8 @@ def _od_worker(bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def od_matrix(graph: ModeGraph, demand: Placement, sources: Placement, cutoff_min: float,
-              direction: str = "to_facility", batch: int = 64, processes: int = 1) -> sp.csr_matrix:
+              direction: str = "to_facility", batch: int = 64, processes: int = 1,
+              progress: bool = False) -> sp.csr_matrix:
     """Sparse demand × source matrix of minutes for every pair within ``cutoff_min``.
 
     Entries hold travel minutes (0.0 is a real entry: a source at the demand point);
@@ -489,7 +490,8 @@ def od_matrix(graph: ModeGraph, demand: Placement, sources: Placement, cutoff_mi
     searched in batches of ``batch`` with scipy's Dijkstra bounded by the cutoff; only
     the road nodes each search reaches are expanded to the demand points beside them.
     ``processes`` > 1 splits the batches over that many forked processes (where the
-    platform can fork; scipy's Dijkstra does not run in parallel threads).
+    platform can fork; scipy's Dijkstra does not run in parallel threads). ``progress``
+    shows a tqdm bar over the batches (on stderr).
     """
     global _OD_JOB
     check_choice("direction", direction, DIRECTIONS)
@@ -513,7 +515,10 @@ def od_matrix(graph: ModeGraph, demand: Placement, sources: Placement, cutoff_mi
         finally:
             _OD_JOB = None
     else:
-        parts = [job.run(*b) for b in bounds]
+        from tqdm import tqdm
+
+        parts = [job.run(*b) for b in tqdm(bounds, desc="travel-time matrix", unit="batch", disable=not progress,
+                                            leave=False)]
     if parts:
         rows, cols, vals = (np.concatenate(x) for x in zip(*parts))
     else:

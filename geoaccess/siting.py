@@ -1059,7 +1059,7 @@ def _mclp_core(gr, lc, gw, G, K, p, picks, deadline, rg, warm_start=True):
             top = top[s2[top] > 0]
             L2 = float((gw - lam_lp).sum() + s2[top].sum())
             if L2 < ub:
-                ub, lam, s = L2, lam_lp, s2
+                ub, s = L2, s2
         if y_lp is not None:
             cand, v = _mclp_swap(Ac, Ar, gw, _topp(y_lp, p), deadline)
             if v > lb:
@@ -1163,7 +1163,7 @@ def _solve_mclp_capacity(problem, thr, n_new, tl, rg, reduce, with_before=True):
     e = np.arange(E)
     is_c = ycol[gc] >= 0
     ce = e[is_c]
-    nd_rows, ncap, nlink = G, len(fin), ce.size
+    ncap, nlink = len(fin), ce.size
     # demand rows: sum x <= 1
     R = [gr]
     C = [K + e]

@@ -88,7 +88,8 @@ def _output_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) -> int:
-    from .pipeline import fmt_goal, fmt_value, run_scenario
+    from .maps import goal_text, value_text
+    from .pipeline import run_scenario
     from .scenario import load_scenario
 
     started = time.perf_counter()
@@ -111,7 +112,7 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
     for col in ("value", "goal", "result", "people covered", "unreachable"):
         table.add_column(col)
     for e in result.evaluations:
-        table.add_row(e.target.id, fmt_value(e), fmt_goal(e.target),
+        table.add_row(e.target.id, value_text(e.value, e.target, "en"), goal_text(e.target, "en"),
                       "[green]PASS[/]" if e.passed else "[red]FAIL[/]",
                       f"{e.population_covered:,.0f} / {e.population_total:,.0f}", f"{e.population_unreachable:,.0f}")
     console.print(table)
@@ -126,7 +127,8 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
 
 
 def _site(args: argparse.Namespace) -> int:
-    from .pipeline import candidates_from_file, fmt_goal, run_scenario, site_target, write_outputs
+    from .maps import goal_text, value_text
+    from .pipeline import candidates_from_file, run_scenario, site_target, write_outputs
     from .scenario import load_scenario
 
     started = time.perf_counter()
@@ -153,7 +155,6 @@ def _site(args: argparse.Namespace) -> int:
                                      self_contained=args.self_contained, basemap=args.basemap)
     info = result.siting[args.target]
     target = scenario.targets[args.target]
-    fmt = (lambda v: f"{v:.1%}") if target.metric == "share_within" else (lambda v: f"{v:.1f} min")
     table = Table(title=f"new sites for {args.target} ({info['model']}, {info['status']}, "
                         f"gap {info['mip_gap']:.2%}, {info['n_candidates']} candidates)")
     for col in ("rank", "site", "gain", "cumulative"):
@@ -162,8 +163,9 @@ def _site(args: argparse.Namespace) -> int:
         table.add_row(str(row.rank), str(row.site_id), f"{row.gain:,.1f}", f"{row.cumulative:,.1f}")
     console.print(table)
     verdict = "[green]met[/]" if info["passed_after"] else "[red]still not met[/]"
-    console.print(f"{args.target}: {fmt(info['value_before'])} now → {fmt(info['value_after'])} with "
-                  f"{len(sites)} new site(s); goal {escape(fmt_goal(target))}: {verdict}")
+    console.print(f"{args.target}: {value_text(info['value_before'], target, 'en')} now → "
+                  f"{value_text(info['value_after'], target, 'en')} with {len(sites)} new site(s); "
+                  f"goal {escape(goal_text(target, 'en'))}: {verdict}")
     console.print(f"wrote {len(result.files)} files in {time.perf_counter() - started:.1f} s:")
     for path in result.files.values():
         console.print(f"  {escape(str(path))}")
@@ -183,7 +185,7 @@ def _county_scenario(out: Path | None) -> Path:
 
 
 def _targets() -> int:
-    from .pipeline import fmt_goal
+    from .maps import goal_text
     from .targets import load_targets
 
     console.print(f"built-in targets ({escape(str(data_path('targets.toml')))}):\n")
@@ -191,7 +193,7 @@ def _targets() -> int:
         modes = t.mode if t.mode_for(True) == t.mode_for(False) else f"urban {t.mode_for(True)}, rural {t.mode_for(False)}"
         delay = f", +{t.dispatch_delay_min:g} min dispatch" if t.dispatch_delay_min else ""
         console.print(f"[bold]{t.id}[/]  {escape(t.name_zh)} / {escape(t.name_en)}\n"
-                      f"  {t.metric} {escape(fmt_goal(t))} · {modes} · {t.direction}{delay} · population {t.population}\n"
+                      f"  {t.metric} {escape(goal_text(t, 'en'))} · {modes} · {t.direction}{delay} · population {t.population}\n"
                       f"  facilities: {', '.join(t.facility_types)}\n", soft_wrap=True)
     return 0
 

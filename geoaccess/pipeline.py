@@ -7,7 +7,6 @@ and every target costs one multi-source search per mode it uses.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -499,23 +498,3 @@ def write_sites(sites: dict[str, gpd.GeoDataFrame], path: Path) -> Path:
     with write_atomic(path, encoding="utf-8-sig") as fh:
         pd.concat(frames, ignore_index=True).to_csv(fh, index=False)
     return path
-
-
-def fmt_value(evaluation: Evaluation) -> str:
-    """The headline value as a planner reads it: 93.1% / 12.4 min / 5.2 per 1,000."""
-    v, metric = evaluation.value, evaluation.target.metric
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "n/a"
-    if metric == "share_within":
-        return f"{v:.1%}"
-    if metric == "mean_time":
-        return "unreachable" if math.isinf(v) else f"{v:.1f} min"
-    return f"{v:.2f} /1000"
-
-
-def fmt_goal(target: Target) -> str:
-    if target.metric == "share_within":
-        return f"≥ {target.goal:.0%} within {target.threshold_min:g} min"
-    if target.metric == "mean_time":
-        return f"≤ {target.goal:g} min"
-    return f"≥ {target.goal:g} /1000"

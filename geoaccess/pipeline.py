@@ -229,7 +229,7 @@ def _check_gcj02(network: RoadNetwork, facilities: gpd.GeoDataFrame) -> list[str
     coordinates are un-shifted is the fingerprint of GCJ-02.
     """
     from .coords import gcj02_to_wgs84, out_of_china
-    from .snapping import snap_points
+    from .snapping import SegmentIndex
 
     wgs = facilities.to_crs("EPSG:4326")
     lon, lat = wgs.geometry.x.to_numpy(), wgs.geometry.y.to_numpy()
@@ -238,9 +238,10 @@ def _check_gcj02(network: RoadNetwork, facilities: gpd.GeoDataFrame) -> list[str
         return []
     fixed_lon, fixed_lat = gcj02_to_wgs84(lon[inside], lat[inside])
     fixed = gpd.GeoSeries(gpd.points_from_xy(fixed_lon, fixed_lat), crs="EPSG:4326").to_crs(network.crs)
-    geoms = network.edges.geometry.to_numpy()
-    as_given = snap_points(geoms, np.column_stack([wgs.to_crs(network.crs).geometry.x, wgs.to_crs(network.crs).geometry.y])[inside])
-    as_gcj = snap_points(geoms, np.column_stack([fixed.x, fixed.y]))
+    roads = SegmentIndex(network.edges.geometry.to_numpy(), None)
+    given = facilities.to_crs(network.crs)
+    as_given = roads.query(np.column_stack([given.geometry.x, given.geometry.y])[inside])
+    as_gcj = roads.query(np.column_stack([fixed.x, fixed.y]))
     given_m, gcj_m = np.median(as_given.distance_m), np.median(as_gcj.distance_m)
     if given_m > 50 and gcj_m < 0.5 * given_m:
         return [f"facility coordinates look like GCJ-02 (Amap/Tencent), not WGS84: their median distance to a road is "

@@ -201,7 +201,7 @@ def _check_points(points_xy: np.ndarray) -> np.ndarray:
 
 
 def snap_points(edge_geoms: np.ndarray, points_xy: np.ndarray, eligible: np.ndarray | None = None,
-                search_radius_m: float | None = None, index: SegmentIndex | None = None) -> Snapped:
+                index: SegmentIndex | None = None) -> Snapped:
     """Snap points to the nearest position on the eligible edges.
 
     Parameters
@@ -213,9 +213,6 @@ def snap_points(edge_geoms: np.ndarray, points_xy: np.ndarray, eligible: np.ndar
     eligible
         Boolean mask over edges that points may snap to (e.g. roads the travel mode
         can use, in the main connected parts of the network); default all.
-    search_radius_m
-        Accepted for compatibility and ignored: the search is exact and unbounded (every
-        point gets its true distance), and a bounded first pass no longer pays.
     index
         A :class:`SegmentIndex` already built on ``edge_geoms`` and ``eligible`` (a
         :class:`~geoaccess.routing.ModeGraph` keeps one); built here when omitted.

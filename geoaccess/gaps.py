@@ -31,7 +31,7 @@ from .io import write_atomic, write_with
 
 __all__ = ["find_gaps", "gap_areas", "write_gaps"]
 
-_COLUMNS = ["gap_id", "pop", "n_points", "mean_minutes", "max_minutes", "nearest_facility",
+_COLUMNS = ["gap_id", "pop", "n_points", "pop_unreachable", "mean_minutes", "max_minutes", "nearest_facility",
             "best_minutes", "admin", "area_geometry", "geometry"]
 
 
@@ -66,9 +66,10 @@ def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
     the id of each point's nearest facility (None/NaN where unreachable). ``admin``: each
     point's admin unit. Returns one row per gap, in the demand CRS:
 
-    gap_id (1 = largest population), pop, n_points, mean_minutes and max_minutes
-    (population-weighted mean; inf if any member is unreachable, equal-weight mean when the
-    gap has no population), nearest_facility (population-weighted mode over members, ties
+    gap_id (1 = largest population), pop, n_points, pop_unreachable (people in the gap no
+    facility reaches), mean_minutes (population-weighted over the reachable members; inf
+    when none is reachable; equal-weight when they hold no population) and max_minutes
+    (inf if any member is unreachable), nearest_facility (population-weighted mode over members, ties
     by the smallest id string; None if all members unreachable), best_minutes (the lowest
     member time), admin (sorted units joined with "; "), area_geometry (a polygon: the
     union of the members' cells — squares of the median demand spacing centred on each
@@ -131,10 +132,12 @@ def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
         cx, cy = (gxy[members] * wts[:, None]).sum(0) / wts.sum()
         d2 = (gxy[members, 0] - cx) ** 2 + (gxy[members, 1] - cy) ** 2
         rep = members[np.lexsort((members, d2))[0]]
-        if np.isinf(tm).any():
-            mean_t = np.inf
-        else:
-            mean_t = float((tm * wts).sum() / wts.sum())
+        # Mean over the members some facility reaches; the unreachable are counted apart,
+        # so one cut-off cell does not turn a whole cluster's mean into "unreachable".
+        reach = np.isfinite(tm)
+        mean_t = float((tm[reach] * wts[reach]).sum() / wts[reach].sum()) if reach.any() and wts[reach].sum() > 0 \
+            else (float(tm[reach].mean()) if reach.any() else np.inf)
+        pop_unreachable = float(p[~reach].sum())
         nf = None
         if fac is not None:
             f = fac[idx]
@@ -147,7 +150,8 @@ def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
         if adm is not None:
             vals = sorted({str(a) for a in adm[idx] if a is not None and not (isinstance(a, float) and np.isnan(a))})
             units = "; ".join(vals)
-        rows.append(dict(pop=P, n_points=int(len(idx)), mean_minutes=mean_t, max_minutes=float(tm.max()),
+        rows.append(dict(pop=P, n_points=int(len(idx)), pop_unreachable=pop_unreachable, mean_minutes=mean_t,
+                         max_minutes=float(tm.max()),
                          nearest_facility=nf, best_minutes=float(tm.min()), admin=units, area_geometry=areas[lab],
                          geometry=Point(gxy[rep]), _x=float(gxy[rep, 0]), _y=float(gxy[rep, 1]),
                          _first=int(idx.min())))

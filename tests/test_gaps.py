@@ -148,3 +148,12 @@ def test_gap_areas_equal_the_union_of_cell_squares_on_a_lattice():
                                    for x, y in xy[members.to_numpy()]])
         assert row.area_geometry.symmetric_difference(boxes).area == pytest.approx(0.0, abs=1e-6)
         assert row.area_geometry.area == pytest.approx(row.n_points * 100.0 ** 2)
+
+
+def test_one_unreachable_cell_does_not_hide_a_clusters_mean():
+    xy = np.array([[0.0, 0.0], [100.0, 0.0], [200.0, 0.0]]) + 500_000.0
+    demand = gpd.GeoDataFrame({"pop": [10.0, 30.0, 5.0]}, geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=CRS)
+    g = find_gaps(demand, np.array([20.0, 40.0, np.inf]), 15)
+    assert len(g) == 1
+    assert g.loc[0, "mean_minutes"] == pytest.approx((10 * 20 + 30 * 40) / 40)
+    assert np.isinf(g.loc[0, "max_minutes"]) and g.loc[0, "pop_unreachable"] == 5.0

@@ -433,7 +433,7 @@ def _dominated(gr: np.ndarray, gc: np.ndarray, n_groups: int, cols: np.ndarray) 
 
 
 def _highs_solve(cost, A, row_lo, row_hi, col_lo, col_hi, integer, *, maximize, offset, time_limit,
-                 rel_gap, start=None):
+                 rel_gap, start=None, abs_gap=None):
     """Solve a MILP with highspy. Returns (x or None, status, objective, dual_bound, seconds)."""
     import highspy
 
@@ -444,6 +444,8 @@ def _highs_solve(cost, A, row_lo, row_hi, col_lo, col_hi, integer, *, maximize, 
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit))
     h.setOptionValue("mip_rel_gap", float(rel_gap))
+    if abs_gap is not None:
+        h.setOptionValue("mip_abs_gap", float(abs_gap))
     h.setOptionValue("random_seed", 0)
     h.setOptionValue("threads", 1)
     h.passModel(int(ncol), int(nrow), int(A.nnz), 1, -1 if maximize else 1, float(offset),
@@ -982,7 +984,14 @@ def solve_mclp(problem: SitingProblem, threshold_min: float, n_new: int, *, time
     """Maximal covering: choose ``n_new`` new sites maximising population within
     ``threshold_min`` minutes of an open (fixed or new) site. With ``problem.capacity``
     the capacitated formulation is used (see module docstring). ``objective`` is the
-    covered population (persons); ``mip_gap`` is HiGHS's relative gap."""
+    covered population (persons); ``mip_gap`` is the proven relative gap. With whole-person
+    weights and ``mip_rel_gap <= 1e-4`` (the default) the search does not stop at the
+    relative gap: it goes on to a proven optimum (bound - incumbent < 1 person; HiGHS with
+    ``mip_rel_gap=0``, ``mip_abs_gap<1``) while time remains, and on a time-out reports
+    status ``optimal`` only if the proven gap is within ``mip_rel_gap``. Larger
+    ``mip_rel_gap`` values stop the search at that gap. Incumbents: greedy + 1-swap, the
+    Lagrangian relaxed solutions, the LP's top-p sites and seeded randomised roundings of
+    the LP solution, each improved by 1-swap."""
     problem = _check_problem(problem)
     thr = check_positive("threshold_min", threshold_min)
     n_new = _check_n_new(problem, n_new)
@@ -1016,6 +1025,8 @@ def solve_mclp(problem: SitingProblem, threshold_min: float, n_new: int, *, time
 
 
 _LP_NNZ_LIMIT = 400_000
+_MCLP_EXACT_RG = 1e-4  # MCLP with whole-person weights and mip_rel_gap <= this: prove the optimum
+_MCLP_ROUNDINGS = 40  # randomised roundings of the MCLP LP solution tried as incumbents
 _PMED_MILP_PAIRS = 40_000  # p-median pairs (after fixing) up to which the radius MILP is run  # reduced coverage pairs up to which the LP relaxation is solved (IPM)
 
 
@@ -1037,8 +1048,10 @@ def _mclp_core(gr, lc, gw, G, K, p, picks, deadline, rg, warm_start=True):
     Ac, Ar = _cover_mats(gr, lc, G, K)
     total = float(gw.sum())
     whole = bool(np.all(gw == np.round(gw)))  # integral weights: bounds round down, gaps < 1 close
-    tol_stop = lambda lb, ub: ub - lb <= max(rg * max(lb, 1e-9), 1e-9 * max(1.0, total),  # noqa: E731
-                                             (1.0 - 1e-6) if whole else 0.0)
+    # whole persons and a tight requested gap: search on to a proven optimum (gap < 1 person)
+    exact = whole and rg <= _MCLP_EXACT_RG
+    tol_stop = lambda lb, ub: ub - lb <= max(0.0 if exact else rg * max(lb, 1e-9),  # noqa: E731
+                                             1e-9 * max(1.0, total), (1.0 - 1e-6) if whole else 0.0)
     best, lb = _mclp_swap(Ac, Ar, gw, picks, deadline)
     if p >= K:
         return list(range(K)), total, "optimal", notes
@@ -1064,10 +1077,22 @@ def _mclp_core(gr, lc, gw, G, K, p, picks, deadline, rg, warm_start=True):
             cand, v = _mclp_swap(Ac, Ar, gw, _topp(y_lp, p), deadline)
             if v > lb:
                 best, lb = cand, v
+            if not tol_stop(lb, ub):  # randomised rounding of the LP (seeded) + 1-swap
+                rng = np.random.default_rng(_HASH_SEED)
+                pr = np.clip(y_lp, 0.0, 1.0) + 1e-6
+                pr /= pr.sum()
+                stop = time.perf_counter() + 0.1 * max(deadline - time.perf_counter(), 0.0)
+                for _ in range(_MCLP_ROUNDINGS):
+                    if time.perf_counter() > stop or tol_stop(lb, ub):
+                        break
+                    cand, v = _mclp_swap(Ac, Ar, gw, rng.choice(K, p, replace=False, p=pr), stop)
+                    if v > lb:
+                        best, lb = cand, v
     if tol_stop(lb, ub):
         return best, (max(np.floor(ub + 1e-6), lb) if whole else ub), "optimal", notes
     # reduced-cost fixing: columns that cannot be in a solution better than the incumbent
-    f0, f1, alt = _reduced_cost_fix(s, p, ub, lb)
+    # with whole persons a better solution covers at least lb + 1
+    f0, f1, alt = _reduced_cost_fix(s, p, ub, lb + (1.0 - 1e-6) if whole else lb)
     fixed_bound = float(alt[f0 | f1].max()) if (f0 | f1).any() else -np.inf
     free = np.flatnonzero(~f0 & ~f1)
     one = np.flatnonzero(f1)
@@ -1097,7 +1122,8 @@ def _mclp_core(gr, lc, gw, G, K, p, picks, deadline, rg, warm_start=True):
     x, status, obj, bnd, _ = _highs_solve(
         np.concatenate([np.zeros(Ks), gw[grow]]), A, np.full(Gs + 1, -np.inf), np.concatenate([np.zeros(Gs), [pk]]),
         np.zeros(Ks + Gs), np.ones(Ks + Gs), np.concatenate([np.ones(Ks), np.zeros(Gs)]), maximize=True,
-        offset=const, time_limit=max(remaining, 0.05), rel_gap=rg, start=start)
+        offset=const, time_limit=max(remaining, 0.05), rel_gap=0.0 if exact else rg, start=start,
+        abs_gap=(1.0 - 1e-6) if exact else None)
     if x is not None and obj > lb:
         best, lb = sorted(one.tolist() + free[x[:Ks] > 0.5].tolist()), obj
     bound = min(ub, max(bnd if np.isfinite(bnd) else np.inf, fixed_bound, lb))

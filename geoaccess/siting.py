@@ -42,7 +42,9 @@ candidate ``j``; existing ``fixed`` sites are always open and not counted in the
   in a minute: 5000x500, 97k pairs, IPM LP ~60 s), otherwise more subgradient.
   ``mip_gap`` is the proven gap to the Lagrangian / MILP bound. Measured (bench, p=20):
   the LP/Lagrangian bound itself is ~2 % below the best known solution at 5000x500, so
-  without branching the reported gap there stays ~2.5 %; ~0.6 % at 20000x1000.
+  without branching the reported gap there stays ~2.5 % (status ``gap_not_closed`` when
+  the bound stalls before the time limit; HiGHS on the 97k-pair radius MILP only reaches
+  2.1 % in 90 s, so it is not run); ~0.4 % at 20000x1000.
 * **p-center**: binary search on the sorted distinct times; each step asks whether
   ``n_new`` sites can bring every demand point within ``T`` (a set-cover MILP, tried
   first with greedy). Capacitated: each step is a feasibility MILP with
@@ -1580,7 +1582,16 @@ def _pmedian_core(D: _MedData, p: int, picks, deadline: float, rg: float, const:
             if v < ub - 1e-10 * max(1.0, ub):
                 best, ub = cand, v
         lb = max(lb, lb2)
-        return best, lb + const, ("optimal" if tol_stop(lb + const, ub + const) else "time_limit"), notes
+        if tol_stop(lb + const, ub + const):
+            return best, lb + const, "optimal", notes
+        if time.perf_counter() < deadline:
+            # the subgradient stalled before the time limit: more time would not close the
+            # gap (the LP bound itself is below the incumbent; closing it needs branching)
+            notes.append(f"stopped before the time limit: the Lagrangian bound stalled with a proven gap of "
+                         f"{100 * (ub - lb) / max(abs(ub + const), 1e-9):.2f} %; the incumbent may be optimal "
+                         "but it is not proven (status 'gap_not_closed')")
+            return best, lb + const, "gap_not_closed", notes
+        return best, lb + const, "time_limit", notes
     start = best if (warm_start and not inc[f0].any() and inc[f1].all()) else None
     # HiGHS may overrun its limit while presolving / in the root LP: keep a margin
     cols, status, obj, bnd = _pmed_radius_milp(D, keep, np.flatnonzero(f1), p, start,
@@ -1633,7 +1644,10 @@ def solve_pmedian(problem: SitingProblem, n_new: int, *, unreachable_penalty_min
     by subgradient; Lagrangian reduced-cost fixing of candidates that cannot be in a
     better solution; then the chained radius MILP on the remaining candidates with
     HiGHS, warm-started. ``time_limit_s`` bounds the whole call (a share is kept for
-    canonicalising and ranking)."""
+    canonicalising and ranking). ``status``: ``optimal`` (gap within ``mip_rel_gap``),
+    ``time_limit`` (stopped by the time limit), or ``gap_not_closed`` (the model was too
+    large for the radius MILP and the Lagrangian bound stalled before the time limit: the
+    gap in ``mip_gap`` is proven, more time would not close it; a note says so)."""
     problem = _check_problem(problem)
     n_new = _check_n_new(problem, n_new)
     tl, rg = _check_solver(time_limit_s, mip_rel_gap)

@@ -52,7 +52,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 MONACO = REPO / "data" / "demo" / "monaco.osm.pbf"
-SIZES = {"monaco": None, "20k": 20_000, "100k": 100_000, "300k": 300_000}
+SIZES = {"monaco": None, "20k": 20_000, "100k": 100_000, "300k": 300_000, "600k": 600_000}
 OD_TARGET_SOURCES = 5_000
 OD_CUTOFF_MIN = 30.0
 

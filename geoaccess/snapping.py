@@ -228,4 +228,4 @@ def snap_points(edge_geoms: np.ndarray, points_xy: np.ndarray, eligible: np.ndar
         if not np.any(candidates):
             raise InputError("no road of this travel mode to snap to: the network has no usable edges for it")
         index = SegmentIndex(edge_geoms, eligible)
-    return index.query(points_xy)
+    return index.query(points_xy, workers=-1)  # the k-d tree queries use every core

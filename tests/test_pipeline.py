@@ -2,6 +2,7 @@
 computation, and the minimal scenario of the targets issue exactly as written."""
 
 import json
+import re
 import tomllib
 
 import geopandas as gpd
@@ -283,3 +284,19 @@ def test_beds_per_1000_by_totals_and_catchment_on_the_county(county, tmp_path):
     # The catchment redistributes, never creates, beds: population-weighted E2SFCA equals the total ratio
     # when every person reaches some hospital.
     assert e.extra["e2sfca_per_1000"] == pytest.approx(e.value, rel=0.02)
+
+
+def test_cli_self_contained_map_needs_no_cdn(tmp_path):
+    assert main(["demo", "--out", str(tmp_path), "--self-contained", "--basemap", "none", "--lang", "en"]) == 0
+    page = (tmp_path / "map.html").read_text(encoding="utf-8")
+    assert "L.map(" in page or "L.map (" in page
+    assert not re.search(r"<(script|link)[^>]+(src|href)=[\"']https?://", page)
+
+
+def test_demo_county_runs_the_synthetic_rural_county(tmp_path):
+    assert main(["demo", "--county", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert [t["id"] for t in summary["targets"]] == ["medical_point_15min", "health_circle_30min", "ems_120"]
+    circle = summary["targets"][1]
+    assert 0 < circle["population_total"] < summary["population_total"]  # rural people only
+    assert len(circle["units"]) >= 5 and (tmp_path / "input" / "scenario.toml").exists()

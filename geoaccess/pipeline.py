@@ -207,7 +207,6 @@ def target_isochrones(target: Target, engine: _Engine, chosen: np.ndarray) -> gp
     return bands
 
 
-
 def _check_overlap(network: RoadNetwork, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame) -> None:
     """Refuse inputs that do not overlap the road network at all (wrong CRS, wrong area)."""
     xmin, ymin = network.node_xy.min(axis=0) - 5000
@@ -255,6 +254,21 @@ def travels_by(target: Target, mode: str, urban: np.ndarray) -> np.ndarray:
     return np.where(urban, target.mode_for(True) == mode, target.mode_for(False) == mode)
 
 
+def _nearest_by_mode(target: Target, engine: _Engine, urban: np.ndarray,
+                     facilities_for: Callable[[str], Placement]) -> tuple[np.ndarray, np.ndarray]:
+    """Minutes to the nearest facility and its index for every demand point, each point
+    travelling by its own (urban or rural) mode of ``target``."""
+    minutes = np.full(len(urban), np.inf)
+    nearest = np.full(len(urban), -1)
+    for mode in target.modes:
+        uses = travels_by(target, mode, urban)
+        if uses.any():
+            result = nearest_facility(engine.graph(mode), engine.demand(mode), facilities_for(mode), target.direction)
+            minutes[uses] = result.minutes[uses]
+            nearest[uses] = result.facility[uses]
+    return minutes, nearest
+
+
 def _evaluate(target: Target, engine: _Engine, facilities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
               warnings: list[str]) -> Evaluation:
     chosen = select_facilities(target, facilities)
@@ -273,17 +287,8 @@ def _evaluate(target: Target, engine: _Engine, facilities: gpd.GeoDataFrame, dem
                        target.threshold_min, target.direction)
         sub = facilities[chosen]
         return evaluate_ratio(target, pop, urban, unit, sub[target.capacity].to_numpy(float), sub["unit"].to_numpy(), od)
-    minutes = np.full(len(demand), np.inf)
-    nearest = np.full(len(demand), -1)
+    minutes, nearest = _nearest_by_mode(target, engine, urban, lambda mode: engine.facilities(mode).subset(chosen))
     ids = facilities["facility_id"].to_numpy()[chosen]
-    for mode in target.modes:
-        uses = travels_by(target, mode, urban)
-        if not uses.any():
-            continue
-        result = nearest_facility(engine.graph(mode), engine.demand(mode), engine.facilities(mode).subset(chosen),
-                                  target.direction)
-        minutes[uses] = result.minutes[uses]
-        nearest[uses] = result.facility[uses]
     demand[f"{target.id}_min"] = minutes
     demand[f"{target.id}_facility"] = np.where(nearest >= 0, ids[np.clip(nearest, 0, None)] if len(ids) else "", "")
     return evaluate_target(target, minutes, pop, urban, unit)
@@ -443,14 +448,8 @@ def _evaluate_with_sites(result: RunResult, target: Target, chosen: np.ndarray, 
     engine, demand = result.engine, result.demand
     xy = np.r_[np.column_stack([result.facilities.geometry.x, result.facilities.geometry.y])[chosen],
                np.column_stack([sites.geometry.x, sites.geometry.y])]
-    minutes = np.full(len(demand), np.inf)
     urban = demand["urban"].to_numpy(bool)
-    for mode in target.modes:
-        uses = travels_by(target, mode, urban)
-        if uses.any():
-            graph = engine.graph(mode)
-            minutes[uses] = nearest_facility(graph, engine.demand(mode), place_points(graph, xy),
-                                             target.direction).minutes[uses]
+    minutes, _ = _nearest_by_mode(target, engine, urban, lambda mode: place_points(engine.graph(mode), xy))
     return evaluate_target(target, minutes, demand["pop"].to_numpy(float), urban, demand["unit"].to_numpy(object))
 
 

@@ -378,7 +378,9 @@ def _reach_parts(graph: ModeGraph, times: dict[str, np.ndarray], limit_s: float,
             _, line_of = np.unique(kc[keep], return_inverse=True)
             lines = shapely.linestrings(xy[at_cap][keep], indices=line_of)
             # Runs meeting end to end become one line: fewer, longer buffers to union.
-            lines = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(lines)))
+            # (Unioned first: the runs from both ends of a piece overlap, and line_merge
+            # of overlapping lines drops parts of them.)
+            lines = shapely.get_parts(shapely.line_merge(shapely.union_all(lines)))
             parts.append(shapely.buffer(lines, cap * CIRCLE_SCALE, quad_segs=CIRCLE_VERTICES // 4))
     # Every other segment: the hull of its two end discs. Where the radius falls at least
     # as fast as the segment runs (the road is no faster than the access leg, as for

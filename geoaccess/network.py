@@ -12,7 +12,6 @@ table into forward and backward travel seconds (``inf`` where a direction is clo
 from __future__ import annotations
 
 import math
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,8 @@ from ._paths import data_path
 from .coords import utm_crs_for
 from .errors import InputError, check_choice, check_positive
 from .io import VECTOR_SUFFIXES, check_input_file, read_vector
+from .osmtags import ACCESS_NAMES, CLOSED, DESTINATION, OPEN, TAG_KEYS, interpret_ways
+from .speedlimits import parse_maxspeed  # noqa: F401  (public here since the first release)
 
 MODES = ("walk", "drive", "ambulance")
 NETWORK_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.xml", ".xml", ".graphml") + VECTOR_SUFFIXES
@@ -45,6 +46,13 @@ class ModeSpeeds:
     maxspeed_factor: float = 1.0
     access_kmh: float = 5.0
     access_max_m: float = 1000.0
+    # Snapping rules: classes a home or clinic may not join the road on, and whether it
+    # may join on a bridge deck or in a tunnel; a road fragment cut off from the main
+    # network is snapped to only when the main network is more than this much farther.
+    board_exclude: tuple[str, ...] = ()
+    board_bridges: bool = False
+    board_tunnels: bool = False
+    fragment_tolerance_m: float = 100.0
 
 
 def load_speeds(overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, ModeSpeeds]:
@@ -70,13 +78,17 @@ def load_speeds(overrides: dict[str, dict[str, Any]] | None = None) -> dict[str,
                 table[mode][key] = value
     speeds = {}
     for mode in MODES:
-        spec = ModeSpeeds(**table[mode])
+        values = dict(table[mode])
+        values["board_exclude"] = tuple(values.get("board_exclude", ()))
+        spec = ModeSpeeds(**values)
         for cls, kmh in spec.kmh.items():
             check_positive(f"{mode}.kmh.{cls} (km/h)", kmh)
         for cls, factor in spec.congestion.items():
             check_positive(f"{mode}.congestion.{cls}", factor)
         check_positive(f"{mode}.access_kmh", spec.access_kmh)
         check_positive(f"{mode}.maxspeed_factor", spec.maxspeed_factor)
+        if spec.fragment_tolerance_m < 0:
+            raise InputError(f"{mode}.fragment_tolerance_m must be >= 0 metres, got {spec.fragment_tolerance_m}")
         if spec.access_max_m < 0:
             raise InputError(f"{mode}.access_max_m must be >= 0 metres, got {spec.access_max_m}")
         speeds[mode] = spec
@@ -85,29 +97,35 @@ def load_speeds(overrides: dict[str, dict[str, Any]] | None = None) -> dict[str,
 
 @dataclass
 class RoadNetwork:
-    """A road graph and its physical edges in a projected CRS (metres).
+    """Physical road edges in a projected CRS (metres), ready to compile per travel mode.
 
     Attributes
     ----------
-    graph : networkx.MultiDiGraph
-        The graph as loaded (osmnx conventions, node ``x``/``y`` in ``graph.graph["crs"]``).
     crs : pyproj.CRS
         Projected CRS of ``node_xy`` and ``edges`` (metres).
     node_ids : numpy.ndarray
-        Graph node id of each node index ``0..n-1``.
+        Source id of each node index ``0..n-1`` (OSM node id, or the graph's node key).
     node_xy : numpy.ndarray
         ``(n, 2)`` projected node coordinates in metres.
     edges : geopandas.GeoDataFrame
-        Physical edges: ``u``, ``v`` (node indices), ``highway``, ``maxspeed_kmh``
-        (NaN where untagged), ``oneway`` (open only from u to v for vehicles),
-        ``length_m`` and a LineString ``geometry`` running from u to v.
+        One row per road segment between junctions: ``u``, ``v`` (node indices),
+        ``highway`` (OSM class), ``maxspeed_kmh`` (NaN where untagged), ``oneway`` (vehicles
+        may drive only from u to v), ``access_walk``/``access_drive``/``access_ambulance``
+        (:data:`geoaccess.osmtags.OPEN`, ``DESTINATION`` or ``CLOSED``), ``bridge``,
+        ``tunnel`` (bool), ``length_m`` and a LineString ``geometry`` running from u to v.
+    report : dict
+        What loading kept and dropped (see :func:`load_report`).
+    water : numpy.ndarray
+        Mapped water (polygons and coastlines, projected) that off-network legs may not
+        cross; empty when the source holds none.
     """
 
-    graph: nx.MultiDiGraph
     crs: CRS
     node_ids: np.ndarray
     node_xy: np.ndarray
     edges: gpd.GeoDataFrame
+    report: dict = field(default_factory=dict)
+    water: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
 
     @property
     def n_nodes(self) -> int:
@@ -117,75 +135,213 @@ class RoadNetwork:
     def n_edges(self) -> int:
         return len(self.edges)
 
+    @property
+    def graph(self) -> nx.MultiDiGraph:
+        """The network as an osmnx-style graph (see :meth:`to_networkx`)."""
+        return self.to_networkx()
+
+    def to_networkx(self) -> nx.MultiDiGraph:
+        """An osmnx-style ``MultiDiGraph`` in lon/lat (EPSG:4326): one arc per open direction for vehicles.
+
+        Per-mode access is written as the OSM tags that give it back (``foot``,
+        ``motorcar``, ``emergency``), so the graph read again (e.g. saved with
+        ``osmnx.save_graphml``) gives the same network.
+        """
+        e = self.edges
+        to_lonlat = Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
+        lon, lat = to_lonlat.transform(self.node_xy[:, 0], self.node_xy[:, 1])
+        graph = nx.MultiDiGraph(crs="EPSG:4326")
+        graph.add_nodes_from((int(i) if isinstance(i, (int, np.integer)) else i, {"x": float(x), "y": float(y)})
+                             for i, x, y in zip(self.node_ids, lon, lat))
+        ids = np.array([int(i) if isinstance(i, (int, np.integer)) else i for i in self.node_ids], dtype=object)
+        word = {OPEN: "yes", DESTINATION: "private", CLOSED: "no"}
+        cols = {key: e[key].to_numpy() for key in ("highway", "maxspeed_kmh", "oneway", "length_m", "bridge", "tunnel")}
+        tags = {tag: e[col].map(word).to_numpy() for tag, col in
+                (("foot", "access_walk"), ("motorcar", "access_drive"), ("emergency", "access_ambulance"))}
+        geoms = shapely.transform(e.geometry.to_numpy(), lambda c: np.column_stack(to_lonlat.transform(c[:, 0], c[:, 1])))
+        rev = shapely.reverse(geoms)
+        u, v = ids[e["u"].to_numpy()], ids[e["v"].to_numpy()]
+
+        def data(i: int, reverse: bool) -> dict[str, Any]:
+            d = {"highway": cols["highway"][i], "oneway": bool(cols["oneway"][i]), "reversed": reverse,
+                 "length": float(cols["length_m"][i]), "geometry": rev[i] if reverse else geoms[i],
+                 **{tag: values[i] for tag, values in tags.items()}}
+            if np.isfinite(cols["maxspeed_kmh"][i]):
+                d["maxspeed"] = f"{cols['maxspeed_kmh'][i]:g}"
+            if cols["bridge"][i]:
+                d["bridge"] = "yes"
+            if cols["tunnel"][i]:
+                d["tunnel"] = "yes"
+            return d
+
+        graph.add_edges_from((u[i], v[i], data(i, False)) for i in range(len(e)))
+        graph.add_edges_from((v[i], u[i], data(i, True)) for i in np.flatnonzero(~cols["oneway"]))
+        return graph
+
 
 def graph_from_file(path: str | Path) -> nx.MultiDiGraph:
-    """Read a road graph from an OSM PBF, OSM XML, GraphML or roads vector file.
+    """Read a road file as an osmnx-style graph (:meth:`RoadNetwork.to_networkx` of :func:`network_from_file`)."""
+    return network_from_file(path).to_networkx()
 
-    ``.osm.pbf`` is read with pyrosm (all ways with a ``highway`` tag); ``.osm``/``.xml``
-    with ``osmnx.graph_from_xml`` and ``.graphml`` with ``osmnx.load_graphml``; vector
-    line files (GeoPackage, Shapefile, GeoJSON) with :func:`graph_from_lines`.
-    Disconnected parts are kept: they are reported, not silently dropped.
+
+def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Ways with a ``highway`` tag from an OSM PBF or XML file, with pyosmium.
+
+    Returns the ways' tags (one row per way, :data:`geoaccess.osmtags.TAG_KEYS` columns,
+    indexed by way id), and per way node: its way's row, the OSM node id, lon and lat.
+    Nodes missing from the extract are left out (the way is cut there).
     """
-    p = check_input_file(path, "road network", NETWORK_SUFFIXES)
-    name = p.name.lower()
-    try:
-        if name.endswith(".pbf"):
-            return _graph_from_pbf(p)
-        if name.endswith((".osm", ".xml")):
-            import osmnx as ox
+    import osmium
 
-            graph = ox.graph_from_xml(p, bidirectional=False, simplify=False, retain_all=True)
-            # Merge chains of degree-2 nodes, but never across a change of road class or
-            # speed limit (osmnx would otherwise keep only a list of both), and keep rings.
-            return ox.simplify_graph(graph, edge_attrs_differ=["highway", "maxspeed", "oneway"], remove_rings=False)
-        if name.endswith(".graphml"):
-            import osmnx as ox
+    rows: list[dict] = []
+    way_ids: list[int] = []
+    row_of: list[np.ndarray] = []
+    refs: list[np.ndarray] = []
+    lonlat: list[np.ndarray] = []
+    processor = osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
+    for way in processor.with_filter(osmium.filter.EntityFilter(osmium.osm.WAY)).with_filter(
+            osmium.filter.KeyFilter("highway")):
+        nodes = [(n.ref, n.lon, n.lat) for n in way.nodes if n.location.valid()]
+        if len(nodes) < 2:
+            continue
+        tags = way.tags
+        rows.append({k: tags.get(k) for k in TAG_KEYS})
+        way_ids.append(way.id)
+        arr = np.array(nodes, dtype=float)
+        refs.append(np.array([n[0] for n in nodes], dtype=np.int64))
+        lonlat.append(arr[:, 1:])
+        row_of.append(np.full(len(nodes), len(rows) - 1, dtype=np.int64))
+    tags = pd.DataFrame(rows, columns=list(TAG_KEYS), index=pd.Index(way_ids, name="osm_way"))
+    if not rows:
+        return tags, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros(0, np.int64)
+    coords = np.concatenate(lonlat)
+    return tags, np.concatenate(row_of), np.concatenate(refs), coords, np.asarray(way_ids, dtype=np.int64)
 
-            return ox.load_graphml(p)
-    except InputError:
-        raise
-    except Exception as exc:
-        raise InputError(f"could not read road network {p.name}: {type(exc).__name__}: {exc}") from None
-    return graph_from_lines(read_vector(p, "road network"))
+
+def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetwork:
+    """Road network from an OpenStreetMap ``.osm.pbf`` or ``.osm`` XML file (pyosmium).
+
+    Both formats are read by the same code and every way goes through
+    :func:`geoaccess.osmtags.interpret_ways`: which ways are roads, access per mode,
+    one-way and maxspeed. Ways are split into edges at junctions (nodes shared by two
+    roads, or met twice by one) and at their ends.
+    """
+    p = Path(path)
+    tags, way_row, refs, lonlat, way_ids = _read_osm(p)
+    if len(tags) == 0:
+        raise InputError(f"{p.name} holds no roads (no ways with a highway tag); is it an OSM extract of the area?")
+    meaning = interpret_ways(tags)
+    way_km = np.bincount(way_row[1:][way_row[1:] == way_row[:-1]],
+                         weights=_geodesic_steps(lonlat)[way_row[1:] == way_row[:-1]], minlength=len(tags)) / 1000
+    keep_way = meaning["dropped"].to_numpy() == ""
+    report = {"source": p.name, "ways_read": int(len(tags)),
+              "dropped": _dropped_summary(meaning["dropped"].to_numpy(), way_km)}
+    if not keep_way.any():
+        raise InputError(f"{p.name} holds no usable roads: {_dropped_text(report['dropped'])}")
+    keep_node = keep_way[way_row]
+    way_row, refs, lonlat = way_row[keep_node], refs[keep_node], lonlat[keep_node]
+    # Junctions: a node met more than once among the kept ways' nodes, and every way end.
+    _, inverse, counts = np.unique(refs, return_inverse=True, return_counts=True)
+    seen = counts[inverse] > 1
+    starts = np.r_[0, np.flatnonzero(way_row[1:] != way_row[:-1]) + 1]
+    ends = np.r_[starts[1:], len(refs)] - 1
+    split = seen.copy()
+    split[starts] = split[ends] = True
+    node_pos = np.flatnonzero(split)
+    same = way_row[node_pos[:-1]] == way_row[node_pos[1:]]
+    seg_start, seg_end = node_pos[:-1][same], node_pos[1:][same]
+    counts_v = seg_end - seg_start + 1
+    vert = np.repeat(seg_start, counts_v) + (np.arange(counts_v.sum()) - np.repeat(np.cumsum(counts_v) - counts_v, counts_v))
+    geoms = shapely.linestrings(lonlat[vert], indices=np.repeat(np.arange(len(seg_start)), counts_v))
+    seg_way = way_row[seg_start]
+    attrs = meaning.iloc[seg_way].reset_index(drop=True)
+    attrs["osm_way"] = way_ids[seg_way]
+    return _network_from_segments(refs[seg_start], refs[seg_end], geoms, attrs, CRS("EPSG:4326"), crs, report)
 
 
-def _graph_from_pbf(path: Path) -> nx.MultiDiGraph:
-    from pyrosm import OSM
+def _geodesic_steps(lonlat: np.ndarray) -> np.ndarray:
+    from pyproj import Geod
 
-    nodes, edges = OSM(str(path)).get_network(network_type="all", nodes=True)
-    if edges is None or len(edges) == 0:
-        raise InputError(f"{path.name} holds no roads (no ways with a highway tag)")
-    # pyrosm's own to_graph makes every way two-way for network_type="all"; build the
-    # directed graph here so one-way streets stay one-way (OSM rules: oneway=yes/-1,
-    # roundabouts and motorways are one-way unless tagged oneway=no).
-    oneway = edges["oneway"].astype(str).str.lower().to_numpy()
-    junction = edges["junction"].astype(str).str.lower().to_numpy() if "junction" in edges else np.full(len(edges), "")
-    highway = edges["highway"].astype(str).to_numpy()
-    implied = np.isin(junction, ["roundabout", "circular"]) | (highway == "motorway")
-    forward_only = np.isin(oneway, ["yes", "true", "1"]) | (implied & ~np.isin(oneway, ["no", "false", "0", "-1"]))
-    backward_only = np.isin(oneway, ["-1", "reverse"])
-    graph = nx.MultiDiGraph(crs="EPSG:4326")
-    graph.add_nodes_from((int(i), {"x": float(x), "y": float(y)})
-                         for i, x, y in zip(nodes["id"], nodes["lon"], nodes["lat"]))
-    u, v = edges["u"].to_numpy(np.int64), edges["v"].to_numpy(np.int64)
-    geoms = edges.geometry.to_numpy()
-    length = edges["length"].to_numpy(float)
-    maxspeed = edges["maxspeed"].to_numpy() if "maxspeed" in edges else np.full(len(edges), None)
-    osmid = edges["id"].to_numpy()
+    if len(lonlat) < 2:
+        return np.zeros(0)
+    _, _, step = Geod(ellps="WGS84").inv(lonlat[:-1, 0], lonlat[:-1, 1], lonlat[1:, 0], lonlat[1:, 1])
+    return step
 
-    def attrs(i: int, is_oneway: bool, reverse: bool) -> dict[str, Any]:
-        data = {"osmid": int(osmid[i]), "highway": highway[i], "oneway": is_oneway, "reversed": reverse,
-                "length": float(length[i]), "geometry": shapely.reverse(geoms[i]) if reverse else geoms[i]}
-        if maxspeed[i] is not None and not pd.isna(maxspeed[i]):
-            data["maxspeed"] = str(maxspeed[i])
-        return data
 
-    fwd = np.flatnonzero(~backward_only)
-    bwd = np.flatnonzero(~forward_only)
-    graph.add_edges_from((int(u[i]), int(v[i]), attrs(i, bool(forward_only[i]), False)) for i in fwd)
-    graph.add_edges_from((int(v[i]), int(u[i]), attrs(i, bool(backward_only[i]), True)) for i in bwd)
-    graph.remove_nodes_from([n for n, deg in graph.degree() if deg == 0])
-    return graph
+def _dropped_summary(reasons: np.ndarray, km: np.ndarray) -> dict[str, dict[str, float]]:
+    out = {}
+    for reason in sorted(set(reasons) - {""}):
+        mask = reasons == reason
+        out[reason] = {"ways": int(mask.sum()), "km": round(float(km[mask].sum()), 3)}
+    return out
+
+
+def _dropped_text(dropped: dict[str, dict[str, float]]) -> str:
+    return "; ".join(f"{v['ways']:,} ways ({v['km']:,.1f} km) {k}" for k, v in dropped.items()) or "nothing dropped"
+
+
+def _network_from_segments(u_key: np.ndarray, v_key: np.ndarray, geoms: np.ndarray, attrs: pd.DataFrame,
+                           source_crs: CRS, crs: str | CRS | None, report: dict) -> RoadNetwork:
+    """Assemble a :class:`RoadNetwork` from road segments drawn from ``u_key`` to ``v_key``.
+
+    ``attrs`` holds :func:`geoaccess.osmtags.interpret_ways` columns per segment; segments
+    open only backwards are turned round so that ``oneway`` always means u → v.
+    """
+    backward = attrs["oneway"].to_numpy() == -1
+    u_key, v_key = np.where(backward, v_key, u_key), np.where(backward, u_key, v_key)
+    geoms = np.where(backward, shapely.reverse(geoms), geoms)
+    node_keys, inverse = np.unique(np.r_[u_key, v_key], return_inverse=True)
+    u, v = inverse[: len(u_key)], inverse[len(u_key):]
+    coords = shapely.get_coordinates(geoms)
+    first = np.r_[0, np.cumsum(shapely.get_num_coordinates(geoms))[:-1]]
+    last = np.cumsum(shapely.get_num_coordinates(geoms)) - 1
+    node_src = np.zeros((len(node_keys), 2))
+    node_src[u] = coords[first]
+    node_src[v] = coords[last]
+    if not np.isfinite(node_src).all():
+        raise InputError("some road nodes have NaN or infinite coordinates")
+    target_crs = CRS(crs) if crs is not None else _auto_crs(node_src, source_crs)
+    if target_crs.is_geographic:
+        raise InputError(f"the analysis CRS must be projected (metres), got {target_crs.to_string()} in degrees; "
+                         "leave it unset for an automatic UTM zone")
+    to_target = Transformer.from_crs(source_crs, target_crs, always_xy=True)
+    node_xy = np.column_stack(to_target.transform(node_src[:, 0], node_src[:, 1]))
+    projected = shapely.transform(geoms, lambda c: np.column_stack(to_target.transform(c[:, 0], c[:, 1])))
+    length = _lengths_m(geoms, source_crs) if source_crs.is_geographic else shapely.length(geoms)
+    edges = gpd.GeoDataFrame({
+        "u": u, "v": v,
+        "highway": attrs["highway"].to_numpy(dtype=object),
+        "maxspeed_kmh": attrs["maxspeed_kmh"].to_numpy(dtype=float),
+        "oneway": attrs["oneway"].to_numpy() != 0,
+        **{f"access_{m}": attrs[f"access_{m}"].to_numpy(dtype=np.int8) for m in MODES},
+        "bridge": attrs["bridge"].to_numpy(dtype=bool),
+        "tunnel": attrs["tunnel"].to_numpy(dtype=bool),
+        "osm_way": attrs["osm_way"].to_numpy(dtype=np.int64) if "osm_way" in attrs else np.full(len(u), -1),
+        "length_m": length,
+    }, geometry=projected, crs=target_crs)
+    # Zero-length self loops carry no travel and confuse snapping.
+    edges = edges[~((u == v) & (length == 0))].reset_index(drop=True)
+    if len(edges) == 0:
+        raise InputError("the road network has no edges; check the file or the area you asked for")
+    report = dict(report)
+    report.update(load_report(edges))
+    return RoadNetwork(crs=target_crs, node_ids=node_keys, node_xy=node_xy, edges=edges, report=report)
+
+
+def load_report(edges: gpd.GeoDataFrame) -> dict:
+    """What the network holds: km and segments per class, one-way share, access per mode."""
+    km = edges["length_m"].to_numpy() / 1000
+    by_class = (pd.DataFrame({"highway": edges["highway"].to_numpy(), "km": km})
+                .groupby("highway")["km"].agg(["count", "sum"]).sort_values("sum", ascending=False))
+    out = {"segments": int(len(edges)), "km": round(float(km.sum()), 3),
+           "classes": {str(k): {"segments": int(r["count"]), "km": round(float(r["sum"]), 3)}
+                       for k, r in by_class.iterrows()},
+           "oneway_km_share": round(float(km[edges["oneway"].to_numpy()].sum() / max(km.sum(), 1e-12)), 4)}
+    for mode in MODES:
+        access = edges[f"access_{mode}"].to_numpy()
+        out[f"access_{mode}"] = {ACCESS_NAMES[a]: round(float(km[access == a].sum()), 3)
+                                 for a in (DESTINATION, CLOSED) if (access == a).any()}
+    return out
 
 
 def graph_from_place(place: str, network_type: str = "all") -> nx.MultiDiGraph:
@@ -299,21 +455,59 @@ def _lengths_m(geoms: np.ndarray, crs: CRS) -> np.ndarray:
 
 
 def network_from_file(path: str | Path, crs: str | CRS | None = None) -> RoadNetwork:
-    """Load a road network file and build its :class:`RoadNetwork` (see :func:`graph_from_file`)."""
-    return network_from_graph(graph_from_file(path), crs=crs)
+    """Load a road network file: OSM ``.osm.pbf``/``.osm`` (:func:`network_from_osm`),
+    GraphML saved by osmnx, or a roads vector file (GeoPackage, Shapefile, GeoJSON).
+
+    Parameters
+    ----------
+    crs
+        Projected analysis CRS in metres; default: the UTM zone of the network's centre.
+
+    Raises
+    ------
+    InputError
+        Missing, empty or unreadable file, or a file holding no usable road.
+    """
+    p = check_input_file(path, "road network", NETWORK_SUFFIXES)
+    name = p.name.lower()
+    try:
+        if name.endswith((".pbf", ".osm", ".xml")):
+            return network_from_osm(p, crs=crs)
+        if name.endswith(".graphml"):
+            import osmnx as ox
+
+            graph = ox.load_graphml(p)
+        else:
+            graph = graph_from_lines(read_vector(p, "road network"))
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"could not read road network {p.name}: {type(exc).__name__}: {exc}") from None
+    return network_from_graph(graph, crs=crs, source=p.name)
 
 
-def network_from_graph(graph: nx.MultiDiGraph, crs: str | CRS | None = None) -> RoadNetwork:
+def network_from_graph(graph: nx.MultiDiGraph, crs: str | CRS | None = None, source: str = "graph") -> RoadNetwork:
     """Build a :class:`RoadNetwork` from an osmnx-style ``MultiDiGraph``.
 
     Parameters
     ----------
     graph
         Nodes with ``x``/``y``, edges with ``highway`` and optionally ``length`` (metres),
-        ``maxspeed``, ``oneway`` and ``geometry``; ``graph.graph["crs"]`` names the CRS of
-        ``x``/``y`` (EPSG:4326 assumed when absent and the values look like degrees).
+        ``maxspeed``, ``oneway``, ``geometry`` and OSM access tags, as osmnx gives them.
+        ``graph.graph["crs"]`` names the CRS of ``x``/``y`` (EPSG:4326 assumed when absent
+        and the values look like degrees). The tags are read with
+        :func:`geoaccess.osmtags.interpret_ways`, like a file's.
     crs
         Projected analysis CRS in metres; default: the UTM zone of the network's centre.
+
+    Notes
+    -----
+    An arc and its reverse twin (same end nodes, the same geometry backwards, neither
+    one-way) are one two-way road; two one-way arcs between the same nodes with different
+    geometries (a dual carriageway) stay two one-way roads. osmnx adds the backward twin
+    of a motorway lacking a ``oneway`` tag (``reversed=True``); OSM implies one-way there,
+    so that twin is dropped (an explicit ``oneway=no`` on a motorway cannot be told apart
+    once osmnx has read it).
     """
     if graph.number_of_edges() == 0:
         raise InputError("the road network has no edges; check the file or the area you asked for")
@@ -333,72 +527,82 @@ def network_from_graph(graph: nx.MultiDiGraph, crs: str | CRS | None = None) -> 
             raise InputError("the road graph has no CRS (graph.graph['crs']) and its coordinates are not degrees; "
                              "set graph.graph['crs'] to the EPSG code of its coordinates")
     source_crs = CRS(source_crs)
-    target_crs = CRS(crs) if crs is not None else _auto_crs(xy, source_crs)
-    if target_crs.is_geographic:
-        raise InputError(f"the analysis CRS must be projected (metres), got {target_crs.to_string()} in degrees; "
+    if crs is not None and CRS(crs).is_geographic:
+        raise InputError(f"the analysis CRS must be projected (metres), got {CRS(crs).to_string()} in degrees; "
                          "leave it unset for an automatic UTM zone")
-    to_target = Transformer.from_crs(source_crs, target_crs, always_xy=True)
-    node_xy = np.column_stack(to_target.transform(xy[:, 0], xy[:, 1]))
-
     rows = list(graph.edges(keys=True, data=True))
     u = np.fromiter((index_of[r[0]] for r in rows), dtype=np.int64, count=len(rows))
     v = np.fromiter((index_of[r[1]] for r in rows), dtype=np.int64, count=len(rows))
-    highway = np.array([_first(r[3].get("highway", "unclassified")) for r in rows], dtype=object)
-    maxspeed = np.array([parse_maxspeed(r[3].get("maxspeed")) for r in rows], dtype=float)
-    oneway = np.array([_truthy(r[3].get("oneway", False)) for r in rows], dtype=bool)
+    tags = pd.DataFrame({key: [_first_tag(r[3].get(key)) for r in rows] for key in TAG_KEYS if key != "oneway"})
+    tags["highway"] = tags["highway"].fillna("unclassified")
+    arc_oneway = np.array([_truthy(r[3].get("oneway", False)) for r in rows], dtype=bool)
+    reversed_ = np.array([_truthy(r[3].get("reversed", False)) for r in rows], dtype=bool)
+    meaning = interpret_ways(tags)
+    meaning["oneway"] = arc_oneway.astype(np.int8)  # osmnx has read the tag and oriented the arc
+    keep = meaning["dropped"].to_numpy() == ""
+    implied = (meaning["highway"].to_numpy() == "motorway") & ~arc_oneway & reversed_
+    keep &= ~implied
+    report = {"source": source, "ways_read": int(len(rows)),
+              "dropped": _dropped_summary(meaning["dropped"].to_numpy(),
+                                          np.array([float(r[3].get("length", 0) or 0) for r in rows]) / 1000)}
+    if implied.any():
+        report["dropped"]["implied one-way (motorway)"] = {"ways": int(implied.sum()), "km": 0.0}
+    if not keep.any():
+        raise InputError(f"the road network holds no usable roads: {_dropped_text(report['dropped'])}")
     geoms = np.array([r[3].get("geometry") for r in rows], dtype=object)
     missing = np.array([g is None for g in geoms])
     if missing.any():
-        geoms[missing] = shapely.linestrings(
-            np.stack([xy[u[missing]], xy[v[missing]]], axis=1))
-    geoms = shapely.transform(geoms, lambda c: np.column_stack(to_target.transform(c[:, 0], c[:, 1])))
-    length = shapely.length(geoms)
+        geoms[missing] = shapely.linestrings(np.stack([xy[u[missing]], xy[v[missing]]], axis=1))
+    idx = np.flatnonzero(keep)
+    u, v, geoms, meaning, arc_oneway = u[idx], v[idx], geoms[idx], meaning.iloc[idx].reset_index(drop=True), arc_oneway[idx]
 
-    # One physical edge per road segment: u->v and its twin v->u (same end nodes, same
-    # length to the centimetre) merge into one two-way edge.
+    # Twins: orient every two-way arc from its lower to its higher node; an arc and its
+    # reverse then share (lo, hi, geometry) and become one two-way segment.
     lo, hi = np.minimum(u, v), np.maximum(u, v)
-    length_key = np.round(length * 100).astype(np.int64)
-    order = np.lexsort((np.arange(len(u)), length_key, hi, lo))
-    key = np.c_[lo, hi, length_key][order]
-    new_group = np.r_[True, (key[1:] != key[:-1]).any(axis=1)]
-    group = np.cumsum(new_group) - 1
-    first = order[new_group]
-    canon_u, canon_v = u[first], v[first]
-    along = u[order] == canon_u[group]  # edge runs in the canonical direction
-    has_fwd = np.zeros(len(first), dtype=bool)
-    has_bwd = np.zeros(len(first), dtype=bool)
-    np.logical_or.at(has_fwd, group[along], True)
-    np.logical_or.at(has_bwd, group[~along], True)
-    # A self-loop's twin looks canonical too; it is two-way if graph said so.
-    loops = canon_u == canon_v
-    has_bwd[loops] = ~oneway[first[loops]]
-    edges = gpd.GeoDataFrame(
-        {
-            "u": canon_u,
-            "v": canon_v,
-            "highway": highway[first],
-            "maxspeed_kmh": maxspeed[first],
-            "oneway": has_fwd & ~has_bwd,
-            "length_m": length[first],
-        },
-        geometry=geoms[first],
-        crs=target_crs,
-    )
-    # Drop zero-length self loops: they carry no travel and confuse snapping.
-    edges = edges[~(loops & (edges["length_m"].to_numpy() == 0))].reset_index(drop=True)
-    return RoadNetwork(graph=graph, crs=target_crs, node_ids=node_ids, node_xy=node_xy, edges=edges)
+    flip = u > v
+    canon = np.where(flip, shapely.reverse(geoms), geoms)
+    geom_key = pd.factorize(shapely.to_wkb(shapely.set_precision(canon, 1e-7 if source_crs.is_geographic else 1e-3)))[0]
+    arc_id = np.arange(len(u))
+    key = pd.DataFrame({"lo": lo, "hi": hi, "g": geom_key, "hw": pd.factorize(meaning["highway"])[0],
+                        "one": np.where(arc_oneway, arc_id, -1), "flip": flip})
+    # Pair the k-th arc one way with the k-th the other way: two ways drawn on the same
+    # nodes (parallel duplicates) stay two roads.
+    key["rank"] = key.groupby(["lo", "hi", "g", "hw", "one", "flip"], sort=False).cumcount()
+    group = key.groupby(["lo", "hi", "g", "hw", "one", "rank"], sort=False).ngroup().to_numpy()
+    n_groups = group.max() + 1
+    first = np.full(n_groups, len(u))
+    np.minimum.at(first, group, arc_id)
+    has_fwd = np.zeros(n_groups, dtype=bool)
+    has_bwd = np.zeros(n_groups, dtype=bool)
+    np.logical_or.at(has_fwd, group[~flip], True)
+    np.logical_or.at(has_bwd, group[flip], True)
+    loops = lo[first] == hi[first]
+    has_bwd[loops] = ~arc_oneway[first[loops]]
+    two_way = has_fwd & has_bwd
+    seg_u = np.where(two_way, lo[first], u[first])
+    seg_v = np.where(two_way, hi[first], v[first])
+    seg_geom = np.where(two_way, canon[first], geoms[first])
+    attrs = meaning.iloc[first].reset_index(drop=True)
+    attrs["oneway"] = (~two_way).astype(np.int8)
+    attrs["osm_way"] = -1
+    network = _network_from_segments(seg_u, seg_v, seg_geom, attrs, source_crs, crs, report)
+    network.node_ids = node_ids[network.node_ids.astype(np.int64)]
+    return network
+
+
+def _first_tag(value: Any) -> Any:
+    """A graph attribute as one tag value (osmnx keeps a list where merged ways differ)."""
+    if isinstance(value, (list, tuple)):
+        return value[0] if value else None
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
 
 
 def _auto_crs(xy: np.ndarray, source: CRS) -> CRS:
     if source.is_projected:
         return source
     return utm_crs_for(float(np.mean(xy[:, 0])), float(np.mean(xy[:, 1])))
-
-
-def _first(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        value = value[0] if value else "unclassified"
-    return str(value)
 
 
 def _truthy(value: Any) -> bool:
@@ -409,23 +613,15 @@ def _truthy(value: Any) -> bool:
     return bool(value)
 
 
-_NUMBER = re.compile(r"(\d+(?:\.\d+)?)")
-
-
-def parse_maxspeed(value: Any) -> float:
-    """OSM ``maxspeed`` as km/h: '50', '30 mph', '40;60' (mean), ['50', '70'] (mean); else NaN."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return math.nan
-    values = value if isinstance(value, (list, tuple)) else str(value).split(";")
-    speeds = []
-    for item in values:
-        text = str(item).strip().lower()
-        match = _NUMBER.match(text)
-        if match:
-            kmh = float(match.group(1)) * (1.609344 if "mph" in text else 1.0)
-            if kmh > 0:
-                speeds.append(kmh)
-    return float(np.mean(speeds)) if speeds else math.nan
+def boardable(network: RoadNetwork, speeds: ModeSpeeds) -> np.ndarray:
+    """Edges a point may join the network on, by the mode's snapping rules (bool per edge)."""
+    edges = network.edges
+    ok = ~np.isin(edges["highway"].to_numpy().astype(str), list(speeds.board_exclude))
+    if not speeds.board_bridges and "bridge" in edges:
+        ok &= ~edges["bridge"].to_numpy(dtype=bool)
+    if not speeds.board_tunnels and "tunnel" in edges:
+        ok &= ~edges["tunnel"].to_numpy(dtype=bool)
+    return ok
 
 
 def edge_kmh(network: RoadNetwork, speeds: ModeSpeeds) -> np.ndarray:

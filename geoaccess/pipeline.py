@@ -97,7 +97,7 @@ class _Engine:
     def _place(self, mode: str, xy: np.ndarray, done: dict[str, Placement]) -> Placement:
         graph = self.graph(mode)
         for other, placement in done.items():
-            if np.array_equal(self.graphs[other].eligible, graph.eligible):  # same roads: same snapping
+            if self.graphs[other].snap_key() == graph.snap_key():  # same roads: same snapping
                 return place_points(graph, xy, Snapped(placement.edge, placement.fraction, placement.distance_m))
         return place_points(graph, xy)
 
@@ -323,7 +323,7 @@ def candidate_sites(result: RunResult, target: Target, spacing_m: float = 500.0)
     edges = result.network.edges
     usable = np.zeros(len(edges), dtype=bool)
     for mode in target.modes:
-        usable |= engine.graph(mode).eligible
+        usable |= engine.graph(mode).eligible[: len(edges)]  # edges past the source's are routing copies
     nodes = np.unique(np.r_[edges["u"].to_numpy()[usable], edges["v"].to_numpy()[usable]])
     xy = result.network.node_xy[nodes]
     gaps = result.gaps.get(target.id)

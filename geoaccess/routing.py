@@ -19,13 +19,17 @@ from __future__ import annotations
 import multiprocessing
 from dataclasses import dataclass, field
 
+import geopandas as gpd
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
+import shapely
 from scipy.sparse.csgraph import connected_components, dijkstra
 
 from .errors import InputError, check_choice, check_positive
-from .network import MODES, ModeSpeeds, RoadNetwork, edge_seconds, load_speeds
-from .snapping import SegmentIndex, Snapped, snap_points
+from .network import MODES, ModeSpeeds, RoadNetwork, boardable, edge_seconds, load_speeds
+from .osmtags import CLOSED, DESTINATION
+from .snapping import SegmentIndex, Snapped, _check_points, snap_points
 
 DIRECTIONS = ("to_facility", "from_facility")
 
@@ -37,15 +41,27 @@ class ModeGraph:
     Attributes
     ----------
     network : RoadNetwork
+        The network routed on. Where the mode has roads open only at the start or end of a
+        trip (``access=private|destination|…``), it is the source network with those roads
+        laid twice — once for leaving (trips may *start* on them) and once for arriving
+        (trips may *end* on them) — joined to the public roads by one-way zero-length
+        links, so no route passes *through* a private road (see :func:`compile_mode`).
     mode : str
     speeds : ModeSpeeds
     forward_s, backward_s : numpy.ndarray
-        Travel seconds along each physical edge u→v and v→u (``inf`` = closed).
+        Travel seconds along each edge u→v and v→u (``inf`` = closed).
     eligible : numpy.ndarray
-        Edges points may snap to: usable by the mode and inside a strongly connected part
-        of at least ``min_component_nodes`` nodes (or the largest part).
+        Edges points snap to: usable by the mode, boardable by its snapping rules, and in
+        the main network (strongly connected parts holding at least 5 % of the road length
+        of the largest).
+    fragment : numpy.ndarray
+        Boardable edges of smaller parts: snapped to only when the main network is more than
+        ``speeds.fragment_tolerance_m`` farther.
+    arrive_edge : numpy.ndarray
+        For each edge, the edge a trip *ending* on it uses (itself, except the leaving copy
+        of a destination-only road, which maps to its arriving copy).
     n_small_components : int
-        Strongly connected parts too small to snap to (fragments at the edge of an extract).
+        Strongly connected parts outside the main network.
     """
 
     network: RoadNetwork
@@ -55,9 +71,18 @@ class ModeGraph:
     backward_s: np.ndarray
     eligible: np.ndarray
     n_small_components: int
-    # Built on first use and kept: the snapping index and the deduplicated road arcs.
+    fragment: np.ndarray | None = None
+    arrive_edge: np.ndarray | None = None
+    # Built on first use and kept: the snapping indexes and the deduplicated road arcs.
     _snap_index: SegmentIndex | None = field(default=None, init=False, repr=False, compare=False)
+    _fragment_index: SegmentIndex | None = field(default=None, init=False, repr=False, compare=False)
     _arcs: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.fragment is None:
+            self.fragment = np.zeros(len(self.eligible), dtype=bool)
+        if self.arrive_edge is None:
+            self.arrive_edge = np.arange(len(self.eligible))
 
     @property
     def n_nodes(self) -> int:
@@ -68,6 +93,19 @@ class ModeGraph:
         if self._snap_index is None or not self._snap_index.matches(self.eligible):
             self._snap_index = SegmentIndex(self.network.edges.geometry.to_numpy(), self.eligible)
         return self._snap_index
+
+    def fragment_index(self) -> SegmentIndex | None:
+        """The nearest-edge index over fragment edges, or None when there are none."""
+        if not self.fragment.any():
+            return None
+        if self._fragment_index is None or not self._fragment_index.matches(self.fragment):
+            self._fragment_index = SegmentIndex(self.network.edges.geometry.to_numpy(), self.fragment)
+        return self._fragment_index
+
+    def snap_key(self) -> tuple[bytes, bytes]:
+        """Two mode graphs with equal keys snap every point to the same place."""
+        return (np.packbits(self.eligible).tobytes() + str(len(self.eligible)).encode(),
+                np.packbits(self.fragment).tobytes() + str(self.speeds.fragment_tolerance_m).encode())
 
     def base_arcs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`road_arcs` with parallel arcs reduced to the fastest, sorted by (tail, head); kept."""
@@ -96,11 +134,17 @@ def compile_mode(network: RoadNetwork, mode: str, speeds: dict[str, ModeSpeeds] 
     """Compile ``network`` for travel ``mode`` ('walk', 'drive' or 'ambulance').
 
     ``speeds`` defaults to ``data/speeds.toml`` (see :func:`geoaccess.network.load_speeds`).
-    ``min_component_nodes``: strongly connected parts smaller than this (and smaller than the
-    largest part) are not snapped to, so that a house is not declared unreachable because
-    it is nearest to a road fragment cut off at the edge of an extract or a footway
-    network the mapper never joined to the streets; it snaps to the main network instead,
-    at its true off-network distance. Default: 5% of the largest part, at least 10 nodes.
+
+    Access per mode comes from the network's ``access_<mode>`` column: closed roads are
+    left out; destination-only roads (``private``, ``destination``, …) may be used at the
+    start or the end of a trip but never passed through. That is exact, by laying those
+    roads twice: a *leaving* copy (trips start there and may join the public roads) and an
+    *arriving* copy (entered from the public roads, left only at the trip's end).
+
+    Points snap to the main network — strongly connected parts holding at least 5 % of
+    the road length of the largest part (length, not nodes, so the file's simplification
+    does not matter) or, when ``min_component_nodes`` is given, at least that many nodes —
+    unless a fragment is nearer by more than the mode's ``fragment_tolerance_m``.
     """
     check_choice("mode", mode, MODES)
     if isinstance(speeds, ModeSpeeds):
@@ -108,11 +152,16 @@ def compile_mode(network: RoadNetwork, mode: str, speeds: dict[str, ModeSpeeds] 
     else:
         spec = (speeds or load_speeds())[mode]
     forward_s, backward_s = edge_seconds(network, spec)
+    edges = network.edges
+    column = f"access_{mode}"
+    access = edges[column].to_numpy() if column in edges else np.zeros(len(edges), dtype=np.int8)
+    closed = access == CLOSED
+    forward_s[closed] = np.inf
+    backward_s[closed] = np.inf
     usable = np.isfinite(forward_s) | np.isfinite(backward_s)
     if not usable.any():
         raise InputError(f"no road in the network can be used by mode {mode!r}; check the highway classes "
                          f"and the {mode} speeds")
-    edges = network.edges
     u_all, v_all = edges["u"].to_numpy(), edges["v"].to_numpy()
     tails = np.r_[u_all[np.isfinite(forward_s)], v_all[np.isfinite(backward_s)]]
     heads = np.r_[v_all[np.isfinite(forward_s)], u_all[np.isfinite(backward_s)]]
@@ -120,15 +169,71 @@ def compile_mode(network: RoadNetwork, mode: str, speeds: dict[str, ModeSpeeds] 
     # Strongly connected parts: a road one can enter but never leave (a one-way exit cut
     # at the edge of the extract) is no place to snap a home or a station to.
     n_comp, label = connected_components(arcs, directed=True, connection="strong")
-    touched = np.zeros(network.n_nodes, dtype=bool)
-    touched[tails] = touched[heads] = True
-    size = np.bincount(label[touched], minlength=n_comp)
-    if min_component_nodes is None:
-        min_component_nodes = max(10, int(0.05 * size.max()))
-    keep = size >= min(int(min_component_nodes), size.max())
-    eligible = usable & (label[u_all] == label[v_all]) & keep[label[u_all]]
-    n_small = int(((size > 1) & ~keep).sum())
-    return ModeGraph(network, mode, spec, forward_s, backward_s, eligible, n_small)
+    inside = usable & (label[u_all] == label[v_all])
+    if min_component_nodes is not None:
+        touched = np.zeros(network.n_nodes, dtype=bool)
+        touched[tails] = touched[heads] = True
+        size = np.bincount(label[touched], minlength=n_comp).astype(float)
+        keep = size >= min(int(min_component_nodes), size.max())
+    else:
+        size = np.bincount(label[u_all[inside]], weights=edges["length_m"].to_numpy()[inside], minlength=n_comp)
+        keep = size >= 0.05 * size.max()
+    board = boardable(network, spec)
+    main = inside & keep[label[u_all]]
+    eligible = main & board
+    fragment = inside & ~main & board
+    n_small = int(((size > 0) & ~keep).sum())
+    arrive = None
+    destination = (access == DESTINATION) & usable
+    if destination.any():
+        network, forward_s, backward_s, eligible, fragment, arrive = _destination_layers(
+            network, forward_s, backward_s, eligible, fragment, destination)
+    return ModeGraph(network, mode, spec, forward_s, backward_s, eligible, n_small, fragment, arrive)
+
+
+def _destination_layers(network: RoadNetwork, forward_s: np.ndarray, backward_s: np.ndarray, eligible: np.ndarray,
+                        fragment: np.ndarray, destination: np.ndarray):
+    """Lay destination-only roads twice (leaving and arriving copies), see :func:`compile_mode`.
+
+    Nodes: the road nodes ``0..n-1`` (public layer), then a leaving copy and an arriving
+    copy of every node a destination-only road touches. The leaving copy of each such
+    road replaces it in place (same edge index, so snapping finds it); the arriving
+    copies follow the road edges, then the links leaving → public and public → arriving
+    (zero length, one-way, never snapped to).
+    """
+    edges = network.edges
+    n = network.n_nodes
+    u, v = edges["u"].to_numpy(), edges["v"].to_numpy()
+    idx = np.flatnonzero(destination)
+    touched = np.unique(np.r_[u[idx], v[idx]])
+    r = len(touched)
+    slot = np.full(n, -1, dtype=np.int64)
+    slot[touched] = np.arange(r)
+    leave_id, arrive_id = n + slot, n + r + slot
+    new_u, new_v = u.copy(), v.copy()
+    new_u[idx], new_v[idx] = leave_id[u[idx]], leave_id[v[idx]]
+    arriving = edges.iloc[idx].copy()
+    arriving["u"], arriving["v"] = arrive_id[u[idx]], arrive_id[v[idx]]
+    stub = shapely.linestrings(np.repeat(network.node_xy[touched], 2, axis=0), indices=np.repeat(np.arange(r), 2))
+    links = gpd.GeoDataFrame({
+        "u": np.r_[n + np.arange(r), touched], "v": np.r_[touched, n + r + np.arange(r)],
+        "highway": "link", "oneway": True, "length_m": 0.0,
+    }, geometry=np.r_[stub, stub], crs=network.crs)
+    layered = edges.copy()
+    layered["u"], layered["v"] = new_u, new_v
+    all_edges = gpd.GeoDataFrame(pd.concat([layered, arriving, links], ignore_index=True), crs=network.crs)
+    m, a = len(edges), len(idx)
+    node_ids = np.r_[network.node_ids, network.node_ids[touched], network.node_ids[touched]].astype(object)
+    node_xy = np.r_[network.node_xy, network.node_xy[touched], network.node_xy[touched]]
+    routed = RoadNetwork(crs=network.crs, node_ids=node_ids, node_xy=node_xy, edges=all_edges,
+                         report=network.report, water=network.water)
+    zeros = np.zeros(2 * r)
+    fwd = np.r_[forward_s, forward_s[idx], zeros]
+    bwd = np.r_[backward_s, backward_s[idx], np.full(2 * r, np.inf)]
+    no = np.zeros(a + 2 * r, dtype=bool)
+    arrive = np.arange(m + a + 2 * r)
+    arrive[idx] = m + np.arange(a)
+    return routed, fwd, bwd, np.r_[eligible, no], np.r_[fragment, no], arrive
 
 
 @dataclass(frozen=True)
@@ -171,15 +276,32 @@ class Placement:
 def place_points(graph: ModeGraph, points_xy: np.ndarray, snapped: Snapped | None = None) -> Placement:
     """Snap points (``(n, 2)`` metres in the network CRS) onto ``graph`` and price their access leg.
 
-    ``snapped`` reuses an earlier snapping of the same points to the same eligible edges
-    (modes that share roads, e.g. drive and ambulance, need to snap only once).
+    A point joins the main network unless a road fragment is nearer by more than the
+    mode's ``fragment_tolerance_m`` (then it joins the fragment, and is reachable only from
+    what that fragment connects to). ``snapped`` reuses an earlier snapping of the same
+    points by a graph with the same :meth:`ModeGraph.snap_key` (drive and ambulance share
+    their roads and snap once).
     """
     if snapped is None:
         snapped = snap_points(graph.network.edges.geometry.to_numpy(), points_xy, graph.eligible,
                               index=graph.snap_index())
+        fragments = graph.fragment_index()
+        if fragments is not None:
+            near = fragments.query(_check_points(points_xy), workers=-1)
+            use = near.distance_m + graph.speeds.fragment_tolerance_m < snapped.distance_m
+            snapped = Snapped(np.where(use, near.edge, snapped.edge), np.where(use, near.fraction, snapped.fraction),
+                              np.where(use, near.distance_m, snapped.distance_m))
     on_network = snapped.distance_m <= graph.speeds.access_max_m
     access_s = np.where(on_network, snapped.distance_m / (graph.speeds.access_kmh / 3.6), np.inf)
     return Placement(snapped.edge, snapped.fraction, snapped.distance_m, access_s, on_network)
+
+
+def _arriving(graph: ModeGraph, placement: Placement) -> Placement:
+    """The placement as the *end* of trips: on a destination-only road, its arriving copy."""
+    if np.array_equal(graph.arrive_edge[placement.edge], placement.edge):
+        return placement
+    return Placement(graph.arrive_edge[placement.edge], placement.fraction, placement.distance_m,
+                     placement.access_s, placement.on_network)
 
 
 @dataclass(frozen=True)
@@ -224,6 +346,8 @@ class _Spliced:
     def __init__(self, graph: ModeGraph, facilities: Placement, direction: str):
         self.graph = graph
         self.direction = direction
+        if direction == "to_facility":  # people end their trip at the facility
+            facilities = _arriving(graph, facilities)
         n, k = graph.n_nodes, len(facilities)
         edges = graph.network.edges
         u_all, v_all = edges["u"].to_numpy(), edges["v"].to_numpy()
@@ -268,7 +392,7 @@ class _Spliced:
 
     def _patched(self, demand: Placement) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
         """Points on edges holding facilities, and their ends/seconds (as :meth:`demand_ends`)."""
-        ends = _base_ends(self.graph, demand)
+        ends = _base_ends(self.graph, demand, self.direction == "from_facility")
         idx = np.flatnonzero(self.split[ends[0]])
         g = self.graph
         edges = g.network.edges
@@ -298,7 +422,7 @@ class _Spliced:
     def demand_ends(self, demand: Placement) -> tuple[np.ndarray, ...]:
         """For each demand point: the nodes before and after it on its edge piece, and the
         seconds to reach each of them from the point (and from each of them to the point)."""
-        base = _base_ends(self.graph, demand)[1:]
+        base = _base_ends(self.graph, demand, self.direction == "from_facility")[1:]
         idx, patch = self._patched(demand)
         out = tuple(b.copy() for b in base)
         for full, part in zip(out, patch):
@@ -311,7 +435,7 @@ class _Spliced:
         Returns the seconds (``inf`` off network), whether the previous node's side gave
         them, and the previous and next node of each point.
         """
-        _, prev_node, next_node, to_prev, to_next, from_prev, from_next = _base_ends(self.graph, demand)
+        _, prev_node, next_node, to_prev, to_next, from_prev, from_next = _base_ends(self.graph, demand, self.direction == "from_facility")
         idx, (p_prev, p_next, p_to_prev, p_to_next, p_from_prev, p_from_next) = self._patched(demand)
         if self.direction == "to_facility":
             a, b, pa, pb = to_prev, to_next, p_to_prev, p_to_next
@@ -329,22 +453,27 @@ class _Spliced:
         return np.where(demand.on_network, seconds, np.inf), via_prev <= via_next, prev_node, next_node
 
 
-def _base_ends(graph: ModeGraph, demand: Placement) -> tuple[np.ndarray, ...]:
+def _base_ends(graph: ModeGraph, demand: Placement, arriving: bool = False) -> tuple[np.ndarray, ...]:
     """Edge, u, v and the seconds point → u / v and u / v → point of every demand point,
-    as if no facility lay on its edge; computed once per (graph, placement) and kept."""
-    cached = demand._ends.get(id(graph))
+    as if no facility lay on its edge; computed once per (graph, placement, role) and kept.
+    ``arriving``: the points end trips (an ambulance drives to them)."""
+    key = (id(graph), arriving)
+    cached = demand._ends.get(key)
     if cached is not None and cached[0] is graph:
         return cached[1]
     edges = graph.network.edges
     e = np.where(demand.on_network, demand.edge, 0)
+    if arriving:
+        e = graph.arrive_edge[e]
     f = demand.fraction
     fwd, bwd = graph.forward_s[e], graph.backward_s[e]
     ends = (e, edges["u"].to_numpy()[e], edges["v"].to_numpy()[e],
             _scale(f, bwd), _scale(1.0 - f, fwd), _scale(f, fwd), _scale(1.0 - f, bwd))
     for a in ends:
         a.flags.writeable = False
-    demand._ends.clear()
-    demand._ends[id(graph)] = (graph, ends)
+    for k in [k for k in demand._ends if demand._ends[k][0] is not graph]:
+        del demand._ends[k]
+    demand._ends[key] = (graph, ends)
     return ends
 
 

@@ -7,6 +7,7 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import osmnx as ox
+import pandas as pd
 import pytest
 import shapely
 
@@ -26,19 +27,29 @@ from geoaccess.synthetic import generate_county
 MONACO = Path(__file__).resolve().parents[1] / "data" / "demo" / "monaco.osm.pbf"
 
 
-def test_monaco_pbf_keeps_one_way_streets_and_every_way():
-    g = graph_from_file(MONACO)
-    net = network_from_graph(g)
+def test_monaco_pbf_keeps_one_way_streets_and_every_road():
+    net = network_from_file(MONACO)
     assert net.crs.to_epsg() == 32632  # UTM zone of Monaco
-    # Independent count with pyrosm: every highway segment becomes one physical edge.
+    # Independent reading with pyrosm (its own PBF parser and highway filter), lengths on
+    # the WGS84 ellipsoid with pyproj: per class, the km we keep are pyrosm's segments less
+    # the ways tagged access=no without foot=yes (closed to every mode: 10 segments of
+    # service and steps; the bus lane tagged access=no + foot=yes stays, for walkers).
+    from pyproj import Geod
     from pyrosm import OSM
 
     _, edges = OSM(str(MONACO)).get_network(network_type="all", nodes=True)
-    assert net.n_edges == len(edges)
-    oneway_tagged = edges["oneway"].astype(str).str.lower().isin(["yes", "-1"]).sum()
-    assert net.edges["oneway"].sum() >= oneway_tagged
-    # Physical length equals the geodesic length pyrosm computes, to 0.1%.
-    assert net.edges["length_m"].sum() == pytest.approx(edges["length"].sum(), rel=1e-3)
+    geod = Geod(ellps="WGS84")
+    km = np.array([geod.geometry_length(g) for g in edges.geometry]) / 1000
+    open_ = (edges["access"].astype(str).to_numpy() != "no") | (edges["foot"].astype(str).to_numpy() == "yes")
+    want = pd.Series(km[open_]).groupby(edges["highway"].to_numpy()[open_]).sum()
+    got = net.edges.groupby("highway")["length_m"].sum() / 1000
+    assert sorted(got.index) == sorted(want.index)
+    np.testing.assert_allclose(got[want.index].to_numpy(), want.to_numpy(), rtol=1e-6)
+    # One-way km: tagged yes/-1, or implied by junction=roundabout; walkers ignore it.
+    ow = edges["oneway"].astype(str).str.lower().isin(["yes", "-1"]).to_numpy().copy()
+    ow |= edges["junction"].astype(str).isin(["roundabout", "circular"]).to_numpy() & ~edges["oneway"].astype(
+        str).str.lower().isin(["no"]).to_numpy()
+    assert net.edges.loc[net.edges["oneway"], "length_m"].sum() / 1000 == pytest.approx(km[ow & open_].sum(), rel=1e-6)
 
 
 @pytest.fixture(scope="module")

@@ -129,7 +129,7 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
         console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     console.print(f"wrote {len(result.files)} files in {time.perf_counter() - started:.1f} s:")
     for path in result.files.values():
-        console.print(f"  {escape(str(path))}")
+        console.print(f"  {escape(str(path))}", soft_wrap=True)
     if args.fail_on_miss and not all(e.passed for e in result.evaluations):
         return 3
     return 0
@@ -181,7 +181,7 @@ def _site(args: argparse.Namespace) -> int:
                   f"goal {escape(goal_text(target, 'en'))}: {verdict}")
     console.print(f"wrote {len(result.files)} files in {time.perf_counter() - started:.1f} s:")
     for path in result.files.values():
-        console.print(f"  {escape(str(path))}")
+        console.print(f"  {escape(str(path))}", soft_wrap=True)
     return 0
 
 

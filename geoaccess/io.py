@@ -156,7 +156,7 @@ def _json_safe(value: Any) -> Any:
 # A run's outputs are one set: written into a sibling staging folder and swapped in with
 # two renames, so a reader (or a killed run) sees the old set or the new one, never a mix.
 
-MANIFEST = ".geoaccess-run.json"
+MANIFEST = "geoaccess-run.json"  # visible: an output folder holds no hidden files
 # Names geoaccess writes into an output folder; a folder holding only these (e.g. from a
 # version without manifests) counts as ours and may be replaced.
 OUTPUT_NAMES = frozenset({"summary.json", "units.csv", "demand_times.gpkg", "gaps.csv", "gaps.geojson",
@@ -217,7 +217,8 @@ def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
         is_text = values.map(lambda v: isinstance(v, str))
         risky = is_text & values.where(is_text, "").astype(str).str.startswith(_CSV_TRIGGERS)
         if risky.any():
-            out[col] = values.astype(object).where(~risky, "'" + values.where(risky, "").astype(str))
+            out[col] = values.astype(object)
+            out.loc[risky, col] = "'" + values[risky].astype(str)
     return out
 
 
@@ -282,7 +283,7 @@ def check_output_dir(out: str | os.PathLike, carry: Iterable[str] = ()) -> Path:
     """Check before any computing that a run can write its output set to ``out``.
 
     ``out`` must be a folder (or not exist yet), hold only files geoaccess wrote (listed
-    in its ``.geoaccess-run.json``, or output names of :data:`OUTPUT_NAMES`, or ``carry``),
+    in its ``geoaccess-run.json``, or output names of :data:`OUTPUT_NAMES`, or ``carry``),
     and its parent must exist or be creatable, be writable and not on a read-only mount:
     the new set is staged beside ``out`` and renamed into place. Creates nothing.
 
@@ -353,7 +354,7 @@ class OutputSet:
     """Stage an output set beside ``final`` and swap it in as a whole.
 
     Use as a context manager: write every file under :attr:`dir`, then :meth:`commit`.
-    ``commit`` writes the manifest ``.geoaccess-run.json`` (name, size and SHA-256 of
+    ``commit`` writes the manifest ``geoaccess-run.json`` (name, size and SHA-256 of
     every file) and swaps with two renames: ``final`` → ``.<name>.old-<pid>``, staging →
     ``final``; then deletes the old set. If the second rename fails the old set is
     renamed back. Leaving the block without ``commit`` (an error, Ctrl-C) deletes the

@@ -507,7 +507,7 @@ def write_outputs(result: RunResult, out: Path, lang: str = "zh", progress: Prog
     """Write the run's output set into the folder ``out``, replacing the previous set whole.
 
     The set (summary.json, units.csv, demand_times.gpkg, gaps.csv/.geojson, sites.csv when
-    sited, map.html, report.html and the manifest ``.geoaccess-run.json``) is written into
+    sited, map.html, report.html and the manifest ``geoaccess-run.json``) is written into
     a staging folder beside ``out`` and swapped in with two renames, so ``out`` holds the old
     set or the new one at every instant, and files of an earlier run (an old sites.csv) do
     not survive. ``out`` must hold only files geoaccess wrote; ``carry`` names entries kept.
@@ -525,8 +525,8 @@ def write_outputs(result: RunResult, out: Path, lang: str = "zh", progress: Prog
     with OutputSet(out, carry) as staged:
         result.warnings.extend(staged.notes)
         files = _write_files(result, staged.dir, lang, progress, self_contained, basemap)
-        final = staged.commit(result.scenario.name)
-    return {key: final / path.name for key, path in files.items()}
+        staged.commit(result.scenario.name)
+    return {key: Path(out) / path.name for key, path in files.items()}  # as the user named the folder
 
 
 def _write_files(result: RunResult, out: Path, lang: str, progress: Progress | None, self_contained: bool | None,

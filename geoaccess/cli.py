@@ -1,4 +1,4 @@
-"""The ``geoaccess`` command line: run, demo, targets, init.
+"""The ``geoaccess`` command line: run, check, demo, site, targets, init.
 
 Exit codes: 0 the run completed (targets may have failed), 2 bad input (the message says
 what to fix), 3 a target failed and ``--fail-on-miss`` was given.
@@ -32,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     _output_args(run)
     run.add_argument("--targets", help="comma-separated target ids to evaluate (default: the scenario's)")
     run.add_argument("--fail-on-miss", action="store_true", help="exit with status 3 when a target fails")
+
+    check = sub.add_parser("check", help="dry run: read and check every input, print what will be used; "
+                                         "no routing, nothing written")
+    check.add_argument("scenario", type=Path, help="scenario TOML file")
+    check.add_argument("--out", type=Path, help="output folder the run would use (checked, not created)")
 
     demo = sub.add_parser("demo", help="run the embedded demo (Monaco, real OpenStreetMap data)")
     _output_args(demo)
@@ -68,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(_county_scenario(args.out) if args.county else data_path("demo", "scenario.toml"), args, None)
         if args.command == "site":
             return _site(args)
+        if args.command == "check":
+            return _check(args)
         only = [t.strip() for t in args.targets.split(",")] if args.targets else None
         return _run(args.scenario, args, only)
     except InputError as exc:
@@ -89,7 +96,7 @@ def _output_args(p: argparse.ArgumentParser) -> None:
 
 def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) -> int:
     from .maps import goal_text, value_text
-    from .pipeline import run_scenario
+    from .pipeline import output_dir, run_scenario
     from .scenario import load_scenario
 
     started = time.perf_counter()
@@ -100,13 +107,15 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
             raise InputError(f"--targets names target(s) not in the scenario: {', '.join(unknown)}; "
                              f"scenario targets: {', '.join(scenario.targets)}")
         scenario.targets = {t: scenario.targets[t] for t in only}
+    _say_output_dir(scenario, args.out)
     with console.status("starting…") as status:
         def progress(message: str) -> None:
             status.update(message)
             console.log(escape(message))
 
         result = run_scenario(scenario, out_dir=args.out, progress=progress, lang=args.lang,
-                              self_contained=args.self_contained, basemap=args.basemap)
+                              self_contained=args.self_contained, basemap=args.basemap,
+                              carry=_carry(scenario_path, output_dir(scenario, args.out)))
     table = Table(title=f"geoaccess · {scenario.name}")
     table.add_column("target", no_wrap=True)
     for col in ("value", "goal", "result", "people covered", "unreachable"):
@@ -120,7 +129,7 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
         console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     console.print(f"wrote {len(result.files)} files in {time.perf_counter() - started:.1f} s:")
     for path in result.files.values():
-        console.print(f"  {escape(str(path))}")
+        console.print(f"  {escape(str(path))}", soft_wrap=True)
     if args.fail_on_miss and not all(e.passed for e in result.evaluations):
         return 3
     return 0
@@ -128,7 +137,8 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
 
 def _site(args: argparse.Namespace) -> int:
     from .maps import goal_text, value_text
-    from .pipeline import candidates_from_file, run_scenario, site_target, write_outputs
+    from .io import check_output_dir
+    from .pipeline import candidates_from_file, output_dir, run_scenario, site_target, write_outputs
     from .scenario import load_scenario
 
     started = time.perf_counter()
@@ -137,6 +147,10 @@ def _site(args: argparse.Namespace) -> int:
     if args.add is not None and args.add < 1:
         raise InputError(f"--add must be at least 1, got {args.add}")
     scenario = load_scenario(args.scenario)
+    out = output_dir(scenario, args.out)
+    carry = _carry(args.scenario, out)
+    check_output_dir(out, carry)  # before computing
+    _say_output_dir(scenario, args.out)
     with console.status("starting…") as status:
         def progress(message: str) -> None:
             status.update(message)
@@ -150,9 +164,8 @@ def _site(args: argparse.Namespace) -> int:
         sites = site_target(result, args.target, n_new=args.add, cover_share=args.cover, model=args.model,
                             candidates=candidates, spacing_m=args.spacing, time_limit_s=args.time_limit,
                             progress=True)
-        out = Path(args.out or scenario.output["dir"] or Path("maps") / scenario.name)
         result.files = write_outputs(result, out, lang=args.lang or scenario.map["lang"], progress=progress,
-                                     self_contained=args.self_contained, basemap=args.basemap)
+                                     self_contained=args.self_contained, basemap=args.basemap, carry=carry)
     info = result.siting[args.target]
     target = scenario.targets[args.target]
     table = Table(title=f"new sites for {args.target} ({info['model']}, {info['status']}, "
@@ -168,8 +181,85 @@ def _site(args: argparse.Namespace) -> int:
                   f"goal {escape(goal_text(target, 'en'))}: {verdict}")
     console.print(f"wrote {len(result.files)} files in {time.perf_counter() - started:.1f} s:")
     for path in result.files.values():
-        console.print(f"  {escape(str(path))}")
+        console.print(f"  {escape(str(path))}", soft_wrap=True)
     return 0
+
+
+def _carry(scenario_path: Path, out: Path) -> tuple[str, ...]:
+    """The entry of ``out`` holding the scenario file (the synthetic county's ``input``), kept across runs."""
+    try:
+        inside = Path(scenario_path).resolve().relative_to(Path(out).resolve())
+    except ValueError:
+        return ()
+    return inside.parts[:1] if len(inside.parts) > 1 else ()
+
+
+def _say_output_dir(scenario, out: Path | None) -> None:
+    """Say so when the scenario name had to be changed to make the default output folder."""
+    from .io import safe_folder_name
+
+    if out is None and not scenario.output["dir"] and safe_folder_name(scenario.name) != scenario.name:
+        console.print(f"note: the scenario name {escape(repr(scenario.name))} is not a safe folder name; outputs go "
+                      f"to {escape(str(Path('maps') / safe_folder_name(scenario.name)))}", soft_wrap=True)
+
+
+def _check(args: argparse.Namespace) -> int:
+    """``geoaccess check``: read every input as ``run`` does, print what will be used, route nothing."""
+    from .io import check_output_dir
+    from .pipeline import load_inputs, output_dir
+    from .scenario import load_scenario
+
+    started = time.perf_counter()
+    scenario = load_scenario(args.scenario)
+    out = output_dir(scenario, args.out)
+    check_output_dir(out, _carry(args.scenario, out))
+    inputs = load_inputs(scenario)
+    for line in check_lines(inputs, out):
+        console.print(escape(line), soft_wrap=True)
+    for warning in inputs.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+    console.print(f"inputs OK ({time.perf_counter() - started:.1f} s; nothing routed, nothing written): "
+                  f"geoaccess run {escape(str(args.scenario))}", soft_wrap=True)
+    return 0
+
+
+def check_lines(inputs, out: Path) -> list[str]:
+    """What ``geoaccess check`` prints about loaded inputs (a :class:`geoaccess.pipeline.Inputs`)."""
+    net, fac, demand, units = inputs.network, inputs.facilities, inputs.demand, inputs.units
+    sc = inputs.scenario
+    edges = net.edges
+    km = edges["length_m"].to_numpy(float).sum() / 1000
+    by_class = (edges.groupby(edges["highway"].astype(str))["length_m"].sum() / 1000).sort_values(ascending=False)
+    oneway_km = edges.loc[edges["oneway"].astype(bool), "length_m"].sum() / 1000
+    lines = [f"scenario: {sc.name}",
+             f"road network: {net.n_nodes:,} nodes, {net.n_edges:,} road segments, {km:,.1f} km; "
+             f"one-way {oneway_km / km:.0%} of km" if km > 0 else
+             f"road network: {net.n_nodes:,} nodes, {net.n_edges:,} road segments, 0 km",
+             "  km per highway class: " + ", ".join(f"{k} {v:,.1f}" for k, v in by_class.items())]
+    kinds = fac["kind"].astype(str).value_counts()
+    lines.append(f"facilities: {len(fac):,} (" + ", ".join(f"{k} {n}" for k, n in kinds.items()) + ")")
+    other = fac.loc[fac["kind"].astype(str) == "other", "type"].astype(str).value_counts()
+    if len(other):
+        lines.append("  types not in the vocabulary, counted as 'other' (see geoaccess targets): "
+                     + ", ".join(f"{k} ({n})" for k, n in other.items()))
+    pop = demand["pop"].to_numpy(float)
+    urban = demand["urban"].to_numpy(bool)
+    lines.append(f"population: {pop.sum():,.0f} people in {len(demand):,} cells/points; "
+                 f"urban {pop[urban].sum():,.0f}, rural {pop[~urban].sum():,.0f}")
+    if units is None:
+        lines.append("admin units: none ([admin] not set): county-wide verdicts only")
+    else:
+        with_people = demand.loc[demand["unit"].notna() & (demand["pop"] > 0), "unit"].nunique()
+        outside = pop[demand["unit"].isna().to_numpy()].sum()
+        lines.append(f"admin units: {len(units):,}, {with_people:,} with people; "
+                     f"{outside:,.0f} people outside every unit")
+    table = str(sc.population["path"]).lower().endswith((".csv", ".xlsx"))
+    lines.append(f"CRS: computing in {net.crs.to_string()} (metres); facility coordinates read as "
+                 f"{sc.facilities['crs']}; population " + (f"coordinates read as {sc.population['crs']}" if table
+                                                          else "in its file's own CRS"))
+    lines.append("targets: " + ", ".join(sc.targets))
+    lines.append(f"output folder: {out} (written as a set; checked, not created)")
+    return lines
 
 
 def _county_scenario(out: Path | None) -> Path:

@@ -27,7 +27,7 @@ from shapely import union_all
 from shapely.geometry import Point
 
 from .errors import InputError, check_positive
-from .io import write_atomic, write_with
+from .io import csv_safe, write_atomic, write_with
 
 __all__ = ["find_gaps", "gap_areas", "write_gaps"]
 
@@ -217,7 +217,7 @@ def write_gaps(gaps: gpd.GeoDataFrame, directory: str | os.PathLike) -> tuple[Pa
     table["nearest_facility"] = table["nearest_facility"].astype(object)
     csv_path = d / "gaps.csv"
     with write_atomic(csv_path) as fh:
-        table.to_csv(fh, index=False, lineterminator="\n")
+        csv_safe(table).to_csv(fh, index=False, lineterminator="\n")
     gj = gpd.GeoDataFrame(table.drop(columns=["lon", "lat"]), geometry=pts.geometry.values, crs=4326)
     gj["nearest_facility"] = gj["nearest_facility"].map(lambda v: None if pd.isna(v) else str(v))
     gj_path = write_with(d / "gaps.geojson", lambda p: gj.to_file(p, driver="GeoJSON"))

@@ -250,7 +250,8 @@ def _point(lon: float, lat: float) -> dict:
 
 def _js(value: Any) -> str:
     """JSON safe to place inside a <script> element."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    # every "<" escaped: no "</script>" and no "<!--" (which changes how the script is parsed)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
 
 
 # --------------------------------------------------------------------------- Leaflet layers
@@ -556,7 +557,7 @@ def map_from_result(result: "RunResult", lang: str = "zh", basemap: str | None =
     if self_contained:
         fmap.get_root().header.add_child(Element(_inline_leaflet()), name="leaflet_inline")
     fmap.get_root().header.add_child(Element(f"<style>{_CSS}</style>"), name="geoaccess_css")
-    fmap.get_root().title = f"{result.scenario.name} · geoaccess"
+    fmap.get_root().title = _esc(f"{result.scenario.name} · geoaccess")  # branca puts it in <title> raw
     fmap.fit_bounds([[south, west], [north, east]])
     fmap.add_child(_Panes())
 
@@ -570,8 +571,10 @@ def map_from_result(result: "RunResult", lang: str = "zh", basemap: str | None =
     first = result.evaluations[0].target.id if result.evaluations else None
 
     def add(layer: folium.map.Layer) -> folium.map.Layer:
+        # Leaflet's layer control shows names as HTML: it gets them escaped; window.geoaccess the raw ones
+        layer.raw_name, layer.layer_name = layer.layer_name, html.escape(layer.layer_name, quote=False)
         layer.add_to(fmap)
-        registry.append((layer.layer_name, layer.get_name()))
+        registry.append((layer.raw_name, layer.get_name()))
         return layer
 
     # travel-time areas: isochrones (bottom) and demand raster, one per target
@@ -584,12 +587,12 @@ def map_from_result(result: "RunResult", lang: str = "zh", basemap: str | None =
         if iso is not None and len(iso):
             layer = add(GeoLayer(_isochrone_features(iso, e.target, display), f"{t['isochrones']} · {tname}",
                                  "ga-iso", show=False, interactive=False))
-            legend_layers.append(layer.layer_name)
+            legend_layers.append(layer.raw_name)
         column = f"{tid}_min"
         if grid is not None and column in demand:
             layer = add(PngOverlay(grid.png(demand[column].to_numpy(float), e.target), grid.bounds,
                                    f"{t['travel_time']} · {tname}", "ga-demand", show=tid == first))
-            legend_layers.append(layer.layer_name)
+            legend_layers.append(layer.raw_name)
 
     # admin units
     if result.units is not None and len(result.units):
@@ -604,12 +607,12 @@ def map_from_result(result: "RunResult", lang: str = "zh", basemap: str | None =
         if g is not None and len(g):
             layer = add(GeoLayer(_gap_features(g, e.target, lang, display, names), f"{t['gaps']} · {tname}",
                                  "ga-gaps", show=tid == first))
-            legends.setdefault("ga-legend-gaps", []).append(layer.layer_name)
+            legends.setdefault("ga-legend-gaps", []).append(layer.raw_name)
         s = sites.get(tid)
         if s is not None and len(s):
             layer = add(GeoLayer(_site_features(s, e.target, lang, display, demand.crs),
                                  f"{t['sites']} · {tname}", "ga-sites", show=tid == first))
-            legends.setdefault("ga-legend-sites", []).append(layer.layer_name)
+            legends.setdefault("ga-legend-sites", []).append(layer.raw_name)
 
     # facilities by kind, highest tier first
     facilities = result.facilities
@@ -624,7 +627,7 @@ def map_from_result(result: "RunResult", lang: str = "zh", basemap: str | None =
                                    result.evaluations)
         layer = add(GeoLayer(feats, f"{t['facilities']} · {kind_label(kind, lang)} ({int(mask.sum())})",
                              "ga-facilities", show=True))
-        legends.setdefault(f"ga-legend-kind-{kind}", []).append(layer.layer_name)
+        legends.setdefault(f"ga-legend-kind-{kind}", []).append(layer.raw_name)
 
     folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
     fmap.get_root().html.add_child(Element(_title_panel(result, lang, gcj)))
@@ -745,7 +748,7 @@ def _facility_features(fac: gpd.GeoDataFrame, lon: np.ndarray, lat: np.ndarray, 
         raw_type = row.get("type", "")
         type_text = kind_label(kind, lang)
         if raw_type is not None and str(raw_type) not in ("", "nan", kind):
-            type_text += f" ({_esc(raw_type)})"
+            type_text += f" ({raw_type})"  # escaped once, below
         rows = [(t["type"], _esc(type_text))]
         cap = row.get("capacity")
         if cap is not None and not (isinstance(cap, float) and math.isnan(cap)):

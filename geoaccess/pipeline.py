@@ -22,7 +22,8 @@ from .gaps import find_gaps, write_gaps
 from .demand import population_from_file
 from .errors import InputError, check_choice, check_positive
 from .facilities import facilities_from_file
-from .io import check_input_file, write_atomic, write_json, write_with
+from .io import (OutputSet, check_input_file, check_output_dir, csv_safe, safe_folder_name, write_atomic,
+                 write_json, write_with)
 from .isochrones import isochrones
 from .network import RoadNetwork, graph_from_bbox, graph_from_place, load_speeds, network_from_file, network_from_graph
 from .routing import ModeGraph, Placement, compile_mode, nearest_facility, od_matrix, place_points
@@ -67,6 +68,63 @@ def load_network(scenario: Scenario) -> RoadNetwork:
     return network_from_graph(graph, crs=crs)
 
 
+@dataclass
+class Inputs:
+    """A scenario's inputs, read and checked, in the network's projected CRS.
+
+    ``demand`` and ``facilities`` carry ``unit`` (admin unit name or None); ``demand``
+    also ``urban`` (bool). ``warnings`` are the loading stage's warnings, in order.
+    """
+
+    scenario: Scenario
+    network: RoadNetwork
+    facilities: gpd.GeoDataFrame
+    demand: gpd.GeoDataFrame
+    units: gpd.GeoDataFrame | None
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_inputs(scenario: Scenario, progress: Progress | None = None) -> Inputs:
+    """Read and check every input of ``scenario`` (network, facilities, population, admin
+    units) without routing: what ``geoaccess check`` shows and what every run starts with.
+
+    Raises
+    ------
+    InputError
+        For any unreadable or inconsistent input, naming the file or key and the fix.
+    """
+    say = progress or (lambda msg: None)
+    warnings: list[str] = []
+    say("loading road network")
+    network = load_network(scenario)
+    say(f"road network: {network.n_nodes:,} nodes, {network.n_edges:,} road segments ({network.crs.to_string()})")
+    f = scenario.facilities
+    facilities = facilities_from_file(f["path"], x=f["x"], y=f["y"], type=f["type"], name=f["name"],
+                                      capacity=f["capacity"], id=f["id"], crs=f["crs"], sheet=f["sheet"],
+                                      layer=f["layer"], encoding=f["encoding"]).to_crs(network.crs)
+    p = scenario.population
+    demand = population_from_file(p["path"], pop=p["pop"], x=p["x"], y=p["y"], crs=p["crs"], band=p["band"],
+                                  layer=p["layer"]).to_crs(network.crs)
+    if len(demand) == 0:
+        raise InputError(f"the population file {p['path']} holds no people (every cell or point is 0 or nodata)")
+    say(f"facilities: {len(facilities):,}; demand points: {len(demand):,} holding {demand['pop'].sum():,.0f} people")
+    _check_overlap(network, demand, facilities)
+    if f["crs"].strip().upper() in ("EPSG:4326", "WGS84", "WGS 84", "EPSG:4490", "CGCS2000"):
+        warnings += _check_gcj02(network, facilities)
+    a = scenario.admin
+    units = admin_from_file(a["path"], a["name"], a["urban"], a["layer"], a["encoding"]) if a["path"] else None
+    unit, urban = assign_units(demand, units, a["urban_density"])
+    demand["unit"], demand["urban"] = unit, urban
+    facilities["unit"] = assign_units(facilities.assign(pop=1.0), units, a["urban_density"])[0]
+    return Inputs(scenario, network, facilities, demand, units, warnings)
+
+
+def output_dir(scenario: Scenario, out_dir: str | Path | None = None) -> Path:
+    """The output folder of a run: ``out_dir``, else ``[output] dir``, else
+    ``maps/<scenario name made safe>/`` (see :func:`geoaccess.io.safe_folder_name`)."""
+    return Path(out_dir or scenario.output["dir"] or Path("maps") / safe_folder_name(scenario.name))
+
+
 class _Engine:
     """Mode graphs and placements, each computed once per run."""
 
@@ -104,39 +162,30 @@ class _Engine:
 
 def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress: Progress | None = None,
                  write: bool = True, lang: str | None = None, self_contained: bool | None = None,
-                 basemap: str | None = None) -> RunResult:
+                 basemap: str | None = None, carry: tuple[str, ...] = ()) -> RunResult:
     """Evaluate every target of ``scenario``, find its gaps and isochrones, and (with
     ``write``) write the outputs.
 
     Outputs under ``out_dir`` (default ``[output] dir``, else ``maps/<scenario name>/``):
     ``summary.json``, ``units.csv``, ``demand_times.gpkg``, ``gaps.csv``/``gaps.geojson``,
-    ``map.html`` and ``report.html``; every file is written atomically. ``lang``,
-    ``self_contained`` and ``basemap`` override the scenario's ``[map]`` settings.
+    ``map.html`` and ``report.html``, written as one set (see :func:`write_outputs`); the
+    output folder is checked before anything is computed. ``lang``, ``self_contained`` and
+    ``basemap`` override the scenario's ``[map]`` settings; ``carry`` names entries of the
+    output folder to keep (see :class:`geoaccess.io.OutputSet`).
+
+    Raises
+    ------
+    InputError
+        Bad input, or an output folder that cannot be written or holds foreign files.
     """
     say = progress or (lambda msg: None)
-    warnings: list[str] = []
-    say("loading road network")
-    network = load_network(scenario)
-    say(f"road network: {network.n_nodes:,} nodes, {network.n_edges:,} road segments ({network.crs.to_string()})")
-    f = scenario.facilities
-    facilities = facilities_from_file(f["path"], x=f["x"], y=f["y"], type=f["type"], name=f["name"],
-                                      capacity=f["capacity"], id=f["id"], crs=f["crs"], sheet=f["sheet"],
-                                      layer=f["layer"], encoding=f["encoding"]).to_crs(network.crs)
-    p = scenario.population
-    demand = population_from_file(p["path"], pop=p["pop"], x=p["x"], y=p["y"], crs=p["crs"], band=p["band"],
-                                  layer=p["layer"]).to_crs(network.crs)
-    if len(demand) == 0:
-        raise InputError(f"the population file {p['path']} holds no people (every cell or point is 0 or nodata)")
-    say(f"facilities: {len(facilities):,}; demand points: {len(demand):,} holding {demand['pop'].sum():,.0f} people")
-    _check_overlap(network, demand, facilities)
-    if f["crs"].strip().upper() in ("EPSG:4326", "WGS84", "WGS 84", "EPSG:4490", "CGCS2000"):
-        warnings += _check_gcj02(network, facilities)
-    a = scenario.admin
-    units = admin_from_file(a["path"], a["name"], a["urban"], a["layer"], a["encoding"]) if a["path"] else None
-    unit, urban = assign_units(demand, units, a["urban_density"])
-    demand["unit"], demand["urban"] = unit, urban
-    facilities["unit"] = assign_units(facilities.assign(pop=1.0), units, a["urban_density"])[0]
-
+    out = output_dir(scenario, out_dir) if write else None
+    if out is not None:
+        check_output_dir(out, carry)  # before the minutes of computing, not after
+    inputs = load_inputs(scenario, say)
+    network, facilities, demand, units = inputs.network, inputs.facilities, inputs.demand, inputs.units
+    warnings = list(inputs.warnings)
+    urban = demand["urban"].to_numpy(bool)
     speeds = load_speeds(scenario.network["speeds"])
     fac_xy = np.column_stack([facilities.geometry.x, facilities.geometry.y])
     dem_xy = np.column_stack([demand.geometry.x, demand.geometry.y])
@@ -172,10 +221,9 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
                                              e.target.threshold_min, nearest_facility=demand[f"{e.target.id}_facility"],
                                              admin=demand["unit"] if units is not None else None)
         result.isochrones[e.target.id] = target_isochrones(e.target, engine, select_facilities(e.target, facilities))
-    if write:
-        out = Path(out_dir or scenario.output["dir"] or Path("maps") / scenario.name)
+    if out is not None:
         result.files = write_outputs(result, out, lang=lang or scenario.map["lang"], progress=say,
-                                     self_contained=self_contained, basemap=basemap)
+                                     self_contained=self_contained, basemap=basemap, carry=carry)
     return result
 
 
@@ -454,20 +502,46 @@ def _evaluate_with_sites(result: RunResult, target: Target, chosen: np.ndarray, 
 
 
 def write_outputs(result: RunResult, out: Path, lang: str = "zh", progress: Progress | None = None,
-                  self_contained: bool | None = None, basemap: str | None = None) -> dict[str, Path]:
-    """Write summary.json, units.csv, demand_times.gpkg, gaps, map.html and report.html under ``out``."""
+                  self_contained: bool | None = None, basemap: str | None = None,
+                  carry: tuple[str, ...] = ()) -> dict[str, Path]:
+    """Write the run's output set into the folder ``out``, replacing the previous set whole.
+
+    The set (summary.json, units.csv, demand_times.gpkg, gaps.csv/.geojson, sites.csv when
+    sited, map.html, report.html and the manifest ``geoaccess-run.json``) is written into
+    a staging folder beside ``out`` and swapped in with two renames, so ``out`` holds the old
+    set or the new one at every instant, and files of an earlier run (an old sites.csv) do
+    not survive. ``out`` must hold only files geoaccess wrote; ``carry`` names entries kept.
+
+    Returns
+    -------
+    dict
+        File key → final path under ``out``.
+
+    Raises
+    ------
+    InputError
+        ``out`` cannot be written or holds files geoaccess did not write.
+    """
+    with OutputSet(out, carry) as staged:
+        result.warnings.extend(staged.notes)
+        files = _write_files(result, staged.dir, lang, progress, self_contained, basemap)
+        staged.commit(result.scenario.name)
+    return {key: Path(out) / path.name for key, path in files.items()}  # as the user named the folder
+
+
+def _write_files(result: RunResult, out: Path, lang: str, progress: Progress | None, self_contained: bool | None,
+                 basemap: str | None) -> dict[str, Path]:
     from .maps import write_map
     from .report import write_report
 
     say = progress or (lambda msg: None)
-    out.mkdir(parents=True, exist_ok=True)
     files = {"summary": write_json(out / "summary.json", summary_dict(result))}
     rows = []
     for e in result.evaluations:
         for row in e.units.to_dict(orient="records"):
             rows.append({"target": e.target.id, **row})
     with write_atomic(out / "units.csv", encoding="utf-8-sig") as fh:  # BOM: Excel opens Chinese names right
-        pd.DataFrame(rows).to_csv(fh, index=False)
+        csv_safe(pd.DataFrame(rows)).to_csv(fh, index=False)
     files["units"] = out / "units.csv"
     times = result.demand.to_crs("EPSG:4326")
     for col in [c for c in times.columns if c.endswith("_min")]:
@@ -496,5 +570,5 @@ def write_sites(sites: dict[str, gpd.GeoDataFrame], path: Path) -> Path:
         table["lon"], table["lat"] = wgs.geometry.x.round(7), wgs.geometry.y.round(7)
         frames.append(table)
     with write_atomic(path, encoding="utf-8-sig") as fh:
-        pd.concat(frames, ignore_index=True).to_csv(fh, index=False)
+        csv_safe(pd.concat(frames, ignore_index=True)).to_csv(fh, index=False)
     return path

@@ -46,8 +46,8 @@ _LINKABLE = ("motorway", "trunk", "primary", "secondary", "tertiary")
 
 
 def normalise(values: pd.Series) -> pd.Series:
-    """Values as lookup keys: NFKC (full-width → half-width), whitespace collapsed,
-    lower case, whole numbers without ``.0``; missing values become ``""``.
+    """Values as lookup keys: NFKC (full-width → half-width), whitespace collapsed (and
+    dropped next to Chinese characters), lower case, whole numbers without ``.0``; missing values become ``""``.
 
     Each distinct value is normalised once.
     """
@@ -58,10 +58,11 @@ def normalise(values: pd.Series) -> pd.Series:
 
 def _key(value: Any) -> str:
     text = " ".join(unicodedata.normalize("NFKC", str(value)).split()).lower()
-    return _WHOLE.sub(r"\1", text)
+    return _WHOLE.sub(r"\1", _CJK_SPACE.sub("", text))
 
 
 _WHOLE = re.compile(r"^(-?\d+)\.0+$")
+_CJK_SPACE = re.compile(r"(?<=[\u3400-\u9fff]) | (?=[\u3400-\u9fff])")  # "县 道" is 县道
 
 
 @lru_cache(maxsize=1)

@@ -295,7 +295,9 @@ def graph_from_lines(lines: gpd.GeoDataFrame, *, class_column: str | None = None
     seg_highway = attrs["highway"].to_numpy()[seg_line]
     limit = attrs["maxspeed_kmh"].to_numpy()
     # osmnx keeps maxspeed as text; km/h numbers read back through parse_maxspeed.
-    seg_maxspeed = np.where(np.isfinite(limit), pd.Series(limit).map("{:g}".format).to_numpy(), None)[seg_line]
+    distinct, which = np.unique(limit, return_inverse=True)
+    text = np.array([f"{kmh:g}" if np.isfinite(kmh) else None for kmh in distinct], dtype=object)
+    seg_maxspeed = text[which.ravel()][seg_line]
     reversed_geoms = shapely.reverse(seg_geoms)
 
     graph = nx.MultiDiGraph(crs=crs.to_string())

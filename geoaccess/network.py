@@ -27,9 +27,10 @@ from pyproj import CRS, Transformer
 from ._paths import data_path
 from .coords import utm_crs_for
 from .errors import InputError, check_choice, check_positive
+from . import speedlimits
 from .io import VECTOR_SUFFIXES, check_input_file, read_vector
 from .osmtags import ACCESS_NAMES, CLOSED, DESTINATION, OPEN, TAG_KEYS, interpret_ways
-from .speedlimits import parse_maxspeed  # noqa: F401  (public here since the first release)
+from .roadclasses import road_attributes
 
 MODES = ("walk", "drive", "ambulance")
 NETWORK_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.xml", ".xml", ".graphml") + VECTOR_SUFFIXES
@@ -368,15 +369,44 @@ def graph_from_bbox(bbox: tuple[float, float, float, float], network_type: str =
         raise InputError(f"could not download roads for bbox {bbox}: {exc}. Offline? Use a local file.") from None
 
 
-def graph_from_lines(lines: gpd.GeoDataFrame, *, highway: str = "highway", oneway: str = "oneway",
-                     maxspeed: str = "maxspeed", default_highway: str = "unclassified") -> nx.MultiDiGraph:
+def graph_from_lines(lines: gpd.GeoDataFrame, *, class_column: str | None = None, oneway_column: str | None = None,
+                     maxspeed_column: str | None = None, classes: dict[str, str] | None = None,
+                     design_speed: str = "none", default_highway: str = "unclassified",
+                     name: str = "the roads file") -> nx.MultiDiGraph:
     """Build a road graph from road centre lines (a GIS roads layer).
 
     Lines are split where they share a vertex with another line (a junction) and at
     their ends; lines that cross without a shared vertex (bridges, underpasses) stay
-    unconnected. ``oneway`` values yes/true/1 mean open in digitised direction only,
-    -1/reverse the opposite. A missing ``highway`` column gives every line
-    ``default_highway``.
+    unconnected. Class, one-way and speed-limit columns are read by
+    :func:`geoaccess.roadclasses.road_attributes`: Chinese administrative and technical
+    grades, English names and OSM ``highway`` values map to OSM classes.
+
+    Parameters
+    ----------
+    lines
+        LineStrings (or MultiLineStrings) with a CRS.
+    class_column, oneway_column, maxspeed_column
+        Column names (``[network] class/oneway/maxspeed``); None means
+        ``highway``/``oneway``/``maxspeed`` where present.
+    classes
+        Extra value → OSM class mapping (``[network.classes]``), normalised keys.
+    design_speed
+        ``"none"``, ``"lowest"`` or ``"highest"``: design speed (km/h) of technical
+        grades as the limit of rows without a maxspeed.
+    default_highway
+        Class of unmapped values, or of all lines without a class column.
+    name
+        Names the file in messages.
+
+    Raises
+    ------
+    InputError
+        No CRS, no lines, non-line geometries, a named column missing.
+
+    Warns
+    -----
+    geoaccess.speedlimits.RoadDataWarning
+        Unmapped classes (count, km), no class column, unreadable one-way or maxspeed values.
     """
     if lines.crs is None:
         raise InputError("the roads file has no CRS; set it in GIS software (e.g. EPSG:4326) and try again")
@@ -410,16 +440,20 @@ def graph_from_lines(lines: gpd.GeoDataFrame, *, highway: str = "highway", onewa
     vert_idx = np.repeat(seg_start, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
     seg_geoms = shapely.linestrings(coords[vert_idx], indices=np.repeat(np.arange(len(seg_start)), counts))
     seg_line = line_of[seg_start]
-    highway_of = lines[highway].astype(str).to_numpy() if highway in lines else np.full(n_lines, default_highway)
-    maxspeed_of = lines[maxspeed].to_numpy(dtype=object) if maxspeed in lines else np.full(n_lines, None)
-    raw_oneway = lines[oneway].astype(str).str.lower().str.strip().to_numpy() if oneway in lines else np.full(n_lines, "no")
-    forward_only = np.isin(raw_oneway, ["yes", "true", "1", "t", "y"])[seg_line]
-    backward_only = np.isin(raw_oneway, ["-1", "reverse"])[seg_line]
-    seg_highway = highway_of[seg_line]
-    seg_maxspeed = np.array([None if v is None or pd.isna(v) else str(v) for v in maxspeed_of], dtype=object)[seg_line]
     u, v = vertex_id[seg_start], vertex_id[seg_end]
     crs = CRS(lines.crs)
     lengths = _lengths_m(seg_geoms, crs)
+    attrs = road_attributes(lines, np.bincount(seg_line, weights=lengths, minlength=n_lines),
+                            class_column=class_column, oneway_column=oneway_column, maxspeed_column=maxspeed_column,
+                            classes=classes, design_speed=design_speed, default_highway=default_highway, name=name)
+    forward_only = attrs["forward_only"].to_numpy()[seg_line]
+    backward_only = attrs["backward_only"].to_numpy()[seg_line]
+    seg_highway = attrs["highway"].to_numpy()[seg_line]
+    limit = attrs["maxspeed_kmh"].to_numpy()
+    # osmnx keeps maxspeed as text; km/h numbers read back through parse_maxspeed.
+    distinct, which = np.unique(limit, return_inverse=True)
+    text = np.array([f"{kmh:g}" if np.isfinite(kmh) else None for kmh in distinct], dtype=object)
+    seg_maxspeed = text[which.ravel()][seg_line]
     reversed_geoms = shapely.reverse(seg_geoms)
 
     graph = nx.MultiDiGraph(crs=crs.to_string())
@@ -454,7 +488,9 @@ def _lengths_m(geoms: np.ndarray, crs: CRS) -> np.ndarray:
     return np.bincount(which[1:][same], weights=step, minlength=len(geoms))
 
 
-def network_from_file(path: str | Path, crs: str | CRS | None = None) -> RoadNetwork:
+def network_from_file(path: str | Path, crs: str | CRS | None = None, *, class_column: str | None = None,
+                      oneway_column: str | None = None, maxspeed_column: str | None = None,
+                      classes: dict[str, str] | None = None, design_speed: str = "none") -> RoadNetwork:
     """Load a road network file: OSM ``.osm.pbf``/``.osm`` (:func:`network_from_osm`),
     GraphML saved by osmnx, or a roads vector file (GeoPackage, Shapefile, GeoJSON).
 
@@ -462,14 +498,26 @@ def network_from_file(path: str | Path, crs: str | CRS | None = None) -> RoadNet
     ----------
     crs
         Projected analysis CRS in metres; default: the UTM zone of the network's centre.
+    class_column, oneway_column, maxspeed_column, classes, design_speed
+        Roads vector files only (see :func:`graph_from_lines`); OSM files carry tags.
 
     Raises
     ------
     InputError
-        Missing, empty or unreadable file, or a file holding no usable road.
+        Missing, empty or unreadable file, a file holding no usable road, or a column
+        option given for an OSM or GraphML file.
     """
     p = check_input_file(path, "road network", NETWORK_SUFFIXES)
     name = p.name.lower()
+    options = {"class_column": class_column, "oneway_column": oneway_column, "maxspeed_column": maxspeed_column,
+               "classes": classes or None, "design_speed": None if design_speed == "none" else design_speed}
+    given = {k: v for k, v in options.items() if v is not None}
+    if given and not name.endswith(VECTOR_SUFFIXES):
+        keys = {"class_column": "class", "oneway_column": "oneway", "maxspeed_column": "maxspeed",
+                "classes": "classes", "design_speed": "design_speed"}
+        raise InputError(f"[network] {', '.join(keys[k] for k in given)} appl{'ies' if len(given) == 1 else 'y'} to "
+                         f"roads files ({', '.join(VECTOR_SUFFIXES)}); {p.name} is OSM data whose highway, oneway "
+                         "and maxspeed tags are read as they are. Remove the key(s) from [network].")
     try:
         if name.endswith((".pbf", ".osm", ".xml")):
             return network_from_osm(p, crs=crs)
@@ -478,7 +526,7 @@ def network_from_file(path: str | Path, crs: str | CRS | None = None) -> RoadNet
 
             graph = ox.load_graphml(p)
         else:
-            graph = graph_from_lines(read_vector(p, "road network"))
+            graph = graph_from_lines(read_vector(p, "road network"), name=p.name, **given)
     except InputError:
         raise
     except Exception as exc:
@@ -622,6 +670,12 @@ def boardable(network: RoadNetwork, speeds: ModeSpeeds) -> np.ndarray:
     if not speeds.board_tunnels and "tunnel" in edges:
         ok &= ~edges["tunnel"].to_numpy(dtype=bool)
     return ok
+
+
+def parse_maxspeed(value: Any) -> float:
+    """OSM ``maxspeed`` as km/h: '50', '30 mph', '40;60' (mean), ['50', '70'] (mean),
+    'CN:urban' (zone codes); else NaN. See :func:`geoaccess.speedlimits.parse_maxspeed`."""
+    return speedlimits.parse_maxspeed(value)
 
 
 def edge_kmh(network: RoadNetwork, speeds: ModeSpeeds) -> np.ndarray:

@@ -7,6 +7,7 @@ and every target costs one multi-source search per mode it uses.
 
 from __future__ import annotations
 
+import warnings as _warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -22,13 +23,15 @@ from .gaps import find_gaps, write_gaps
 from .demand import population_from_file
 from .errors import InputError, check_choice, check_positive
 from .facilities import facilities_from_file
-from .io import (OutputSet, check_input_file, check_output_dir, csv_safe, safe_folder_name, write_atomic,
-                 write_json, write_with)
+from .io import (VECTOR_SUFFIXES, OutputSet, check_input_file, check_output_dir, csv_safe, safe_folder_name,
+                 write_atomic, write_json, write_with)
 from .isochrones import isochrones
 from .network import RoadNetwork, graph_from_bbox, graph_from_place, load_speeds, network_from_file, network_from_graph
+from .roadclasses import check_classes
 from .routing import ModeGraph, Placement, compile_mode, nearest_facility, od_matrix, place_points
 from .scenario import Scenario
 from .snapping import Snapped
+from .speedlimits import RoadDataWarning
 from .targets import Evaluation, Target, evaluate_ratio, evaluate_target, population_mask, select_facilities
 
 Progress = Callable[[str], None]
@@ -58,12 +61,33 @@ class RunResult:
     engine: "_Engine | None" = field(default=None, repr=False)
 
 
-def load_network(scenario: Scenario) -> RoadNetwork:
-    """The scenario's road network: a local file, or an OSM download by place or bbox."""
+def load_network(scenario: Scenario, warnings: list[str] | None = None) -> RoadNetwork:
+    """The scenario's road network: a local file, or an OSM download by place or bbox.
+
+    Roads files are read with the ``[network]`` class/oneway/maxspeed columns and
+    ``[network.classes]``. What the reading warns about (:class:`RoadDataWarning`:
+    unmapped classes, unreadable limits) is appended to ``warnings`` when given, for the
+    CLI and summary.json; otherwise it is issued as a Python warning.
+    """
     net = scenario.network
     crs = scenario.scenario.get("crs")
     if net["source"]:
-        return network_from_file(net["source"], crs=crs)
+        options = {}
+        if net["source"].lower().endswith(VECTOR_SUFFIXES):
+            options = {"class_column": net["class"], "oneway_column": net["oneway"],
+                       "maxspeed_column": net["maxspeed"], "classes": check_classes(net["classes"], net["speeds"]),
+                       "design_speed": net["design_speed"]}
+        if warnings is None:
+            return network_from_file(net["source"], crs=crs, **options)
+        with _warnings.catch_warnings(record=True) as caught:
+            _warnings.simplefilter("always", RoadDataWarning)
+            network = network_from_file(net["source"], crs=crs, **options)
+        for w in caught:
+            if issubclass(w.category, RoadDataWarning):
+                warnings.append(str(w.message))
+            else:  # not ours: pass it on as it came
+                _warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return network
     graph = graph_from_place(net["place"]) if net["place"] else graph_from_bbox(tuple(net["bbox"]))
     return network_from_graph(graph, crs=crs)
 
@@ -96,7 +120,7 @@ def load_inputs(scenario: Scenario, progress: Progress | None = None) -> Inputs:
     say = progress or (lambda msg: None)
     warnings: list[str] = []
     say("loading road network")
-    network = load_network(scenario)
+    network = load_network(scenario, warnings)
     say(f"road network: {network.n_nodes:,} nodes, {network.n_edges:,} road segments ({network.crs.to_string()})")
     f = scenario.facilities
     facilities = facilities_from_file(f["path"], x=f["x"], y=f["y"], type=f["type"], name=f["name"],

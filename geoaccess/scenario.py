@@ -14,13 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .io import VECTOR_SUFFIXES
+from .roadclasses import DESIGN_SPEED_CHOICES, check_classes
 from .targets import Target, load_targets, target_from_dict
 
 # section -> key -> (accepted Python types, default); a default of ... means required.
 _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     "scenario": {"name": ((str,), ...), "crs": ((str,), None), "description": ((str,), "")},
     "network": {"source": ((str,), None), "place": ((str,), None), "bbox": ((list,), None),
-                "speeds": ((dict,), {}), "min_component_nodes": ((int,), None)},
+                "speeds": ((dict,), {}), "min_component_nodes": ((int,), None),
+                "class": ((str,), None), "oneway": ((str,), None), "maxspeed": ((str,), None),
+                "classes": ((dict,), {}), "design_speed": ((str,), "none")},
     "facilities": {"path": ((str,), ...), "x": ((str,), "lon"), "y": ((str,), "lat"), "type": ((str,), "type"),
                    "name": ((str,), "name"), "capacity": ((str,), None), "id": ((str,), None),
                    "crs": ((str,), "EPSG:4326"), "sheet": ((str, int), None), "layer": ((str,), None),
@@ -90,6 +94,7 @@ def scenario_from_dict(raw: dict[str, Any], base_dir: str | Path = ".", path: Pa
                          f"bbox ([west, south, east, north]); got {', '.join(given) or 'none'}")
     if net.get("bbox") is not None and (len(net["bbox"]) != 4 or not all(isinstance(v, (int, float)) for v in net["bbox"])):
         raise InputError(f"[network] bbox must be [west, south, east, north] in degrees, got {net['bbox']!r}")
+    _check_roads_columns(net)
     for section, key in (("network", "source"), ("facilities", "path"), ("population", "path"), ("admin", "path"),
                          ("targets", "file"), ("output", "dir")):
         value = sections[section].get(key)
@@ -99,6 +104,23 @@ def scenario_from_dict(raw: dict[str, Any], base_dir: str | Path = ".", path: Pa
         raise InputError(f"[map] lang must be 'zh' or 'en', got {sections['map']['lang']!r}")
     targets = _targets(sections["targets"])
     return Scenario(path=path, targets=targets, **{k: v for k, v in sections.items() if k != "targets"})
+
+
+def _check_roads_columns(net: dict[str, Any]) -> None:
+    """The roads-file keys of [network]: only with a roads vector file, classes known."""
+    given = [k for k in ("class", "oneway", "maxspeed", "classes") if net.get(k)]
+    if net["design_speed"] != "none":
+        given.append("design_speed")
+    if net["design_speed"] not in DESIGN_SPEED_CHOICES:
+        raise InputError(f"[network] design_speed must be one of {', '.join(DESIGN_SPEED_CHOICES)}; "
+                         f"got {net['design_speed']!r}")
+    source = net.get("source") or ""
+    if given and not source.lower().endswith(VECTOR_SUFFIXES):
+        what = Path(source).name if source else "an OpenStreetMap download (place/bbox)"
+        raise InputError(f"[network] {', '.join(given)} name columns of a roads file ({', '.join(VECTOR_SUFFIXES)}); "
+                         f"the network here is {what}, whose OSM highway/oneway/maxspeed tags are read as they are. "
+                         "Remove those keys.")
+    check_classes(net["classes"], net["speeds"])
 
 
 def _check_section(name: str, table: Any) -> dict[str, Any]:
@@ -173,6 +195,15 @@ source = "roads.osm"               # .osm.pbf / .osm / .graphml / .gpkg / .shp /
 # bbox = [117.6, 33.3, 118.2, 33.7] # or a box: west, south, east, north (degrees)
 # min_component_nodes = 500        # road fragments smaller than this are not snapped to
 #                                  # (default: 5% of the main network, at least 10 nodes)
+# class = "等级"                     # roads files (.gpkg/.shp): the road class column; values
+#                                  # 国道/省道/县道/乡道/村道/专用公路 (or G/S/X/Y/C/Z),
+#                                  # 高速公路/一级公路/…/等外公路, OSM highway values built in
+# oneway = "单行"                   # one-way column: yes/no/-1, 是/否, 单向/双向/正向/反向
+# maxspeed = "限速"                  # speed limit column (km/h, or "30 mph")
+# design_speed = "lowest"          # use JTG B01-2014 design speeds of technical grades where
+#                                  # there is no limit: lowest (hilly) | highest | none (default)
+# [network.classes]                # your file's other class values -> OSM highway class
+# "乡村道路" = "unclassified"
 # [network.speeds.drive.kmh]       # override speeds (km/h) per mode and highway class
 # primary = 70
 

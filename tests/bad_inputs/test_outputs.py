@@ -7,6 +7,7 @@ fix, and that no partial or mixed output is left behind.
 from __future__ import annotations
 
 import csv
+import re
 import hashlib
 import json
 import os
@@ -382,7 +383,8 @@ def test_check_demo_prints_the_inputs_and_writes_nothing(tmp_path, capsys):
     kinds = pd.Series([r["kind"] for r in rows]).value_counts()
     for kind, n in kinds.items():
         assert f"{kind} {n}" in text
-    assert "11,644 nodes" in text and "km per highway class: footway" in text and "EPSG:32632" in text
+    assert re.search(r"road network: [\d,]+ nodes, [\d,]+ road segments", text)
+    assert "km per highway class: footway" in text and "EPSG:32632" in text
     assert "inputs OK" in text and not out.exists() and sorted(tmp_path.iterdir()) == []
 
 

@@ -345,14 +345,15 @@ def candidates_from_file(path: str | Path, crs: str | Path, x: str = "lon", y: s
                          name: str = "name", source_crs: str = "EPSG:4326") -> gpd.GeoDataFrame:
     """Candidate sites from a .csv/.xlsx with ``x``/``y`` columns (ids and names optional)."""
     from .coords import lonlat_points
-    from .facilities import read_table, require_columns
+    from .io import read_table_lines, require_columns
 
     p = check_input_file(path, "candidate sites file", (".csv", ".xlsx"))
-    table = read_table(p, "candidate sites file")
+    table, lines = read_table_lines(p, "candidate sites file")
     require_columns(table, "candidate sites file", {"x": x, "y": y})
     if len(table) == 0:
         raise InputError(f"candidate sites file {p.name} has no rows")
-    points = lonlat_points(table[x].to_numpy(), table[y].to_numpy(), source_crs, "candidate sites file")
+    points = lonlat_points(table[x].to_numpy(), table[y].to_numpy(), source_crs, f"candidate sites file {p.name}",
+                           lines=lines)
     ids = table[id].astype(str) if id in table else pd.Series([f"S{i + 1}" for i in range(len(table))])
     if ids.duplicated().any():
         raise InputError(f"candidate sites file {p.name} repeats ids: {', '.join(ids[ids.duplicated()].unique()[:5])}")

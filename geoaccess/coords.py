@@ -439,15 +439,21 @@ def parse_degrees(values: ArrayLike, axis: str | None = None) -> tuple[np.ndarra
         Decimal degrees (NaN for missing or unreadable values), and the mask of values
         that were given but could not be read.
     """
-    series = pd.Series(np.asarray(values, dtype=object).ravel(), dtype=object)
+    arr = np.asarray(values)
+    if arr.dtype.kind in "fiub":  # numbers already: nothing to read
+        return arr.astype(float).ravel(), np.zeros(arr.size, dtype=bool)
+    series = pd.Series(arr.astype(object).ravel(), dtype=object)
     degrees = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, copy=True)
-    text = series.astype("string").str.strip()
-    todo = np.isnan(degrees) & text.notna().to_numpy() & (text != "").fillna(False).to_numpy()
     unreadable = np.zeros(len(series), dtype=bool)
+    nan = np.isnan(degrees)
+    text = series[nan].astype("string").str.strip()
+    given = (text.notna() & (text != "")).fillna(False).to_numpy(dtype=bool)
+    todo = np.zeros(len(series), dtype=bool)
+    todo[np.flatnonzero(nan)[given]] = True
     if not todo.any():
         return degrees, unreadable
     # º and ˚ (typed for °) go first: NFKC would turn º into the letter o.
-    t = text[todo].str.replace("º", "°").str.replace("˚", "°")
+    t = text[given].str.replace("º", "°").str.replace("˚", "°")
     t = t.map(lambda v: unicodedata.normalize("NFKC", v)).str.upper()
     for word, to in _DMS_WORDS:
         t = t.str.replace(word, to, regex=False)

@@ -263,12 +263,13 @@ def type_warnings(facilities: pd.DataFrame, wanted: Mapping[str, tuple[str, ...]
                   for v, n in counts.head(10).items()]
         more = f" and {len(counts) - 10} other values" if len(counts) > 10 else ""
         counted = "; ".join(f"{tid} counts {', '.join(types)}" for tid, types in wanted.items())
-        example = next((v for v in counts.index if v), "值")
+        example = next((v for v in counts.index if v), None)
+        fix = (f"Map them under [facilities.types] in the scenario, e.g. \"{example}\" = \"village_clinic\" "
+               f"(`geoaccess targets` lists the kinds; \"{example}\" = \"other\" leaves them out knowingly)."
+               if example else "Fill in their type (`geoaccess targets` lists the kinds).")
         out.append(f"{int(lost.sum())} facilit{'y matches' if lost.sum() == 1 else 'ies match'} no facility kind and "
-                   f"count{'s' if lost.sum() == 1 else ''} for no target: {', '.join(listed)}{more}. {counted}. "
-                   f"Map them under [facilities.types] in the scenario, e.g. \"{example}\" = \"village_clinic\" "
-                   f"(`geoaccess targets` lists the kinds; \"{example}\" = \"other\" leaves them out knowingly).")
-    inferred = facilities["kind_rule"].isin(["alias", "unmatched"]) == False  # noqa: E712 (element-wise)
+                   f"count{'s' if lost.sum() == 1 else ''} for no target: {', '.join(listed)}{more}. {counted}. {fix}")
+    inferred = ~facilities["kind_rule"].isin(["alias", "unmatched"])
     if inferred.any():
         groups = facilities[inferred].groupby(["kind_rule", "kind"], sort=False).size()
         groups = groups.sort_values(ascending=False, kind="stable")

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     site.add_argument("--time-limit", type=float, default=60.0, help="solver time limit, seconds")
     _output_args(site)
 
-    sub.add_parser("targets", help="list the built-in target definitions")
+    sub.add_parser("targets", help="list the built-in target definitions and the facility kinds")
 
     init = sub.add_parser("init", help="write a commented scenario template into a folder")
     init.add_argument("directory", type=Path)
@@ -285,7 +285,24 @@ def _targets() -> int:
         console.print(f"[bold]{t.id}[/]  {escape(t.name_zh)} / {escape(t.name_en)}\n"
                       f"  {t.metric} {escape(goal_text(t, 'en'))} · {modes} · {t.direction}{delay} · population {t.population}\n"
                       f"  facilities: {', '.join(t.facility_types)}\n", soft_wrap=True)
+    _vocabulary()
     return 0
+
+
+def _vocabulary() -> None:
+    """The facility kinds, briefly: what [facilities.types] may map to and what each matches."""
+    from .facilities import category_codes, load_facility_types, name_rules
+
+    console.print(f"facility kinds ({escape(str(data_path('facility_types.toml')))}); map your own type values "
+                  "to them under \\[facilities.types]:\n")
+    codes = category_codes()
+    for kind, t in load_facility_types().items():
+        own = [c for c, k in codes.items() if k == kind]
+        rules = [r["label"] for r in name_rules() if r["kind"] == kind]
+        extra = (f"; codes {', '.join(own)}" if own else "") + (f"; names {' '.join(rules)}" if rules else "")
+        console.print(f"[bold]{kind}[/]  {escape(t['name_zh'])} / {escape(t['name_en'])}"
+                      f"{'' if t.get('medical_point') else ' (not a medical point)'}\n"
+                      f"  aliases: {escape(', '.join(t.get('aliases', [])))}{escape(extra)}", soft_wrap=True)
 
 
 def _init(directory: Path) -> int:

@@ -21,8 +21,8 @@ import pyproj
 
 from .coords import lonlat_points, utm_crs_for
 from .errors import InputError, check_positive
-from .facilities import TABLE_SUFFIXES, points_from_vector, read_table, require_columns
-from .io import VECTOR_SUFFIXES, check_input_file, read_vector, write_with
+from .facilities import points_from_vector
+from .io import TABLE_SUFFIXES, VECTOR_SUFFIXES, check_input_file, read_table, read_vector, require_columns, write_with
 
 RASTER_SUFFIXES = (".tif", ".tiff")
 

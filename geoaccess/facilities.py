@@ -4,17 +4,24 @@ Every reader returns a GeoDataFrame of points in EPSG:4326 with the standard col
 
 ``facility_id`` (str, unique), ``name``, ``type`` (the raw type value), ``kind`` (the
 vocabulary id from ``data/facility_types.toml``, or ``"other"``), ``capacity`` (float,
-NaN when unknown), ``lon`` and ``lat`` (WGS84 degrees of the point), ``geometry``.
+NaN when unknown), ``lon`` and ``lat`` (WGS84 degrees of the point), ``geometry``;
+file readers add ``kind_rule``, saying how each kind was found (see
+:func:`classify_facilities`).
 
 Facility lists exported from Amap or Baidu are in GCJ-02 / BD-09; pass ``crs="GCJ-02"``
 or ``crs="BD-09"`` and the points are shifted to WGS84 (see :mod:`geoaccess.coords`).
+Coordinates may be decimal degrees or degrees-minutes-seconds text
+(:func:`geoaccess.coords.parse_degrees`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
-from pathlib import Path
+import unicodedata
+from collections.abc import Mapping
+from functools import lru_cache
 
 import geopandas as gpd
 import numpy as np
@@ -23,9 +30,8 @@ import pandas as pd
 from ._paths import data_path
 from .coords import crs_kind, lonlat_points
 from .errors import InputError
-from .io import VECTOR_SUFFIXES, check_input_file, read_vector
+from .io import TABLE_SUFFIXES, VECTOR_SUFFIXES, check_input_file, read_table_lines, read_vector, require_columns
 
-TABLE_SUFFIXES = (".csv", ".xlsx")
 STANDARD_COLUMNS = ["facility_id", "name", "type", "kind", "capacity", "lon", "lat"]
 
 # OSM tag values read as health facilities, and the `type` each becomes; the types are
@@ -34,6 +40,18 @@ OSM_AMENITY_TYPES = {"hospital": "hospital", "clinic": "clinic", "doctors": "doc
 OSM_HEALTHCARE_TYPES = {"hospital": "hospital", "clinic": "clinic", "doctor": "doctors", "centre": "centre",
                         "pharmacy": "pharmacy"}
 
+# A kind for facilities the user deliberately leaves out of every target.
+OTHER_KIND = "other"
+# Trailing bracketed remarks ("县人民医院（东院区）") are not part of the type.
+_TRAILING_REMARK = re.compile(r"\s*[(（【\[][^()（）【】\[\]]*[)）】\]]\s*$")
+_CODE = re.compile(r"^[A-Z]\d{1,4}$")
+
+
+@lru_cache(maxsize=1)
+def _vocabulary() -> dict:
+    with open(data_path("facility_types.toml"), "rb") as fh:
+        return tomllib.load(fh)
+
 
 def load_facility_types() -> dict[str, dict]:
     """The facility vocabulary: kind id -> its table in ``data/facility_types.toml``.
@@ -41,18 +59,166 @@ def load_facility_types() -> dict[str, dict]:
     Returns
     -------
     dict
-        ``{kind_id: {"name_zh", "name_en", "tier", "medical_point", "aliases"}}``.
+        ``{kind_id: {"name_zh", "name_en", "tier", "medical_point", "aliases"}}``
+        (the file's ``rules`` and ``codes`` tables are not kinds and are left out).
     """
-    with open(data_path("facility_types.toml"), "rb") as fh:
-        return tomllib.load(fh)
+    return {k: dict(v) for k, v in _vocabulary().items() if isinstance(v, dict) and "name_en" in v}
+
+
+def name_rules() -> list[dict]:
+    """The built-in rules for Chinese facility names, in the order they are tried.
+
+    Returns
+    -------
+    list of dict
+        ``{"label", "pattern", "kind"}``: ``pattern`` is a regular expression searched
+        in the normalised text (see :func:`normalise_type`), ``label`` how messages name it.
+    """
+    return [dict(r) for r in _vocabulary().get("rules", [])]
+
+
+def category_codes() -> dict[str, str]:
+    """The WS 218-2002 health-institution category codes geoaccess maps to kinds.
+
+    Returns
+    -------
+    dict
+        ``{code: kind}``; a value matches a code when it equals it or equals it followed
+        by two digits (``A1`` matches ``A1`` and ``A100``–``A199``).
+    """
+    return dict(_vocabulary().get("codes", {}))
+
+
+def normalise_type(values: pd.Series) -> pd.Series:
+    """The form type values are compared in: NFKC (full-width to ASCII), trimmed,
+    inner whitespace collapsed, case-folded. Missing values stay missing.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Raw type (or name) values.
+
+    Returns
+    -------
+    pandas.Series of string dtype, same index.
+    """
+    text = values.astype("string")
+    text = text.map(lambda v: unicodedata.normalize("NFKC", v), na_action="ignore").astype("string")
+    return text.str.strip().str.replace(r"\s+", " ", regex=True).str.casefold()
+
+
+def check_type_mapping(mapping: Mapping[str, str], where: str = "[facilities.types]") -> dict[str, str]:
+    """Check a user's mapping of type values to kinds; return it keyed by normalised value.
+
+    Parameters
+    ----------
+    mapping : mapping of str to str
+        ``{value as written in the type column: kind id}``; the kind may also be
+        ``"other"`` (leave those facilities out of every target, knowingly).
+    where : str
+        Names the setting in messages.
+
+    Returns
+    -------
+    dict
+        ``{normalised value: kind}``.
+
+    Raises
+    ------
+    InputError
+        Naming the key whose kind is unknown (listing the kinds) or not text.
+    """
+    kinds = list(load_facility_types())
+    out: dict[str, str] = {}
+    for key, kind in mapping.items():
+        if not isinstance(kind, str) or kind not in kinds + [OTHER_KIND]:
+            raise InputError(f"{where} {key!r} = {kind!r}: not a facility kind; use one of "
+                             f"{', '.join(kinds)} (or {OTHER_KIND!r} to leave those facilities out of every target)."
+                             " `geoaccess targets` lists the kinds with their names")
+        norm = normalise_type(pd.Series([str(key)])).iloc[0]
+        if norm in out and out[norm] != kind:
+            raise InputError(f"{where} maps {key!r} to {kind!r}, but a spelling of the same value to {out[norm]!r}; "
+                             "keep one")
+        out[norm] = kind
+    return out
+
+
+def classify_facilities(types: pd.Series, names: pd.Series | None = None, mapping: Mapping[str, str] | None = None,
+                        codes: pd.Series | None = None) -> pd.DataFrame:
+    """Vocabulary kind of every facility, and how it was found.
+
+    Tried in order, the first that matches wins:
+
+    1. ``mapping``: the user's own values (``[facilities.types]``);
+    2. exact alias: the type equals a kind id or one of its aliases;
+    3. category code: the type (or the ``codes`` column) holds a WS 218-2002 code
+       listed in ``data/facility_types.toml`` (``A1`` 综合医院, ``B1`` 社区卫生服务中心…);
+    4. name rule on the type (``…中心卫生院``, ``…卫生院``, ``…社区卫生服务站``…);
+    5. name rule on the facility name, when ``names`` is given and the type did not match.
+
+    Values are compared after :func:`normalise_type`; a trailing bracketed remark is
+    ignored by the rules.
+
+    Parameters
+    ----------
+    types : pandas.Series
+        Raw type values.
+    names : pandas.Series, optional
+        Facility names (same index), for step 5.
+    mapping : mapping of str to str, optional
+        User values to kinds, as checked by :func:`check_type_mapping`.
+    codes : pandas.Series, optional
+        A column of category codes (same index), for step 3.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index; ``kind`` (kind id, or ``"other"`` when nothing matched) and
+        ``kind_rule``: ``"mapping"``, ``"alias"``, ``"code A1"``, ``"type rule …卫生院"``,
+        ``"name rule …卫生院"``, or ``"unmatched"``.
+
+    Raises
+    ------
+    InputError
+        If ``mapping`` names an unknown kind.
+    """
+    norm = normalise_type(types)
+    kind = pd.Series(pd.NA, index=types.index, dtype="string")
+    rule = pd.Series("unmatched", index=types.index, dtype=object)
+
+    def assign(mask: pd.Series, kinds: pd.Series | str, how: pd.Series | str) -> None:
+        todo = mask.fillna(False).astype(bool) & kind.isna()
+        kind[todo] = kinds[todo] if isinstance(kinds, pd.Series) else kinds
+        rule[todo] = how[todo] if isinstance(how, pd.Series) else how
+
+    if mapping:
+        user = check_type_mapping(mapping)
+        assign(norm.isin(list(user)), norm.map(user), "mapping")
+    lookup: dict[str, str] = {}
+    for k, table in load_facility_types().items():
+        for alias in [k, *table.get("aliases", [])]:
+            lookup.setdefault(normalise_type(pd.Series([str(alias)])).iloc[0], k)
+    assign(norm.isin(list(lookup)), norm.map(lookup), "alias")
+    for column in ([normalise_type(codes).str.upper()] if codes is not None else []) + [norm.str.upper()]:
+        for code, code_kind in category_codes().items():
+            hit = (column == code) | column.str.fullmatch(re.escape(code) + r"\d\d")
+            assign(hit, code_kind, f"code {code}")
+    for source, text in (("type", norm), ("name", normalise_type(names) if names is not None else None)):
+        if text is None:
+            continue
+        text = text.str.replace(_TRAILING_REMARK, "", regex=True)
+        for r in name_rules():
+            assign(text.str.contains(r["pattern"], regex=True), r["kind"], f"{source} rule {r['label']}")
+    return pd.DataFrame({"kind": kind.fillna(OTHER_KIND).astype(object), "kind_rule": rule}, index=types.index)
 
 
 def kind_from_type(values: pd.Series) -> pd.Series:
     """Map raw facility type values to vocabulary kind ids.
 
-    A value matches a kind when, trimmed and compared case-insensitively, it equals the
-    kind id or one of its aliases. Values that match nothing (and missing values)
-    become ``"other"``.
+    A value matches a kind when, normalised (:func:`normalise_type`), it equals the kind
+    id or one of its aliases, is one of its category codes, or matches one of the name
+    rules (see :func:`classify_facilities`). Values that match nothing (and missing
+    values) become ``"other"``.
 
     Parameters
     ----------
@@ -64,106 +230,61 @@ def kind_from_type(values: pd.Series) -> pd.Series:
     pandas.Series of str
         Kind ids, same index as ``values``.
     """
-    lookup: dict[str, str] = {}
-    for kind, table in load_facility_types().items():
-        for alias in [kind, *table.get("aliases", [])]:
-            lookup.setdefault(str(alias).strip().casefold(), kind)
-    keys = values.astype("string").str.strip().str.casefold()
-    return keys.map(lookup).fillna("other").astype(object)
+    return classify_facilities(values)["kind"]
 
 
-def read_table(path: str | os.PathLike, what: str = "table", sheet: str | int | None = None,
-               encoding: str | None = None, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Read a .csv or .xlsx table, handling the encodings Chinese spreadsheets use.
-
-    CSV files are read as UTF-8 (a byte-order mark, as Excel writes, is skipped) and,
-    if that fails, as GB18030 (a superset of GBK and GB2312), unless ``encoding`` is
-    given. Header names are stripped of surrounding whitespace.
+def type_warnings(facilities: pd.DataFrame, wanted: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """Messages on facility types: values that match no kind, and kinds found by a rule.
 
     Parameters
     ----------
-    path : str or path-like
-        A .csv or .xlsx file.
-    what : str
-        Names the input in messages.
-    sheet : str or int, optional
-        Worksheet name or 0-based position for .xlsx; the first sheet by default.
-    encoding : str, optional
-        Force a CSV encoding.
-    text_columns : tuple of str
-        Columns to read as text (ids such as ``"001"`` keep their leading zeros).
+    facilities : pandas.DataFrame
+        As returned by :func:`facilities_from_file` (``type``, ``kind``, ``kind_rule``).
+    wanted : mapping
+        ``{target id: facility_types}`` of the targets evaluated; a type value a target
+        lists literally is not reported as unmatched.
 
     Returns
     -------
-    pandas.DataFrame
-
-    Raises
-    ------
-    InputError
-        Missing file, unknown type, unreadable file, unknown sheet, or no rows.
+    list of str
+        At most two messages: the unmatched values with their row counts and what each
+        target counts, with the fix; and how many rows each mapping, code or rule
+        classified. Empty when every row matched an alias.
     """
-    p = check_input_file(path, what, TABLE_SUFFIXES)
-    dtype = {c: str for c in text_columns}
-    try:
-        if p.name.lower().endswith(".xlsx"):
-            df = _read_xlsx(p, what, sheet, dtype)
-        elif encoding is not None:
-            df = pd.read_csv(p, encoding=encoding, dtype=dtype)
-        else:
-            try:
-                df = pd.read_csv(p, encoding="utf-8-sig", dtype=dtype)
-            except UnicodeDecodeError:
-                df = pd.read_csv(p, encoding="gb18030", dtype=dtype)
-    except InputError:
-        raise
-    except (UnicodeDecodeError, LookupError) as exc:
-        raise InputError(f"could not decode {what} {p} with encoding {encoding!r}: {exc}") from None
-    except Exception as exc:  # pandas / openpyxl parse errors: say which file and why
-        raise InputError(f"could not read {what} {p}: {exc}") from None
-    df.columns = [c.strip() if isinstance(c, str) else c for c in df.columns]
-    if df.empty:
-        raise InputError(f"{what} has no rows: {p}")
-    return df
-
-
-def _read_xlsx(p: Path, what: str, sheet: str | int | None, dtype: dict) -> pd.DataFrame:
-    sheets = pd.ExcelFile(p, engine="openpyxl").sheet_names
-    if sheet is None:
-        sheet = 0
-    elif (isinstance(sheet, int) and not 0 <= sheet < len(sheets)) or (isinstance(sheet, str) and sheet not in sheets):
-        raise InputError(f"{what} {p.name} has no sheet {sheet!r}; its sheets are {', '.join(map(repr, sheets))}")
-    return pd.read_excel(p, sheet_name=sheet, engine="openpyxl", dtype=dtype)
-
-
-def require_columns(df: pd.DataFrame, what: str, columns: dict[str, str | None]) -> None:
-    """Raise :class:`InputError` if a named column is missing.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-    what : str
-        Names the input in messages.
-    columns : dict
-        ``{parameter name: column name}``; entries whose column is None are skipped.
-
-    Raises
-    ------
-    InputError
-        Naming the missing column and the parameter to set, and listing the available columns.
-    """
-    available = [c for c in df.columns if c != "geometry"]
-    for param, col in columns.items():
-        if col is not None and col not in df.columns:
-            raise InputError(
-                f"{what} has no column {col!r}; set the {param!r} parameter to the column that holds it."
-                f" Available columns: {', '.join(map(repr, available))}"
-            )
+    if "kind_rule" not in facilities:
+        return []
+    out = []
+    literal = {t.strip().casefold() for types in wanted.values() for t in types}
+    raw = facilities["type"].astype("string").str.strip()
+    lost = (facilities["kind_rule"] == "unmatched") & ~raw.str.casefold().isin(literal).fillna(False)
+    if lost.any():
+        counts = raw[lost].fillna("").value_counts()
+        listed = [f"{n} row{'s' if n > 1 else ''} typed {v!r}" if v else f"{n} row{'s' if n > 1 else ''} with no type"
+                  for v, n in counts.head(10).items()]
+        more = f" and {len(counts) - 10} other values" if len(counts) > 10 else ""
+        counted = "; ".join(f"{tid} counts {', '.join(types)}" for tid, types in wanted.items())
+        example = next((v for v in counts.index if v), None)
+        fix = (f"Map them under [facilities.types] in the scenario, e.g. \"{example}\" = \"village_clinic\" "
+               f"(`geoaccess targets` lists the kinds; \"{example}\" = \"other\" leaves them out knowingly)."
+               if example else "Fill in their type (`geoaccess targets` lists the kinds).")
+        out.append(f"{int(lost.sum())} facilit{'y matches' if lost.sum() == 1 else 'ies match'} no facility kind and "
+                   f"count{'s' if lost.sum() == 1 else ''} for no target: {', '.join(listed)}{more}. {counted}. {fix}")
+    inferred = ~facilities["kind_rule"].isin(["alias", "unmatched"])
+    if inferred.any():
+        groups = facilities[inferred].groupby(["kind_rule", "kind"], sort=False).size()
+        groups = groups.sort_values(ascending=False, kind="stable")
+        text = ", ".join(f"{n} by {'your [facilities.types]' if how == 'mapping' else how} → {k}"
+                         for (how, k), n in groups.items())
+        out.append(f"facility kinds not given by an exact vocabulary name: {text}. Check them; a value mapped "
+                   "under [facilities.types] overrides the rules.")
+    return out
 
 
 def facilities_from_file(path: str | os.PathLike, x: str = "lon", y: str = "lat", type: str = "type",
                          name: str | None = "name", capacity: str | None = None, id: str | None = None,
                          crs: str = "EPSG:4326", sheet: str | int | None = None, layer: str | None = None,
-                         encoding: str | None = None) -> gpd.GeoDataFrame:
+                         encoding: str | None = None, types: Mapping[str, str] | None = None,
+                         code: str | None = None, classify_names: bool = True) -> gpd.GeoDataFrame:
     """Read a facility list from .csv, .xlsx, GeoJSON, GeoPackage or Shapefile.
 
     Parameters
@@ -172,9 +293,11 @@ def facilities_from_file(path: str | os.PathLike, x: str = "lon", y: str = "lat"
         The facility file.
     x, y : str
         Columns with longitude/latitude (or easting/northing in metres for a projected
-        ``crs``); tables only, vector files use their geometry.
+        ``crs``); tables only, vector files use their geometry. Degrees may be decimal
+        or degrees-minutes-seconds text (``116°48'30.5"E``, ``东经116度48分30秒``; see
+        :func:`geoaccess.coords.parse_degrees`).
     type : str
-        Column with the facility type; mapped to ``kind`` by :func:`kind_from_type`.
+        Column with the facility type; mapped to ``kind`` by :func:`classify_facilities`.
     name : str or None
         Column with the facility name; None when the file has no names.
     capacity : str, optional
@@ -193,55 +316,69 @@ def facilities_from_file(path: str | os.PathLike, x: str = "lon", y: str = "lat"
         Layer of a GeoPackage.
     encoding : str, optional
         Force the text encoding of a CSV or Shapefile (default: UTF-8, falling back to GBK).
+    types : mapping of str to str, optional
+        The user's type values mapped to kinds (``{"村卫生所": "village_clinic"}``); they
+        take precedence over the built-in vocabulary.
+    code : str, optional
+        Column with WS 218-2002 category codes (``A1``, ``B1``, ``C21``...).
+    classify_names : bool
+        When the type matches nothing, try the name rules on the facility name.
 
     Returns
     -------
     geopandas.GeoDataFrame
         Points in EPSG:4326 with the standard columns (see module docstring) first,
-        then all other original columns. Polygons become their representative point
-        (a point guaranteed to lie inside). The x/y columns are replaced by ``lon``/``lat``
-        in WGS84; original columns named like a standard column are replaced by it.
+        then ``kind_rule`` and all other original columns. Polygons become their
+        representative point (a point guaranteed to lie inside). The x/y columns are
+        replaced by ``lon``/``lat`` in WGS84; original columns named like a standard
+        column are replaced by it.
 
     Raises
     ------
     InputError
-        Missing file or unknown suffix, no rows, missing x/y/type/name/capacity/id
-        column, missing or invalid coordinates or geometries (rows listed), negative or
-        non-numeric capacity, missing or duplicate ids.
+        Missing file or unknown suffix, no rows, missing x/y/type/name/capacity/id/code
+        column, missing, unreadable or invalid coordinates or geometries (file lines
+        and values listed), negative or non-numeric capacity, missing or duplicate ids,
+        a mapping to an unknown kind.
     """
     what = "facility file"
     p = check_input_file(path, what, TABLE_SUFFIXES + VECTOR_SUFFIXES)
     crs_kind(crs)  # fail on an unknown crs before reading the file
-    text_columns = tuple(c for c in (id, type, name) if c is not None)
+    if types:
+        check_type_mapping(types)
+    text_columns = tuple(c for c in (id, type, name, code) if c is not None)
+    columns = {"type": type, "name": name, "capacity": capacity, "id": id, "code": code}
     if p.name.lower().endswith(TABLE_SUFFIXES):
-        df = read_table(p, what, sheet=sheet, encoding=encoding, text_columns=text_columns)
-        require_columns(df, what, {"x": x, "y": y, "type": type, "name": name, "capacity": capacity, "id": id})
-        points = lonlat_points(_numeric(df[x]), _numeric(df[y]), crs, f"{what} {p.name} (columns {x!r}, {y!r})")
+        df, lines = read_table_lines(p, what, sheet=sheet, encoding=encoding, text_columns=text_columns)
+        require_columns(df, what, {"x": x, "y": y, **columns})
+        points = lonlat_points(df[x].to_numpy(dtype=object), df[y].to_numpy(dtype=object), crs,
+                               f"{what} {p.name} (columns {x!r}, {y!r})", lines=lines)
         df = df.drop(columns=[x, y])
     else:
         gdf = read_vector(p, what, layer=layer, encoding=encoding)
         if gdf.empty:
             raise InputError(f"{what} has no rows: {p}")
-        require_columns(gdf, what, {"type": type, "name": name, "capacity": capacity, "id": id})
+        require_columns(gdf, what, columns)
         points = points_from_vector(gdf, crs, f"{what} {p.name}")
         df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+        lines = None
     df = df.reset_index(drop=True)
+    names = df[name] if name is not None else None
+    classes = classify_facilities(df[type], names if classify_names else None, types,
+                                  df[code] if code is not None else None)
     std = pd.DataFrame({
-        "facility_id": _ids(df, id, what, p.name),
-        "name": df[name].astype(object) if name is not None else pd.Series(None, index=df.index, dtype=object),
+        "facility_id": _ids(df, id, what, p.name, lines),
+        "name": names.astype(object) if names is not None else pd.Series(None, index=df.index, dtype=object),
         "type": df[type].astype(object),
-        "kind": kind_from_type(df[type]),
-        "capacity": _capacity(df, capacity, what, p.name),
+        "kind": classes["kind"],
+        "capacity": _capacity(df, capacity, what, p.name, lines),
         "lon": points.x.to_numpy(),
         "lat": points.y.to_numpy(),
+        "kind_rule": classes["kind_rule"],
     })
-    rest = df.drop(columns=[c for c in df.columns if c in {type, name, capacity, id} | set(STANDARD_COLUMNS)])
+    own = {type, name, capacity, id} | set(std.columns)
+    rest = df.drop(columns=[c for c in df.columns if c in own])
     return gpd.GeoDataFrame(pd.concat([std, rest], axis=1), geometry=points.to_numpy(), crs="EPSG:4326")
-
-
-def _numeric(values: pd.Series) -> np.ndarray:
-    """Numbers from a column; text such as "" or "n/a" becomes NaN so it is reported as missing."""
-    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
 
 
 def points_from_vector(gdf: gpd.GeoDataFrame, crs: str, what: str) -> gpd.GeoSeries:
@@ -288,33 +425,45 @@ def points_from_vector(gdf: gpd.GeoDataFrame, crs: str, what: str) -> gpd.GeoSer
     return lonlat_points(wgs.x.to_numpy(), wgs.y.to_numpy(), "EPSG:4326", what)
 
 
-def _ids(df: pd.DataFrame, id: str | None, what: str, fname: str) -> pd.Series:
+def _row_list(mask: np.ndarray, lines: np.ndarray | None) -> str:
+    """'rows 1, 2 (0-based; file lines 3, 4)' for the True positions of ``mask`` (first 10)."""
+    idx = np.flatnonzero(mask)[:10]
+    text = "rows " + ", ".join(str(i) for i in idx)
+    if lines is not None:
+        text += f" (0-based; file line{'s' if idx.size > 1 else ''} {', '.join(str(int(n)) for n in lines[idx])})"
+    return text
+
+
+def _ids(df: pd.DataFrame, id: str | None, what: str, fname: str, lines: np.ndarray | None = None) -> pd.Series:
     if id is None:
         width = max(4, len(str(len(df))))
         return pd.Series([f"F{i:0{width}d}" for i in range(1, len(df) + 1)], index=df.index, dtype=object)
     ids = df[id].astype("string").str.strip()
-    missing = ids.isna() | (ids == "")
+    missing = (ids.isna() | (ids == "")).to_numpy(dtype=bool)
     if missing.any():
-        rows = ", ".join(str(i) for i in np.flatnonzero(missing.to_numpy())[:10])
-        raise InputError(f"{what} {fname} has empty ids in column {id!r}, rows {rows}; fill them or set id=None")
+        raise InputError(f"{what} {fname} has empty ids in column {id!r}, {_row_list(missing, lines)}; "
+                         "fill them or set id=None")
     dup = ids[ids.duplicated(keep=False)]
     if not dup.empty:
         shown = ", ".join(map(repr, dup.unique()[:10]))
-        raise InputError(f"{what} {fname} has duplicate ids in column {id!r}: {shown}; ids must be unique")
+        where = f" ({_row_list(ids.duplicated(keep=False).to_numpy(), lines)})"
+        raise InputError(f"{what} {fname} has duplicate ids in column {id!r}: {shown}{where}; ids must be unique")
     return ids.astype(object)
 
 
-def _capacity(df: pd.DataFrame, capacity: str | None, what: str, fname: str) -> pd.Series:
+def _capacity(df: pd.DataFrame, capacity: str | None, what: str, fname: str,
+              lines: np.ndarray | None = None) -> pd.Series:
     if capacity is None:
         return pd.Series(np.nan, index=df.index, dtype=float)
     raw = df[capacity]
     values = pd.to_numeric(raw, errors="coerce")
     blank = raw.isna() | (raw.astype("string").str.strip() == "")
-    bad = (values.isna() & ~blank) | (values < 0)
+    bad = ((values.isna() & ~blank) | (values < 0)).to_numpy(dtype=bool)
     if bad.any():
-        rows = ", ".join(str(i) for i in np.flatnonzero(bad.to_numpy())[:10])
+        shown = ", ".join(repr(v) for v in raw[bad].head(5))
         raise InputError(f"{what} {fname} has non-numeric or negative values in capacity column {capacity!r},"
-                         f" rows {rows}; use non-negative numbers, or leave the cell empty when unknown")
+                         f" {_row_list(bad, lines)}: {shown}; use non-negative numbers, or leave the cell empty"
+                         " when unknown")
     return values.astype(float)
 
 

@@ -1,4 +1,8 @@
-"""File checks, vector reading with encoding handling, and atomic writes.
+"""File checks, table and vector reading with encoding handling, and atomic writes.
+
+:func:`read_table` is the one reader of .csv / .xlsx tables (facilities, population
+points, candidate sites): it handles the encodings Chinese spreadsheets use and gives
+every row its line number in the file, so messages send the user to the right line.
 
 Every file geoaccess writes goes through :func:`write_atomic`: the content is written
 to a temporary file in the same folder and renamed over the target, so an interrupted
@@ -7,6 +11,8 @@ run never leaves a half-written output.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
@@ -16,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from .errors import InputError
 
 VECTOR_SUFFIXES = (".gpkg", ".shp", ".geojson", ".json", ".fgb", ".zip")
+TABLE_SUFFIXES = (".csv", ".xlsx")
 
 
 def check_input_file(path: str | os.PathLike, what: str, suffixes: Iterable[str] | None = None) -> Path:
@@ -83,6 +91,143 @@ def _has_mojibake(gdf: gpd.GeoDataFrame) -> bool:
         if "\ufffd" in text or any("\u0080" <= ch <= "\u00ff" for ch in text):
             return True
     return False
+
+
+def read_table(path: str | os.PathLike, what: str = "table", sheet: str | int | None = None,
+               encoding: str | None = None, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a .csv or .xlsx table, handling the encodings Chinese spreadsheets use.
+
+    Same as :func:`read_table_lines` without the line numbers.
+    """
+    return read_table_lines(path, what, sheet=sheet, encoding=encoding, text_columns=text_columns)[0]
+
+
+def read_table_lines(path: str | os.PathLike, what: str = "table", sheet: str | int | None = None,
+                     encoding: str | None = None,
+                     text_columns: tuple[str, ...] = ()) -> tuple[pd.DataFrame, np.ndarray]:
+    """Read a .csv or .xlsx table and the file line number of each of its rows.
+
+    CSV files are read as UTF-8 (a byte-order mark, as Excel writes, is skipped) and,
+    if that fails, as GB18030 (a superset of GBK and GB2312), unless ``encoding`` is
+    given. Blank lines are skipped. Header names are stripped of surrounding whitespace.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A .csv or .xlsx file.
+    what : str
+        Names the input in messages.
+    sheet : str or int, optional
+        Worksheet name or 0-based position for .xlsx; the first sheet by default.
+    encoding : str, optional
+        Force a CSV encoding.
+    text_columns : tuple of str
+        Columns to read as text (ids such as ``"001"`` keep their leading zeros).
+
+    Returns
+    -------
+    (pandas.DataFrame, numpy.ndarray of int)
+        The table (index 0..n-1) and, per row, its line in the file as a text editor or
+        spreadsheet shows it: CSV, the physical line where the row starts, the header
+        being line 1 and blank lines counted; XLSX, the sheet's row number (header in
+        row 1).
+
+    Raises
+    ------
+    InputError
+        Missing file, unknown type, undecodable or unreadable file, unknown sheet, or
+        no rows.
+    """
+    p = check_input_file(path, what, TABLE_SUFFIXES)
+    dtype = {c: str for c in text_columns}
+    try:
+        if p.name.lower().endswith(".xlsx"):
+            df = _read_xlsx(p, what, sheet, dtype)
+            lines = np.arange(len(df), dtype=np.int64) + 2  # pandas reads the header from sheet row 1
+        else:
+            text = _decode(p, what, encoding)
+            df = pd.read_csv(io.StringIO(text, newline=""), dtype=dtype)
+            lines = _csv_record_lines(text, len(df))
+    except InputError:
+        raise
+    except Exception as exc:  # pandas / openpyxl parse errors: say which file and why
+        raise InputError(f"could not read {what} {p}: {exc}") from None
+    df.columns = [c.strip() if isinstance(c, str) else c for c in df.columns]
+    if df.empty:
+        raise InputError(f"{what} has no rows: {p}")
+    return df, lines
+
+
+def _decode(p: Path, what: str, encoding: str | None) -> str:
+    raw = p.read_bytes()
+    if encoding is not None:
+        try:
+            return raw.decode(encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise InputError(f"could not decode {what} {p} with encoding {encoding!r}: {exc}; drop the encoding "
+                             "setting to let geoaccess try UTF-8 and GBK, or name the file's real encoding") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"could not decode {what} {p} as UTF-8 or GBK/GB18030: {exc}; save it as UTF-8 "
+                         "(Excel: CSV UTF-8) or set encoding to the file's encoding") from None
+
+
+def _csv_record_lines(text: str, n_rows: int) -> np.ndarray:
+    """Physical line (header = 1) where each data row of a CSV starts, as pandas reads it.
+
+    pandas skips blank lines (empty or whitespace only) and lets quoted cells span lines,
+    so the row index is not the line number; the csv module reports where each record
+    ends, which gives where the next one starts.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""))
+    starts, blank, previous_end = [], [], 0
+    for record in reader:
+        starts.append(previous_end + 1)
+        blank.append(not record or (len(record) == 1 and not record[0].strip()))
+        previous_end = reader.line_num
+    lines = np.asarray(starts, dtype=np.int64)[~np.asarray(blank, dtype=bool)][1:]  # [0] is the header
+    if len(lines) != n_rows:  # a dialect pandas reads differently: fall back to counting rows
+        return np.arange(n_rows, dtype=np.int64) + 2
+    return lines
+
+
+def _read_xlsx(p: Path, what: str, sheet: str | int | None, dtype: dict) -> pd.DataFrame:
+    sheets = pd.ExcelFile(p, engine="openpyxl").sheet_names
+    if sheet is None:
+        sheet = 0
+    elif (isinstance(sheet, int) and not 0 <= sheet < len(sheets)) or (isinstance(sheet, str) and sheet not in sheets):
+        raise InputError(f"{what} {p.name} has no sheet {sheet!r}; its sheets are {', '.join(map(repr, sheets))}")
+    return pd.read_excel(p, sheet_name=sheet, engine="openpyxl", dtype=dtype)
+
+
+def require_columns(df: pd.DataFrame, what: str, columns: dict[str, str | None]) -> None:
+    """Raise :class:`InputError` if a named column is missing.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+    what : str
+        Names the input in messages.
+    columns : dict
+        ``{parameter name: column name}``; entries whose column is None are skipped.
+
+    Raises
+    ------
+    InputError
+        Naming the missing column and the parameter to set, and listing the available columns.
+    """
+    available = [c for c in df.columns if c != "geometry"]
+    for param, col in columns.items():
+        if col is not None and col not in df.columns:
+            raise InputError(
+                f"{what} has no column {col!r}; set the {param!r} parameter to the column that holds it."
+                f" Available columns: {', '.join(map(repr, available))}"
+            )
 
 
 @contextmanager

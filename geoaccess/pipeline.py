@@ -22,7 +22,7 @@ from .admin import admin_from_file, assign_units
 from .gaps import find_gaps, write_gaps
 from .demand import population_from_file
 from .errors import InputError, check_choice, check_positive
-from .facilities import facilities_from_file
+from .facilities import facilities_from_file, type_warnings
 from .io import (VECTOR_SUFFIXES, OutputSet, check_input_file, check_output_dir, csv_safe, safe_folder_name,
                  write_atomic, write_json, write_with)
 from .isochrones import isochrones
@@ -125,7 +125,9 @@ def load_inputs(scenario: Scenario, progress: Progress | None = None) -> Inputs:
     f = scenario.facilities
     facilities = facilities_from_file(f["path"], x=f["x"], y=f["y"], type=f["type"], name=f["name"],
                                       capacity=f["capacity"], id=f["id"], crs=f["crs"], sheet=f["sheet"],
-                                      layer=f["layer"], encoding=f["encoding"]).to_crs(network.crs)
+                                      layer=f["layer"], encoding=f["encoding"], types=f["types"], code=f["code"],
+                                      classify_names=f["classify_names"]).to_crs(network.crs)
+    warnings += type_warnings(facilities, {tid: t.facility_types for tid, t in scenario.targets.items()})
     p = scenario.population
     demand = population_from_file(p["path"], pop=p["pop"], x=p["x"], y=p["y"], crs=p["crs"], band=p["band"],
                                   layer=p["layer"]).to_crs(network.crs)
@@ -292,12 +294,15 @@ def _check_overlap(network: RoadNetwork, demand: gpd.GeoDataFrame, facilities: g
 
 
 def _check_gcj02(network: RoadNetwork, facilities: gpd.GeoDataFrame) -> list[str]:
-    """Warn when facilities declared WGS84 sit much closer to the roads once read as GCJ-02.
+    """Warn when facilities declared WGS84 may be GCJ-02 (Amap/Tencent) coordinates.
 
     Amap and Tencent coordinates are GCJ-02, shifted 100–700 m from WGS84 inside China;
     given as WGS84 they land beside the roads they stand on. Facilities normally lie within
     a few tens of metres of a road, so a median distance that drops below half when the
-    coordinates are un-shifted is the fingerprint of GCJ-02.
+    coordinates are un-shifted is the fingerprint of GCJ-02, and one that more than
+    doubles says they are WGS84. Where roads are everywhere (a dense town centre) or
+    there are too few facilities in China, neither happens: the test cannot decide, and
+    the warning says how to check by hand.
     """
     from .coords import gcj02_to_wgs84, out_of_china
     from .snapping import SegmentIndex
@@ -305,8 +310,14 @@ def _check_gcj02(network: RoadNetwork, facilities: gpd.GeoDataFrame) -> list[str
     wgs = facilities.to_crs("EPSG:4326")
     lon, lat = wgs.geometry.x.to_numpy(), wgs.geometry.y.to_numpy()
     inside = ~out_of_china(lon, lat)
-    if inside.sum() < 3:
+    check = ("check one facility you know on an OpenStreetMap or Tianditu basemap (WGS84) and on Amap: if the "
+             "file's position matches Amap and lies a few hundred metres off on OpenStreetMap, the list is GCJ-02. "
+             "If it comes from Amap, Tencent or a Chinese map app, set [facilities] crs = \"GCJ-02\" (Baidu: \"BD-09\").")
+    if inside.sum() == 0:
         return []
+    if inside.sum() < 3:
+        return [f"cannot tell whether the facility coordinates are WGS84 as declared or GCJ-02 (Amap/Tencent): only "
+                f"{inside.sum()} facilit{'y lies' if inside.sum() == 1 else 'ies lie'} in China, too few to test. {check}"]
     fixed_lon, fixed_lat = gcj02_to_wgs84(lon[inside], lat[inside])
     fixed = gpd.GeoSeries(gpd.points_from_xy(fixed_lon, fixed_lat), crs="EPSG:4326").to_crs(network.crs)
     roads = SegmentIndex(network.edges.geometry.to_numpy(), None)
@@ -318,7 +329,13 @@ def _check_gcj02(network: RoadNetwork, facilities: gpd.GeoDataFrame) -> list[str
         return [f"facility coordinates look like GCJ-02 (Amap/Tencent), not WGS84: their median distance to a road is "
                 f"{given_m:,.0f} m as given but {gcj_m:,.0f} m when read as GCJ-02. If they come from Amap, Tencent "
                 "or a Chinese map app, set [facilities] crs = \"GCJ-02\" (Baidu: \"BD-09\")."]
-    return []
+    if gcj_m > 50 and given_m < 0.5 * gcj_m:
+        return []  # WGS84: on the roads as given, off them once un-shifted
+    shift_m = np.median(np.hypot(given.geometry.x.to_numpy()[inside] - fixed.x.to_numpy(),
+                                 given.geometry.y.to_numpy()[inside] - fixed.y.to_numpy()))
+    return [f"cannot tell whether the facility coordinates are WGS84 as declared or GCJ-02 (Amap/Tencent): roads are "
+            f"so dense around them that their median distance to a road is {given_m:,.0f} m as given and "
+            f"{gcj_m:,.0f} m when read as GCJ-02 (a shift of about {shift_m:,.0f} m). {check}"]
 
 
 def travels_by(target: Target, mode: str, urban: np.ndarray) -> np.ndarray:
@@ -417,14 +434,15 @@ def candidates_from_file(path: str | Path, crs: str | Path, x: str = "lon", y: s
                          name: str = "name", source_crs: str = "EPSG:4326") -> gpd.GeoDataFrame:
     """Candidate sites from a .csv/.xlsx with ``x``/``y`` columns (ids and names optional)."""
     from .coords import lonlat_points
-    from .facilities import read_table, require_columns
+    from .io import read_table_lines, require_columns
 
     p = check_input_file(path, "candidate sites file", (".csv", ".xlsx"))
-    table = read_table(p, "candidate sites file")
+    table, lines = read_table_lines(p, "candidate sites file")
     require_columns(table, "candidate sites file", {"x": x, "y": y})
     if len(table) == 0:
         raise InputError(f"candidate sites file {p.name} has no rows")
-    points = lonlat_points(table[x].to_numpy(), table[y].to_numpy(), source_crs, "candidate sites file")
+    points = lonlat_points(table[x].to_numpy(), table[y].to_numpy(), source_crs, f"candidate sites file {p.name}",
+                           lines=lines)
     ids = table[id].astype(str) if id in table else pd.Series([f"S{i + 1}" for i in range(len(table))])
     if ids.duplicated().any():
         raise InputError(f"candidate sites file {p.name} repeats ids: {', '.join(ids[ids.duplicated()].unique()[:5])}")

@@ -16,6 +16,7 @@ from typing import Any
 from .errors import InputError
 from .io import VECTOR_SUFFIXES
 from .roadclasses import DESIGN_SPEED_CHOICES, check_classes
+from .facilities import check_type_mapping
 from .targets import Target, load_targets, target_from_dict
 
 # section -> key -> (accepted Python types, default); a default of ... means required.
@@ -28,7 +29,8 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     "facilities": {"path": ((str,), ...), "x": ((str,), "lon"), "y": ((str,), "lat"), "type": ((str,), "type"),
                    "name": ((str,), "name"), "capacity": ((str,), None), "id": ((str,), None),
                    "crs": ((str,), "EPSG:4326"), "sheet": ((str, int), None), "layer": ((str,), None),
-                   "encoding": ((str,), None)},
+                   "encoding": ((str,), None), "types": ((dict,), {}), "code": ((str,), None),
+                   "classify_names": ((bool,), True)},
     "population": {"path": ((str,), ...), "x": ((str,), "lon"), "y": ((str,), "lat"), "pop": ((str,), "pop"),
                    "crs": ((str,), "EPSG:4326"), "band": ((int,), 1), "layer": ((str,), None)},
     "admin": {"path": ((str,), None), "name": ((str,), "name"), "urban": ((str,), None), "layer": ((str,), None),
@@ -102,6 +104,7 @@ def scenario_from_dict(raw: dict[str, Any], base_dir: str | Path = ".", path: Pa
             sections[section][key] = _resolve(base, value)
     if sections["map"]["lang"] not in ("zh", "en"):
         raise InputError(f"[map] lang must be 'zh' or 'en', got {sections['map']['lang']!r}")
+    check_type_mapping(sections["facilities"]["types"], "[facilities.types]")
     targets = _targets(sections["targets"])
     return Scenario(path=path, targets=targets, **{k: v for k, v in sections.items() if k != "targets"})
 
@@ -215,6 +218,11 @@ type = "type"                      # vocabulary ids (see `geoaccess targets`) or
 name = "name"
 # capacity = "beds"                # beds, doctors… for per_1000 targets and popups
 crs = "EPSG:4326"                  # or "GCJ-02" (Amap, Tencent), "BD-09" (Baidu), "EPSG:4490"
+# code = "类别代码"                  # a column of WS 218-2002 category codes (A1, B1, C21...)
+# classify_names = true            # an unmatched type: try the name rules on the name
+# [facilities.types]               # your own type values -> kinds (`geoaccess targets`)
+# "村卫生所" = "village_clinic"
+# "体检中心" = "other"              # counts for no target, knowingly
 
 [population]
 path = "population.tif"            # GeoTIFF (WorldPop), points (.csv x/y, .gpkg) or polygons

@@ -131,7 +131,7 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
     _check_overlap(network, demand, facilities)
     speeds = load_speeds(scenario.network["speeds"])
     cap_m = max(speeds[mode].access_max_m for t in scenario.targets.values() for mode in t.modes)
-    _warn_far_demand(network, demand, cap_m, Path(p["path"]).name, warnings)
+    far_demand = _warn_far_demand(network, demand, cap_m, Path(p["path"]).name, warnings)
     facilities = _drop_far_facilities(network, facilities, cap_m, Path(f["path"]).name, warnings)
     if f["crs"].strip().upper() in ("EPSG:4326", "WGS84", "WGS 84", "EPSG:4490", "CGCS2000"):
         warnings += _check_gcj02(network, facilities)
@@ -174,9 +174,10 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
         if e.target.metric == "per_1000":
             continue
         say(f"gaps and isochrones: {e.target.id}")
-        result.gaps[e.target.id] = find_gaps(demand, demand[f"{e.target.id}_min"].to_numpy() + e.target.dispatch_delay_min,
-                                             e.target.threshold_min, nearest_facility=demand[f"{e.target.id}_facility"],
-                                             admin=demand["unit"] if units is not None else None)
+        placeable = demand[~far_demand]  # a gap is an area new sites could serve: not a point far off the roads
+        result.gaps[e.target.id] = find_gaps(placeable, placeable[f"{e.target.id}_min"].to_numpy() + e.target.dispatch_delay_min,
+                                             e.target.threshold_min, nearest_facility=placeable[f"{e.target.id}_facility"],
+                                             admin=placeable["unit"] if units is not None else None)
         result.isochrones[e.target.id] = target_isochrones(e.target, engine, select_facilities(e.target, facilities))
     if write:
         out = Path(out_dir or scenario.output["dir"] or Path("maps") / scenario.name)
@@ -246,15 +247,16 @@ def _lonlat(gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _warn_far_demand(network: RoadNetwork, demand: gpd.GeoDataFrame, cap_m: float, file: str,
-                     warnings: list[str]) -> None:
-    """Name demand points no road can reach, with their coordinates and people.
+                     warnings: list[str]) -> np.ndarray:
+    """Name demand points no road can reach, with their coordinates and people; return their mask.
 
-    They stay in the run as unreachable people (never dropped: the totals keep them),
-    but a far outlier is usually a coordinate error the planner must see by row.
+    They stay in the run as unreachable people (never dropped: the totals keep them) but
+    are left out of the gap clusters, whose grid would otherwise stretch to them; a far
+    outlier is usually a coordinate error the planner must see by row.
     """
     far = _far_from_network(network, demand, cap_m)
     if not far.any():
-        return
+        return far
     bad = demand[far]
     lon, lat = _lonlat(bad.iloc[:5])
     if {"row", "col"} <= set(bad.columns):  # raster cells
@@ -264,9 +266,11 @@ def _warn_far_demand(network: RoadNetwork, demand: gpd.GeoDataFrame, cap_m: floa
     listed = "; ".join(f"{w} ({q:,.0f} people) at lon {x:.5f}, lat {y:.5f}"
                        for w, q, x, y in zip(where, bad["pop"], lon, lat))
     warnings.append(f"population file {file}: {far.sum():,} demand point(s) holding {bad['pop'].sum():,.0f} people lie "
-                    f"farther than {cap_m:,.0f} m outside the road network's extent and are counted as unreachable: "
+                    f"farther than {cap_m:,.0f} m outside the road network's extent and are counted as unreachable (and "
+                    f"left out of the gap clusters): "
                     f"{listed}{' …' if far.sum() > 5 else ''}. {_FAR_HINT} Correct their coordinates, or extend the "
                     "road network to cover them.")
+    return far
 
 
 def _drop_far_facilities(network: RoadNetwork, facilities: gpd.GeoDataFrame, cap_m: float, file: str,

@@ -7,6 +7,17 @@ communities, census units), or points (CSV or vector).
 
 :func:`population_raster_from_buildings` makes a population raster from OpenStreetMap
 building footprints where no census grid is fine enough.
+
+Population values: one rule for every input (raster, points, polygons)
+---------------------------------------------------------------------
+* Nodata: raster cells equal to the raster's declared nodata value are no data and hold
+  nobody (skipped, as are cells of 0).
+* Anything else that is not a count of persons >= 0 is refused with an InputError: a
+  negative value, or NaN / an empty or non-numeric cell, that is not the declared nodata.
+  The message names the file, the count of such cells or rows, the sum of the negative
+  values, and the first one's location (row/col and lon/lat for a raster, row and file line
+  for a table, feature for a vector file), and how to fix it (declare the nodata value
+  with ``gdal_edit.py -a_nodata``, or correct the rows). Nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ NON_RESIDENTIAL_KEYS = ("amenity", "shop", "office", "tourism", "leisure", "craf
 _NODATA = -99999.0
 
 
+
 def population_from_raster(path: str | os.PathLike, band: int = 1) -> gpd.GeoDataFrame:
     """One demand point per populated raster cell.
 
@@ -49,7 +61,8 @@ def population_from_raster(path: str | os.PathLike, band: int = 1) -> gpd.GeoDat
     -------
     geopandas.GeoDataFrame
         Points at cell centres, in the raster's CRS, for every cell with a population
-        above 0 (nodata, NaN and negative cells dropped), in row-major order; columns
+        above 0 (nodata cells, as the raster declares them, and 0 cells hold nobody and
+        are skipped), in row-major order; columns
         ``demand_id``, ``pop`` (persons), ``row``, ``col`` (0-based cell indices),
         ``cell_area_m2`` (square metres; for geographic rasters the exact area of the
         cell on the CRS's ellipsoid).
@@ -57,8 +70,10 @@ def population_from_raster(path: str | os.PathLike, band: int = 1) -> gpd.GeoDat
     Raises
     ------
     InputError
-        Missing or unreadable file, band out of range, no CRS, or a rotated
-        geographic grid.
+        Missing or unreadable file, band out of range, no CRS, a rotated geographic
+        grid, or cells that are negative or NaN without being the raster's declared
+        nodata (see the population-values rule in the module docstring; the message gives their count, their sum
+        and the first one's row/col and lon/lat).
     """
     import rasterio
 
@@ -77,12 +92,17 @@ def population_from_raster(path: str | os.PathLike, band: int = 1) -> gpd.GeoDat
         raise
     except Exception as exc:  # rasterio errors: say which file and why
         raise InputError(f"could not read population raster {p}: {exc}") from None
-    data = values.filled(np.nan).astype(float)
-    with np.errstate(invalid="ignore"):
-        rows, cols = np.nonzero(np.isfinite(data) & (data > 0))
-    xc, yc = cols + 0.5, rows + 0.5
-    x = transform.c + transform.a * xc + transform.b * yc
-    y = transform.f + transform.d * xc + transform.e * yc
+    data = values.filled(0.0).astype(float)  # declared nodata holds nobody
+    valid = np.isfinite(data)
+    if not valid.all():
+        _refuse_cells(p, band, ~valid, data, transform, crs, "missing (NaN)",
+                      f"if NaN means 'no data' here, declare it: gdal_edit.py -a_nodata nan {p.name}")
+    if (data < 0).any():
+        _refuse_cells(p, band, data < 0, data, transform, crs, "negative",
+                      f"if these cells mean 'no data', declare that value as nodata: gdal_edit.py -a_nodata "
+                      f"<value> {p.name}; otherwise correct them (0 where nobody lives)")
+    rows, cols = np.nonzero(data > 0)
+    x, y = _cell_centres(transform, rows, cols)
     return gpd.GeoDataFrame({
         "demand_id": np.arange(rows.size, dtype=np.int64),
         "pop": data[rows, cols],
@@ -90,6 +110,30 @@ def population_from_raster(path: str | os.PathLike, band: int = 1) -> gpd.GeoDat
         "col": cols.astype(np.int64),
         "cell_area_m2": _cell_area_m2(transform, crs, y, p.name),
     }, geometry=gpd.points_from_xy(x, y), crs=crs)
+
+
+def _cell_centres(transform, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    xc, yc = cols + 0.5, rows + 0.5
+    return transform.c + transform.a * xc + transform.b * yc, transform.f + transform.d * xc + transform.e * yc
+
+
+def _refuse_cells(p: Path, band: int, bad: np.ndarray, data: np.ndarray, transform, crs: pyproj.CRS,
+                  problem: str, fix: str) -> None:
+    """Raise the the population-values rule of this module error for raster cells, locating the first bad cell."""
+    rows, cols = np.nonzero(bad)
+    x, y = _cell_centres(transform, rows[:1], cols[:1])
+    lon, lat = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(x[0], y[0])
+    first = f"row {rows[0]}, col {cols[0]} (0-based; cell centre lon {lon:.5f}, lat {lat:.5f})"
+    total = data[bad].sum() if problem == "negative" else None
+    _refuse(f"population raster {p.name}", problem, f"band {band}", rows.size, "cell", total, first, fix)
+
+
+def _refuse(what: str, problem: str, where: str, count: int, unit: str, total: float | None, first: str,
+            fix: str) -> None:
+    """The one wording of the population-values rule of this module errors, for every population reader."""
+    held = f" holding {total:,.1f} persons in total" if total is not None else ""
+    raise InputError(f"{what} has {problem} values in {where}: {count:,} {unit}{'s' if count != 1 else ''}{held}, "
+                     f"the first at {first}; population must be a number of persons >= 0. Fix: {fix}")
 
 
 def _cell_area_m2(transform, crs: pyproj.CRS, y_centre: np.ndarray, name: str) -> np.ndarray:
@@ -114,15 +158,18 @@ def _cell_area_m2(transform, crs: pyproj.CRS, y_centre: np.ndarray, name: str) -
     return a * a / 2.0 * np.radians(abs(transform.a)) * np.abs(q(y_centre + half) - q(y_centre - half))
 
 
-def _pop_values(df: pd.DataFrame, pop: str, what: str) -> np.ndarray:
-    """Population column as floats; non-numeric, missing or negative values raise, rows listed."""
+def _pop_values(df: pd.DataFrame, pop: str, what: str, table: bool = False) -> np.ndarray:
+    """Population column as floats; missing, non-numeric or negative values are refused
+    (the module's population-values rule), rows listed. ``table``: rows are lines of a CSV/XLSX (line = row + 2)."""
     values = pd.to_numeric(df[pop], errors="coerce").to_numpy(dtype=float)
     for mask, problem in ((~np.isfinite(values), "missing or non-numeric"), (values < 0, "negative")):
         if mask.any():
             idx = np.flatnonzero(mask)
             rows = ", ".join(str(i) for i in idx[:10]) + (f" (and {idx.size - 10} more)" if idx.size > 10 else "")
-            raise InputError(f"{what} has {problem} values in population column {pop!r}, rows (0-based) {rows};"
-                             " population must be a number of persons >= 0")
+            first = f"row {idx[0]} (line {idx[0] + 2} of the file)" if table else f"feature {idx[0]} (0-based)"
+            _refuse(what, problem, f"population column {pop!r}, rows (0-based) {rows}", idx.size,
+                    "row" if table else "feature", values[mask].sum() if problem == "negative" else None, first,
+                    "correct those values (a count of persons, 0 where nobody lives) or delete the rows")
     return values
 
 
@@ -235,7 +282,7 @@ def population_from_points(path: str | os.PathLike, x: str = "lon", y: str = "la
     if p.name.lower().endswith(TABLE_SUFFIXES):
         df = read_table(p, what)
         require_columns(df, what, {"x": x, "y": y, "pop": pop})
-        values = _pop_values(df, pop, what)
+        values = _pop_values(df, pop, what, table=True)
         points = lonlat_points(pd.to_numeric(df[x], errors="coerce").to_numpy(dtype=float),
                                pd.to_numeric(df[y], errors="coerce").to_numpy(dtype=float), crs, what)
         return _demand_frame(values, df.drop(columns=[x, y, pop]), points.to_numpy(), "EPSG:4326")

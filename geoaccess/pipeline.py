@@ -18,7 +18,7 @@ import pandas as pd
 import scipy.sparse as sp
 import shapely
 
-from .admin import admin_from_file, assign_units
+from .admin import admin_from_file, assign_units, unit_of
 from .gaps import find_gaps, write_gaps
 from .demand import population_from_file
 from .errors import InputError, check_choice, check_positive
@@ -106,6 +106,7 @@ class Inputs:
     demand: gpd.GeoDataFrame
     units: gpd.GeoDataFrame | None
     warnings: list[str] = field(default_factory=list)
+    far_demand: np.ndarray | None = None  # demand points beyond the snapping cap of the network's extent
 
 
 def load_inputs(scenario: Scenario, progress: Progress | None = None) -> Inputs:
@@ -135,14 +136,20 @@ def load_inputs(scenario: Scenario, progress: Progress | None = None) -> Inputs:
         raise InputError(f"the population file {p['path']} holds no people (every cell or point is 0 or nodata)")
     say(f"facilities: {len(facilities):,}; demand points: {len(demand):,} holding {demand['pop'].sum():,.0f} people")
     _check_overlap(network, demand, facilities)
+    speeds = load_speeds(scenario.network["speeds"])
+    cap_m = max(speeds[mode].access_max_m for t in scenario.targets.values() for mode in t.modes)
+    far_demand = _warn_far_demand(network, demand, cap_m, Path(p["path"]).name, warnings)
+    facilities = _drop_far_facilities(network, facilities, cap_m, Path(f["path"]).name, warnings)
     if f["crs"].strip().upper() in ("EPSG:4326", "WGS84", "WGS 84", "EPSG:4490", "CGCS2000"):
         warnings += _check_gcj02(network, facilities)
     a = scenario.admin
-    units = admin_from_file(a["path"], a["name"], a["urban"], a["layer"], a["encoding"]) if a["path"] else None
-    unit, urban = assign_units(demand, units, a["urban_density"])
+    units = (admin_from_file(a["path"], a["name"], a["urban"], a["layer"], a["encoding"], warn_to=warnings)
+             if a["path"] else None)
+    unit, urban = assign_units(demand, units, a["urban_density"], what=f"admin units file {a['path']}",
+                               warn_to=warnings)
     demand["unit"], demand["urban"] = unit, urban
-    facilities["unit"] = assign_units(facilities.assign(pop=1.0), units, a["urban_density"])[0]
-    return Inputs(scenario, network, facilities, demand, units, warnings)
+    facilities["unit"] = unit_of(facilities, units)[0] if units is not None else "all"
+    return Inputs(scenario, network, facilities, demand, units, warnings, far_demand)
 
 
 def output_dir(scenario: Scenario, out_dir: str | Path | None = None) -> Path:
@@ -211,6 +218,7 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
     inputs = load_inputs(scenario, say)
     network, facilities, demand, units = inputs.network, inputs.facilities, inputs.demand, inputs.units
     warnings = list(inputs.warnings)
+    far_demand = inputs.far_demand
     urban = demand["urban"].to_numpy(bool)
     speeds = load_speeds(scenario.network["speeds"])
     fac_xy = np.column_stack([facilities.geometry.x, facilities.geometry.y])
@@ -221,7 +229,8 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
     evaluations = []
     for target in scenario.targets.values():
         say(f"target {target.id}: {target.name_en}")
-        evaluations.append(_evaluate(target, engine, facilities, demand, warnings))
+        evaluations.append(_evaluate(target, engine, facilities, demand, warnings,
+                                     units["unit"].tolist() if units is not None else None))
     for mode, placement in engine._facilities.items():
         off = ~placement.on_network
         if off.any():
@@ -243,9 +252,10 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
         if e.target.metric == "per_1000":
             continue
         say(f"gaps and isochrones: {e.target.id}")
-        result.gaps[e.target.id] = find_gaps(demand, demand[f"{e.target.id}_min"].to_numpy() + e.target.dispatch_delay_min,
-                                             e.target.threshold_min, nearest_facility=demand[f"{e.target.id}_facility"],
-                                             admin=demand["unit"] if units is not None else None)
+        placeable = demand[~far_demand]  # a gap is an area new sites could serve: not a point far off the roads
+        result.gaps[e.target.id] = find_gaps(placeable, placeable[f"{e.target.id}_min"].to_numpy() + e.target.dispatch_delay_min,
+                                             e.target.threshold_min, nearest_facility=placeable[f"{e.target.id}_facility"],
+                                             admin=placeable["unit"] if units is not None else None)
         result.isochrones[e.target.id] = target_isochrones(e.target, engine, select_facilities(e.target, facilities))
     if out is not None:
         result.files = write_outputs(result, out, lang=lang or scenario.map["lang"], progress=say,
@@ -291,6 +301,76 @@ def _check_overlap(network: RoadNetwork, demand: gpd.GeoDataFrame, facilities: g
         if len(gdf) and not inside.any():
             raise InputError(f"none of the {what} lie within 5 km of the road network's extent: check the "
                              f"{what} file's CRS / coordinate columns and that both files cover the same area")
+
+
+def _far_from_network(network: RoadNetwork, gdf: gpd.GeoDataFrame, cap_m: float) -> np.ndarray:
+    """Points farther than ``cap_m`` outside the network's bounding box (or not finite).
+
+    No road can be within the snapping cap of them, so they can never be placed; finding
+    them before routing keeps one stray point (a failed geocode at 0,0, swapped lon/lat)
+    from stretching every grid and search across the globe.
+    """
+    (xmin, ymin), (xmax, ymax) = network.node_xy.min(axis=0) - cap_m, network.node_xy.max(axis=0) + cap_m
+    x, y = gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()
+    return ~((x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax))
+
+
+_FAR_HINT = "Lon/lat swapped? A failed geocode at (0, 0)? A point from another county?"
+
+
+def _lonlat(gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    wgs = gdf.geometry.to_crs("EPSG:4326")
+    return wgs.x.to_numpy(), wgs.y.to_numpy()
+
+
+def _warn_far_demand(network: RoadNetwork, demand: gpd.GeoDataFrame, cap_m: float, file: str,
+                     warnings: list[str]) -> np.ndarray:
+    """Name demand points no road can reach, with their coordinates and people; return their mask.
+
+    They stay in the run as unreachable people (never dropped: the totals keep them) but
+    are left out of the gap clusters, whose grid would otherwise stretch to them; a far
+    outlier is usually a coordinate error the planner must see by row.
+    """
+    far = _far_from_network(network, demand, cap_m)
+    if not far.any():
+        return far
+    bad = demand[far]
+    lon, lat = _lonlat(bad.iloc[:5])
+    if {"row", "col"} <= set(bad.columns):  # raster cells
+        where = [f"cell row {r}, col {c}" for r, c in zip(bad["row"], bad["col"])]
+    else:
+        where = [f"row {i} (0-based; line {i + 2} of a CSV)" for i in bad["demand_id"]]
+    listed = "; ".join(f"{w} ({q:,.0f} people) at lon {x:.5f}, lat {y:.5f}"
+                       for w, q, x, y in zip(where, bad["pop"], lon, lat))
+    warnings.append(f"population file {file}: {far.sum():,} demand point(s) holding {bad['pop'].sum():,.0f} people lie "
+                    f"farther than {cap_m:,.0f} m outside the road network's extent and are counted as unreachable (and "
+                    f"left out of the gap clusters): "
+                    f"{listed}{' …' if far.sum() > 5 else ''}. {_FAR_HINT} Correct their coordinates, or extend the "
+                    "road network to cover them.")
+    return far
+
+
+def _drop_far_facilities(network: RoadNetwork, facilities: gpd.GeoDataFrame, cap_m: float, file: str,
+                         warnings: list[str]) -> gpd.GeoDataFrame:
+    """Leave out facilities no road can reach, named in a warning with their coordinates.
+
+    Such a facility could only count as unreachable, so leaving it out changes no verdict;
+    the warning (CLI and summary.json) names it so that its coordinates get fixed.
+    """
+    far = _far_from_network(network, facilities, cap_m)
+    if not far.any():
+        return facilities
+    bad = facilities[far]
+    lon, lat = _lonlat(bad.iloc[:10])
+    listed = "; ".join(f"row {i} (0-based) {n} (id {fid}) at lon {x:.5f}, lat {y:.5f}"
+                       for i, n, fid, x, y in zip(np.flatnonzero(far), bad["name"].astype(str), bad["facility_id"],
+                                                  lon, lat))
+    n = int(far.sum())
+    warnings.append(f"{n} facilit{'y' if n == 1 else 'ies'} of {file} lie{'s' if n == 1 else ''} farther than "
+                    f"{cap_m:,.0f} m outside the road network's extent and cannot be reached in any mode; left out of "
+                    f"every target: {listed}{' …' if n > 10 else ''}. {_FAR_HINT} "
+                    "Fix the coordinates in the facility file.")
+    return facilities[~far].reset_index(drop=True)
 
 
 def _check_gcj02(network: RoadNetwork, facilities: gpd.GeoDataFrame) -> list[str]:
@@ -359,7 +439,7 @@ def _nearest_by_mode(target: Target, engine: _Engine, urban: np.ndarray,
 
 
 def _evaluate(target: Target, engine: _Engine, facilities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
-              warnings: list[str]) -> Evaluation:
+              warnings: list[str], unit_names: list[str] | None = None) -> Evaluation:
     chosen = select_facilities(target, facilities)
     if not chosen.any():
         warnings.append(f"target {target.id}: no facility of type {', '.join(target.facility_types)} in the "
@@ -375,12 +455,13 @@ def _evaluate(target: Target, engine: _Engine, facilities: gpd.GeoDataFrame, dem
         od = od_matrix(engine.graph(mode), engine.demand(mode), engine.facilities(mode).subset(chosen),
                        target.threshold_min, target.direction)
         sub = facilities[chosen]
-        return evaluate_ratio(target, pop, urban, unit, sub[target.capacity].to_numpy(float), sub["unit"].to_numpy(), od)
+        return evaluate_ratio(target, pop, urban, unit, sub[target.capacity].to_numpy(float), sub["unit"].to_numpy(), od,
+                              unit_names)
     minutes, nearest = _nearest_by_mode(target, engine, urban, lambda mode: engine.facilities(mode).subset(chosen))
     ids = facilities["facility_id"].to_numpy()[chosen]
     demand[f"{target.id}_min"] = minutes
     demand[f"{target.id}_facility"] = np.where(nearest >= 0, ids[np.clip(nearest, 0, None)] if len(ids) else "", "")
-    return evaluate_target(target, minutes, pop, urban, unit)
+    return evaluate_target(target, minutes, pop, urban, unit, unit_names)
 
 
 def summary_dict(result: RunResult) -> dict:
@@ -540,7 +621,8 @@ def _evaluate_with_sites(result: RunResult, target: Target, chosen: np.ndarray, 
                np.column_stack([sites.geometry.x, sites.geometry.y])]
     urban = demand["urban"].to_numpy(bool)
     minutes, _ = _nearest_by_mode(target, engine, urban, lambda mode: place_points(engine.graph(mode), xy))
-    return evaluate_target(target, minutes, demand["pop"].to_numpy(float), urban, demand["unit"].to_numpy(object))
+    return evaluate_target(target, minutes, demand["pop"].to_numpy(float), urban, demand["unit"].to_numpy(object),
+                           result.units["unit"].tolist() if result.units is not None else None)
 
 
 def write_outputs(result: RunResult, out: Path, lang: str = "zh", progress: Progress | None = None,

@@ -241,7 +241,7 @@ def population_mask(target: Target, urban: np.ndarray) -> np.ndarray:
 
 
 def evaluate_target(target: Target, travel_minutes: np.ndarray, pop: np.ndarray, urban: np.ndarray,
-                    unit: np.ndarray | None = None) -> Evaluation:
+                    unit: np.ndarray | None = None, unit_names: list[str] | None = None) -> Evaluation:
     """Evaluate a share_within or mean_time target.
 
     Parameters
@@ -257,6 +257,21 @@ def evaluate_target(target: Target, travel_minutes: np.ndarray, pop: np.ndarray,
         Whether each demand point is urban.
     unit
         Admin unit name of each demand point (``None``: one unit for the whole area).
+    unit_names
+        Every unit of the admin file, in file order: each gets a row even when no demand
+        point lies in it (a lake township), with 0 people and no verdict (``passed``
+        None, values NaN). Names of ``unit`` not listed (points outside every unit)
+        follow. ``None``: the units found in ``unit``.
+
+    Returns
+    -------
+    Evaluation
+        The verdict for the area and ``units``, one row per unit.
+
+    Raises
+    ------
+    InputError
+        A per_1000 target, or arrays of different lengths.
     """
     if target.metric == "per_1000":
         raise InputError(f"target {target.id!r} is a per_1000 target: use evaluate_ratio")
@@ -267,19 +282,28 @@ def evaluate_target(target: Target, travel_minutes: np.ndarray, pop: np.ndarray,
         raise InputError("travel_minutes, pop and urban must have one value per demand point")
     keep = population_mask(target, urban)
     overall = _summary(target, minutes[keep], pop[keep])
-    units = _unit_rows(target, minutes, pop, urban, keep, unit)
+    units = _unit_rows(target, minutes, pop, urban, keep, unit, unit_names)
     return Evaluation(target=target, units=units, **overall)
 
 
+def _unit_list(names: np.ndarray, unit_names: list[str] | None) -> list:
+    """Units to report: every admin unit in file order, then any other name the points carry."""
+    listed = list(dict.fromkeys(unit_names)) if unit_names is not None else []
+    seen = set(listed)
+    return listed + [n for n in pd.unique(names) if n not in seen]
+
+
 def _unit_rows(target: Target, minutes: np.ndarray, pop: np.ndarray, urban: np.ndarray, keep: np.ndarray,
-               unit: np.ndarray | None) -> pd.DataFrame:
+               unit: np.ndarray | None, unit_names: list[str] | None = None) -> pd.DataFrame:
     names = np.asarray(unit if unit is not None else np.full(len(pop), "all"), dtype=object)
     rows = []
-    for name in pd.unique(names):
+    for name in _unit_list(names, unit_names):  # one pass per unit (tens of units, not points)
         in_unit = names == name
-        urban_share = pop[in_unit & urban].sum() / max(pop[in_unit].sum(), 1e-12)
+        unit_pop = pop[in_unit].sum()
+        # A unit without residents has no urban share and no verdict.
+        urban_flag = bool(pop[in_unit & urban].sum() / unit_pop >= 0.5) if unit_pop > 0 else None
         stats = _summary(target, minutes[in_unit & keep], pop[in_unit & keep])
-        rows.append({"name": name, "urban": bool(urban_share >= 0.5), **stats})
+        rows.append({"name": name, "urban": urban_flag, **stats})
     return pd.DataFrame(rows)
 
 
@@ -302,13 +326,16 @@ def e2sfca(od_minutes: sp.csr_matrix, pop: np.ndarray, capacity: np.ndarray, thr
 
 
 def evaluate_ratio(target: Target, pop: np.ndarray, urban: np.ndarray, unit: np.ndarray | None,
-                   capacity: np.ndarray, facility_unit: np.ndarray | None, od_minutes: sp.csr_matrix) -> Evaluation:
+                   capacity: np.ndarray, facility_unit: np.ndarray | None, od_minutes: sp.csr_matrix,
+                   unit_names: list[str] | None = None) -> Evaluation:
     """Evaluate a per_1000 target two ways: admin-unit totals and an E2SFCA catchment.
 
     The headline ``value`` is the area's total resource per 1,000 residents. Per unit,
     ``value`` is the unit's own resource per 1,000 residents and ``e2sfca_per_1000`` the
     population-weighted E2SFCA accessibility, which credits a township next to a big
-    hospital across the border.
+    hospital across the border. ``unit_names`` lists every admin unit as in
+    :func:`evaluate_target`: a unit without residents gets a row with 0 people, its
+    capacity, and no verdict.
     """
     pop = np.asarray(pop, dtype=float)
     capacity = np.nan_to_num(np.asarray(capacity, dtype=float))
@@ -319,12 +346,13 @@ def evaluate_ratio(target: Target, pop: np.ndarray, urban: np.ndarray, unit: np.
     names = np.asarray(unit if unit is not None else np.full(len(pop), "all"), dtype=object)
     fac_names = np.asarray(facility_unit if facility_unit is not None else np.full(len(capacity), "all"), dtype=object)
     rows = []
-    for name in pd.unique(names):
+    for name in _unit_list(names, unit_names):
         in_unit = (names == name) & keep
         upop = pop[in_unit].sum()
         own = capacity[fac_names == name].sum() / upop * 1000.0 if upop > 0 else math.nan
         catch = float((access[in_unit] * pop[in_unit]).sum() / upop) if upop > 0 else math.nan
-        rows.append({"name": name, "urban": bool(np.asarray(urban)[names == name].mean() >= 0.5),
+        rows.append({"name": name, "urban": bool(np.asarray(urban)[names == name].mean() >= 0.5)
+                     if (names == name).any() else None,
                      "value": own, "passed": None if upop <= 0 else bool(own >= target.goal),
                      "e2sfca_per_1000": catch, "e2sfca_passed": None if upop <= 0 else bool(catch >= target.goal),
                      "population_total": float(upop), "population_covered": float(pop[in_unit & (access > 0)].sum()),

@@ -74,7 +74,9 @@ def _write_tif(path, data, crs="EPSG:32650", nodata=-1.0, res=100.0):
 
 
 def test_raster_drops_nodata_nan_zero_and_negative(tmp_path):
-    data = np.array([[5.0, -1.0, 0.0], [np.nan, -3.0, 2.5]])
+    # NaN and negative cells that are not the declared nodata are refused since issue 10
+    # (tests/bad_inputs/test_population_units.py); here they are declared nodata (-1).
+    data = np.array([[5.0, -1.0, 0.0], [-1.0, -1.0, 2.5]])
     gdf = population_from_raster(_write_tif(tmp_path / "p.tif", data))
     assert gdf["pop"].tolist() == [5.0, 2.5]
     assert gdf[["row", "col"]].values.tolist() == [[0, 0], [1, 2]]

@@ -72,19 +72,14 @@ class _MedianEval:
         return float((self.w * cur).sum()) - np.bincount(self.c, weights=imp, minlength=self.m)
 
 
-class _CenterEval:
+class _CenterEval(_MedianEval):
+    """Max over the considered demand of the nearest open time (inf where none is open)."""
+
     def __init__(self, problem: SitingProblem):
-        self.r, self.c, self.t = _pairs(problem)
-        self.n, self.m = problem.n_demand, problem.n_sites
+        super().__init__(problem, np.inf)
         has = np.zeros(self.n, dtype=bool)
         has[self.r] = True
         self.considered = has & (problem.weights > 0)
-
-    def times(self, open_):
-        cur = np.full(self.n, np.inf)
-        sel = open_[self.c]
-        np.minimum.at(cur, self.r[sel], self.t[sel])
-        return cur
 
     def score(self, open_):
         cur = self.times(open_)[self.considered]

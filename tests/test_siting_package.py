@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import itertools
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +116,16 @@ def test_lagrangian_bounds_bracket_the_brute_force_optimum(seed, p):
     assert r.objective <= o + 1e-9 and r.objective * (1 + r.mip_gap) >= o - 1e-6
     r = solve_pmedian(prob, p)
     assert r.objective >= opt - 1e-6 and r.objective * (1 - r.mip_gap) <= opt + 1e-6
+
+
+def test_solving_prints_nothing_to_stdout():
+    # HiGHS prints a copyright banner to the C-level stdout when a process creates its
+    # first solver; the CLI's output must not carry it (nor anything else from siting)
+    code = ("import numpy as np, scipy.sparse as sp\n"
+            "from geoaccess.siting import siting_problem, solve_mclp\n"
+            "od = sp.csr_matrix(np.array([[1.0, 0, 2], [0, 1, 3], [4, 0, 1]]))\n"
+            "r = solve_mclp(siting_problem(od, [5, 6, 7], ['a', 'b', 'c']), 2.5, 1)\n"
+            "print('objective', r.objective)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=PACKAGE.parent.parent, check=True)
+    assert out.stdout.splitlines() == ["objective 12.0"], out.stdout

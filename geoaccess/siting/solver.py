@@ -21,27 +21,36 @@ _banner_lock = threading.Lock()
 _banner_done = False
 
 
+def _quiet_highs(highspy):
+    """``highspy.Highs()`` with file descriptor 1 pointed at the null device meanwhile."""
+    if sys.stdout is not None:
+        sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no standard output (e.g. pythonw): nothing to protect
+        return highspy.Highs()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        h = highspy.Highs()
+        if os.name == "posix":
+            ctypes.CDLL(None).fflush(None)  # C stdio may still buffer the banner
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+    return h
+
+
 def _new_highs(time_limit: float):
     """A quiet, deterministic ``highspy.Highs`` with the time limit set."""
     global _banner_done
     import highspy
 
     with _banner_lock:
-        if _banner_done:
-            h = highspy.Highs()
-        else:
-            # the banner goes to file descriptor 1 during the first construction only
-            sys.stdout.flush()
-            saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-            try:
-                os.dup2(devnull, 1)
-                h = highspy.Highs()
-                ctypes.CDLL(None).fflush(None)  # C stdio may still buffer it
-            finally:
-                os.dup2(saved, 1)
-                os.close(saved)
-                os.close(devnull)
-            _banner_done = True
+        # the banner is printed during the first construction in a process only
+        h = highspy.Highs() if _banner_done else _quiet_highs(highspy)
+        _banner_done = True
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit))
     h.setOptionValue("random_seed", 0)

@@ -243,21 +243,32 @@ def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetw
     way_row, refs, lonlat = way_row[keep_node], refs[keep_node], lonlat[keep_node]
     # Junctions: a node met more than once among the kept ways' nodes, and every way end.
     _, inverse, counts = np.unique(refs, return_inverse=True, return_counts=True)
-    seen = counts[inverse] > 1
-    starts = np.r_[0, np.flatnonzero(way_row[1:] != way_row[:-1]) + 1]
-    ends = np.r_[starts[1:], len(refs)] - 1
-    split = seen.copy()
-    split[starts] = split[ends] = True
-    node_pos = np.flatnonzero(split)
-    same = way_row[node_pos[:-1]] == way_row[node_pos[1:]]
-    seg_start, seg_end = node_pos[:-1][same], node_pos[1:][same]
-    counts_v = seg_end - seg_start + 1
-    vert = np.repeat(seg_start, counts_v) + (np.arange(counts_v.sum()) - np.repeat(np.cumsum(counts_v) - counts_v, counts_v))
-    geoms = shapely.linestrings(lonlat[vert], indices=np.repeat(np.arange(len(seg_start)), counts_v))
+    seg_start, seg_end, geoms = _split_at_nodes(lonlat, way_row, counts[inverse] > 1)
     seg_way = way_row[seg_start]
     attrs = meaning.iloc[seg_way].reset_index(drop=True)
     attrs["osm_way"] = way_ids[seg_way]
     return _network_from_segments(refs[seg_start], refs[seg_end], geoms, attrs, CRS("EPSG:4326"), crs, report)
+
+
+def _split_at_nodes(coords: np.ndarray, line_of: np.ndarray, junction: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut lines into edges at their junction vertices and at their ends.
+
+    ``coords`` are the vertices of all lines in order, ``line_of`` the line of each (lines
+    contiguous), ``junction`` marks vertices where roads meet. Returns, per edge, the
+    positions of its first and last vertex and its LineString.
+    """
+    starts = np.r_[0, np.flatnonzero(line_of[1:] != line_of[:-1]) + 1]
+    ends = np.r_[starts[1:], len(line_of)] - 1
+    split = junction.copy()
+    split[starts] = split[ends] = True
+    node_pos = np.flatnonzero(split)
+    # Each consecutive pair of node vertices within one line is one edge.
+    same = line_of[node_pos[:-1]] == line_of[node_pos[1:]]
+    seg_start, seg_end = node_pos[:-1][same], node_pos[1:][same]
+    counts = seg_end - seg_start + 1
+    vert = np.repeat(seg_start, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    return seg_start, seg_end, shapely.linestrings(coords[vert], indices=np.repeat(np.arange(len(seg_start)), counts))
 
 
 def _geodesic_steps(lonlat: np.ndarray) -> np.ndarray:
@@ -425,20 +436,9 @@ def graph_from_lines(lines: gpd.GeoDataFrame, *, class_column: str | None = None
     _, vertex_id = np.unique(key, axis=0, return_inverse=True)
     vertex_id = vertex_id.ravel()
     n_lines = len(geoms)
-    starts = np.searchsorted(line_of, np.arange(n_lines))
-    ends = np.r_[starts[1:], len(line_of)] - 1
     pairs = np.unique(np.c_[vertex_id, line_of], axis=0)
     lines_per_vertex = np.bincount(pairs[:, 0], minlength=vertex_id.max() + 1)
-    is_node = lines_per_vertex[vertex_id] > 1
-    is_node[starts] = True
-    is_node[ends] = True
-    node_pos = np.flatnonzero(is_node)
-    # Each consecutive pair of node vertices within one line is one edge.
-    same_line = line_of[node_pos[:-1]] == line_of[node_pos[1:]]
-    seg_start, seg_end = node_pos[:-1][same_line], node_pos[1:][same_line]
-    counts = seg_end - seg_start + 1
-    vert_idx = np.repeat(seg_start, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
-    seg_geoms = shapely.linestrings(coords[vert_idx], indices=np.repeat(np.arange(len(seg_start)), counts))
+    seg_start, seg_end, seg_geoms = _split_at_nodes(coords, line_of, lines_per_vertex[vertex_id] > 1)
     seg_line = line_of[seg_start]
     u, v = vertex_id[seg_start], vertex_id[seg_end]
     crs = CRS(lines.crs)

@@ -45,7 +45,7 @@ from .speedlimits import maxspeed_kmh
 
 #: Tag keys the readers keep for every way (the rest of a way's tags are not needed).
 TAG_KEYS = ("highway", "area", "access", "vehicle", "motor_vehicle", "motorcar", "foot", "emergency",
-            "oneway", "junction", "maxspeed", "bridge", "tunnel", "name", "ref")
+            "oneway", "junction", "maxspeed", "bridge", "tunnel")
 
 NOT_ROADS = frozenset({"construction", "proposed", "abandoned", "disused", "razed", "platform", "raceway",
                        "bus_guideway", "escape", "rest_area", "services", "no", "none"})

@@ -162,12 +162,35 @@ def compile_mode(network: RoadNetwork, mode: str, speeds: dict[str, ModeSpeeds] 
     if not usable.any():
         raise InputError(f"no road in the network can be used by mode {mode!r}; check the highway classes "
                          f"and the {mode} speeds")
-    u_all, v_all = edges["u"].to_numpy(), edges["v"].to_numpy()
-    tails = np.r_[u_all[np.isfinite(forward_s)], v_all[np.isfinite(backward_s)]]
-    heads = np.r_[v_all[np.isfinite(forward_s)], u_all[np.isfinite(backward_s)]]
-    arcs = sp.csr_matrix((np.ones(len(tails)), (tails, heads)), shape=(network.n_nodes, network.n_nodes))
+    u_all = edges["u"].to_numpy()
     # Strongly connected parts: a road one can enter but never leave (a one-way exit cut
     # at the edge of the extract) is no place to snap a home or a station to.
+    inside, main, size, keep = _main_parts(network, forward_s, backward_s, usable, min_component_nodes)
+    board = boardable(network, spec)
+    eligible = main & board
+    fragment = inside & ~main & board
+    n_small = int(((size > 0) & ~keep).sum())
+    arrive = None
+    destination = (access == DESTINATION) & usable
+    if destination.any():
+        # Roads reached only through a destination-only road (the untagged lanes inside a
+        # compound whose entrance is access=private) belong to it: a trip may end there.
+        destination |= _behind_destination(network, forward_s, backward_s, usable, destination)
+        network, forward_s, backward_s, eligible, fragment, arrive = _destination_layers(
+            network, forward_s, backward_s, eligible, fragment, destination)
+    return ModeGraph(network, mode, spec, forward_s, backward_s, eligible, n_small, fragment, arrive)
+
+
+def _main_parts(network: RoadNetwork, forward_s: np.ndarray, backward_s: np.ndarray, usable: np.ndarray,
+                min_component_nodes: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Strongly connected parts of the open arcs: per edge, whether it lies inside one part
+    and inside a main part (see :func:`compile_mode`); per part, its size and whether it is main."""
+    edges = network.edges
+    u_all, v_all = edges["u"].to_numpy(), edges["v"].to_numpy()
+    fwd, bwd = np.isfinite(forward_s), np.isfinite(backward_s)
+    tails = np.r_[u_all[fwd], v_all[bwd]]
+    heads = np.r_[v_all[fwd], u_all[bwd]]
+    arcs = sp.csr_matrix((np.ones(len(tails)), (tails, heads)), shape=(network.n_nodes, network.n_nodes))
     n_comp, label = connected_components(arcs, directed=True, connection="strong")
     inside = usable & (label[u_all] == label[v_all])
     if min_component_nodes is not None:
@@ -177,18 +200,39 @@ def compile_mode(network: RoadNetwork, mode: str, speeds: dict[str, ModeSpeeds] 
         keep = size >= min(int(min_component_nodes), size.max())
     else:
         size = np.bincount(label[u_all[inside]], weights=edges["length_m"].to_numpy()[inside], minlength=n_comp)
-        keep = size >= 0.05 * size.max()
-    board = boardable(network, spec)
-    main = inside & keep[label[u_all]]
-    eligible = main & board
-    fragment = inside & ~main & board
-    n_small = int(((size > 0) & ~keep).sum())
-    arrive = None
-    destination = (access == DESTINATION) & usable
-    if destination.any():
-        network, forward_s, backward_s, eligible, fragment, arrive = _destination_layers(
-            network, forward_s, backward_s, eligible, fragment, destination)
-    return ModeGraph(network, mode, spec, forward_s, backward_s, eligible, n_small, fragment, arrive)
+        keep = size >= 0.05 * size.max() if size.max(initial=0) > 0 else np.zeros(n_comp, dtype=bool)
+    return inside, inside & keep[label[u_all]], size, keep
+
+
+def _behind_destination(network: RoadNetwork, forward_s: np.ndarray, backward_s: np.ndarray, usable: np.ndarray,
+                        destination: np.ndarray) -> np.ndarray:
+    """Open roads reachable only through destination-only roads (bool per edge).
+
+    Within each strongly connected part of the network, the public roads that stay
+    strongly connected without the destination-only ones and hold the most road length
+    are its core; the other public roads of a part that holds destination-only roads can
+    be reached (or left) only through them, so they share their access.
+    """
+    edges = network.edges
+    u, v = edges["u"].to_numpy(), edges["v"].to_numpy()
+    length = edges["length_m"].to_numpy()
+
+    def strong_label(open_: np.ndarray) -> np.ndarray:
+        fwd, bwd = open_ & np.isfinite(forward_s), open_ & np.isfinite(backward_s)
+        arcs = sp.csr_matrix((np.ones(int(fwd.sum() + bwd.sum())), (np.r_[u[fwd], v[bwd]], np.r_[v[fwd], u[bwd]])),
+                             shape=(network.n_nodes, network.n_nodes))
+        return connected_components(arcs, directed=True, connection="strong")[1]
+
+    public = usable & ~destination
+    whole, part = strong_label(usable), strong_label(public)
+    inside = public & (part[u] == part[v]) & (whole[u] == whole[v])
+    pieces = pd.DataFrame({"whole": whole[u[inside]], "part": part[u[inside]], "km": length[inside]})
+    sums = pieces.groupby(["whole", "part"])["km"].sum().reset_index()
+    core = sums.loc[sums.groupby("whole")["km"].idxmax()].set_index("whole")["part"]
+    with_destination = np.unique(whole[u[destination & (whole[u] == whole[v])]])
+    core_of = core.reindex(whole[u]).to_numpy()
+    return (public & (whole[u] == whole[v]) & np.isin(whole[u], with_destination)
+            & ~((part[u] == part[v]) & (part[u] == core_of)))
 
 
 def _destination_layers(network: RoadNetwork, forward_s: np.ndarray, backward_s: np.ndarray, eligible: np.ndarray,

@@ -46,7 +46,7 @@ def write_osm(folder: Path, nodes: dict[int, tuple[float, float]], ways: list[tu
 def minutes(path: Path, mode: str, home: tuple[float, float], clinic: tuple[float, float],
             direction: str = "to_facility") -> float:
     net = network_from_file(path, crs=UTM)
-    g = compile_mode(net, mode, min_component_nodes=1)
+    g = compile_mode(net, mode)
     h = place_points(g, np.array([[X0 + home[0], Y0 + home[1]]]))
     c = place_points(g, np.array([[X0 + clinic[0], Y0 + clinic[1]]]))
     return float(nearest_facility(g, h, c, direction).minutes[0])
@@ -83,6 +83,22 @@ def test_a_private_road_is_used_at_the_start_and_end_of_a_trip(tmp_path):
         assert minutes(path, "drive", home=(1010, -500), clinic=(-10, 0)) == pytest.approx(want, rel=1e-3)
         # The ambulance drives from the public road into the compound (from_facility).
         assert minutes(path, "ambulance", home=(1010, -500), clinic=(-10, 0), direction="from_facility") < np.inf
+
+
+def test_lanes_behind_a_private_entrance_belong_to_the_compound(tmp_path):
+    # Public road 1-2 (1,000 m); entrance 2-5 tagged private (200 m south); the compound's
+    # inner lane 5-6 untagged (300 m east): OSM's usual way of mapping a gated compound.
+    nodes = {1: (0, 0), 2: (1000, 0), 5: (1000, -200), 6: (1300, -200)}
+    ways = [([1, 2], {"highway": "residential"}), ([2, 5], {"highway": "service", "access": "private"}),
+            ([5, 6], {"highway": "service"})]
+    for path in write_osm(tmp_path, nodes, ways):
+        # Ambulance from the public road to a home 10 m off the inner lane's end:
+        # 1 km at 30 km/h + 500 m of service at 20 km/h + two 10 m legs at 15 km/h.
+        amb = minutes(path, "ambulance", home=(1300, -210), clinic=(-10, 0), direction="from_facility")
+        assert amb == pytest.approx(2.0 + 1.5 + 20 / 250, rel=1e-3)
+        # Driving out: 500 m of service at 15 km/h + 1 km at 22.5 km/h + legs.
+        out = minutes(path, "drive", home=(1300, -210), clinic=(-10, 0))
+        assert out == pytest.approx(2.0 + 1000 / 375 + 20 / 250, rel=1e-3)
 
 
 def test_an_emergency_yes_road_is_open_to_ambulances_only(tmp_path):

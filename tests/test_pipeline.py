@@ -66,10 +66,25 @@ def _independent_walk_minutes(network, demand_xy, facility_xy):
     def cost(data):
         return data["geometry"].length / m_per_min[data["highway"].replace("_link", "")]
 
+    # Lanes reachable only through a private road share its access: in each connected part
+    # holding private roads, public roads outside its longest all-public part count as private.
+    private = {(u, v, k) for u, v, k, d in g.edges(keys=True, data=True) if d.get("foot") == "private"}
+    public_g = nx.Graph()
+    public_g.add_weighted_edges_from((u, v, d["geometry"].length) for u, v, k, d in g.edges(keys=True, data=True)
+                                     if (u, v, k) not in private)
+    all_g = nx.Graph(g.to_undirected())
+    for part in nx.connected_components(all_g):
+        if not any(u in part for u, v, k in private):
+            continue
+        pieces = [c for c in nx.connected_components(public_g.subgraph(part))]
+        core = max(pieces, key=lambda c: public_g.subgraph(c).size(weight="weight")) if pieces else set()
+        private |= {(u, v, k) for u, v, k in g.edges(part, keys=True) if (u, v, k) not in private
+                    and not (u in core and v in core)}
+
     layered = nx.DiGraph()
-    for u, v, data in g.edges(data=True):
+    for u, v, k, data in g.edges(keys=True, data=True):
         c = cost(data)
-        layers = ("leave", "arrive") if data.get("foot") == "private" else ("public",)
+        layers = ("leave", "arrive") if (u, v, k) in private else ("public",)
         for layer in layers:
             for a, b in ((u, v), (v, u)):
                 if not layered.has_edge((layer, a), (layer, b)) or layered[(layer, a)][(layer, b)]["w"] > c:
@@ -88,7 +103,7 @@ def _independent_walk_minutes(network, demand_xy, facility_xy):
             data = board.edges[u, v, k]
             line, pt = data["geometry"], shapely.Point(x, y)
             frac = line.project(pt, normalized=True)
-            layer = role if data.get("foot") == "private" else "public"
+            layer = role if (u, v, k) in private else "public"
             out.append(((layer, u), (layer, v), frac, cost(data), line.distance(pt) / access))
         return out
 

@@ -32,6 +32,7 @@ from .osmtags import CLOSED, DESTINATION
 from .snapping import SegmentIndex, Snapped, _check_points, snap_points
 
 DIRECTIONS = ("to_facility", "from_facility")
+_GATE_TIE_M = 0.01  # a private and a public road this close to equally near: the public one
 
 
 @dataclass
@@ -76,6 +77,7 @@ class ModeGraph:
     # Built on first use and kept: the snapping indexes and the deduplicated road arcs.
     _snap_index: SegmentIndex | None = field(default=None, init=False, repr=False, compare=False)
     _fragment_index: SegmentIndex | None = field(default=None, init=False, repr=False, compare=False)
+    _public_index: SegmentIndex | None = field(default=None, init=False, repr=False, compare=False)
     _arcs: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -101,6 +103,16 @@ class ModeGraph:
         if self._fragment_index is None or not self._fragment_index.matches(self.fragment):
             self._fragment_index = SegmentIndex(self.network.edges.geometry.to_numpy(), self.fragment)
         return self._fragment_index
+
+    def public_index(self) -> SegmentIndex | None:
+        """The nearest-edge index over eligible edges open to through traffic, or None when
+        the mode has no destination-only road."""
+        public = self.eligible & (self.arrive_edge == np.arange(len(self.arrive_edge)))
+        if public.all() or not public.any():
+            return None
+        if self._public_index is None or not self._public_index.matches(public):
+            self._public_index = SegmentIndex(self.network.edges.geometry.to_numpy(), public)
+        return self._public_index
 
     def snap_key(self) -> tuple[bytes, bytes]:
         """Two mode graphs with equal keys snap every point to the same place."""
@@ -329,6 +341,17 @@ def place_points(graph: ModeGraph, points_xy: np.ndarray, snapped: Snapped | Non
     if snapped is None:
         snapped = snap_points(graph.network.edges.geometry.to_numpy(), points_xy, graph.eligible,
                               index=graph.snap_index())
+        public = graph.public_index()
+        if public is not None:
+            # At a gate (as near a public road as the private one) a point is on the public road.
+            private = graph.arrive_edge[snapped.edge] != snapped.edge
+            if private.any():
+                near = public.query(_check_points(points_xy)[private], workers=-1)
+                use = near.distance_m <= snapped.distance_m[private] + _GATE_TIE_M
+                idx = np.flatnonzero(private)[use]
+                edge, fraction, distance = snapped.edge.copy(), snapped.fraction.copy(), snapped.distance_m.copy()
+                edge[idx], fraction[idx], distance[idx] = near.edge[use], near.fraction[use], near.distance_m[use]
+                snapped = Snapped(edge, fraction, distance)
         fragments = graph.fragment_index()
         if fragments is not None:
             near = fragments.query(_check_points(points_xy), workers=-1)

@@ -72,6 +72,16 @@ def test_a_closed_or_private_shortcut_is_not_driven_through(tmp_path, closing):
         assert walk == pytest.approx((walk_m + 20) / (5000 / 60), rel=1e-3)
 
 
+def test_a_home_at_the_gate_is_on_the_public_road(tmp_path):
+    # The case: home 10 m beyond one end of a private 1 km shortcut, clinic 10 m
+    # beyond the other, 3 km legal detour; the home is as near the shortcut as the detour.
+    ways = [([1, 2], {"highway": "residential", "access": "private"}),
+            ([1, 4, 3, 2], {"highway": "residential"})]
+    for path in write_osm(tmp_path, SQUARE, ways):
+        assert minutes(path, "drive", home=(-10, 0), clinic=(1010, 0)) == pytest.approx(
+            3000 / 375 + 20 / 250, rel=1e-3)  # 8.08 min
+
+
 def test_a_private_road_is_used_at_the_start_and_end_of_a_trip(tmp_path):
     # A gated compound road 2-5 (private, 500 m north of node 2) off the public road 1-2.
     nodes = {1: (0, 0), 2: (1000, 0), 5: (1000, -500)}

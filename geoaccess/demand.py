@@ -30,10 +30,10 @@ import numpy as np
 import pandas as pd
 import pyproj
 
-from .coords import lonlat_points, utm_crs_for
+from .coords import utm_crs_for
 from .errors import InputError, check_positive
-from .facilities import points_from_vector
 from .io import TABLE_SUFFIXES, VECTOR_SUFFIXES, check_input_file, read_table, read_vector, require_columns, write_with
+from .points import lonlat_points, points_from_vector
 
 RASTER_SUFFIXES = (".tif", ".tiff")
 

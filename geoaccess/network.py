@@ -535,10 +535,19 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     coords, line_of, vertex_id = coords[keep], line_of[keep], vertex_id[keep]
     n_lines = len(geoms)
     lengths = _lengths_m(geoms, source_crs)
+    # OSM's words for what is not a road (construction, proposed …) are dropped as from OSM,
+    # unless the scenario maps them to a class.
+    not_roads = {k: default_highway for k in NOT_ROADS if k not in (classes or {})}
     attrs = road_attributes(lines, lengths, class_column=class_column, oneway_column=oneway_column,
-                            maxspeed_column=maxspeed_column, classes=classes, design_speed=design_speed,
-                            default_highway=default_highway, name=name)
+                            maxspeed_column=maxspeed_column, classes={**not_roads, **(classes or {})},
+                            design_speed=design_speed, default_highway=default_highway, name=name)
     meaning = _line_meaning(lines, attrs, class_column, oneway_column)
+    cls_col = find_column(lines, class_column or "highway")
+    if cls_col is not None:
+        dropped = meaning["dropped"].to_numpy()
+        not_road = normalise(lines[cls_col]).isin(list(not_roads)).to_numpy() & (dropped == "")
+        dropped[not_road] = "not built or not for traffic"
+        meaning["dropped"] = dropped
     keep_line = meaning["dropped"].to_numpy() == ""
     report = {"source": name, "ways_read": int(n_lines),
               "dropped": _dropped_summary(meaning["dropped"].to_numpy(), lengths / 1000)}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from unittest import mock
 
 import geopandas as gpd
 import numpy as np
@@ -24,7 +25,7 @@ import shapely
 from pyproj import Transformer
 
 from geoaccess._paths import data_path
-from geoaccess.network import network_from_file, osmnx_settings
+from geoaccess.network import RoadNetwork, graph_from_place, network_from_file, network_from_graph, osmnx_settings
 from geoaccess.routing import compile_mode, nearest_facility, place_points
 from test_osm_fidelity import SQUARE, TO_LONLAT, UTM, X0, Y0, write_osm
 
@@ -65,9 +66,9 @@ def write_formats(folder: Path, nodes: dict[int, tuple[float, float]], ways: lis
             "ours.graphml": folder / "ours.graphml"}
 
 
-def edge_set(path: Path) -> pd.DataFrame:
+def edge_set(path: Path | RoadNetwork) -> pd.DataFrame:
     """The network's edges, keyed by their end coordinates (cm) so node ids do not matter."""
-    net = network_from_file(path, crs=UTM)
+    net = path if isinstance(path, RoadNetwork) else network_from_file(path, crs=UTM)
     e = net.edges
     xy = np.round(net.node_xy * 100).astype(np.int64)
     a, b = xy[e["u"].to_numpy()], xy[e["v"].to_numpy()]
@@ -155,6 +156,13 @@ def test_an_area_outline_is_not_driven_round(tmp_path):
         ("drive", HOME, CLINIC, "to_facility", 2800 / m_per_min("drive", "residential") + 20 / LEG["drive"])])
 
 
+@pytest.mark.parametrize("kind", ["construction", "proposed"])
+def test_a_road_not_built_is_not_a_road(tmp_path, kind):
+    ways = [([1, 2], {"highway": kind}), ([1, 4, 3, 2], {"highway": "residential"})]
+    check(tmp_path, SQUARE, ways, [
+        ("drive", HOME, CLINIC, "to_facility", 2800 / m_per_min("drive", "residential") + 20 / LEG["drive"])])
+
+
 def test_no_oneway_tag_anywhere(tmp_path):
     # 4 km of primary, two-way, both directions; 10 m legs.
     trip = 4000 / m_per_min("drive", "primary") + 20 / LEG["drive"]
@@ -230,3 +238,42 @@ def test_synthetic_county_roads_file_and_osm_give_the_same_edges(tmp_path):
 
     county = generate_county(tmp_path, seed=3, area_km2=30, n_nodes=1500)
     pd.testing.assert_frame_equal(edge_set(county.roads_gpkg), edge_set(county.roads_osm))
+
+
+def test_an_osmnx_download_reads_like_the_files(tmp_path):
+    """graph_from_place with osmnx's real code; only the geocoder and the Overpass server
+    are mocked, the server answering with the ways of an .osm file (unfiltered, so the
+    response also holds the area outline the server's filter would have left out)."""
+    from osmnx import _osm_xml
+
+    nodes = {**SQUARE, 5: (500, 50), 6: (500, -50), 7: (-500, 0), 8: (-1000, 0)}
+    ways = [([1, 2], {"highway": "residential", "access": "private"}),     # destination only
+            ([1, 5, 2, 6, 1], {"highway": "service", "area": "yes"}),       # not a road
+            ([1, 4], {"highway": "residential"}),
+            ([4, 3], {"highway": "residential", "motor_vehicle": "no", "emergency": "yes"}),
+            ([3, 2], {"highway": "residential", "bridge": "yes", "maxspeed": "20"}),  # way ends at a bend
+            ([1, 7], {"highway": "residential"}), ([7, 8], {"highway": "residential", "foot": "no"})]
+    files = write_formats(tmp_path, nodes, ways)
+    lon, lat = zip(*(TO_LONLAT.transform(X0 + x, Y0 + y) for x, y in nodes.values()))
+    area = gpd.GeoDataFrame(geometry=[shapely.box(min(lon) - 0.01, min(lat) - 0.01, max(lon) + 0.01, max(lat) + 0.01)],
+                            crs="EPSG:4326")
+    queries = []
+
+    def overpass(data, *args, **kwargs):
+        queries.append(data["data"])
+        return _osm_xml._overpass_json_from_xml(files["osm"], "utf-8")
+
+    with mock.patch("osmnx.geocoder.geocode_to_gdf", return_value=area), \
+            mock.patch("osmnx._overpass._overpass_request", side_effect=overpass):
+        graph = graph_from_place("test town")
+    assert len(queries) == 1 and '["access"!~"private"]' not in queries[0]  # private ways are downloaded
+    net = network_from_graph(graph, crs=UTM)
+    pd.testing.assert_frame_equal(edge_set(net), edge_set(files["pbf"]))
+    # by hand: an ambulance from a station 10 m beyond node 3 to a home 10 m off 1-4 at
+    # y = 100 takes 4-3 (motor_vehicle=no but emergency=yes) and 4-1: 1,900 m of residential;
+    # not the bridge 3-2 (slower, maxspeed 20) then the private 2-1 (no through route).
+    g = compile_mode(net, "ambulance")
+    h = place_points(g, np.array([[X0 - 10, Y0 + 100]]))
+    c = place_points(g, np.array([[X0 + 1010, Y0 + 1000]]))
+    want = 1900 / m_per_min("ambulance", "residential") + 20 / LEG["ambulance"]
+    assert nearest_facility(g, h, c, "from_facility").minutes[0] == pytest.approx(want, rel=1e-3)

@@ -195,12 +195,19 @@ def graph_from_file(path: str | Path) -> nx.MultiDiGraph:
     return network_from_file(path).to_networkx()
 
 
-def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Ways with a ``highway`` tag from an OSM PBF or XML file, with pyosmium.
+def _is_water_area(tags: Any) -> bool:
+    """OSM tags of a water surface: ``natural=water``, ``waterway=riverbank``, ``water=river``."""
+    return tags.get("natural") == "water" or tags.get("waterway") == "riverbank" or tags.get("water") == "river"
+
+
+def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Ways with a ``highway`` tag, and mapped water, from an OSM PBF or XML file, with pyosmium.
 
     Returns the ways' tags (one row per way, :data:`geoaccess.osmtags.TAG_KEYS` columns,
-    indexed by way id), and per way node: its way's row, the OSM node id, lon and lat.
-    Nodes missing from the extract are left out (the way is cut there).
+    indexed by way id), per way node: its way's row, the OSM node id, lon and lat; the way
+    ids; and the water as lon/lat shapely geometries (coastline LineStrings, water
+    Polygons from closed ways and MultiPolygons from multipolygon relations). Nodes
+    missing from the extract are left out (the way is cut there).
     """
     import osmium
 
@@ -209,24 +216,50 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
     row_of: list[np.ndarray] = []
     refs: list[np.ndarray] = []
     lonlat: list[np.ndarray] = []
-    processor = osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
-    for way in processor.with_filter(osmium.filter.EntityFilter(osmium.osm.WAY)).with_filter(
-            osmium.filter.KeyFilter("highway")):
-        nodes = [(n.ref, n.lon, n.lat) for n in way.nodes if n.location.valid()]
+    water: list[Any] = []
+    water_relations = False
+    processor = osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION).with_locations()
+    wanted = osmium.filter.KeyFilter("highway", "natural", "waterway", "water")
+    for obj in processor.with_filter(osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.RELATION)).with_filter(
+            wanted):
+        tags = obj.tags
+        if obj.is_relation():
+            water_relations |= tags.get("type") == "multipolygon" and _is_water_area(tags)
+            continue
+        nodes = [(n.ref, n.lon, n.lat) for n in obj.nodes if n.location.valid()]
         if len(nodes) < 2:
             continue
-        tags = way.tags
+        if "highway" not in tags:
+            if tags.get("natural") == "coastline":
+                water.append(shapely.LineString([n[1:] for n in nodes]))
+            elif _is_water_area(tags) and len(nodes) >= 4 and nodes[0][0] == nodes[-1][0]:
+                water.append(shapely.Polygon([n[1:] for n in nodes]))
+            continue
         rows.append({k: tags.get(k) for k in TAG_KEYS})
-        way_ids.append(way.id)
+        way_ids.append(obj.id)
         arr = np.array(nodes, dtype=float)
         refs.append(np.array([n[0] for n in nodes], dtype=np.int64))
         lonlat.append(arr[:, 1:])
         row_of.append(np.full(len(nodes), len(rows) - 1, dtype=np.int64))
+    if water_relations:
+        # Rivers and lakes mapped as multipolygon relations: pyosmium assembles them (one
+        # more pass over the file, only when it holds some).
+        factory = osmium.geom.WKBFactory()
+        areas = osmium.FileProcessor(str(path)).with_areas(osmium.filter.KeyFilter("natural", "waterway", "water"))
+        for area in areas.with_filter(osmium.filter.EntityFilter(osmium.osm.AREA)):
+            if not area.from_way() and _is_water_area(area.tags):
+                try:
+                    water.append(shapely.from_wkb(factory.create_multipolygon(area)))
+                except RuntimeError:  # an unclosed ring at the edge of the extract: left out
+                    continue
     tags = pd.DataFrame(rows, columns=list(TAG_KEYS), index=pd.Index(way_ids, name="osm_way"))
+    water_geoms = shapely.make_valid(np.array(water, dtype=object)) if water else np.empty(0, dtype=object)
     if not rows:
-        return tags, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros(0, np.int64)
+        return (tags, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros(0, np.int64),
+                water_geoms)
     coords = np.concatenate(lonlat)
-    return tags, np.concatenate(row_of), np.concatenate(refs), coords, np.asarray(way_ids, dtype=np.int64)
+    return (tags, np.concatenate(row_of), np.concatenate(refs), coords, np.asarray(way_ids, dtype=np.int64),
+            water_geoms)
 
 
 def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetwork:
@@ -238,7 +271,7 @@ def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetw
     roads, or met twice by one) and at their ends.
     """
     p = Path(path)
-    tags, way_row, refs, lonlat, way_ids = _read_osm(p)
+    tags, way_row, refs, lonlat, way_ids, water = _read_osm(p)
     if len(tags) == 0:
         raise InputError(f"{p.name} holds no roads (no ways with a highway tag); is it an OSM extract of the area?")
     meaning = interpret_ways(tags)
@@ -257,7 +290,8 @@ def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetw
     seg_way = way_row[seg_start]
     attrs = meaning.iloc[seg_way].reset_index(drop=True)
     attrs["osm_way"] = way_ids[seg_way]
-    return _network_from_segments(refs[seg_start], refs[seg_end], geoms, attrs, CRS("EPSG:4326"), crs, report)
+    return _network_from_segments(refs[seg_start], refs[seg_end], geoms, attrs, CRS("EPSG:4326"), crs, report,
+                                  water=water)
 
 
 def _split_at_nodes(coords: np.ndarray, line_of: np.ndarray, junction: np.ndarray
@@ -303,11 +337,13 @@ def _dropped_text(dropped: dict[str, dict[str, float]]) -> str:
 
 
 def _network_from_segments(u_key: np.ndarray, v_key: np.ndarray, geoms: np.ndarray, attrs: pd.DataFrame,
-                           source_crs: CRS, crs: str | CRS | None, report: dict) -> RoadNetwork:
+                           source_crs: CRS, crs: str | CRS | None, report: dict,
+                           water: np.ndarray | None = None) -> RoadNetwork:
     """Assemble a :class:`RoadNetwork` from road segments drawn from ``u_key`` to ``v_key``.
 
     ``attrs`` holds :func:`geoaccess.osmtags.interpret_ways` columns per segment; segments
-    open only backwards are turned round so that ``oneway`` always means u → v.
+    open only backwards are turned round so that ``oneway`` always means u → v. ``water``
+    (geometries in ``source_crs``) is projected with the roads.
     """
     backward = attrs["oneway"].to_numpy() == -1
     u_key, v_key = np.where(backward, v_key, u_key), np.where(backward, u_key, v_key)
@@ -347,7 +383,14 @@ def _network_from_segments(u_key: np.ndarray, v_key: np.ndarray, geoms: np.ndarr
         raise InputError("the road network has no edges; check the file or the area you asked for")
     report = dict(report)
     report.update(load_report(edges))
-    return RoadNetwork(crs=target_crs, node_ids=node_keys, node_xy=node_xy, edges=edges, report=report)
+    if water is not None and len(water):
+        water = shapely.transform(water, lambda c: np.column_stack(to_target.transform(c[:, 0], c[:, 1])))
+        lines = np.isin(shapely.get_type_id(water), (1, 5))
+        report["water"] = {"areas": int((~lines).sum()), "coastline_km": round(float(shapely.length(water[lines]).sum())
+                                                                              / 1000, 3)}
+    else:
+        water = np.empty(0, dtype=object)
+    return RoadNetwork(crs=target_crs, node_ids=node_keys, node_xy=node_xy, edges=edges, report=report, water=water)
 
 
 def load_report(edges: gpd.GeoDataFrame) -> dict:

@@ -409,6 +409,35 @@ def load_report(edges: gpd.GeoDataFrame) -> dict:
     return out
 
 
+def report_lines(report: dict) -> list[str]:
+    """What loading dropped and restricted, as lines for ``geoaccess check`` (indented).
+
+    Parameters
+    ----------
+    report
+        ``RoadNetwork.report``.
+
+    Returns
+    -------
+    list of str
+        Ways dropped by reason (count, km), km open only at trip ends or closed per mode,
+        and the mapped water; nothing for what the report does not hold.
+    """
+    lines = []
+    if report.get("dropped"):
+        lines.append("  not roads (dropped): " + "; ".join(
+            f"{reason} {v['ways']:,} ways, {v['km']:,.1f} km" for reason, v in report["dropped"].items()))
+    access = [f"{mode} " + ", ".join(f"{name} {km:,.1f} km" for name, km in report[f"access_{mode}"].items())
+              for mode in MODES if report.get(f"access_{mode}")]
+    if access:
+        lines.append("  access (of the roads kept): " + "; ".join(access))
+    water = report.get("water")
+    lines.append(f"  water: {water['areas']:,} areas, {water['coastline_km']:,.1f} km of coastline (homes and "
+                 "facilities do not join a road across it)" if water else
+                 "  water: none mapped in the source (homes may join a road across a river)")
+    return lines
+
+
 @contextmanager
 def osmnx_settings() -> Iterator[None]:
     """osmnx settings under which its graphs read like geoaccess's own file readers.

@@ -242,9 +242,11 @@ class WaterIndex:
     Notes
     -----
     A leg crosses a water area when it runs through its inside (touching the shore, as a
-    road drawn along a riverbank does, is not crossing), and a coastline when it crosses
-    the line. A point lying inside a water area itself (a pier, a houseboat, a loose
-    outline) ignores that area.
+    road drawn along a riverbank does, is not crossing); a point lying inside a water area
+    itself (a pier, a houseboat, a loose outline) ignores that area. Coastlines are lines
+    with the sea on one side: a leg crossing them twice or more goes out to sea and back
+    (island to mainland) and is wet; a leg crossing once starts at sea (a population cell
+    centre or a geocode just offshore) and comes ashore, which is allowed.
     """
 
     def __init__(self, water: np.ndarray):
@@ -262,12 +264,14 @@ class WaterIndex:
         leg, w = self.tree.query(legs, predicate="intersects")
         if len(leg) == 0:
             return out
-        geoms = self.water[w]
-        hit = np.where(self.lines[w], shapely.crosses(legs[leg], geoms),
-                       shapely.relate_pattern(legs[leg], geoms, "T********"))
-        polygon = ~self.lines[w]
-        hit[polygon] &= ~shapely.contains(geoms[polygon], shapely.points(start_xy[leg[polygon]]))
-        out[leg[hit]] = True
+        geoms, line = self.water[w], self.lines[w]
+        area = np.flatnonzero(~line)
+        hit = shapely.relate_pattern(legs[leg[area]], geoms[area], "T********")
+        hit &= ~shapely.contains(geoms[area], shapely.points(start_xy[leg[area]]))
+        out[leg[area][hit]] = True
+        coast = np.flatnonzero(line)
+        crossings = shapely.get_num_geometries(shapely.intersection(legs[leg[coast]], geoms[coast]))
+        out |= np.bincount(leg[coast], weights=crossings, minlength=len(out)) >= 2
         return out
 
 

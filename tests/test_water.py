@@ -102,9 +102,11 @@ def test_a_home_across_a_river_joins_its_own_bank(tmp_path, tags):
 
 def test_legs_touching_a_shore_are_dry_and_legs_through_water_are_not():
     lake = shapely.box(0, 0, 100, 100)
-    coast = shapely.LineString([(200, -100), (200, 100)])
-    index = WaterIndex(np.array([lake, coast], dtype=object))
-    start = np.array([[-50, 50], [-50, 50], [150, 0], [150, 0], [50, 50]], dtype=float)
-    end = np.array([[0, 50], [150, 50], [190, 0], [250, 0], [50, 150]], dtype=float)
-    # ends on the shore; through the lake; short of the coast; over the coast; from inside the lake out
-    assert index.crosses(start, end).tolist() == [False, True, False, True, False]
+    # A strait between two coasts at x = 200 and x = 300 (sea between them).
+    coasts = [shapely.LineString([(200, -100), (200, 100)]), shapely.LineString([(300, 100), (300, -100)])]
+    index = WaterIndex(np.array([lake, *coasts], dtype=object))
+    start = np.array([[-50, 50], [-50, 50], [150, 0], [150, 0], [50, 50], [250, 0]], dtype=float)
+    end = np.array([[0, 50], [150, 50], [190, 0], [350, 0], [50, 150], [190, 0]], dtype=float)
+    # ends on the shore; through the lake; short of the coast; over the strait; from inside
+    # the lake out; from the sea ashore (one crossing)
+    assert index.crosses(start, end).tolist() == [False, True, False, True, False, False]

@@ -524,6 +524,7 @@ def graph_from_lines(lines: gpd.GeoDataFrame, *, class_column: str | None = None
 
 #: OSM tag columns a roads file may carry beside class/oneway/maxspeed, read like OSM tags.
 _LINE_TAG_KEYS = tuple(k for k in TAG_KEYS if k not in ("highway", "oneway", "maxspeed"))
+_FLAG_WORDS = {"是": "yes", "否": "no", "t": "yes", "f": "no", "y": "yes", "n": "no"}
 
 
 def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *, class_column: str | None = None,
@@ -647,7 +648,8 @@ def _line_meaning(lines: gpd.GeoDataFrame, attrs: pd.DataFrame, class_column: st
     for key in _LINE_TAG_KEYS:
         col = find_column(lines, key)
         if col is not None and col != lines.geometry.name:
-            tags[key] = lines[col].to_numpy(dtype=object)
+            # GIS tables write flags as 1/0 (1.0 in a column with gaps), T/F or 是/否.
+            tags[key] = normalise(lines[col]).replace(_FLAG_WORDS).to_numpy(dtype=object)
     meaning = interpret_ways(tags)
     forward, backward = attrs["forward_only"].to_numpy(), attrs["backward_only"].to_numpy()
     one_col = find_column(lines, oneway_column or "oneway")

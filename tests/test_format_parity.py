@@ -277,3 +277,24 @@ def test_an_osmnx_download_reads_like_the_files(tmp_path):
     c = place_points(g, np.array([[X0 + 1010, Y0 + 1000]]))
     want = 1900 / m_per_min("ambulance", "residential") + 20 / LEG["ambulance"]
     assert nearest_facility(g, h, c, "from_facility").minutes[0] == pytest.approx(want, rel=1e-3)
+
+
+def test_roads_file_flag_columns_as_gis_tables_write_them(tmp_path):
+    # bridge as 1/0 with a gap (read back as floats 1.0/0.0/NaN), access in Chinese-style
+    # yes/no words and OSM values; lines 100 m long side by side.
+    x0, y0 = X0, Y0
+    roads = gpd.GeoDataFrame(
+        {"highway": ["residential"] * 5, "bridge": [1, 0, None, 0, 0], "access": [None, "否", "private", "是", "no"],
+         "foot": [None, None, None, None, "是"]},
+        geometry=[shapely.LineString([(x0 + 200 * i, y0), (x0 + 200 * i + 100, y0)]) for i in range(5)], crs=UTM)
+    path = tmp_path / "roads.gpkg"
+    roads.to_file(path, engine="pyogrio")
+    net = network_from_file(path, crs=UTM)
+    e = net.edges.sort_values("osm_way")
+    # access=否 is access=no: closed to every mode, not a road (line 1)
+    assert e["osm_way"].tolist() == [0, 2, 3, 4] and net.report["dropped"]["closed to every mode"]["ways"] == 1
+    assert e["bridge"].tolist() == [True, False, False, False]
+    from geoaccess.osmtags import CLOSED, DESTINATION, OPEN
+
+    assert e["access_drive"].tolist() == [OPEN, DESTINATION, OPEN, CLOSED]
+    assert e["access_walk"].tolist() == [OPEN, DESTINATION, OPEN, OPEN]  # foot=是 opens the last one

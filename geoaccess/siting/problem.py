@@ -375,6 +375,16 @@ def _merged_pairs(r: np.ndarray, c: np.ndarray, rows: np.ndarray, w: np.ndarray,
     return np.searchsorted(rep, r[sel]), sel, gw, rep
 
 
+def _local_columns(problem: SitingProblem, cols: np.ndarray, site_ids) -> list[int]:
+    """Local columns (positions in the kept candidates ``cols``) of the given site ids;
+    ids not kept (dominated, or adding nothing) are skipped."""
+    pos = {s: i for i, s in enumerate(problem.site_ids)}
+    idx = np.array([pos[s] for s in site_ids if s in pos], dtype=np.int64)
+    at = np.searchsorted(cols, idx)
+    ok = (at < cols.size) & (cols[np.minimum(at, max(cols.size - 1, 0))] == idx) if cols.size else at < 0
+    return at[ok].tolist()
+
+
 def _col_positions(indptr: np.ndarray, cols) -> np.ndarray:
     """Positions in a compressed-column array of the entries of ``cols`` (slices concatenated)."""
     cols = np.asarray(cols, dtype=np.int64)

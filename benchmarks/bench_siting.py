@@ -166,6 +166,40 @@ def _in_child(target, args, timeout):
     return out
 
 
+def _run_county(folder, target, n_new, tl, q):
+    """``site --target <target> --add <n_new>`` on the generated county (seed 0, the
+    generator's default 2,000 km²), as the CLI runs it: the run, then the siting."""
+    from geoaccess.pipeline import run_scenario
+    from geoaccess.proposals import site_target
+    from geoaccess.scenario import load_scenario
+    from geoaccess.synthetic import generate_county
+
+    scenario = Path(folder) / "scenario.toml"
+    if not scenario.exists():
+        generate_county(folder, seed=0)
+    t0 = time.perf_counter()
+    result = run_scenario(load_scenario(scenario), write=False)
+    t1 = time.perf_counter()
+    run_mb = _peak_mb()
+    site_target(result, target, n_new=n_new, time_limit_s=tl)
+    info = result.siting[target]
+    q.put(dict(run=t1 - t0, site=time.perf_counter() - t1, run_mem=run_mb, mem=_peak_mb(), status=info["status"],
+               gap=info["mip_gap"], cands=info["n_candidates"], before=info["value_before"], after=info["value_after"],
+               solve=info["solve_seconds"], pairs=info.get("pairs", 0)))
+
+
+def county_case(folder: str, target: str, n_new: int, tl: float) -> None:
+    """Print the county case: seconds and peak RSS of the run and of the siting."""
+    out = _in_child(_run_county, (folder, target, n_new, tl), tl * 5 + 1800)
+    if out is None:
+        print("county case failed")
+        return
+    print(f"county (seed 0) site --target {target} --add {n_new}: run {out['run']:.1f} s (peak {out['run_mem']:.0f} MB); "
+          f"siting {out['site']:.1f} s (solver {out['solve']:.1f} s, {out['status']}, gap {out['gap']:.2e}, "
+          f"{out['cands']} candidates, {out['pairs']:,} pairs kept); peak RSS {out['mem']:.0f} MB; "
+          f"value {out['before']:.4f} -> {out['after']:.4f}", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="quick", help="quick | all | comma list of " + ",".join(SIZES))
@@ -173,7 +207,14 @@ def main(argv=None):
     ap.add_argument("--cap", type=float, default=300.0, help="spopt wall-clock cap, seconds")
     ap.add_argument("--time-limit", type=float, default=60.0, help="geoaccess HiGHS time limit, seconds")
     ap.add_argument("--no-peer", action="store_true", help="run geoaccess only")
+    ap.add_argument("--county", metavar="DIR", help="instead: `site --target T --add N` on the generated county "
+                                                    "(seed 0, 2,000 km²; generated into DIR once)")
+    ap.add_argument("--target", default="health_circle_30min", help="--county: target to site for")
+    ap.add_argument("--add", type=int, default=3, help="--county: number of new sites")
     a = ap.parse_args(argv)
+    if a.county:
+        county_case(a.county, a.target, a.add, a.time_limit)
+        return
     sizes = QUICK if a.sizes == "quick" else list(SIZES) if a.sizes == "all" else a.sizes.split(",")
     models = a.models.split(",")
     head = (f"{'size':>12} {'model':>8} {'peer s':>10} {'ours s':>8} {'ratio':>7} {'peer obj':>14} "

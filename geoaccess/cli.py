@@ -1,4 +1,4 @@
-"""The ``geoaccess`` command line: run, check, demo, site, targets, init.
+"""The ``geoaccess`` command line: run, check, demo, site, compare, targets, init.
 
 Exit codes: 0 the run completed (targets may have failed), 2 bad input (the message says
 what to fix), 3 a target failed and ``--fail-on-miss`` was given.
@@ -63,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     site.add_argument("--time-limit", type=float, default=60.0, help="solver time limit, seconds (default: %(default)g)")
     _output_args(site)
 
+    cmp = sub.add_parser("compare", help="current vs planned: two output folders compared per target and township "
+                                         "(compare.csv, compare.html)")
+    cmp.add_argument("run_a", type=Path, help="output folder of the current state")
+    cmp.add_argument("run_b", type=Path, help="output folder of the plan (e.g. with the proposed sites)")
+    cmp.add_argument("--out", type=Path, help="folder for compare.csv/.html (default: compare-<A>-vs-<B> beside RUN_B)")
+
     sub.add_parser("targets", help="list the built-in target definitions and the facility kinds")
 
     init = sub.add_parser("init", help="write a commented scenario template into a folder")
@@ -80,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             return _site(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "compare":
+            return _compare(args)
         only = [t.strip() for t in args.targets.split(",")] if args.targets else None
         return _run(args.scenario, args, only)
     except InputError as exc:
@@ -196,6 +204,30 @@ def _site(args: argparse.Namespace) -> int:
     console.print(f"wrote {len(result.files)} files in {time.perf_counter() - started:.1f} s:")
     for path in result.files.values():
         console.print(f"  {escape(str(path))}", soft_wrap=True)
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .comparison import COUNTY, compare, value_cell, write_comparison
+    from .io import safe_folder_name
+
+    comparison = compare(args.run_a, args.run_b)
+    a, b = Path(args.run_a).resolve(), Path(args.run_b).resolve()
+    out = args.out or b.parent / safe_folder_name(f"compare-{a.name}-vs-{b.name}")
+    files = write_comparison(comparison, out)
+    for tid, rows in comparison.table.groupby("target", sort=False):
+        table = Table(title=f"现状 vs 规划 · {escape(tid)}: {escape(a.name)} → {escape(b.name)}")
+        for col in ("township", "current", "planned", "verdict", "+ covered", "− uncovered"):
+            table.add_column(col, no_wrap=col != "township")
+        for r in rows.itertuples():
+            bold = "[bold]" if r.unit == COUNTY else ""
+            table.add_row(bold + escape(str(r.unit)), value_cell(r.value_before, r.metric),
+                          value_cell(r.value_after, r.metric), escape(r.verdict), f"{r.newly_covered:,.0f}",
+                          f"{r.newly_uncovered:,.0f}")
+        console.print(table)
+    for note in comparison.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+    console.print("wrote " + ", ".join(escape(str(p)) for p in files.values()), soft_wrap=True)
     return 0
 
 

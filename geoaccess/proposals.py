@@ -9,6 +9,7 @@ that every number in the table agrees with the summary line.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -290,10 +291,12 @@ def site_target(result: RunResult, target_id: str, *, n_new: int | None = None, 
         n_new = len(cands)
     share = cover_share if cover_share is not None else target.goal
     if model == "lscp" and before.value >= share:
-        solved, picked = None, pd.DataFrame({"rank": [], "site_id": []})
+        solved, picked, matrix = None, pd.DataFrame({"rank": [], "site_id": []}), {}
         messages.append(f"no new site needed: {value_text(before.value, target, 'en')} already ≥ {share:.0%}")
     else:
+        started = time.perf_counter()
         problem, threshold, _ = siting_matrix(result, target, cands, model, progress)
+        matrix = {"pairs": int(problem.od.nnz), "matrix_seconds": time.perf_counter() - started}
         if model == "lscp":
             # the solver's share is of the people any site can reach; the target's is of everybody it counts
             need = share * before.population_total - before.population_covered
@@ -326,7 +329,7 @@ def site_target(result: RunResult, target_id: str, *, n_new: int | None = None, 
         "passed_before": before.passed, "passed_after": after.passed,
         "covered_before": before.population_covered, "covered_after": after.population_covered,
         "worst_minutes_before": worst_before, "worst_minutes_after": worst_after,
-        "messages": messages, "notes": list(solved.notes) if solved else [],
+        "messages": messages, "notes": list(solved.notes) if solved else [], **matrix,
     }
     return sites
 

@@ -23,7 +23,7 @@ STAGES = [
     ("gaps & siting", {"gaps", "siting"}),
     ("results", {"results"}),
     ("outputs", {"maps", "report"}),
-    ("orchestration", {"candidates", "proposals", "curve", "pipeline", "region", "cli"}),
+    ("orchestration", {"candidates", "proposals", "curve", "comparison", "pipeline", "region", "cli"}),
 ]
 MAX_LINES = 500
 # Modules still over MAX_LINES, with the most they may hold: this list only shrinks.

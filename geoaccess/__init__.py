@@ -25,7 +25,7 @@ _API = {
     "run": "pipeline", "load_inputs": "pipeline", "write_outputs": "pipeline",
     "candidate_sites": "candidates", "candidates_from_file": "candidates", "upgrade_candidates": "candidates",
     "site": "proposals:site_target", "site_curve": "curve", "plot_curve": "curve",
-    "compare": "comparison", "write_comparison": "comparison",
+    "compare": "comparison", "write_comparison": "comparison", "generate_county": "synthetic",
     "RunResult": "results", "summary_dict": "results",
     # road networks
     "RoadNetwork": "network", "network_from_file": "network", "network_from_osm": "network",
@@ -81,6 +81,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily a
                           network_from_file, network_from_graph, network_from_osm)
     from .candidates import candidate_sites, candidates_from_file, upgrade_candidates  # noqa: F401
     from .comparison import compare, write_comparison  # noqa: F401
+    from .synthetic import generate_county  # noqa: F401
     from .curve import plot_curve, site_curve  # noqa: F401
     from .pipeline import load_inputs, run, write_outputs  # noqa: F401
     from .proposals import site_target as site  # noqa: F401

@@ -184,7 +184,7 @@ def _site(args: argparse.Namespace) -> int:
             candidates = candidates.to_crs(result.demand.crs)
         progress(f"siting for {args.target} (time limit {args.time_limit:g} s)")
         options = dict(model=args.model, candidates=candidates, candidates_from=args.candidates_from,
-                       spacing_m=args.spacing, time_limit_s=args.time_limit, progress=True)
+                       spacing_m=args.spacing, time_limit_s=args.time_limit, progress=progress)
         if args.curve:
             from .curve import site_curve
 

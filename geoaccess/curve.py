@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -18,7 +18,7 @@ from .targets import Evaluation, Target, select_facilities
 
 def site_curve(result: RunResult, target_id: str, n_max: int, *, model: str | None = None,
                candidates: gpd.GeoDataFrame | None = None, candidates_from: str | Sequence[str] | None = None,
-               spacing_m: float = 500.0, time_limit_s: float = 60.0, progress: bool = False) -> pd.DataFrame:
+               spacing_m: float = 500.0, time_limit_s: float = 60.0, progress: Any = False) -> pd.DataFrame:
     """The best solution for 0, 1, ..., ``n_max`` new sites: how many are enough.
 
     The travel-time matrix is built once; each budget is solved exactly, warm-started from
@@ -59,7 +59,7 @@ def site_curve(result: RunResult, target_id: str, n_max: int, *, model: str | No
     e, worst = _exact(result, target, chosen, cands.iloc[:0])
     rows.append(_curve_row(0, e, worst, target, float("nan"), "current", 0.0, []))
     for n in range(1, min(int(n_max), len(cands)) + 1):
-        solved = _solve(problem, model, n, None, threshold, time_limit_s, start=ids)
+        solved = _solve(problem, model, n, None, threshold, time_limit_s, start=ids, progress=progress)
         ids = solved.sites["site_id"].astype(str).tolist()
         e, worst = _exact(result, target, chosen, cands.set_index(cands["site_id"].astype(str)).loc[ids])
         rows.append(_curve_row(n, e, worst, target, solved.objective, solved.status, solved.mip_gap, ids))

@@ -105,7 +105,7 @@ def _before_minutes(result: RunResult, target: Target) -> np.ndarray:
 
 
 def siting_matrix(result: RunResult, target: Target, cands: gpd.GeoDataFrame, model: str,
-                  progress: bool = False):
+                  progress: Any = False):
     """The siting problem of ``target`` over ``cands``, with only the pairs that can matter.
 
     Column 0 (:data:`EXISTING`, fixed) stands for all existing facilities of the target:
@@ -147,7 +147,7 @@ def siting_matrix(result: RunResult, target: Target, cands: gpd.GeoDataFrame, mo
         for start in range(0, len(cands), _CHUNK):
             block = np.zeros(len(cands), dtype=bool)
             block[start:start + _CHUNK] = True
-            od = od_matrix(graph, placed, sites.subset(block), cutoff, target.direction, progress=progress).tocoo()
+            od = od_matrix(graph, placed, sites.subset(block), cutoff, target.direction, progress=bool(progress)).tocoo()
             r = local[od.row]
             keep = od.data < limit[r]
             r_parts.append(r[keep].astype(np.int32))
@@ -214,22 +214,28 @@ def _value_of(e: Evaluation, worst: float, target: Target, model: str) -> float:
 
 
 def _solve(problem, model: str, n_new: int | None, cover_share: float | None, threshold: float,
-           time_limit_s: float, start: Sequence[str] | None = None):
+           time_limit_s: float, start: Sequence[str] | None = None, progress: Any = None):
     from .siting import solve_lscp, solve_mclp, solve_pcenter, solve_pmedian
+    from .siting.solver import reporting
 
-    if model == "mclp":
-        return solve_mclp(problem, threshold, n_new, time_limit_s=time_limit_s, start_sites=start)
-    if model == "lscp":
-        return solve_lscp(problem, threshold, cover_share=cover_share, time_limit_s=time_limit_s)
-    if model == "pmedian":
-        return solve_pmedian(problem, n_new, time_limit_s=time_limit_s, start_sites=start)
-    return solve_pcenter(problem, n_new, time_limit_s=time_limit_s)
+    say = progress if callable(progress) else None
+    if say:
+        say(f"solving {model}{f' for {n_new} site(s)' if n_new else ''}: {problem.n_sites - 1:,} candidates, "
+            f"{problem.n_demand:,} demand points, {problem.od.nnz:,} pairs; time limit {time_limit_s:g} s")
+    with reporting(say):
+        if model == "mclp":
+            return solve_mclp(problem, threshold, n_new, time_limit_s=time_limit_s, start_sites=start)
+        if model == "lscp":
+            return solve_lscp(problem, threshold, cover_share=cover_share, time_limit_s=time_limit_s)
+        if model == "pmedian":
+            return solve_pmedian(problem, n_new, time_limit_s=time_limit_s, start_sites=start)
+        return solve_pcenter(problem, n_new, time_limit_s=time_limit_s)
 
 
 def site_target(result: RunResult, target_id: str, *, n_new: int | None = None, cover_share: float | None = None,
                 model: str | None = None, candidates: gpd.GeoDataFrame | None = None,
                 candidates_from: str | Sequence[str] | None = None, spacing_m: float = 500.0,
-                time_limit_s: float = 60.0, progress: bool = False) -> gpd.GeoDataFrame:
+                time_limit_s: float = 60.0, progress: bool | Callable[[str], None] = False) -> gpd.GeoDataFrame:
     """Propose new facility sites for one target and re-check the target with them.
 
     Parameters
@@ -259,7 +265,8 @@ def site_target(result: RunResult, target_id: str, *, n_new: int | None = None, 
     time_limit_s
         Solver time limit, seconds.
     progress
-        Show the travel-time search and the solver's progress on stderr.
+        True: a progress bar for the travel-time search (stderr); a function: that too, and
+        it gets the solver's progress lines (incumbent, bound, gap, time left).
 
     Returns
     -------
@@ -307,7 +314,7 @@ def site_target(result: RunResult, target_id: str, *, n_new: int | None = None, 
                                 f"within {target.threshold_min:g} min")
             share = min(1.0, (before.population_covered + min(need, coverable))
                         / max(before.population_covered + coverable, 1e-9))
-        solved = _solve(problem, model, n_new, share, threshold, time_limit_s)
+        solved = _solve(problem, model, n_new, share, threshold, time_limit_s, progress=progress)
         picked = solved.sites
     sites, steps = _proposal(result, target, model, chosen, cands, picked["site_id"].astype(str).tolist())
     (_, worst_before), (after, worst_after) = steps[0], steps[-1]

@@ -21,7 +21,7 @@ from .lagrangian import _reduced_cost_fix, _topp
 from .problem import (_HASH_SEED, SitingProblem, SitingResult, _check_n_new, _check_problem, _check_solver,
                       _col_positions, _cover_mats, _coverage_prep, _CovPrep, _local_columns, _merged_pairs,
                       _pairs)
-from .solver import _capacity_model, _highs_lp_ipm, _highs_solve, _post_seconds, _rel_gap
+from .solver import _capacity_model, _highs_lp_ipm, _highs_solve, _post_seconds, _rel_gap, report
 
 _LP_NNZ_LIMIT = 400_000  # reduced coverage pairs up to which the LP relaxation is solved (IPM)
 _MCLP_EXACT_RG = 1e-4  # MCLP with whole-person weights and mip_rel_gap <= this: prove the optimum
@@ -227,6 +227,7 @@ def _mclp_core(gr, lc, gw, G, K, p, picks, deadline, rg, warm_start=True):
                     cand, v = _mclp_swap(Ac, Ar, gw, rng.choice(K, p, replace=False, p=pr), stop)
                     if v > lb:
                         best, lb = cand, v
+    report("MCLP bound (Lagrangian)", lb, ub, deadline)
     if tol_stop(lb, ub):
         return best, (max(np.floor(ub + 1e-6), lb) if whole else ub), "optimal", notes
     # reduced-cost fixing: columns that cannot be in a solution better than the incumbent

@@ -19,7 +19,7 @@ from .heuristics import _pmed_greedy, _pmed_swap
 from .lagrangian import _reduced_cost_fix, _topp
 from .problem import (_MedData, SitingProblem, SitingResult, _check_n_new, _check_problem, _check_solver,
                       _local_columns, _merged_pairs, _pairs)
-from .solver import _highs_solve, _post_seconds, _rel_gap
+from .solver import _highs_solve, _post_seconds, _rel_gap, report
 
 _PMED_MILP_PAIRS = 40_000  # p-median pairs (after fixing) up to which the radius MILP is run
 
@@ -129,6 +129,7 @@ def _pmedian_core(D: _MedData, p: int, picks, deadline: float, rg: float, const:
         cand, v = _pmed_swap(D, heur[1], p, deadline)
         if v < ub - 1e-10 * max(1.0, ub):
             best, ub = cand, v
+    report("p-median bound (Lagrangian), person-minutes", ub + const, lb + const, deadline)
     if tol_stop(lb + const, ub + const) or rho is None:
         return best, max(lb, -np.inf) + const, "optimal" if rho is not None else "time_limit", notes
     f0, f1, alt = _reduced_cost_fix(-rho, p, -lb, -ub)

@@ -279,3 +279,23 @@ def test_site_help_shows_the_defaults_and_the_curve_command_writes_csv_and_png(h
     curve = pd.read_csv(out / "curve_health_circle_30min.csv")
     assert list(curve["covered"]) == pytest.approx([30, 230, 330, 330])
     assert (out / "curve_health_circle_30min.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_bitset_dominance_equals_the_intersection_matrix(seed):
+    from geoaccess.siting.dominance import _dominated, _dominated_bits
+
+    rng = np.random.default_rng(seed)
+    G, K = 300, 40
+    base = rng.random((G, K)) < 0.2
+    base[:, 5] = base[:, 3] | base[:, 7]  # supersets and equal columns, so some are dominated
+    base[:, 9] = base[:, 3]
+    gr, lc = np.nonzero(base)
+    order = np.argsort(gr, kind="stable")
+    gr, lc = gr[order], lc[order]
+    cols = np.arange(K)
+    by_matrix, done = _dominated(gr, lc, G, cols)
+    by_bits, done_bits = _dominated_bits(gr, lc, G, K)
+    assert done and done_bits and by_bits.tolist() == by_matrix.tolist()
+    # by hand: 3 ⊆ 5 and 9 = 3 (9 is the higher index), 7 ⊆ 5
+    assert by_bits[3] and by_bits[7] and by_bits[9] and not by_bits[5]

@@ -246,6 +246,8 @@ goal = 0.9
     assert set(pd.read_csv(out / "sites_health_circle_30min.csv")["site_id"]) == {"T1", "T3"}
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert set(summary["siting"]) == {"clinic_10min", "health_circle_30min"}
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "东岗乡卫生院" in report and "新点" in report  # both proposals in the report
 
 
 def test_site_command_checks_the_candidates_file_before_computing(hand, tmp_path, capsys, monkeypatch):
@@ -299,3 +301,25 @@ def test_bitset_dominance_equals_the_intersection_matrix(seed):
     assert done and done_bits and by_bits.tolist() == by_matrix.tolist()
     # by hand: 3 ⊆ 5 and 9 = 3 (9 is the higher index), 7 ⊆ 5
     assert by_bits[3] and by_bits[7] and by_bits[9] and not by_bits[5]
+
+
+def test_progress_lines_during_a_solve(result, monkeypatch):
+    import highspy
+
+    from geoaccess.siting import solver
+
+    said = []
+    site_target(result, "health_circle_30min", n_new=2, candidates_from="township_health_centre", progress=said.append)
+    assert said[0].startswith("solving mclp for 2 site(s): 4 candidates") and "time limit 60 s" in said[0]
+    # HiGHS's own progress (incumbent, bound, gap, time limit) reaches the same function
+    monkeypatch.setattr(solver, "_REPORT_EVERY_S", 0.0)
+    lines = []
+    rng = np.random.default_rng(1)  # a multi-knapsack HiGHS needs branching for
+    A = rng.integers(1, 30, size=(30, 60)).astype(float)
+    with solver.reporting(lines.append):
+        x, status, obj, bound, _ = solver._highs_solve(rng.integers(1, 40, size=60).astype(float), A,
+                                                      np.full(30, -np.inf), A.sum(1) / 3, np.zeros(60), np.ones(60),
+                                                      np.ones(60), maximize=True, offset=0.0, time_limit=10, rel_gap=0)
+    assert status == "optimal" and highspy
+    assert lines and all(line.startswith("HiGHS: incumbent") and "10 s limit" in line for line in lines)
+    assert "inf" not in lines[-1]

@@ -56,7 +56,7 @@ def _watch(h, time_limit: float) -> None:
 
     def tick(event) -> None:
         out = event.data_out
-        if out.running_time - last[0] >= _REPORT_EVERY_S:
+        if out.running_time - last[0] >= _REPORT_EVERY_S and np.isfinite(out.mip_primal_bound):
             last[0] = out.running_time
             say(f"HiGHS: incumbent {out.mip_primal_bound:,.1f}, bound {out.mip_dual_bound:,.1f}, gap "
                 f"{out.mip_gap:.3%}, {out.running_time:.0f} s of {time_limit:.0f} s limit")

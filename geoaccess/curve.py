@@ -51,6 +51,9 @@ def site_curve(result: RunResult, target_id: str, n_max: int, *, model: str | No
     """
     if isinstance(n_max, bool) or not isinstance(n_max, (int, np.integer)) or n_max < 1:
         raise InputError(f"--curve N needs a whole number of sites ≥ 1, got {n_max!r}")
+    if model == "lscp":
+        raise InputError("--curve needs a model with a number of sites (mclp, pmedian or pcenter); lscp finds "
+                         "its own number: use --cover SHARE for it")
     target, model = _request(result, target_id, int(n_max), None, model)
     cands = _candidates(result, target, candidates, candidates_from, spacing_m)
     chosen = select_facilities(target, result.facilities)

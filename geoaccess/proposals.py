@@ -451,4 +451,8 @@ def read_proposals(result: RunResult, out: str | Path, keep_out: Sequence[str] =
         if tid in siting:
             result.siting[tid] = siting[tid]
         said.append(f"kept the earlier proposal for {tid} ({len(frame)} site(s), {path.name})")
+    for tid, info in siting.items():  # a curve without a proposal (site --curve)
+        if tid in result.scenario.targets and tid not in keep_out and tid not in result.siting and "curve" in info:
+            result.siting[tid] = info
+            said.append(f"kept the earlier curve for {tid}")
     return said

@@ -319,11 +319,15 @@ def site_target(result: RunResult, target_id: str, *, n_new: int | None = None, 
     sites, steps = _proposal(result, target, model, chosen, cands, picked["site_id"].astype(str).tolist())
     (_, worst_before), (after, worst_after) = steps[0], steps[-1]
     if n_new is not None and len(sites) < n_new:
-        nth = _ordinal(len(sites) + 1)
-        messages.append(f"the {nth} site would add nobody within {target.threshold_min:g} min"
-                        if model == "mclp" else
-                        f"the {nth} site would shorten nobody's trip" if model == "pmedian" else
-                        f"the {nth} site would not lower the worst-case time")
+        messages.append(f"the {_ordinal(len(sites) + 1)} site {_adds_nothing(target, model, True)}")
+    messages += [f"the {_ordinal(k)} site {_adds_nothing(target, model, False)} (exact re-check)"
+                 for k, g in enumerate(sites["gain"], 1) if not g > (1e-3 if "min" in _measure(target, model) else 1e-6)]
+    if solved is not None and model == "pcenter":
+        far = float(problem.weights[np.diff(problem.od.indptr) == 0].sum())
+        if far > 0:
+            messages.append(f"{far:,.0f} people are farther than {problem.cutoff_min:g} min from every existing and "
+                            "candidate site: the worst-case time counts them, but no candidate can bring them closer; "
+                            "add candidates near them (--candidates) or a smaller --spacing")
     result.sites[target_id] = sites
     result.siting[target_id] = {
         "model": model, "status": solved.status if solved else "optimal",
@@ -348,6 +352,15 @@ def _coverable(problem, threshold: float) -> float:
     hit = np.zeros(od.shape[0], dtype=bool)
     hit[rows[od.data <= threshold]] = True
     return float(problem.weights[hit].sum())
+
+
+def _adds_nothing(target: Target, model: str, would: bool) -> str:
+    """Why a site is not worth proposing, as the user reads it ("would add nobody within 30 min")."""
+    if model in ("mclp", "lscp"):
+        return f"{'would add' if would else 'adds'} nobody within {target.threshold_min:g} min"
+    if model == "pmedian":
+        return "would shorten nobody's trip" if would else "shortens nobody's trip"
+    return "would not lower the worst-case time" if would else "does not lower the worst-case time"
 
 
 def _met_text(value: float, target: Target) -> str:

@@ -323,3 +323,15 @@ def test_progress_lines_during_a_solve(result, monkeypatch):
     assert status == "optimal" and highspy
     assert lines and all(line.startswith("HiGHS: incumbent") and "10 s limit" in line for line in lines)
     assert "inf" not in lines[-1]
+
+
+def test_pcenter_says_when_a_site_changes_nothing_and_who_it_cannot_reach(result):
+    # Generated candidates on the one-road county are its two junctions: x = 0 (the hospital's
+    # node) and x = 6.5R. The villages at 2.5R-4.5R (250 people) are over 60 min (the p-center
+    # matrix cutoff, 2 × 30) from both and from the hospital; the worst case is the village at
+    # 4.5R: 4.5 × 30 = 135 min from the hospital, which no candidate lowers.
+    sites = site_target(result, "health_circle_30min", n_new=1, model="pcenter")
+    info = result.siting["health_circle_30min"]
+    assert info["worst_minutes_before"] == pytest.approx(135, abs=0.1) == info["worst_minutes_after"]
+    assert len(sites) == 1 and "the 1st site does not lower the worst-case time (exact re-check)" in info["messages"]
+    assert any(m.startswith("250 people are farther than 60 min") for m in info["messages"])

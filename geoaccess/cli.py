@@ -88,8 +88,11 @@ def main(argv: list[str] | None = None) -> int:
 def _output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="output folder (default: maps/<scenario name>/)")
     p.add_argument("--lang", choices=("zh", "en"), help="language of the map labels (default: the scenario's, zh)")
-    p.add_argument("--self-contained", action="store_true", default=None,
-                   help="inline Leaflet so the map opens offline (only basemap tiles need the network)")
+    leaflet = p.add_mutually_exclusive_group()
+    leaflet.add_argument("--self-contained", dest="self_contained", action="store_true", default=None,
+                         help="inline Leaflet so the map opens offline (the default; only basemap tiles need the network)")
+    leaflet.add_argument("--cdn", dest="self_contained", action="store_false", default=None,
+                         help="load Leaflet from a CDN: a smaller map.html that is blank without internet")
     p.add_argument("--basemap", choices=("osm", "light", "tianditu", "amap", "none"),
                    help="basemap (tianditu needs [map] tianditu_key; amap shifts overlays to GCJ-02)")
 

@@ -42,10 +42,12 @@ LEAFLET_CDN = f"https://cdn.jsdelivr.net/npm/leaflet@{LEAFLET_VERSION}/dist"
 STATIC = Path(__file__).with_name("static") / "leaflet"
 BASEMAPS = ("osm", "light", "tianditu", "amap", "none")
 
+# Every pair of these (and the gap and site colours) differs by CIE76 ΔE > 20, so 县级医院 /
+# 120急救站 / 次中心 and gaps / 乡镇卫生院 are told apart at a glance (tests/test_deliverables.py).
 KIND_COLOURS = {
-    "county_hospital": "#b2182b", "sub_centre": "#d6604d", "hospital": "#e7298a", "township_health_centre": "#7570b3",
+    "county_hospital": "#7f0000", "sub_centre": "#ff7f00", "hospital": "#e7298a", "township_health_centre": "#1f78b4",
     "community_health_centre": "#1b9e77", "community_health_station": "#66a61e", "village_clinic": "#e6ab02",
-    "clinic": "#a6761d", "doctors": "#666666", "ems_station": "#e41a1c", "pharmacy": "#377eb8", "other": "#999999",
+    "clinic": "#a6761d", "doctors": "#666666", "ems_station": "#e41a1c", "pharmacy": "#8dd3c7", "other": "#bbbbbb",
 }
 TIER_RADIUS = {1: 10, 2: 8, 3: 7, 4: 5, 5: 4}
 # Travel-time classes: three within the threshold (greens), three beyond it (oranges to dark
@@ -53,7 +55,7 @@ TIER_RADIUS = {1: 10, 2: 8, 3: 7, 4: 5, 5: 4}
 CLASS_FRACTIONS = (1 / 3, 2 / 3, 1.0, 1.5, 2.0)
 CLASS_COLOURS = ("#1a9850", "#91cf60", "#d9ef8b", "#fdae61", "#f46d43", "#a50026")
 UNREACHABLE_COLOUR = "#3b3b3b"
-GAP_COLOUR, SITE_COLOUR = "#7b3294", "#2166ac"
+GAP_COLOUR, SITE_COLOUR = "#7b3294", "#08306b"
 
 # --------------------------------------------------------------------------- text helpers
 
@@ -185,7 +187,9 @@ class GeoLayer(folium.map.Layer):
             },
             onEachFeature: function (f, layer) {
                 if (f.properties.p) { layer.bindPopup(f.properties.p, {maxWidth: 380}); }
-                if (f.properties.t) { layer.bindTooltip(f.properties.t, {sticky: true}); }
+                // "l": the title is a permanent label (township names), shown where it fits (see _Wiring)
+                if (f.properties.t) { layer.bindTooltip(f.properties.t, f.properties.l ? {permanent: true,
+                    direction: "center", className: "ga-label", interactive: false} : {sticky: true}); }
             }
         });
         {% endmacro %}
@@ -229,7 +233,12 @@ class TileGroup(folium.map.Layer):
         {% macro script(this, kwargs) %}
         var {{ this.get_name() }} = L.layerGroup([
         {%- for t in this.tiles %}
-            L.tileLayer({{ t.url|tojson }}, {{ t.options|tojson }}){{ "," if not loop.last }}
+            L.tileLayer({{ t.url|tojson }}, {{ t.options|tojson }}).on("tileerror", function () {
+                // no tiles (offline intranet, blocked server): say so on the map; data layers are unaffected
+                var n = document.getElementById("geoaccess-offline"); if (n) { n.style.display = "block"; }
+            }).on("tileload", function () {
+                var n = document.getElementById("geoaccess-offline"); if (n) { n.style.display = "none"; }
+            }){{ "," if not loop.last }}
         {%- endfor %}
         ]);
         {% endmacro %}
@@ -289,6 +298,46 @@ class _Wiring(MacroElement):
             }
             map.on("overlayadd overlayremove", refresh);
             refresh();
+            // township names: a label only where the unit is wide enough on screen for it
+            var labelled = {{ this.labelled|tojson }};
+            function labels() {
+                labelled.forEach(function (n) {
+                    var group = layers[n];
+                    if (!map.hasLayer(group)) { return; }
+                    group.eachLayer(function (l) {
+                        if (!l.getBounds || !l.getTooltip()) { return; }
+                        var b = l.getBounds(), a = map.latLngToContainerPoint(b.getNorthWest()),
+                            c = map.latLngToContainerPoint(b.getSouthEast());
+                        var room = (c.x - a.x) > 9 * l.getTooltip().getContent().length + 16 && (c.y - a.y) > 28;
+                        if (room) { l.openTooltip(); } else { l.closeTooltip(); }
+                    });
+                });
+            }
+            // proposed sites close together: spread their stars around the point so none hides another
+            var spread = {{ this.spread|tojson }};
+            function declutter() {
+                spread.forEach(function (n) {
+                    var group = layers[n];
+                    if (!map.hasLayer(group)) { return; }
+                    var ms = group.getLayers(), pts = ms.map(function (m) { return map.latLngToContainerPoint(m.getLatLng()); });
+                    var done = ms.map(function () { return false; });
+                    ms.forEach(function (m, i) {
+                        if (done[i]) { return; }
+                        var near = [i];
+                        for (var j = i + 1; j < ms.length; j++) {
+                            if (!done[j] && pts[i].distanceTo(pts[j]) < 26) { near.push(j); done[j] = true; }
+                        }
+                        near.forEach(function (k, q) {
+                            var r = near.length > 1 ? 15 + 2 * near.length : 0, ang = 2 * Math.PI * q / near.length;
+                            var dx = r * Math.sin(ang), dy = -r * Math.cos(ang), opt = ms[k].options.icon.options;
+                            ms[k].setIcon(L.divIcon({html: opt.html, className: opt.className, iconSize: opt.iconSize,
+                                                     popupAnchor: opt.popupAnchor, iconAnchor: [13 - dx, 13 - dy]}));
+                        });
+                    });
+                });
+            }
+            map.on("zoomend overlayadd", function () { labels(); declutter(); });
+            map.whenReady(function () { labels(); declutter(); });
             window.geoaccess = {map: map, layers: layers, lang: {{ this.lang|tojson }},
                                 crs: {{ this.display_crs|tojson }}};
         })();
@@ -296,10 +345,12 @@ class _Wiring(MacroElement):
         """
     )
 
-    def __init__(self, layers: list[tuple[str, str]], legends: dict[str, list[str]], lang: str, display_crs: str):
+    def __init__(self, layers: list[tuple[str, str]], legends: dict[str, list[str]], lang: str, display_crs: str,
+                 labelled: list[str] = (), spread: list[str] = ()):
         super().__init__()
         self._name = "Wiring"
         self.layers, self.legends, self.lang, self.display_crs = layers, legends, lang, display_crs
+        self.labelled, self.spread = list(labelled), list(spread)
 
 
 # --------------------------------------------------------------------------- demand raster

@@ -16,9 +16,10 @@ Positron), Tianditu (天地图, with a key; CGCS2000 ≈ WGS84) and none. ``base
 draws on Gaode/Amap tiles, which are in GCJ-02: every overlay is then shifted to GCJ-02
 with :func:`geoaccess.coords.wgs84_to_gcj02` and the WGS84 basemaps are not offered.
 
-``self_contained=True`` inlines Leaflet 1.9.4 (vendored under ``geoaccess/static``) and
-nothing else is loaded, so the file opens on an offline intranet (only basemap tiles need
-the network; choose "no basemap" there).
+By default (``self_contained=True``) Leaflet 1.9.4 (vendored under ``geoaccess/static``)
+is inlined and nothing else is loaded, so the file opens on an offline intranet; only
+basemap tiles need the network, and when none load the map says so and the data layers
+still show. ``self_contained=False`` (CLI ``--cdn``) links Leaflet from a CDN instead.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ from .maplayers import (BASEMAPS, CLASS_COLOURS, GAP_COLOUR, KIND_COLOURS, SITE_
                         UNREACHABLE_COLOUR, DemandGrid, GeoLayer, PngOverlay, TileGroup, _Display, _esc, _feature,
                         _inline_leaflet, _kinds, _leaflet_links, _num, _Panes, _png_palette, _point, _popup_table,
                         _tiles, _Wiring, class_labels, kind_label, minutes_class)
-from .results import (ATTRIBUTION, FAIL_COLOUR, NODATA_COLOUR, PASS_COLOUR, check_lang, goal_text, target_name, value_text,
-                      verdict_colour, verdict_text)
+from .results import (ATTRIBUTION, FAIL_COLOUR, NODATA_COLOUR, PASS_COLOUR, check_lang, goal_text, roads_from_osm,
+                      target_name, value_text, verdict_colour, verdict_text)
 
 if TYPE_CHECKING:
     from .results import RunResult
@@ -60,6 +61,7 @@ TEXT = {
         "legend": "图例", "all_pass": "全部达标", "some_fail": "有指标未达标", "within": "以内",
         "gcj_note": "为匹配高德底图，图层坐标已转换为 GCJ-02。", "per_1000": "每千人",
         "covered": "覆盖人口", "scenario": "方案", "raster_note": "人口格网按出行时间着色",
+        "offline": "底图无法加载（无网络或底图服务不可达）；数据图层照常显示。可在右上角选择“无底图”。",
     },
     "en": {
         "facilities": "Facilities", "minutes": "minutes", "min": "min", "passed": "PASS", "failed": "FAIL",
@@ -74,12 +76,14 @@ TEXT = {
         "legend": "Legend", "all_pass": "all targets pass", "some_fail": "a target fails", "within": "within",
         "gcj_note": "Overlays shifted to GCJ-02 to match the Amap basemap.", "per_1000": "per 1,000",
         "covered": "Covered", "scenario": "Scenario", "raster_note": "demand cells coloured by travel time",
+        "offline": "Basemap tiles cannot be loaded (no internet, or the tile server is unreachable); the data "
+                   "layers show as usual. Choose “No basemap” at the top right.",
     },
 }
 
 
 
-def map_from_result(result: "RunResult", lang: str = "zh", basemap: str | None = None, self_contained: bool = False,
+def map_from_result(result: "RunResult", lang: str = "zh", basemap: str | None = None, self_contained: bool = True,
                     tianditu_key: str | None = None) -> folium.Map:
     """A Leaflet map of a run: travel times, isochrones, gaps, sites, admin units, facilities.
 
@@ -95,7 +99,8 @@ def map_from_result(result: "RunResult", lang: str = "zh", basemap: str | None =
         (overlays shifted to GCJ-02; only Amap and "none" are then offered) or ``none``.
         Default: the scenario's ``[map] basemap``.
     self_contained
-        Inline Leaflet (no CDN); the only network use left is basemap tiles.
+        Inline Leaflet (default; no CDN): the only network use left is basemap tiles.
+        False links Leaflet from a CDN (a smaller file that is blank without internet).
     tianditu_key
         A 天地图 key; offers the Tianditu basemap. Default: the scenario's ``[map] tianditu_key``.
     """
@@ -134,8 +139,12 @@ def map_from_result(result: "RunResult", lang: str = "zh", basemap: str | None =
         TileGroup(t[name], _tiles(name, lang, key), show=name == basemap).add_to(fmap)
 
     registry: list[tuple[str, str]] = []
+    labelled: list[str] = []
+    spread: list[str] = []
     legends: dict[str, list[str]] = {}
-    first = result.evaluations[0].target.id if result.evaluations else None
+    # open on the target just sited (its proposed sites shown), else on the first target
+    sited = [tid for tid in (getattr(result, "sites", None) or {}) if any(e.target.id == tid for e in result.evaluations)]
+    first = sited[-1] if sited else (result.evaluations[0].target.id if result.evaluations else None)
 
     def add(layer: folium.map.Layer) -> folium.map.Layer:
         # Leaflet's layer control shows names as HTML: it gets them escaped; window.geoaccess the raw ones
@@ -163,7 +172,7 @@ def map_from_result(result: "RunResult", lang: str = "zh", basemap: str | None =
 
     # admin units
     if result.units is not None and len(result.units):
-        add(GeoLayer(_unit_features(result, lang, display), t["units"], "ga-units", show=True))
+        labelled.append(add(GeoLayer(_unit_features(result, lang, display), t["units"], "ga-units", show=True)).raw_name)
 
     # gaps and sites per target
     gaps, sites = getattr(result, "gaps", None) or {}, getattr(result, "sites", None) or {}
@@ -180,6 +189,7 @@ def map_from_result(result: "RunResult", lang: str = "zh", basemap: str | None =
             layer = add(GeoLayer(_site_features(s, e.target, lang, display, demand.crs),
                                  f"{t['sites']} · {tname}", "ga-sites", show=tid == first))
             legends.setdefault("ga-legend-sites", []).append(layer.raw_name)
+            spread.append(layer.raw_name)
 
     # facilities by kind, highest tier first
     facilities = result.facilities
@@ -198,9 +208,10 @@ def map_from_result(result: "RunResult", lang: str = "zh", basemap: str | None =
 
     folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
     fmap.get_root().html.add_child(Element(_title_panel(result, lang, gcj)))
+    fmap.get_root().html.add_child(Element(f"<div id='geoaccess-offline' class='ga-panel' role='status'>{t['offline']}</div>"))
     fmap.get_root().html.add_child(Element(_legend(result, lang, sorted(kinds.unique(), key=lambda k: (tiers[k], k)),
                                                     tiers, bool(gaps), bool(sites))))
-    fmap.add_child(_Wiring(registry, legends, lang, "GCJ-02" if gcj else "WGS84"))
+    fmap.add_child(_Wiring(registry, legends, lang, "GCJ-02" if gcj else "WGS84", labelled, spread))
     return fmap
 
 
@@ -224,6 +235,10 @@ _CSS = """
 .ga-raster{image-rendering:pixelated;image-rendering:crisp-edges}
 .ga-icon{background:none;border:none}
 .leaflet-control-layers{font-size:12px;max-height:70vh;overflow:auto}
+#geoaccess-offline{display:none;position:absolute;bottom:24px;right:10px;z-index:1000;max-width:340px;font-size:12px;
+ background:#fff3cd;border:1px solid #e0b000}
+.ga-label{background:none;border:none;box-shadow:none;font:bold 12px sans-serif;color:#333;
+ text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 2px #fff}.ga-label:before{display:none}
 @media print{.leaflet-control-layers{display:none}}
 """
 
@@ -238,9 +253,11 @@ def _title_panel(result: "RunResult", lang: str, gcj: bool) -> str:
                     f"<td>{t['goal']} {_esc(goal_text(e.target, lang))}</td>"
                     f"<td class='{cls}'>{verdict_text(e.passed, lang)}</td></tr>")
     note = f"<div style='font-size:11px;color:#555'>{t['gcj_note']}</div>" if gcj else ""
+    # the roads' ODbL credit only when the roads are OSM data (basemap tiles credit themselves)
+    credit = f"<div style='font-size:11px;color:#555'>{ATTRIBUTION}</div>" if roads_from_osm(result.scenario) else ""
     return (f"<div id='geoaccess-title' class='ga-panel' lang='{lang}'>"
             f"<div class='ga-name'>{_esc(result.scenario.name)}</div><table>{''.join(rows)}</table>{note}"
-            f"<div style='font-size:11px;color:#555'>{ATTRIBUTION}</div></div>")
+            f"{credit}</div>")
 
 
 def _legend(result: "RunResult", lang: str, kinds: list[str], tiers: dict[str, int], has_gaps: bool,
@@ -356,7 +373,7 @@ def _unit_features(result: "RunResult", lang: str, display: _Display) -> list[di
         pop_line = f"<div>{t['population']}: {_num(pop)} {t['people']}</div>" if pop is not None else ""
         popup = f"<div class='ga-popup'><b>{_esc(name)}</b>{pop_line}<table>{body}</table></div>"
         feats.append(_feature(g, {"s": {"color": colour, "weight": 2.5, "opacity": 0.9, "fill": True,
-                                        "fillColor": colour, "fillOpacity": 0.03}, "p": popup, "t": _esc(name)}))
+                                        "fillColor": colour, "fillOpacity": 0.03}, "p": popup, "t": _esc(name), "l": 1}))
     return feats
 
 
@@ -429,10 +446,11 @@ def write_map(result: "RunResult", path: str | Path, lang: str = "zh", self_cont
               basemap: str | None = None, tianditu_key: str | None = None) -> Path:
     """Write the run's map to ``path`` (HTML, UTF-8), atomically.
 
-    ``self_contained=None`` takes the scenario's ``[map] self_contained`` (default False).
+    ``self_contained=None`` takes the scenario's ``[map] self_contained`` (default True:
+    Leaflet inline, the page opens offline).
     """
     if self_contained is None:
-        self_contained = bool((getattr(result.scenario, "map", None) or {}).get("self_contained", False))
+        self_contained = bool((getattr(result.scenario, "map", None) or {}).get("self_contained", True))
     fmap = map_from_result(result, lang=lang, basemap=basemap, self_contained=self_contained,
                            tianditu_key=tianditu_key)
     page = fmap.get_root().render()

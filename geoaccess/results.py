@@ -17,6 +17,7 @@ import geopandas as gpd
 import pandas as pd
 
 from .errors import InputError
+from .io import VECTOR_SUFFIXES
 from .network import RoadNetwork
 from .routing import ModeGraph
 from .scenario import Scenario
@@ -89,8 +90,27 @@ def summary_dict(result: RunResult) -> dict:
         "targets": [e.to_dict() for e in result.evaluations],
         "warnings": result.warnings,
         "siting": result.siting,
-        "attribution": "© OpenStreetMap contributors (ODbL)",
+        "attribution": "© OpenStreetMap contributors (ODbL)" if roads_from_osm(result.scenario) else "",
     }
+
+
+def roads_from_osm(scenario: Scenario) -> bool:
+    """Whether the run's roads are OpenStreetMap data (and so need the ODbL credit).
+
+    True for an OSM download (``place``/``bbox``) and OSM files (.osm.pbf, .osm, .graphml),
+    except the synthetic county's generated roads; False for a roads file (.gpkg, .shp, …).
+    """
+    net = getattr(scenario, "network", None) or {}
+    if net.get("place") or net.get("bbox"):
+        return True
+    source = str(net.get("source") or "")
+    if not source or source.lower().endswith(VECTOR_SUFFIXES):
+        return False
+    try:
+        with open(source, "rb") as fh:  # generated test roads say so in the OSM header
+            return b'generator="geoaccess.synthetic"' not in fh.read(512)
+    except OSError:
+        return True
 
 
 def check_lang(lang: str) -> str:

@@ -22,7 +22,7 @@ STAGES = [
     ("targets", {"targets", "scenario"}),
     ("gaps & siting", {"gaps", "siting"}),
     ("results", {"results"}),
-    ("outputs", {"maplayers", "staticmap", "maps", "report"}),
+    ("outputs", {"maplayers", "staticmap", "maps", "tables", "report"}),
     ("orchestration", {"pipeline", "region", "cli"}),
 ]
 MAX_LINES = 500

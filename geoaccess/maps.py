@@ -42,7 +42,7 @@ from .maplayers import (BASEMAPS, CLASS_COLOURS, GAP_COLOUR, KIND_COLOURS, SITE_
                         _inline_leaflet, _kinds, _leaflet_links, _num, _Panes, _png_palette, _point, _popup_table,
                         _tiles, _Wiring, class_labels, kind_label, minutes_class)
 from .results import (ATTRIBUTION, FAIL_COLOUR, NODATA_COLOUR, PASS_COLOUR, check_lang, goal_text, roads_from_osm,
-                      target_name, value_text, verdict_colour, verdict_text)
+                      target_name, unreachable_note, value_text, verdict_colour, verdict_text)
 
 if TYPE_CHECKING:
     from .results import RunResult
@@ -368,7 +368,10 @@ def _unit_features(result: "RunResult", lang: str, display: _Display) -> list[di
         body = "".join(
             f"<tr><th>{_esc(target_name(e.target, lang))}</th><td>{_esc(value_text(r.get('value'), e.target, lang))}"
             f"</td><td style='color:{verdict_colour(r.get('passed'))};font-weight:bold'>"
-            f"&nbsp;{verdict_text(r.get('passed'), lang)}</td></tr>" for e, r in rows)
+            f"&nbsp;{verdict_text(r.get('passed'), lang)}</td></tr>"
+            + (f"<tr><td colspan='3' style='font-size:11px;color:#555'>{_esc(why)}</td></tr>"
+               if (why := unreachable_note(r.get('value'), r.get('passed'), e.target, lang)) else "")
+            for e, r in rows)
         pop = rows[0][1].get("population_total") if rows else None
         pop_line = f"<div>{t['population']}: {_num(pop)} {t['people']}</div>" if pop is not None else ""
         popup = f"<div class='ga-popup'><b>{_esc(name)}</b>{pop_line}<table>{body}</table></div>"

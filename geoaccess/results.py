@@ -182,6 +182,26 @@ def goal_text(target: "Target", lang: str) -> str:
     return f"≥ {_goal_number(target.goal, 1)} /{'千人' if lang == 'zh' else '1000'}"
 
 
+def unreachable_note(value: Any, passed: Any, target: "Target", lang: str) -> str:
+    """Why a value that meets its goal still fails: too many people cannot be reached at all.
+
+    Returns "" unless ``passed`` is False while ``value`` is on the goal's passing side
+    (the verdict also requires at most ``max_unreachable_share`` of the people unreachable).
+    """
+    if passed is None or (isinstance(passed, float) and math.isnan(passed)) or bool(passed):
+        return ""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return ""
+    meets = v <= target.goal if target.metric == "mean_time" else v >= target.goal
+    if not meets:
+        return ""
+    share = f"{getattr(target, 'max_unreachable_share', 0.01):.0%}"
+    return (f"达到目标值，但不可达人口超过 {share}，判为未达标" if lang == "zh"
+            else f"meets the goal value, but more than {share} of the people cannot be reached: fails")
+
+
 def verdict_text(passed: Any, lang: str) -> str:
     t = WORDS[lang]
     if passed is None or (isinstance(passed, float) and math.isnan(passed)):

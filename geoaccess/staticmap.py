@@ -14,7 +14,7 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib import font_manager
+from matplotlib import font_manager, rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap, to_rgba
 from matplotlib.figure import Figure
@@ -83,12 +83,18 @@ def static_map_png(result: "RunResult", target_id: str, lang: str = "zh", size_i
             result.warnings.append(note)
         lang = "en"
     w = WORDS[lang]
+    family = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
+    with rc_context({"font.family": family}):
+        return _render(result, e, lang, w, size_in, dpi, n_gaps)
+
+
+def _render(result: "RunResult", e, lang: str, w: dict, size_in: tuple[float, float], dpi: int, n_gaps: int) -> bytes:
+    target_id = e.target.id
     fig = Figure(figsize=size_in, dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.set_axis_off()
     ax.set_aspect("equal")
-    family = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
 
     handles: list = []
     demand = result.demand
@@ -106,7 +112,7 @@ def static_map_png(result: "RunResult", target_id: str, lang: str = "zh", size_i
         if len(units) <= 60:  # names stay legible up to a few dozen townships
             pts = units.geometry.representative_point()
             for name, x, y in zip(units["unit"].astype(str), pts.x, pts.y):
-                ax.text(x, y, name, fontsize=6.5, ha="center", va="center", family=family, color="#222",
+                ax.text(x, y, name, fontsize=6.5, ha="center", va="center", color="#222",
                         bbox={"boxstyle": "round,pad=0.1", "fc": (1, 1, 1, 0.6), "ec": "none"})
         handles += [Line2D([], [], color=PASS_COLOUR, lw=1.5, label=w["pass"]),
                     Line2D([], [], color=FAIL_COLOUR, lw=1.5, label=w["fail"])]
@@ -138,9 +144,8 @@ def static_map_png(result: "RunResult", target_id: str, lang: str = "zh", size_i
         handles.append(Line2D([], [], marker="*", ls="", markerfacecolor=SITE_COLOUR, markeredgecolor="white",
                               markersize=10, label=w["sites"]))
     _scale_bar(ax, w["km"])
-    ax.set_title(target_name(e.target, lang), fontsize=9, family=family, loc="left")
-    fig.legend(handles=handles, loc="outside right center", fontsize=6.5, frameon=False, prop={"family": family,
-                                                                                               "size": 6.5})
+    ax.set_title(target_name(e.target, lang), fontsize=9, loc="left")
+    fig.legend(handles=handles, loc="outside right center", fontsize=6.5, frameon=False)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
     return buf.getvalue()

@@ -1,9 +1,8 @@
 """The run's tables as a planner opens them in Excel: ``units.csv`` and ``facilities.csv``.
 
 Every CSV is UTF-8 with a BOM (Excel and WPS then show Chinese names right) and goes
-through :func:`geoaccess.io.csv_safe`. People are whole numbers and minutes have two
-decimals; a target's ``value`` (the number its verdict is on) and shares keep full
-precision, so no rounding can put a value on the other side of its goal.
+through :func:`geoaccess.io.csv_safe`. People have one decimal and minutes two; a
+target's ``value`` (the number its verdict is on) and shares keep full precision, so no rounding can put a value on the other side of its goal.
 """
 
 from __future__ import annotations
@@ -26,11 +25,13 @@ MINUTE_COLUMNS = ("mean_minutes", "p90_minutes", "max_minutes", "best_minutes")
 
 
 def rounded(table: pd.DataFrame) -> pd.DataFrame:
-    """A copy with people rounded to whole persons and minutes to 0.01 min (columns by name)."""
+    """A copy with people rounded to 0.1 person and minutes to 0.01 min (columns by name)."""
     out = table.copy()
     for col in out.columns:
         if col in PEOPLE_COLUMNS and pd.api.types.is_numeric_dtype(out[col]):
-            out[col] = out[col].astype(float).round(0).astype("Int64")  # "38000", not "38000.0"
+            # 0.1 person: raster populations are fractional estimates; whole persons would change
+            # sums others check against the population file by more than its own precision
+            out[col] = out[col].astype(float).round(1)
         elif (col in MINUTE_COLUMNS or col.endswith("_minutes")) and pd.api.types.is_numeric_dtype(out[col]):
             out[col] = out[col].astype(float).replace([np.inf, -np.inf], np.nan).round(2)
     return out

@@ -19,7 +19,7 @@ from ._version import __version__
 from ._paths import data_path
 from .errors import InputError
 
-console = Console(stderr=False, highlight=False)
+console = Console(stderr=False, highlight=False, log_path=False)  # log lines without "cli.py:160"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,7 +98,6 @@ def _output_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) -> int:
-    from .results import goal_text, value_text
     from .pipeline import output_dir, run_scenario
     from .scenario import load_scenario
 
@@ -119,15 +118,7 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
         result = run_scenario(scenario, out_dir=args.out, progress=progress, lang=args.lang,
                               self_contained=args.self_contained, basemap=args.basemap,
                               carry=_carry(scenario_path, output_dir(scenario, args.out)))
-    table = Table(title=f"geoaccess · {scenario.name}")
-    table.add_column("target", no_wrap=True)
-    for col in ("value", "goal", "result", "people covered", "unreachable"):
-        table.add_column(col)
-    for e in result.evaluations:
-        table.add_row(e.target.id, value_text(e.value, e.target, "en"), goal_text(e.target, "en"),
-                      "[green]PASS[/]" if e.passed else "[red]FAIL[/]",
-                      f"{e.population_covered:,.0f} / {e.population_total:,.0f}", f"{e.population_unreachable:,.0f}")
-    console.print(table)
+    console.print(results_table(result.evaluations, scenario.name))
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     console.print(f"wrote {len(result.files)} files in {time.perf_counter() - started:.1f} s:")
@@ -136,6 +127,27 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
     if args.fail_on_miss and not all(e.passed for e in result.evaluations):
         return 3
     return 0
+
+
+def results_table(evaluations, title: str) -> Table:
+    """The run's results as a rich table that fits an 80-column terminal (no wrapped rows)."""
+    from .results import goal_text, value_text
+
+    # no box and one space between columns: 6 columns of built-in targets fit in 77 characters
+    table = Table(title=f"geoaccess · {title}", box=None, padding=(0, 1, 0, 0), pad_edge=False, title_justify="left",
+                  header_style="bold underline")
+    table.add_column("target", no_wrap=True)
+    table.add_column("value", no_wrap=True, justify="right")
+    table.add_column("goal", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    table.add_column("covered/people", no_wrap=True, justify="right")
+    table.add_column("unreach.", no_wrap=True, justify="right")
+    for e in evaluations:
+        verdict = "[dim]n/a[/]" if e.passed is None else ("[green]PASS[/]" if e.passed else "[red]FAIL[/]")
+        table.add_row(e.target.id, value_text(e.value, e.target, "en"),
+                      escape(goal_text(e.target, "en").replace(" within ", " in ")), verdict,
+                      f"{e.population_covered:,.0f}/{e.population_total:,.0f}", f"{e.population_unreachable:,.0f}")
+    return table
 
 
 def _site(args: argparse.Namespace) -> int:
@@ -163,20 +175,23 @@ def _site(args: argparse.Namespace) -> int:
         candidates = None
         if args.candidates:
             candidates = candidates_from_file(args.candidates, result.demand.crs)
-        progress(f"siting for {args.target}")
-        sites = site_target(result, args.target, n_new=args.add, cover_share=args.cover, model=args.model,
-                            candidates=candidates, spacing_m=args.spacing, time_limit_s=args.time_limit,
-                            progress=True)
+    # the matrix's progress bar (stderr) runs with no spinner beside it, so the two never interleave
+    console.log(escape(f"siting for {args.target}"))
+    sites = site_target(result, args.target, n_new=args.add, cover_share=args.cover, model=args.model,
+                        candidates=candidates, spacing_m=args.spacing, time_limit_s=args.time_limit,
+                        progress=console.is_terminal)
+    with console.status("writing…") as status:
         result.files = write_outputs(result, out, lang=args.lang or scenario.map["lang"], progress=progress,
                                      self_contained=args.self_contained, basemap=args.basemap, carry=carry)
     info = result.siting[args.target]
     target = scenario.targets[args.target]
-    table = Table(title=f"new sites for {args.target} ({info['model']}, {info['status']}, "
-                        f"gap {info['mip_gap']:.2%}, {info['n_candidates']} candidates)")
+    console.print(f"new sites for {escape(args.target)} ({info['model']}, {info['status']}, "
+                  f"gap {info['mip_gap']:.2%}, {info['n_candidates']} candidates):")
+    table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, header_style="bold underline")
     for col in ("rank", "site", "gain", "cumulative"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=True, justify="left" if col == "site" else "right")
     for row in sites.itertuples():
-        table.add_row(str(row.rank), str(row.site_id), f"{row.gain:,.1f}", f"{row.cumulative:,.1f}")
+        table.add_row(str(row.rank), escape(str(row.site_id)), f"{row.gain:,.0f}", f"{row.cumulative:,.0f}")
     console.print(table)
     verdict = "[green]met[/]" if info["passed_after"] else "[red]still not met[/]"
     console.print(f"{args.target}: {value_text(info['value_before'], target, 'en')} now → "

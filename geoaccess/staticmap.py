@@ -133,7 +133,7 @@ def _render(result: "RunResult", e, lang: str, w: dict, size_in: tuple[float, fl
         ax.scatter(gaps.geometry.x, gaps.geometry.y, s=size, c=GAP_COLOUR, alpha=0.75, edgecolors="white",
                    linewidths=0.8, zorder=6)
         for i, (x, y) in enumerate(zip(gaps.geometry.x, gaps.geometry.y), 1):
-            ax.text(x, y, str(i), fontsize=6.5, color="white", ha="center", va="center", zorder=7, weight="bold")
+            ax.text(x, y, str(i), fontsize=6.5, color="white", ha="center", va="center", zorder=7)
         handles.append(Line2D([], [], marker="o", ls="", markerfacecolor=GAP_COLOUR, markeredgecolor="white",
                               markersize=8, label=w["gaps"]))
     sites = (getattr(result, "sites", None) or {}).get(target_id)

@@ -164,9 +164,9 @@ def map_from_result(result: "RunResult", lang: str = "zh", basemap: str | None =
             layer = add(GeoLayer(_isochrone_features(iso, e.target, display), f"{t['isochrones']} · {tname}",
                                  "ga-iso", show=False, interactive=False))
             legend_layers.append(layer.raw_name)
-        column = f"{tid}_min"
+        column = f"{tid}_min"  # travel only: the 120 dispatch delay is added, as the verdict does
         if grid is not None and column in demand:
-            layer = add(PngOverlay(grid.png(demand[column].to_numpy(float), e.target), grid.bounds,
+            layer = add(PngOverlay(grid.png(demand[column].to_numpy(float) + e.target.dispatch_delay_min, e.target), grid.bounds,
                                    f"{t['travel_time']} · {tname}", "ga-demand", show=tid == first))
             legend_layers.append(layer.raw_name)
 

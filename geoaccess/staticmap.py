@@ -100,7 +100,7 @@ def _render(result: "RunResult", e, lang: str, w: dict, size_in: tuple[float, fl
     demand = result.demand
     column = f"{target_id}_min"
     if len(demand) and column in demand:
-        _draw_cells(ax, demand, demand[column].to_numpy(float), e.target)
+        _draw_cells(ax, demand, demand[column].to_numpy(float) + e.target.dispatch_delay_min, e.target)  # as the verdict
         labels = class_labels(e.target, lang)
         handles += [Patch(facecolor=c, label=f"{lab} {w['minutes']}" if i < len(CLASS_COLOURS) else lab)
                     for i, (c, lab) in enumerate(zip([*CLASS_COLOURS, UNREACHABLE_COLOUR], labels))]

@@ -218,3 +218,15 @@ def test_cdn_flag_and_scenario_default(tmp_path, monkeypatch):
     monkeypatch.setattr("geoaccess.cli._run", fake_run)
     assert main(["demo", "--cdn"]) == 0 and seen["self_contained"] is False
     assert main(["demo"]) == 0 and seen["self_contained"] is None  # None: the scenario's, inline by default
+
+
+def test_readme_python_snippet_runs_as_written(monkeypatch, capsys):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    snippet = readme.split("## Python\n", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(ROOT)
+    namespace: dict = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "median walk to the nearest facility" in out and "medical_point_15min" in out
+    minutes = namespace["nearest"].minutes
+    assert np.isfinite(minutes).mean() > 0.9

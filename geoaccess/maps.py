@@ -180,6 +180,7 @@ def map_from_result(result: "RunResult", lang: str = "zh", basemap: str | None =
     for e in result.evaluations:
         tid, tname = e.target.id, target_name(e.target, lang)
         g = gaps.get(tid)
+        g = g[g["pop"].to_numpy(float) >= 0.5] if g is not None and "pop" in g else g  # no gap of 0 people
         if g is not None and len(g):
             layer = add(GeoLayer(_gap_features(g, e.target, lang, display, names), f"{t['gaps']} · {tname}",
                                  "ga-gaps", show=tid == first))

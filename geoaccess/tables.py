@@ -52,9 +52,10 @@ def facilities_table(result: "RunResult", lang: str = "zh") -> pd.DataFrame:
     from the facility to the nearest road it may use, per travel mode the run routed.
     """
     fac = result.facilities
-    counts = [np.asarray(select_facilities(e.target, fac), dtype=bool) for e in result.evaluations]
-    ids = [e.target.id for e in result.evaluations]
-    targets = [";".join(t for t, mask in zip(ids, counts) if mask[i]) for i in range(len(fac))]
+    targets = np.full(len(fac), "", dtype=object)
+    for e in result.evaluations:  # a few targets; vectorised over the facilities
+        counts = np.asarray(select_facilities(e.target, fac), dtype=bool)
+        targets = np.where(counts, np.where(targets == "", e.target.id, targets + ";" + e.target.id), targets)
     kinds = fac["kind"].fillna("other").astype(str) if "kind" in fac else pd.Series("other", index=fac.index)
     wgs = fac.geometry.to_crs("EPSG:4326") if fac.crs is not None else fac.geometry
     table = pd.DataFrame({
@@ -62,7 +63,7 @@ def facilities_table(result: "RunResult", lang: str = "zh") -> pd.DataFrame:
         "name": fac["name"].astype(object).where(fac["name"].notna(), "").astype(str).to_numpy()
         if "name" in fac else "",
         "kind": kinds.to_numpy(),
-        "kind_name": [kind_label(k, lang) for k in kinds],
+        "kind_name": kinds.map({k: kind_label(k, lang) for k in kinds.unique()}).to_numpy(),
         "type": fac["type"].astype(object).where(fac["type"].notna(), "").astype(str).to_numpy() if "type" in fac else "",
         "targets": targets,
         "lon": wgs.x.round(7).to_numpy(), "lat": wgs.y.round(7).to_numpy(),

@@ -47,7 +47,7 @@ _API = {
     "siting_problem": "siting", "siting_problem_from_cost_matrix": "siting", "solve_mclp": "siting",
     "solve_lscp": "siting", "solve_pmedian": "siting", "solve_pcenter": "siting",
     # outputs
-    "map_from_result": "maps", "write_map": "maps", "write_report": "report",
+    "map_from_result": "maps", "write_map": "maps", "write_report": "report", "static_map_png": "staticmap",
     "InputError": "errors", "data_path": "_paths",
 }
 

@@ -19,7 +19,7 @@ from ._version import __version__
 from ._paths import data_path
 from .errors import InputError
 
-console = Console(stderr=False, highlight=False)
+console = Console(stderr=False, highlight=False, log_path=False)  # log lines without "cli.py:160"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,14 +101,16 @@ def main(argv: list[str] | None = None) -> int:
 def _output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="output folder (default: maps/<scenario name>/)")
     p.add_argument("--lang", choices=("zh", "en"), help="language of the map labels (default: the scenario's, zh)")
-    p.add_argument("--self-contained", action="store_true", default=None,
-                   help="inline Leaflet so the map opens offline (only basemap tiles need the network)")
+    leaflet = p.add_mutually_exclusive_group()
+    leaflet.add_argument("--self-contained", dest="self_contained", action="store_true", default=None,
+                         help="inline Leaflet so the map opens offline (the default; only basemap tiles need the network)")
+    leaflet.add_argument("--cdn", dest="self_contained", action="store_false", default=None,
+                         help="load Leaflet from a CDN: a smaller map.html that is blank without internet")
     p.add_argument("--basemap", choices=("osm", "light", "tianditu", "amap", "none"),
                    help="basemap (tianditu needs [map] tianditu_key; amap shifts overlays to GCJ-02)")
 
 
 def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) -> int:
-    from .results import goal_text, value_text
     from .pipeline import output_dir, run_scenario
     from .scenario import load_scenario
 
@@ -129,15 +131,7 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
         result = run_scenario(scenario, out_dir=args.out, progress=progress, lang=args.lang,
                               self_contained=args.self_contained, basemap=args.basemap,
                               carry=_carry(scenario_path, output_dir(scenario, args.out)))
-    table = Table(title=f"geoaccess · {scenario.name}")
-    table.add_column("target", no_wrap=True)
-    for col in ("value", "goal", "result", "people covered", "unreachable"):
-        table.add_column(col)
-    for e in result.evaluations:
-        table.add_row(e.target.id, value_text(e.value, e.target, "en"), goal_text(e.target, "en"),
-                      "[green]PASS[/]" if e.passed else "[red]FAIL[/]",
-                      f"{e.population_covered:,.0f} / {e.population_total:,.0f}", f"{e.population_unreachable:,.0f}")
-    console.print(table)
+    console.print(results_table(result.evaluations, scenario.name))
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     console.print(f"wrote {len(result.files)} files in {time.perf_counter() - started:.1f} s:")
@@ -146,6 +140,27 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
     if args.fail_on_miss and not all(e.passed for e in result.evaluations):
         return 3
     return 0
+
+
+def results_table(evaluations, title: str) -> Table:
+    """The run's results as a rich table that fits an 80-column terminal (no wrapped rows)."""
+    from .results import goal_text, value_text
+
+    # no box and one space between columns: 6 columns of built-in targets fit in 77 characters
+    table = Table(title=f"geoaccess · {title}", box=None, padding=(0, 1, 0, 0), pad_edge=False, title_justify="left",
+                  header_style="bold underline")
+    table.add_column("target", no_wrap=True)
+    table.add_column("value", no_wrap=True, justify="right")
+    table.add_column("goal", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    table.add_column("covered/people", no_wrap=True, justify="right")
+    table.add_column("unreach.", no_wrap=True, justify="right")
+    for e in evaluations:
+        verdict = "[dim]n/a[/]" if e.passed is None else ("[green]PASS[/]" if e.passed else "[red]FAIL[/]")
+        table.add_row(e.target.id, value_text(e.value, e.target, "en"),
+                      escape(goal_text(e.target, "en").replace(" within ", " in ")), verdict,
+                      f"{e.population_covered:,.0f}/{e.population_total:,.0f}", f"{e.population_unreachable:,.0f}")
+    return table
 
 
 def _site(args: argparse.Namespace) -> int:

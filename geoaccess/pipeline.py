@@ -22,8 +22,8 @@ from .gaps import find_gaps, write_gaps
 from .demand import population_from_file
 from .errors import InputError
 from .facilities import facilities_from_file, type_warnings
-from .io import (VECTOR_SUFFIXES, OutputSet, check_output_dir, csv_safe, safe_folder_name,
-                 write_atomic, write_json, write_with)
+from .io import (VECTOR_SUFFIXES, OutputSet, check_input_file, check_output_dir, safe_folder_name, write_json,
+                 write_with)
 from .isochrones import isochrones
 from .proposals import SITING_MODELS, _evaluate_with_sites, _nearest_by_mode, site_target, travels_by  # noqa: F401
 from .proposals import write_sites
@@ -464,8 +464,9 @@ def write_outputs(result: RunResult, out: Path, lang: str = "zh", progress: Prog
                   carry: tuple[str, ...] = ()) -> dict[str, Path]:
     """Write the run's output set into the folder ``out``, replacing the previous set whole.
 
-    The set (summary.json, units.csv, demand_times.gpkg, gaps.csv/.geojson, sites.csv and
-    sites_<target>.csv when sited, curve_<target>.csv/.png with a curve, map.html, report.html and the manifest ``geoaccess-run.json``) is written into
+    The set (summary.json, units.csv, facilities.csv, demand_times.gpkg, gaps.csv/.geojson,
+    sites.csv and sites_<target>.csv when sited, curve_<target>.csv/.png with a curve, map.html,
+    report.html and the manifest ``geoaccess-run.json``) is written into
     a staging folder beside ``out`` and swapped in with two renames, so ``out`` holds the old
     set or the new one at every instant, and files of an earlier run (an old sites.csv) do
     not survive. ``out`` must hold only files geoaccess wrote; ``carry`` names entries kept.
@@ -492,19 +493,18 @@ def _write_files(result: RunResult, out: Path, lang: str, progress: Progress | N
     from .curve import write_curves
     from .maps import write_map
     from .report import write_report
+    from .tables import facilities_table, units_table, write_csv
 
     say = progress or (lambda msg: None)
     files = {"summary": write_json(out / "summary.json", summary_dict(result))}
-    rows = []
-    for e in result.evaluations:
-        for row in e.units.to_dict(orient="records"):
-            rows.append({"target": e.target.id, **row})
-    with write_atomic(out / "units.csv", encoding="utf-8-sig") as fh:  # BOM: Excel opens Chinese names right
-        csv_safe(pd.DataFrame(rows)).to_csv(fh, index=False)
-    files["units"] = out / "units.csv"
+    files["units"] = write_csv(units_table(result), out / "units.csv")
+    files["facilities"] = write_csv(facilities_table(result, lang), out / "facilities.csv")
     times = result.demand.to_crs("EPSG:4326")
+    names = dict(zip(result.facilities["facility_id"].astype(str), result.facilities["name"].astype(str)))
     for col in [c for c in times.columns if c.endswith("_min")]:
         times[col] = times[col].replace(np.inf, np.nan)  # GeoPackage has no inf: NaN = unreachable
+    for col in [c for c in times.columns if c.endswith("_facility")]:  # every facility id beside its name
+        times.insert(times.columns.get_loc(col) + 1, f"{col}_name", times[col].astype(str).map(names))
     files["demand_times"] = write_with(out / "demand_times.gpkg",
                                        lambda tmp: times.to_file(tmp, layer="demand_times", driver="GPKG"))
     if result.gaps:

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from .candidates import candidate_sites, townships, upgrade_candidates
 from .errors import InputError, check_choice
-from .io import csv_safe, write_atomic
+from .tables import rounded, write_csv
 from .results import RunResult, goal_text, value_text
 from .routing import Placement, nearest_facility, od_matrix, place_points
 from .targets import Evaluation, Target, evaluate_target, population_mask, select_facilities
@@ -414,13 +414,8 @@ def write_sites(sites: dict[str, gpd.GeoDataFrame], out: Path) -> dict[str, Path
         table.insert(0, "target", tid)
         table["lon"], table["lat"] = wgs.geometry.x.round(7), wgs.geometry.y.round(7)
         frames.append(table)
-        path = Path(out) / f"sites_{_file_key(tid)}.csv"
-        with write_atomic(path, encoding="utf-8-sig") as fh:
-            csv_safe(table).to_csv(fh, index=False)
-        files[f"sites_{tid}"] = path
-    with write_atomic(Path(out) / "sites.csv", encoding="utf-8-sig") as fh:
-        csv_safe(pd.concat(frames, ignore_index=True)).to_csv(fh, index=False)
-    return {"sites": Path(out) / "sites.csv", **files}
+        files[f"sites_{tid}"] = write_csv(rounded(table), Path(out) / f"sites_{_file_key(tid)}.csv")
+    return {"sites": write_csv(rounded(pd.concat(frames, ignore_index=True)), Path(out) / "sites.csv"), **files}
 
 
 def read_proposals(result: RunResult, out: str | Path, keep_out: Sequence[str] = ()) -> list[str]:

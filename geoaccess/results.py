@@ -8,6 +8,7 @@ and no output module imports the orchestration (``pipeline``).
 from __future__ import annotations
 
 import math
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import geopandas as gpd
 import pandas as pd
 
 from .errors import InputError
+from .io import VECTOR_SUFFIXES
 from .network import RoadNetwork
 from .routing import ModeGraph
 from .scenario import Scenario
@@ -88,8 +90,27 @@ def summary_dict(result: RunResult) -> dict:
         "targets": [e.to_dict() for e in result.evaluations],
         "warnings": result.warnings,
         "siting": result.siting,
-        "attribution": "© OpenStreetMap contributors (ODbL)",
+        "attribution": "© OpenStreetMap contributors (ODbL)" if roads_from_osm(result.scenario) else "",
     }
+
+
+def roads_from_osm(scenario: Scenario) -> bool:
+    """Whether the run's roads are OpenStreetMap data (and so need the ODbL credit).
+
+    True for an OSM download (``place``/``bbox``) and OSM files (.osm.pbf, .osm, .graphml),
+    except the synthetic county's generated roads; False for a roads file (.gpkg, .shp, …).
+    """
+    net = getattr(scenario, "network", None) or {}
+    if net.get("place") or net.get("bbox"):
+        return True
+    source = str(net.get("source") or "")
+    if not source or source.lower().endswith(VECTOR_SUFFIXES):
+        return False
+    try:
+        with open(source, "rb") as fh:  # generated test roads say so in the OSM header
+            return b'generator="geoaccess.synthetic"' not in fh.read(512)
+    except OSError:
+        return True
 
 
 def check_lang(lang: str) -> str:
@@ -103,28 +124,82 @@ def target_name(target: "Target", lang: str) -> str:
 
 
 def value_text(value: Any, target: "Target", lang: str) -> str:
-    """A target's (or a unit's) value as a planner reads it, in ``lang``."""
+    """A target's (or a unit's) value as a planner reads it, in ``lang``.
+
+    The shown number never contradicts the verdict against the goal: 0.89978 against a
+    90 % goal reads "89.98%", not "90.0%" (more digits are shown until the rounded number
+    falls on the same side of the goal as the value itself; beyond three extra digits it
+    is rounded toward that side). Shares are in percent, mean times in minutes, resources
+    per 1,000 residents; NaN reads "无数据"/"no data", an infinite mean time "不可达"/"unreachable".
+    """
     t = WORDS[lang]
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return t["nodata"]
     v = float(value)
+    if math.isnan(v):
+        return t["nodata"]
     if target.metric == "share_within":
-        return f"{v:.1%}"
+        return f"{_beside_goal(v, target.goal, True, 100, 1)}%"
     if target.metric == "mean_time":
-        return t["unreachable"] if math.isinf(v) else f"{v:.1f} {t['min']}"
-    return f"{v:.2f} /{'千人' if lang == 'zh' else '1000'}"
+        return t["unreachable"] if math.isinf(v) else f"{_beside_goal(v, target.goal, False, 1, 1)} {t['min']}"
+    return f"{_beside_goal(v, target.goal, True, 1, 2)} /{'千人' if lang == 'zh' else '1000'}"
+
+
+def _goal_number(goal: float, scale: int) -> str:
+    """The goal as :func:`goal_text` prints it (``0.9`` → ``90``, ``0.905`` → ``90.5``)."""
+    return f"{goal * scale:.10g}"
+
+
+def _beside_goal(value: float, goal: float, higher_passes: bool, scale: int, digits: int) -> str:
+    """``value × scale`` rounded to ``digits`` or more decimals, on the goal's side as the value is."""
+    if not math.isfinite(value):
+        return f"{value * scale:,.{digits}f}"
+    passes = value >= goal if higher_passes else value <= goal
+    exact, shown_goal = Decimal(value) * scale, Decimal(_goal_number(goal, scale))
+
+    def agrees(r: Decimal) -> bool:
+        return (r >= shown_goal if higher_passes else r <= shown_goal) == passes
+
+    for d in range(digits, digits + 4):
+        r = exact.quantize(Decimal(1).scaleb(-d), ROUND_HALF_EVEN)
+        if agrees(r):
+            return f"{r:,f}"
+    # a value within 1e-(digits+3) of the goal: round toward the side the value is on
+    toward_up = passes == higher_passes
+    return f"{exact.quantize(Decimal(1).scaleb(-(digits + 3)), ROUND_CEILING if toward_up else ROUND_FLOOR):,f}"
 
 
 def goal_text(target: "Target", lang: str) -> str:
     """The target's goal, e.g. ``≥ 90%（15分钟内）`` / ``≥ 90% within 15 min``."""
     t = WORDS[lang]
     if target.metric == "share_within":
+        pct = _goal_number(target.goal, 100)
         if lang == "zh":
-            return f"≥ {target.goal:.0%}（{target.threshold_min:g}分钟内）"
-        return f"≥ {target.goal:.0%} within {target.threshold_min:g} min"
+            return f"≥ {pct}%（{target.threshold_min:g}分钟内）"
+        return f"≥ {pct}% within {target.threshold_min:g} min"
     if target.metric == "mean_time":
-        return f"≤ {target.goal:g} {t['min']}"
-    return f"≥ {target.goal:g} /{'千人' if lang == 'zh' else '1000'}"
+        return f"≤ {_goal_number(target.goal, 1)} {t['min']}"
+    return f"≥ {_goal_number(target.goal, 1)} /{'千人' if lang == 'zh' else '1000'}"
+
+
+def unreachable_note(value: Any, passed: Any, target: "Target", lang: str) -> str:
+    """Why a value that meets its goal still fails: too many people cannot be reached at all.
+
+    Returns "" unless ``passed`` is False while ``value`` is on the goal's passing side
+    (the verdict also requires at most ``max_unreachable_share`` of the people unreachable).
+    """
+    if passed is None or (isinstance(passed, float) and math.isnan(passed)) or bool(passed):
+        return ""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return ""
+    meets = v <= target.goal if target.metric == "mean_time" else v >= target.goal
+    if not meets:
+        return ""
+    share = f"{getattr(target, 'max_unreachable_share', 0.01):.0%}"
+    return (f"达到目标值，但不可达人口超过 {share}，判为未达标" if lang == "zh"
+            else f"meets the goal value, but more than {share} of the people cannot be reached: fails")
 
 
 def verdict_text(passed: Any, lang: str) -> str:

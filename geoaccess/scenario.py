@@ -39,7 +39,7 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
                 "define": ((list,), [])},
     "output": {"dir": ((str,), None)},
     "map": {"lang": ((str,), "zh"), "basemap": ((str,), "osm"), "tianditu_key": ((str,), None),
-            "self_contained": ((bool,), False)},
+            "self_contained": ((bool,), True)},
 }
 _REQUIRED_SECTIONS = ("scenario", "network", "facilities", "population")
 
@@ -260,4 +260,5 @@ use = ["medical_point_15min", "health_circle_30min", "ems_120"]
 # [map]
 # lang = "zh"                      # zh | en
 # tianditu_key = "..."             # your 天地图 key enables the Tianditu basemap
+# self_contained = true            # Leaflet inside map.html (opens offline); false or --cdn: from a CDN
 """

@@ -22,13 +22,13 @@ STAGES = [
     ("targets", {"targets", "scenario"}),
     ("gaps & siting", {"gaps", "siting"}),
     ("results", {"results"}),
-    ("outputs", {"maps", "report"}),
+    ("outputs", {"maplayers", "staticmap", "maps", "tables", "report"}),
     ("orchestration", {"candidates", "proposals", "curve", "comparison", "pipeline", "region", "cli"}),
 ]
 MAX_LINES = 500
 # Modules still over MAX_LINES, with the most they may hold: this list only shrinks.
 OVERSIZE: dict[str, int] = {
-    "facilities": 533, "io": 580, "isochrones": 631, "maps": 841, "network": 909,
+    "facilities": 533, "io": 580, "isochrones": 631, "network": 909,
     "pipeline": 522, "routing": 794, "synthetic": 1371,
 }
 

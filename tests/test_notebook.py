@@ -52,3 +52,27 @@ def test_siting_notebook_runs_on_the_public_api_only(capsys):
         pytest.approx(circle["covered_after"] - circle["covered_before"], rel=1e-9)
     assert county["value_after"] == pytest.approx(circle["value_after"], rel=1e-9)
     assert namespace["curve"]["value"].is_monotonic_increasing
+
+
+COUNTY = NOTEBOOK.with_name("01_county_assessment.ipynb")
+
+
+def test_county_assessment_notebook_runs_on_the_public_api_only(capsys):
+    cells = json.loads(COUNTY.read_text(encoding="utf-8"))["cells"]
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    imports = [line.strip() for source in code for line in source.splitlines() if "geoaccess" in line
+               and line.strip().startswith(("import", "from"))]
+    assert imports == ["import geoaccess as ga"]  # the front door, nothing private
+    namespace: dict = {}
+    for source in code:
+        exec(compile(source, str(COUNTY), "exec"), namespace)
+    out = capsys.readouterr().out
+    result, files = namespace["result"], namespace["files"]
+    for e in result.evaluations:
+        assert e.target.id in out
+    failing = namespace["failing"]
+    assert set(failing["name"]) <= set(result.units["unit"])
+    assert (failing["passed"] == False).all()  # noqa: E712
+    assert {"report", "map", "units", "facilities"} <= set(files) and all(p.exists() for p in files.values())
+    assert "Leaflet 1.9.4" in files["map"].read_text(encoding="utf-8")  # offline map by default
+    assert namespace["fmap"]._repr_html_()  # the inline map renders

@@ -45,5 +45,6 @@ county town and converted to WGS84 with pyproj. Everything is drawn from
 """
 
 from .county import SyntheticCounty, generate_county
+from .region import SyntheticRegion, generate_region
 
-__all__ = ["SyntheticCounty", "generate_county"]
+__all__ = ["SyntheticCounty", "SyntheticRegion", "generate_county", "generate_region"]

@@ -76,14 +76,19 @@ def _write_gpkg(path: Path, gdf, layer: str) -> None:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
 
 
-def _population_raster(L: dict[str, Any], to_lonlat, center_lonlat, cell_size_m: float):
-    """Population grid (float32, persons per cell), transform and the county mask."""
+def _population_raster(L: dict[str, Any], to_lonlat, center_lonlat, cell_size_m: float,
+                       cell_deg: tuple[float, float] | None = None):
+    """Population grid (float32, persons per cell), transform and the county mask.
+
+    ``cell_deg`` (degrees of lon, lat) fixes the cell size, so that the grids of
+    neighbouring counties share one lattice (cell edges at multiples of the size).
+    """
     from affine import Affine
     from rasterio.features import geometry_mask
 
     county_ll = shapely.transform(L["county"], lambda c: np.stack(to_lonlat(c[:, 0], c[:, 1]), 1))
     m_lon, m_lat = _deg_sizes(center_lonlat[1])
-    dx, dy = cell_size_m / m_lon, cell_size_m / m_lat
+    dx, dy = cell_deg if cell_deg is not None else (cell_size_m / m_lon, cell_size_m / m_lat)
     w, s, e, n = county_ll.bounds
     west = math.floor(w / dx) * dx - dx
     north = math.ceil(n / dy) * dy + dy

@@ -41,13 +41,24 @@ def _ray_exit(poly: shapely.Polygon, origin: np.ndarray, ang: float, extra: floa
     return p + extra * np.array([math.cos(ang), math.sin(ang)])
 
 
-def _layout(seed: int, area_km2: float, n_nodes: int, n_townships: int | None) -> dict[str, Any]:
-    """Draw settlements, populations and the expressway line (everything but road shapes)."""
+def _layout(seed: int, area_km2: float, n_nodes: int, n_townships: int | None,
+            polygon: shapely.Polygon | None = None) -> dict[str, Any]:
+    """Draw settlements, populations and the expressway line (everything but road shapes).
+
+    ``polygon`` (local metres, containing the origin, where the county town goes) replaces
+    the drawn star-shaped county outline: a real county's boundary for
+    :func:`geoaccess.synthetic.generate_region`; ``area_km2`` must then be its area.
+    """
     kids = np.random.SeedSequence(seed).spawn(4)  # layout, network, raster, facilities
     rng = np.random.default_rng(kids[0])
     area = area_km2 * 1e6
     rc = math.sqrt(area / math.pi)
-    county, _ = _county_polygon(rng, area)
+    if polygon is None:
+        county, _ = _county_polygon(rng, area)
+        ext = 1.6 * rc
+    else:  # a real outline may reach farther than the star shape's 1.6 radii
+        county = polygon
+        ext = max(1.6 * rc, float(np.abs(np.asarray(polygon.bounds)).max()))
     n_t = n_townships if n_townships is not None else int(np.clip(round(area_km2 / 100), 3, 30))
     n_j = int(np.clip(round(n_t / 7), 2, 4))
     # population
@@ -82,7 +93,7 @@ def _layout(seed: int, area_km2: float, n_nodes: int, n_townships: int | None) -
     min_d = 0.6 * spacing_t
     seats = np.zeros((0, 2))
     for _attempt in range(12):
-        cand = rng.uniform(-1.6 * rc, 1.6 * rc, (n_t * 40, 2))
+        cand = rng.uniform(-ext, ext, (n_t * 40, 2))
         cand = cand[shapely.contains_xy(county.buffer(-0.25 * math.sqrt(area / n_t / math.pi)), cand[:, 0],
                                         cand[:, 1])]
         cand = cand[np.hypot(*cand.T) > town_r + 0.45 * spacing_t]
@@ -112,7 +123,7 @@ def _layout(seed: int, area_km2: float, n_nodes: int, n_townships: int | None) -
         sig = np.where(which < 0.55, 0.33 * spacing_t, 0.45 * rc)
         cand = cen + rng.normal(0, 1, (m, 2)) * sig[:, None]
         uni = which > 0.8
-        cand[uni] = rng.uniform(-1.6 * rc, 1.6 * rc, (int(uni.sum()), 2))
+        cand[uni] = rng.uniform(-ext, ext, (int(uni.sum()), 2))
         cand = cand[shapely.contains_xy(county, cand[:, 0], cand[:, 1])]
         cand = cand[_far_from(cand, excl_c, excl_r)]
         keep = _thin(cand, min_v)
@@ -141,7 +152,7 @@ def _layout(seed: int, area_km2: float, n_nodes: int, n_townships: int | None) -
             cen = villages[rng.integers(0, n_v, m)]
             cand = cen + rng.normal(0, 0.4 * sv, (m, 2))
             uni = which > 0.7
-            cand[uni] = rng.uniform(-1.6 * rc, 1.6 * rc, (int(uni.sum()), 2))
+            cand[uni] = rng.uniform(-ext, ext, (int(uni.sum()), 2))
             cand = cand[shapely.contains_xy(county, cand[:, 0], cand[:, 1])]
             cand = cand[_far_from(cand, ex_c, ex_r)]
             keep = _thin(cand, min_h)

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import __version__
+from ._version import __version__
 from ._paths import data_path
 from .errors import InputError
 
@@ -107,7 +107,7 @@ def _output_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) -> int:
-    from .maps import goal_text, value_text
+    from .results import goal_text, value_text
     from .pipeline import output_dir, run_scenario
     from .scenario import load_scenario
 
@@ -190,7 +190,7 @@ def _run_region(args: argparse.Namespace) -> int:
 
 
 def _site(args: argparse.Namespace) -> int:
-    from .maps import goal_text, value_text
+    from .results import goal_text, value_text
     from .io import check_output_dir
     from .pipeline import candidates_from_file, output_dir, run_scenario, site_target, write_outputs
     from .scenario import load_scenario
@@ -329,7 +329,7 @@ def _county_scenario(out: Path | None) -> Path:
 
 
 def _targets() -> int:
-    from .maps import goal_text
+    from .results import goal_text
     from .targets import load_targets
 
     console.print(f"built-in targets ({escape(str(data_path('targets.toml')))}):\n")

@@ -359,11 +359,13 @@ def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
         values = out[col]
         if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
             continue
-        is_text = values.map(lambda v: isinstance(v, str))
-        risky = is_text & values.where(is_text, "").astype(str).str.startswith(_CSV_TRIGGERS)
+        # object dtype first: pyarrow-backed strings (pandas with pyarrow installed) do not mix with bool masks
+        obj = values.astype(object)
+        is_text = obj.map(lambda v: isinstance(v, str)).to_numpy(bool)
+        risky = is_text & obj.where(is_text, "").astype(str).str.startswith(_CSV_TRIGGERS).to_numpy(bool)
         if risky.any():
-            out[col] = values.astype(object)
-            out.loc[risky, col] = "'" + values[risky].astype(str)
+            obj[risky] = "'" + obj[risky].astype(str)
+            out[col] = obj
     return out
 
 
@@ -544,7 +546,7 @@ class OutputSet:
 
     def commit(self, scenario: str = "") -> Path:
         """Write the manifest and swap the staged set in; returns the final folder."""
-        from . import __version__
+        from ._version import __version__
 
         files = {p.relative_to(self.dir).as_posix(): {"bytes": p.stat().st_size, "sha256": _file_digest(p)}
                  for p in sorted(self.dir.iterdir()) if p.is_file()}

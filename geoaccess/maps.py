@@ -46,12 +46,13 @@ from scipy.spatial import cKDTree
 from .coords import wgs84_to_gcj02
 from .errors import InputError
 from .io import write_with
+from .results import (ATTRIBUTION, FAIL_COLOUR, NODATA_COLOUR, PASS_COLOUR, check_lang, goal_text, target_name, value_text,
+                      verdict_colour, verdict_text)
 
 if TYPE_CHECKING:
-    from .pipeline import RunResult
+    from .results import RunResult
     from .targets import Evaluation, Target
 
-ATTRIBUTION = "© OpenStreetMap contributors"
 OSM_ATTR = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
 LEAFLET_VERSION = "1.9.4"
 LEAFLET_CDN = f"https://cdn.jsdelivr.net/npm/leaflet@{LEAFLET_VERSION}/dist"
@@ -69,7 +70,6 @@ TIER_RADIUS = {1: 10, 2: 8, 3: 7, 4: 5, 5: 4}
 CLASS_FRACTIONS = (1 / 3, 2 / 3, 1.0, 1.5, 2.0)
 CLASS_COLOURS = ("#1a9850", "#91cf60", "#d9ef8b", "#fdae61", "#f46d43", "#a50026")
 UNREACHABLE_COLOUR = "#3b3b3b"
-PASS_COLOUR, FAIL_COLOUR, NODATA_COLOUR = "#1a9850", "#d73027", "#808080"
 GAP_COLOUR, SITE_COLOUR = "#7b3294", "#2166ac"
 
 TEXT = {
@@ -104,54 +104,6 @@ TEXT = {
 
 
 # --------------------------------------------------------------------------- text helpers
-
-
-def check_lang(lang: str) -> str:
-    if lang not in TEXT:
-        raise InputError(f"map language must be 'zh' or 'en', got {lang!r}")
-    return lang
-
-
-def target_name(target: "Target", lang: str) -> str:
-    return target.name_zh if lang == "zh" else target.name_en
-
-
-def value_text(value: Any, target: "Target", lang: str) -> str:
-    """A target's (or a unit's) value as a planner reads it, in ``lang``."""
-    t = TEXT[lang]
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return t["nodata"]
-    v = float(value)
-    if target.metric == "share_within":
-        return f"{v:.1%}"
-    if target.metric == "mean_time":
-        return t["unreachable"] if math.isinf(v) else f"{v:.1f} {t['min']}"
-    return f"{v:.2f} /{'千人' if lang == 'zh' else '1000'}"
-
-
-def goal_text(target: "Target", lang: str) -> str:
-    """The target's goal, e.g. ``≥ 90%（15分钟内）`` / ``≥ 90% within 15 min``."""
-    t = TEXT[lang]
-    if target.metric == "share_within":
-        if lang == "zh":
-            return f"≥ {target.goal:.0%}（{target.threshold_min:g}分钟内）"
-        return f"≥ {target.goal:.0%} within {target.threshold_min:g} min"
-    if target.metric == "mean_time":
-        return f"≤ {target.goal:g} {t['min']}"
-    return f"≥ {target.goal:g} /{'千人' if lang == 'zh' else '1000'}"
-
-
-def verdict_text(passed: Any, lang: str) -> str:
-    t = TEXT[lang]
-    if passed is None or (isinstance(passed, float) and math.isnan(passed)):
-        return t["nodata"]
-    return t["passed"] if bool(passed) else t["failed"]
-
-
-def verdict_colour(passed: Any) -> str:
-    if passed is None or (isinstance(passed, float) and math.isnan(passed)):
-        return NODATA_COLOUR
-    return PASS_COLOUR if bool(passed) else FAIL_COLOUR
 
 
 def class_breaks(target: "Target") -> list[float]:

@@ -31,34 +31,11 @@ from .roadclasses import check_classes
 from .routing import ModeGraph, Placement, compile_mode, nearest_facility, od_matrix, place_points
 from .scenario import Scenario
 from .snapping import Snapped
+from .results import RunResult, summary_dict
 from .speedlimits import RoadDataWarning
 from .targets import Evaluation, Target, evaluate_ratio, evaluate_target, population_mask, select_facilities
 
 Progress = Callable[[str], None]
-
-
-@dataclass
-class RunResult:
-    """Everything a run computed, in the network's projected CRS.
-
-    ``demand`` carries, per target, ``<id>_min`` (minutes, inf = unreachable) and
-    ``<id>_facility`` (facility_id of the nearest counted facility).
-    """
-
-    scenario: Scenario
-    network: RoadNetwork
-    facilities: gpd.GeoDataFrame
-    demand: gpd.GeoDataFrame
-    units: gpd.GeoDataFrame | None
-    evaluations: list[Evaluation]
-    graphs: dict[str, ModeGraph] = field(default_factory=dict)
-    files: dict[str, Path] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    isochrones: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
-    gaps: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
-    sites: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
-    siting: dict[str, dict] = field(default_factory=dict)
-    engine: "_Engine | None" = field(default=None, repr=False)
 
 
 def load_network(scenario: Scenario, warnings: list[str] | None = None) -> RoadNetwork:
@@ -263,6 +240,43 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
     return result
 
 
+def run(scenario: str | Path | Scenario, out_dir: str | Path | None = None, *, write: bool = False,
+        progress: Progress | None = None, lang: str | None = None) -> RunResult:
+    """Evaluate a scenario: the one call a notebook needs (``ga.run("county.toml")``).
+
+    Parameters
+    ----------
+    scenario : str, Path or Scenario
+        A scenario TOML file (relative paths in it resolve against its folder) or a
+        :class:`~geoaccess.scenario.Scenario`.
+    out_dir : str or Path, optional
+        Where to write the outputs when ``write`` is true (default the scenario's
+        ``[output] dir``, else ``maps/<scenario name>/``).
+    write : bool, default False
+        Also write the output set (map, report, tables) as ``geoaccess run`` does.
+    progress : callable, optional
+        Called with a short message as each stage starts.
+    lang : {"zh", "en"}, optional
+        Language of the written map and report (default the scenario's ``[map] lang``).
+
+    Returns
+    -------
+    RunResult
+        ``.summary`` (one row per target), ``.evaluations`` (per-unit tables),
+        ``.demand`` (minutes per demand point and target), ``.gaps``, ``.isochrones``.
+
+    Raises
+    ------
+    InputError
+        Bad input, naming the file, key or row and the fix.
+    """
+    from .scenario import load_scenario
+
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    return run_scenario(scenario, out_dir, progress=progress, write=write, lang=lang)
+
+
 # Isochrone bands on the map buffer roads by at most this much: a home farther from the
 # road than this is shown outside, although its exact time (the demand layer) may be within.
 # They are drawn on a 25 m grid (isochrones method="raster"): the exact polygons cost
@@ -462,22 +476,6 @@ def _evaluate(target: Target, engine: _Engine, facilities: gpd.GeoDataFrame, dem
     demand[f"{target.id}_min"] = minutes
     demand[f"{target.id}_facility"] = np.where(nearest >= 0, ids[np.clip(nearest, 0, None)] if len(ids) else "", "")
     return evaluate_target(target, minutes, pop, urban, unit, unit_names)
-
-
-def summary_dict(result: RunResult) -> dict:
-    """The ``summary.json`` content."""
-    return {
-        "scenario": result.scenario.name,
-        "network": {"nodes": result.network.n_nodes, "edges": result.network.n_edges,
-                    "crs": result.network.crs.to_string()},
-        "facilities": int(len(result.facilities)),
-        "population_total": float(result.demand["pop"].sum()),
-        "demand_points": int(len(result.demand)),
-        "targets": [e.to_dict() for e in result.evaluations],
-        "warnings": result.warnings,
-        "siting": result.siting,
-        "attribution": "© OpenStreetMap contributors (ODbL)",
-    }
 
 
 SITING_MODELS = ("mclp", "lscp", "pmedian", "pcenter")

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from .io import write_with
-from .maps import (ATTRIBUTION, FAIL_COLOUR, NODATA_COLOUR, PASS_COLOUR, check_lang, goal_text, target_name,
-                   value_text, verdict_text)
+from .results import (ATTRIBUTION, FAIL_COLOUR, NODATA_COLOUR, PASS_COLOUR, check_lang, goal_text, target_name,
+                      value_text, verdict_text)
 
 if TYPE_CHECKING:
-    from .pipeline import RunResult
+    from .results import RunResult
     from .targets import Evaluation
 
 TEXT = {

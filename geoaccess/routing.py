@@ -174,7 +174,6 @@ def compile_mode(network: RoadNetwork, mode: str, speeds: dict[str, ModeSpeeds] 
     if not usable.any():
         raise InputError(f"no road in the network can be used by mode {mode!r}; check the highway classes "
                          f"and the {mode} speeds")
-    u_all = edges["u"].to_numpy()
     # Strongly connected parts: a road one can enter but never leave (a one-way exit cut
     # at the edge of the extract) is no place to snap a home or a station to.
     inside, main, size, keep = _main_parts(network, forward_s, backward_s, usable, min_component_nodes)
@@ -593,6 +592,53 @@ def nearest_facility(graph: ModeGraph, demand: Placement, facilities: Placement,
     facility[~np.isfinite(seconds)] = -1
     seconds /= 60.0
     return NearestResult(seconds, facility, dist[:n] / 60.0)
+
+
+def edge_piece_times(graph: ModeGraph, facilities: Placement, direction: str = "to_facility",
+                     limit_min: float = np.inf) -> dict[str, np.ndarray]:
+    """Edge pieces (between consecutive nodes or facility positions) with their end times.
+
+    Returns a dict of arrays, one entry per piece: ``edge``, ``f0``/``f1`` (fractions of
+    the piece's ends along the edge), ``t0``/``t1`` (seconds at those ends, ``inf`` beyond
+    ``limit_min`` or unreachable), ``s0``/``s1`` (seconds per unit fraction for travel
+    leaving the ``f0`` end towards ``f1`` and the ``f1`` end towards ``f0``, ``inf`` when
+    closed), plus ``fac_edge``, ``fac_frac``, ``fac_t`` for the facility positions.
+    """
+    check_choice("direction", direction, DIRECTIONS)
+    edges = graph.network.edges
+    u_all, v_all = edges["u"].to_numpy(), edges["v"].to_numpy()
+    n_edges = len(edges)
+    fwd, bwd = graph.forward_s, graph.backward_s
+    if not facilities.on_network.any():
+        none = np.zeros(0)
+        return {"edge": np.arange(n_edges), "f0": np.zeros(n_edges), "f1": np.ones(n_edges),
+                "t0": np.full(n_edges, np.inf), "t1": np.full(n_edges, np.inf), "s0": fwd, "s1": bwd,
+                "fac_edge": none.astype(np.int64), "fac_frac": none, "fac_t": none}
+    spliced = _Spliced(graph, facilities, direction)
+    limit_s = float(limit_min) * 60.0
+    dist = dijkstra(spliced.matrix, directed=True, indices=spliced.sources, min_only=True,
+                    limit=limit_s if np.isfinite(limit_s) else np.inf)
+    # The same chain u → p1 → … → pk → v the engine builds on every edge holding facilities.
+    fe, ff, fn = spliced.sorted_edge, spliced.sorted_frac, spliced.sorted_node
+    prev_same = np.r_[False, fe[1:] == fe[:-1]]
+    next_same = np.r_[fe[:-1] == fe[1:], False]
+    prev_node = np.where(prev_same, np.roll(fn, 1), u_all[fe])
+    prev_frac = np.where(prev_same, np.roll(ff, 1), 0.0)
+    last = ~next_same
+    split = np.zeros(n_edges, dtype=bool)
+    split[fe] = True
+    whole = np.flatnonzero(~split)
+    edge = np.r_[whole, fe, fe[last]]
+    node0 = np.r_[u_all[whole], prev_node, fn[last]]
+    node1 = np.r_[v_all[whole], fn, v_all[fe[last]]]
+    f0 = np.r_[np.zeros(len(whole)), prev_frac, ff[last]]
+    f1 = np.r_[np.ones(len(whole)), ff, np.ones(int(last.sum()))]
+    if direction == "from_facility":
+        s0, s1 = fwd[edge], bwd[edge]  # leaving the f0 end moves forward (u→v)
+    else:
+        s0, s1 = bwd[edge], fwd[edge]  # a point near f0 travels back to it: against u→v
+    return {"edge": edge, "f0": f0, "f1": f1, "t0": dist[node0], "t1": dist[node1], "s0": s0, "s1": s1,
+            "fac_edge": fe, "fac_frac": ff, "fac_t": dist[fn]}
 
 
 # --------------------------------------------------------------------------- OD matrices

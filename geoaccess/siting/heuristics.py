@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from .median import _MedData
+    from .problem import _MedData
 
 
 def _celf(gr: np.ndarray, gc: np.ndarray, gw: np.ndarray, n_cols: int, p: int,

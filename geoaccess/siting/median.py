@@ -17,50 +17,11 @@ from . import lagrangian
 from .evaluate import _canonicalise, _drop_redundant, _MedianEval, _rank, _sites_frame, _Val
 from .heuristics import _pmed_greedy, _pmed_swap
 from .lagrangian import _reduced_cost_fix, _topp
-from .problem import (SitingProblem, SitingResult, _check_n_new, _check_problem, _check_solver, _col_positions,
+from .problem import (_MedData, SitingProblem, SitingResult, _check_n_new, _check_problem, _check_solver,
                       _merged_pairs, _pairs)
 from .solver import _highs_solve, _post_seconds, _rel_gap
 
 _PMED_MILP_PAIRS = 40_000  # p-median pairs (after fixing) up to which the radius MILP is run
-
-
-class _MedData:
-    """Reduced p-median data: pairs (group, local column, minutes) with minutes below the
-    group's cap, stored in column order (``colptr``), plus group weights ``gw`` and caps
-    ``gcap`` (min of the penalty and the nearest fixed site). A group's cost is
-    ``gw * min(gcap, min over open columns of t)``."""
-
-    def __init__(self, gr, lc, gt, gw, gcap, K):
-        o = np.lexsort((gr, lc))
-        self.cr, self.cc, self.ct = gr[o], lc[o], gt[o]
-        self.cw = gw[self.cr]
-        self.wt = self.cw * self.ct
-        self.colptr = np.concatenate([[0], np.cumsum(np.bincount(lc, minlength=K))]).astype(np.int64)
-        self.gw, self.gcap, self.G, self.K = gw, gcap, len(gw), K
-        self.wcap = gw * gcap
-
-    def idx(self, cols) -> np.ndarray:
-        """Pair positions of the given columns (slices of the column order)."""
-        return _col_positions(self.colptr, cols)
-
-    def state(self, cols):
-        """Per group: nearest open time ``d1`` (cap if none), second nearest ``d2``, and the
-        column giving ``d1`` (-1: the cap)."""
-        k = self.idx(cols)
-        r, t, c = self.cr[k], self.ct[k], self.cc[k]
-        o = np.lexsort((c, t, r))
-        r, t, c = r[o], t[o], c[o]
-        first = np.r_[True, r[1:] != r[:-1]] if r.size else np.zeros(0, dtype=bool)
-        second = ~first & np.r_[False, first[:-1]] if r.size else first
-        d1, d2 = self.gcap.copy(), self.gcap.copy()
-        asg = np.full(self.G, -1, dtype=np.int64)
-        d1[r[first]], asg[r[first]] = t[first], c[first]
-        d2[r[second]] = t[second]
-        return d1, d2, asg
-
-    def cost(self, cols) -> float:
-        return float(self.gw @ self.state(cols)[0])
-
 
 
 class _MedianRelaxation:

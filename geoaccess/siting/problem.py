@@ -447,3 +447,40 @@ def _coverage_prep(problem: SitingProblem, thr: float, reduce: bool = True,
     return _CovPrep(gr, gc, gw, n_groups, cols, float(w[active & fcov].sum()),
                     float(w[active & ~coverable].sum()), float(w[active & coverable].sum()), done)
 
+
+class _MedData:
+    """Reduced p-median data: pairs (group, local column, minutes) with minutes below the
+    group's cap, stored in column order (``colptr``), plus group weights ``gw`` and caps
+    ``gcap`` (min of the penalty and the nearest fixed site). A group's cost is
+    ``gw * min(gcap, min over open columns of t)``."""
+
+    def __init__(self, gr, lc, gt, gw, gcap, K):
+        o = np.lexsort((gr, lc))
+        self.cr, self.cc, self.ct = gr[o], lc[o], gt[o]
+        self.cw = gw[self.cr]
+        self.wt = self.cw * self.ct
+        self.colptr = np.concatenate([[0], np.cumsum(np.bincount(lc, minlength=K))]).astype(np.int64)
+        self.gw, self.gcap, self.G, self.K = gw, gcap, len(gw), K
+        self.wcap = gw * gcap
+
+    def idx(self, cols) -> np.ndarray:
+        """Pair positions of the given columns (slices of the column order)."""
+        return _col_positions(self.colptr, cols)
+
+    def state(self, cols):
+        """Per group: nearest open time ``d1`` (cap if none), second nearest ``d2``, and the
+        column giving ``d1`` (-1: the cap)."""
+        k = self.idx(cols)
+        r, t, c = self.cr[k], self.ct[k], self.cc[k]
+        o = np.lexsort((c, t, r))
+        r, t, c = r[o], t[o], c[o]
+        first = np.r_[True, r[1:] != r[:-1]] if r.size else np.zeros(0, dtype=bool)
+        second = ~first & np.r_[False, first[:-1]] if r.size else first
+        d1, d2 = self.gcap.copy(), self.gcap.copy()
+        asg = np.full(self.G, -1, dtype=np.int64)
+        d1[r[first]], asg[r[first]] = t[first], c[first]
+        d2[r[second]] = t[second]
+        return d1, d2, asg
+
+    def cost(self, cols) -> float:
+        return float(self.gw @ self.state(cols)[0])

@@ -152,7 +152,7 @@ def _run_region(args: argparse.Namespace) -> int:
 
     from .maps import goal_text, value_text
     from .region import load_region
-    from .region_run import run_region
+    from .region.run import run_region
 
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")

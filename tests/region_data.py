@@ -2,7 +2,7 @@
 
 Counties are 0.02° squares near 106°E 26°N (≈ 2.0 km × 2.0 km): A and B side by side,
 D east of B (roads, nobody living there), C farther east (people, no roads). The only
-hospital is in B, 0.5 km east of A's border. Roads are "primary" streets on a 0.01°/0.006°
+hospital is in B, 0.5 km east of A's border; A has a village clinic. Roads are "primary" streets on a 0.01°/0.006°
 grid with a node at every crossing; people are 10 per point on a 0.004° grid inside A, B, C.
 """
 
@@ -18,6 +18,7 @@ import shapely
 LAT = (26.0, 26.018)
 SQUARES = {"A": (106.00, 106.02), "B": (106.02, 106.04), "D": (106.04, 106.06), "C": (106.20, 106.22)}
 HOSPITAL = (106.025, 26.009)
+CLINIC = (106.005, 26.009)  # in A: A has a facility, but no hospital
 
 REGION = """[region]
 name = "test-region"
@@ -59,8 +60,8 @@ def people() -> pd.DataFrame:
     rows = []
     for code in ("A", "B", "C"):
         w, e = SQUARES[code]
-        for lon in np.arange(w + 0.002, e, 0.004):
-            for lat in np.arange(LAT[0] + 0.002, LAT[1], 0.004):
+        for lon in w + 0.002 + 0.004 * np.arange(5):  # 5 × 4 points, none on a border
+            for lat in LAT[0] + 0.002 + 0.004 * np.arange(4):
                 rows.append((round(lon, 6), round(lat, 6), 10.0))
     return pd.DataFrame(rows, columns=["lon", "lat", "pop"])
 
@@ -77,7 +78,8 @@ def write_region(folder: Path, extra: str = "buffer_km = 3") -> Path:
     lines += [shapely.LineString([(x, y) for y in ys]) for x in xs]  # north-south streets
     gpd.GeoDataFrame({"highway": ["primary"] * len(lines)}, geometry=lines, crs="EPSG:4326").to_file(
         folder / "roads.gpkg", driver="GPKG")
-    pd.DataFrame([{"lon": HOSPITAL[0], "lat": HOSPITAL[1], "type": "county_hospital", "name": "乙县人民医院"}]).to_csv(
+    pd.DataFrame([{"lon": HOSPITAL[0], "lat": HOSPITAL[1], "type": "county_hospital", "name": "乙县人民医院"},
+                  {"lon": CLINIC[0], "lat": CLINIC[1], "type": "village_clinic", "name": "甲村卫生室"}]).to_csv(
         folder / "facilities.csv", index=False)
     people().to_csv(folder / "people.csv", index=False)
     path = folder / "region.toml"

@@ -12,6 +12,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pyproj
 import shapely
 
 from ..coords import crs_kind, to_wgs84_lonlat
@@ -202,12 +203,11 @@ def read_units(region: Region) -> gpd.GeoDataFrame:
     file_crs = gdf.crs
     if crs is not None:
         kind = crs_kind(crs)
-        if file_crs is not None and not file_crs.is_geographic:
+        if kind in ("gcj02", "bd09") and file_crs is not None and not file_crs.is_geographic:
             raise InputError(f"{what} is in the projected CRS {file_crs.to_string()} (metres), but [region] crs = "
                              f"{crs!r} says longitude/latitude. Remove crs from [region] (the file's own CRS is "
                              "then used) or reproject the file to lon/lat.")
-        if kind == "epsg" and file_crs is not None and file_crs.to_epsg() not in (None, 4326, 4490) \
-                and f"EPSG:{file_crs.to_epsg()}" != crs.upper():
+        if kind == "pyproj" and file_crs is not None and not pyproj.CRS.from_user_input(crs).equals(file_crs):
             raise InputError(f"{what} says it is in {file_crs.to_string()}, [region] crs says {crs}: "
                              "remove one of them")
     elif file_crs is None:
@@ -216,11 +216,12 @@ def read_units(region: Region) -> gpd.GeoDataFrame:
     else:
         crs = file_crs.to_string()
     xy = shapely.get_coordinates(geom.to_numpy())
-    lon, lat = to_wgs84_lonlat(xy[:, 0], xy[:, 1], crs)
-    if not (np.all(np.abs(lon) <= 180) and np.all(np.abs(lat) <= 90)):
+    degrees = crs_kind(crs) != "pyproj" or pyproj.CRS.from_user_input(crs).is_geographic
+    if degrees and not (np.all(np.abs(xy[:, 0]) <= 180) and np.all(np.abs(xy[:, 1]) <= 90)):
         raise InputError(f"{what}: coordinates up to ({np.abs(xy[:, 0]).max():,.0f}, {np.abs(xy[:, 1]).max():,.0f}) "
                          f"are not degrees, although read as {crs}; the file's CRS label is wrong. Set [region] "
                          "crs to its real CRS (e.g. \"EPSG:3857\") or reproject the file.")
+    lon, lat = to_wgs84_lonlat(xy[:, 0], xy[:, 1], crs)
     wgs = shapely.set_coordinates(geom.to_numpy().copy(), np.column_stack([lon, lat]))
     invalid = ~shapely.is_valid(wgs)
     if invalid.any():

@@ -29,7 +29,7 @@ MAX_LINES = 500
 # Modules still over MAX_LINES, with the most they may hold: this list only shrinks.
 OVERSIZE: dict[str, int] = {
     "coords": 548, "facilities": 576, "io": 578, "isochrones": 631, "maps": 841, "network": 710,
-    "pipeline": 696, "routing": 773, "synthetic": 1371,
+    "pipeline": 696, "routing": 773,
 }
 
 

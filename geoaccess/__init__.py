@@ -46,7 +46,7 @@ _API = {
     "solve_lscp": "siting", "solve_pmedian": "siting", "solve_pcenter": "siting",
     # outputs
     "map_from_result": "maps", "write_map": "maps", "write_report": "report",
-    "InputError": "errors",
+    "InputError": "errors", "data_path": "_paths",
 }
 
 __all__ = ["__version__", *_API]
@@ -70,6 +70,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily a
     from .admin import admin_from_file, assign_units  # noqa: F401
     from .coords import bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_bd09, wgs84_to_gcj02  # noqa: F401
     from .demand import population_from_file, population_from_raster  # noqa: F401
+    from ._paths import data_path  # noqa: F401
     from .errors import InputError  # noqa: F401
     from .facilities import classify_facilities, facilities_from_file, facilities_from_osm  # noqa: F401
     from .gaps import find_gaps  # noqa: F401

@@ -30,10 +30,11 @@ import numpy as np
 import pandas as pd
 import pyproj
 
-from .coords import lonlat_points, utm_crs_for
+from .coords import utm_crs_for
 from .errors import InputError, check_positive
-from .facilities import points_from_vector
-from .io import TABLE_SUFFIXES, VECTOR_SUFFIXES, check_input_file, read_table, read_vector, require_columns, write_with
+from .io import (TABLE_SUFFIXES, VECTOR_SUFFIXES, check_input_file, read_table_lines, read_vector, require_columns,
+                 write_with)
+from .points import lonlat_points, points_from_vector
 
 RASTER_SUFFIXES = (".tif", ".tiff")
 
@@ -158,16 +159,21 @@ def _cell_area_m2(transform, crs: pyproj.CRS, y_centre: np.ndarray, name: str) -
     return a * a / 2.0 * np.radians(abs(transform.a)) * np.abs(q(y_centre + half) - q(y_centre - half))
 
 
-def _pop_values(df: pd.DataFrame, pop: str, what: str, table: bool = False) -> np.ndarray:
+def _pop_values(df: pd.DataFrame, pop: str, what: str, lines: np.ndarray | None = None) -> np.ndarray:
     """Population column as floats; missing, non-numeric or negative values are refused
-    (the module's population-values rule), rows listed. ``table``: rows are lines of a CSV/XLSX (line = row + 2)."""
+    (the module's population-values rule), rows listed. ``lines``: each row's line in a
+    CSV/XLSX file (blank lines skipped by the reader), for a table."""
     values = pd.to_numeric(df[pop], errors="coerce").to_numpy(dtype=float)
     for mask, problem in ((~np.isfinite(values), "missing or non-numeric"), (values < 0, "negative")):
         if mask.any():
             idx = np.flatnonzero(mask)
             rows = ", ".join(str(i) for i in idx[:10]) + (f" (and {idx.size - 10} more)" if idx.size > 10 else "")
-            first = f"row {idx[0]} (line {idx[0] + 2} of the file)" if table else f"feature {idx[0]} (0-based)"
-            _refuse(what, problem, f"population column {pop!r}, rows (0-based) {rows}", idx.size,
+            table = lines is not None
+            rows = "rows (0-based) " + rows
+            if table:  # and the file lines an editor shows (blank lines are skipped by the reader)
+                rows += f" (file line{'s' if idx.size > 1 else ''} {', '.join(str(int(n)) for n in lines[idx[:10]])})"
+            first = f"row {idx[0]} (line {lines[idx[0]]} of the file)" if table else f"feature {idx[0]} (0-based)"
+            _refuse(what, problem, f"population column {pop!r}, {rows}", idx.size,
                     "row" if table else "feature", values[mask].sum() if problem == "negative" else None, first,
                     "correct those values (a count of persons, 0 where nobody lives) or delete the rows")
     return values
@@ -280,11 +286,11 @@ def population_from_points(path: str | os.PathLike, x: str = "lon", y: str = "la
     p = check_input_file(path, "population points", TABLE_SUFFIXES + VECTOR_SUFFIXES)
     what = f"population points {p.name}"
     if p.name.lower().endswith(TABLE_SUFFIXES):
-        df = read_table(p, what)
+        df, lines = read_table_lines(p, what)
         require_columns(df, what, {"x": x, "y": y, "pop": pop})
-        values = _pop_values(df, pop, what, table=True)
-        points = lonlat_points(pd.to_numeric(df[x], errors="coerce").to_numpy(dtype=float),
-                               pd.to_numeric(df[y], errors="coerce").to_numpy(dtype=float), crs, what)
+        values = _pop_values(df, pop, what, lines)
+        # raw cells: lonlat_points reads decimal and degrees-minutes-seconds alike
+        points = lonlat_points(df[x].to_numpy(), df[y].to_numpy(), crs, what, lines)
         return _demand_frame(values, df.drop(columns=[x, y, pop]), points.to_numpy(), "EPSG:4326")
     return _points_to_demand(read_vector(p, what, layer=layer), pop, crs, what)
 

@@ -11,7 +11,7 @@ file readers add ``kind_rule``, saying how each kind was found (see
 Facility lists exported from Amap or Baidu are in GCJ-02 / BD-09; pass ``crs="GCJ-02"``
 or ``crs="BD-09"`` and the points are shifted to WGS84 (see :mod:`geoaccess.coords`).
 Coordinates may be decimal degrees or degrees-minutes-seconds text
-(:func:`geoaccess.coords.parse_degrees`).
+(:func:`geoaccess.points.parse_degrees`).
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ import numpy as np
 import pandas as pd
 
 from ._paths import data_path
-from .coords import crs_kind, lonlat_points
+from .coords import crs_kind
 from .errors import InputError
 from .io import TABLE_SUFFIXES, VECTOR_SUFFIXES, check_input_file, read_table_lines, read_vector, require_columns
+from .points import lonlat_points, points_from_vector
 
 STANDARD_COLUMNS = ["facility_id", "name", "type", "kind", "capacity", "lon", "lat"]
 
@@ -295,7 +296,7 @@ def facilities_from_file(path: str | os.PathLike, x: str = "lon", y: str = "lat"
         Columns with longitude/latitude (or easting/northing in metres for a projected
         ``crs``); tables only, vector files use their geometry. Degrees may be decimal
         or degrees-minutes-seconds text (``116°48'30.5"E``, ``东经116度48分30秒``; see
-        :func:`geoaccess.coords.parse_degrees`).
+        :func:`geoaccess.points.parse_degrees`).
     type : str
         Column with the facility type; mapped to ``kind`` by :func:`classify_facilities`.
     name : str or None
@@ -379,50 +380,6 @@ def facilities_from_file(path: str | os.PathLike, x: str = "lon", y: str = "lat"
     own = {type, name, capacity, id} | set(std.columns)
     rest = df.drop(columns=[c for c in df.columns if c in own])
     return gpd.GeoDataFrame(pd.concat([std, rest], axis=1), geometry=points.to_numpy(), crs="EPSG:4326")
-
-
-def points_from_vector(gdf: gpd.GeoDataFrame, crs: str, what: str) -> gpd.GeoSeries:
-    """WGS84 points for the features of a vector file.
-
-    Parameters
-    ----------
-    gdf : geopandas.GeoDataFrame
-        Features as read from the file; non-point geometries become their
-        representative point (a point guaranteed to lie inside a polygon).
-    crs : str
-        Used when the file has no CRS, or when it names GCJ-02 / BD-09 (the file's
-        label is then ignored and the coordinates shifted to WGS84).
-    what : str
-        Names the input in messages.
-
-    Returns
-    -------
-    geopandas.GeoSeries
-        Points in EPSG:4326, indexed 0..n-1.
-
-    Raises
-    ------
-    InputError
-        Missing or empty geometries (rows listed), coordinates out of range, or a
-        projected file combined with crs GCJ-02 / BD-09.
-    """
-    kind = crs_kind(crs)
-    geom = gdf.geometry.reset_index(drop=True)
-    bad = (geom.isna() | geom.is_empty).to_numpy()
-    if bad.any():
-        rows = ", ".join(str(i) for i in np.flatnonzero(bad)[:10])
-        raise InputError(f"{what} has missing or empty geometries in rows {rows}; fix or drop those features")
-    points = geom.where(geom.geom_type == "Point", geom.representative_point())
-    if kind in ("gcj02", "bd09"):
-        # The file's CRS label cannot be trusted for shifted coordinates: take the raw degrees.
-        if gdf.crs is not None and not gdf.crs.is_geographic:
-            raise InputError(f"{what} is in the projected CRS {gdf.crs.to_string()}, but crs={crs!r} needs "
-                             "longitude/latitude degrees; reproject the file or drop the crs parameter")
-        return lonlat_points(points.x.to_numpy(), points.y.to_numpy(), crs, what)
-    if gdf.crs is None:
-        return lonlat_points(points.x.to_numpy(), points.y.to_numpy(), crs, f"{what} (no CRS in file; assumed {crs})")
-    wgs = points.set_crs(gdf.crs, allow_override=True).to_crs("EPSG:4326")
-    return lonlat_points(wgs.x.to_numpy(), wgs.y.to_numpy(), "EPSG:4326", what)
 
 
 def _row_list(mask: np.ndarray, lines: np.ndarray | None) -> str:

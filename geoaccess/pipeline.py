@@ -512,7 +512,7 @@ def candidate_sites(result: RunResult, target: Target, spacing_m: float = 500.0)
 def candidates_from_file(path: str | Path, crs: str | Path, x: str = "lon", y: str = "lat", id: str = "id",
                          name: str = "name", source_crs: str = "EPSG:4326") -> gpd.GeoDataFrame:
     """Candidate sites from a .csv/.xlsx with ``x``/``y`` columns (ids and names optional)."""
-    from .coords import lonlat_points
+    from .points import lonlat_points
     from .io import read_table_lines, require_columns
 
     p = check_input_file(path, "candidate sites file", (".csv", ".xlsx"))

@@ -2,10 +2,10 @@ import numpy as np
 import pyproj
 import pytest
 
+from geoaccess.points import check_lonlat
 from geoaccess.coords import (
     bd09_to_gcj02,
     bd09_to_wgs84,
-    check_lonlat,
     gcj02_to_bd09,
     gcj02_to_wgs84,
     to_wgs84_lonlat,

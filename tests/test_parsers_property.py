@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geoaccess.coords import parse_degrees
+from geoaccess.points import parse_degrees
 from geoaccess.io import read_table_lines
 
 UNIT = 10_000  # seconds are written with 4 decimals: 1e-4 s = 2.8e-8 degrees

@@ -353,3 +353,20 @@ def test_assign_units_puts_points_outside_every_unit_in_the_outside_unit():
     name, urban = assign_units(demand, units, warn_to=[])
     assert name.tolist() == ["甲街道", OUTSIDE] and urban.tolist() == [True, False]
     assert shapely.contains_xy(units.geometry.iloc[0], 500, 500)
+
+
+def test_population_table_rows_are_named_by_file_line_despite_blank_lines(tmp_path):
+    # Blank lines are skipped by the reader; the message must still send the user to the
+    # right line (line 5 holds the bad value: header, a row, two blank lines... by hand).
+    (tmp_path / "p.csv").write_text("lon,lat,pop\n7.42,43.73,10\n\n7.43,43.74,abc\n7.44,43.75,5\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"rows \(0-based\) 1 \(file line 4\).*the first at row 1 \(line 4 of the file\)"):
+        population_from_points(tmp_path / "p.csv")
+
+
+def test_population_table_reads_degrees_minutes_seconds_like_facilities(tmp_path):
+    # 7°25'12"E = 7.42, 43°44'24"N = 43.74 (by hand: 25/60 + 12/3600 = 0.42; 44/60 + 24/3600 = 0.74)
+    (tmp_path / "p.csv").write_text('lon,lat,pop\n"7°25\'12""E","43°44\'24""N",10\n7.5,43.8,5\n', encoding="utf-8")
+    pts = population_from_points(tmp_path / "p.csv")
+    assert pts.geometry.x.tolist() == pytest.approx([7.42, 7.5])
+    assert pts.geometry.y.tolist() == pytest.approx([43.74, 43.8])
+    assert pts["pop"].tolist() == [10, 5]

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -259,6 +260,17 @@ def run_county(job: dict[str, Any]) -> dict[str, Any]:
     except InputError as exc:
         record.update(status="failed", note=str(exc), targets=[], warnings=[])
     record["seconds"] = time.perf_counter() - t0
+    record["peak_rss_mb"] = _peak_rss_mb()  # of the worker process so far: what it needed at most
     write_json(status, record)
     running.unlink(missing_ok=True)
     return record
+
+
+def _peak_rss_mb() -> float | None:
+    """Peak resident memory of this process, MB (None where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024.0 if sys.platform != "darwin" else kb / 1024.0 / 1024.0

@@ -150,8 +150,8 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
 def _run_region(args: argparse.Namespace) -> int:
     import json
 
-    from .maps import goal_text, value_text
     from .region import load_region
+    from .results import goal_text, value_text
     from .region.run import run_region
 
     if args.workers is not None and args.workers < 1:
@@ -168,12 +168,13 @@ def _run_region(args: argparse.Namespace) -> int:
     summary = json.loads(run.files["region_summary"].read_text(encoding="utf-8"))
     targets = load_region(args.region).scenario.targets
     table = Table(title=f"geoaccess · {summary['region']} · {summary['counties']} counties")
-    for col in ("target", "province value", "goal", "result", "counties passing"):
+    for col in ("target", "province value", "goal", "result", "unreachable", "counties passing"):
         table.add_column(col)
     for t in summary["targets"]:
         tg = targets[t["id"]]
         table.add_row(t["id"], value_text(t["value"], tg, "en"), goal_text(tg, "en"),
                       "[green]PASS[/]" if t["passed"] else ("[red]FAIL[/]" if t["passed"] is False else "–"),
+                      f"{t['population_unreachable']:,.0f} / {t['population_total']:,.0f}",
                       f"{t['counties_passing']} / {t['counties_evaluated']}")
     console.print(table)
     by_status = ", ".join(f"{k} {v}" for k, v in summary["counties_by_status"].items())

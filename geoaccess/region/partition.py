@@ -26,7 +26,7 @@ from .config import _PATH_KEYS, Region
 
 # --------------------------------------------------------------------------- partitioning
 
-def fingerprint(region: Region, ids: list[str]) -> str:
+def fingerprint(region: Region) -> str:
     """A digest of what a county's results depend on: the region file, the input files'
     sizes and times, the buffer and the geoaccess version (resume skips a county only
     when it matches)."""
@@ -54,7 +54,7 @@ def partition(region: Region, units: gpd.GeoDataFrame, root: Path, ids: list[str
         "facilities", "population", "dir"}``.
     """
     say = say or (lambda msg: None)
-    fp = fingerprint(region, ids)
+    fp = fingerprint(region)
     index_path = root / "slices" / "partition.json"
     known: dict[str, dict] = {}
     if index_path.is_file() and not force:

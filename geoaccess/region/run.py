@@ -142,7 +142,7 @@ def run_region(region_path: str | Path, out: str | Path | None = None, *, worker
     if outside:
         run.warnings.append(f"{outside['population']:,.0f} people ({outside['points']:,} demand points) lie in no "
                             f"county polygon of {region.units.name} and are counted in no county")
-    fp = fingerprint(region, ids)
+    fp = fingerprint(region)
     m = region.scenario.map
     options = {"lang": lang or m["lang"], "self_contained": self_contained, "basemap": basemap}
     jobs = []
@@ -204,6 +204,7 @@ def run_region(region_path: str | Path, out: str | Path | None = None, *, worker
                     rec = {"id": job["id"], "name": job["name"], "fingerprint": fp, "status": "failed",
                            "note": f"{type(exc).__name__}: {exc}", "targets": [], "seconds": None}
                     write_json(job["status"], rec)
+                    Path(job["status"]).with_suffix(".running").unlink(missing_ok=True)
                 else:
                     rec = fut.result()
                 run.records[job["id"]] = rec

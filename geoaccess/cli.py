@@ -280,6 +280,8 @@ def _check(args: argparse.Namespace) -> int:
 
 def check_lines(inputs, out: Path) -> list[str]:
     """What ``geoaccess check`` prints about loaded inputs (a :class:`geoaccess.pipeline.Inputs`)."""
+    from .network import report_lines
+
     net, fac, demand, units = inputs.network, inputs.facilities, inputs.demand, inputs.units
     sc = inputs.scenario
     edges = net.edges
@@ -290,7 +292,8 @@ def check_lines(inputs, out: Path) -> list[str]:
              f"road network: {net.n_nodes:,} nodes, {net.n_edges:,} road segments, {km:,.1f} km; "
              f"one-way {oneway_km / km:.0%} of km" if km > 0 else
              f"road network: {net.n_nodes:,} nodes, {net.n_edges:,} road segments, 0 km",
-             "  km per highway class: " + ", ".join(f"{k} {v:,.1f}" for k, v in by_class.items())]
+             "  km per highway class: " + ", ".join(f"{k} {v:,.1f}" for k, v in by_class.items()),
+             *report_lines(net.report)]
     kinds = fac["kind"].astype(str).value_counts()
     lines.append(f"facilities: {len(fac):,} (" + ", ".join(f"{k} {n}" for k, n in kinds.items()) + ")")
     other = fac.loc[fac["kind"].astype(str) == "other", "type"].astype(str).value_counts()

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +32,8 @@ from .coords import utm_crs_for
 from .errors import InputError, check_choice, check_positive
 from . import speedlimits
 from .io import VECTOR_SUFFIXES, check_input_file, read_vector
-from .osmtags import ACCESS_NAMES, CLOSED, DESTINATION, OPEN, TAG_KEYS, interpret_ways
-from .roadclasses import road_attributes
+from .osmtags import ACCESS_NAMES, CLOSED, DESTINATION, NOT_ROADS, OPEN, TAG_KEYS, interpret_ways
+from .roadclasses import find_column, normalise, road_attributes
 
 MODES = ("walk", "drive", "ambulance")
 NETWORK_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.xml", ".xml", ".graphml") + VECTOR_SUFFIXES
@@ -141,17 +144,24 @@ class RoadNetwork:
         """The network as an osmnx-style graph (see :meth:`to_networkx`)."""
         return self.to_networkx()
 
-    def to_networkx(self) -> nx.MultiDiGraph:
-        """An osmnx-style ``MultiDiGraph`` in lon/lat (EPSG:4326): one arc per open direction for vehicles.
+    def to_networkx(self, crs: str | CRS = "EPSG:4326") -> nx.MultiDiGraph:
+        """An osmnx-style ``MultiDiGraph``: one arc per open direction for vehicles.
 
+        Parameters
+        ----------
+        crs
+            CRS of the nodes' ``x``/``y`` and the edge geometries (default lon/lat).
+
+        Notes
+        -----
         Per-mode access is written as the OSM tags that give it back (``foot``,
         ``motorcar``, ``emergency``), so the graph read again (e.g. saved with
         ``osmnx.save_graphml``) gives the same network.
         """
         e = self.edges
-        to_lonlat = Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
+        to_lonlat = Transformer.from_crs(self.crs, crs, always_xy=True)
         lon, lat = to_lonlat.transform(self.node_xy[:, 0], self.node_xy[:, 1])
-        graph = nx.MultiDiGraph(crs="EPSG:4326")
+        graph = nx.MultiDiGraph(crs=CRS(crs).to_string())
         graph.add_nodes_from((int(i) if isinstance(i, (int, np.integer)) else i, {"x": float(x), "y": float(y)})
                              for i, x, y in zip(self.node_ids, lon, lat))
         ids = np.array([int(i) if isinstance(i, (int, np.integer)) else i for i in self.node_ids], dtype=object)
@@ -185,12 +195,19 @@ def graph_from_file(path: str | Path) -> nx.MultiDiGraph:
     return network_from_file(path).to_networkx()
 
 
-def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Ways with a ``highway`` tag from an OSM PBF or XML file, with pyosmium.
+def _is_water_area(tags: Any) -> bool:
+    """OSM tags of a water surface: ``natural=water``, ``waterway=riverbank``, ``water=river``."""
+    return tags.get("natural") == "water" or tags.get("waterway") == "riverbank" or tags.get("water") == "river"
+
+
+def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Ways with a ``highway`` tag, and mapped water, from an OSM PBF or XML file, with pyosmium.
 
     Returns the ways' tags (one row per way, :data:`geoaccess.osmtags.TAG_KEYS` columns,
-    indexed by way id), and per way node: its way's row, the OSM node id, lon and lat.
-    Nodes missing from the extract are left out (the way is cut there).
+    indexed by way id), per way node: its way's row, the OSM node id, lon and lat; the way
+    ids; and the water as lon/lat shapely geometries (coastline LineStrings, water
+    Polygons from closed ways and MultiPolygons from multipolygon relations). Nodes
+    missing from the extract are left out (the way is cut there).
     """
     import osmium
 
@@ -199,24 +216,50 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
     row_of: list[np.ndarray] = []
     refs: list[np.ndarray] = []
     lonlat: list[np.ndarray] = []
-    processor = osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
-    for way in processor.with_filter(osmium.filter.EntityFilter(osmium.osm.WAY)).with_filter(
-            osmium.filter.KeyFilter("highway")):
-        nodes = [(n.ref, n.lon, n.lat) for n in way.nodes if n.location.valid()]
+    water: list[Any] = []
+    water_relations = False
+    processor = osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION).with_locations()
+    wanted = osmium.filter.KeyFilter("highway", "natural", "waterway", "water")
+    for obj in processor.with_filter(osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.RELATION)).with_filter(
+            wanted):
+        tags = obj.tags
+        if obj.is_relation():
+            water_relations |= tags.get("type") == "multipolygon" and _is_water_area(tags)
+            continue
+        nodes = [(n.ref, n.lon, n.lat) for n in obj.nodes if n.location.valid()]
         if len(nodes) < 2:
             continue
-        tags = way.tags
+        if "highway" not in tags:
+            if tags.get("natural") == "coastline":
+                water.append(shapely.LineString([n[1:] for n in nodes]))
+            elif _is_water_area(tags) and len(nodes) >= 4 and nodes[0][0] == nodes[-1][0]:
+                water.append(shapely.Polygon([n[1:] for n in nodes]))
+            continue
         rows.append({k: tags.get(k) for k in TAG_KEYS})
-        way_ids.append(way.id)
+        way_ids.append(obj.id)
         arr = np.array(nodes, dtype=float)
         refs.append(np.array([n[0] for n in nodes], dtype=np.int64))
         lonlat.append(arr[:, 1:])
         row_of.append(np.full(len(nodes), len(rows) - 1, dtype=np.int64))
+    if water_relations:
+        # Rivers and lakes mapped as multipolygon relations: pyosmium assembles them (one
+        # more pass over the file, only when it holds some).
+        factory = osmium.geom.WKBFactory()
+        areas = osmium.FileProcessor(str(path)).with_areas(osmium.filter.KeyFilter("natural", "waterway", "water"))
+        for area in areas.with_filter(osmium.filter.EntityFilter(osmium.osm.AREA)):
+            if not area.from_way() and _is_water_area(area.tags):
+                try:
+                    water.append(shapely.from_wkb(factory.create_multipolygon(area)))
+                except RuntimeError:  # an unclosed ring at the edge of the extract: left out
+                    continue
     tags = pd.DataFrame(rows, columns=list(TAG_KEYS), index=pd.Index(way_ids, name="osm_way"))
+    water_geoms = shapely.make_valid(np.array(water, dtype=object)) if water else np.empty(0, dtype=object)
     if not rows:
-        return tags, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros(0, np.int64)
+        return (tags, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros(0, np.int64),
+                water_geoms)
     coords = np.concatenate(lonlat)
-    return tags, np.concatenate(row_of), np.concatenate(refs), coords, np.asarray(way_ids, dtype=np.int64)
+    return (tags, np.concatenate(row_of), np.concatenate(refs), coords, np.asarray(way_ids, dtype=np.int64),
+            water_geoms)
 
 
 def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetwork:
@@ -228,7 +271,7 @@ def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetw
     roads, or met twice by one) and at their ends.
     """
     p = Path(path)
-    tags, way_row, refs, lonlat, way_ids = _read_osm(p)
+    tags, way_row, refs, lonlat, way_ids, water = _read_osm(p)
     if len(tags) == 0:
         raise InputError(f"{p.name} holds no roads (no ways with a highway tag); is it an OSM extract of the area?")
     meaning = interpret_ways(tags)
@@ -247,7 +290,8 @@ def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetw
     seg_way = way_row[seg_start]
     attrs = meaning.iloc[seg_way].reset_index(drop=True)
     attrs["osm_way"] = way_ids[seg_way]
-    return _network_from_segments(refs[seg_start], refs[seg_end], geoms, attrs, CRS("EPSG:4326"), crs, report)
+    return _network_from_segments(refs[seg_start], refs[seg_end], geoms, attrs, CRS("EPSG:4326"), crs, report,
+                                  water=water)
 
 
 def _split_at_nodes(coords: np.ndarray, line_of: np.ndarray, junction: np.ndarray
@@ -293,11 +337,13 @@ def _dropped_text(dropped: dict[str, dict[str, float]]) -> str:
 
 
 def _network_from_segments(u_key: np.ndarray, v_key: np.ndarray, geoms: np.ndarray, attrs: pd.DataFrame,
-                           source_crs: CRS, crs: str | CRS | None, report: dict) -> RoadNetwork:
+                           source_crs: CRS, crs: str | CRS | None, report: dict,
+                           water: np.ndarray | None = None) -> RoadNetwork:
     """Assemble a :class:`RoadNetwork` from road segments drawn from ``u_key`` to ``v_key``.
 
     ``attrs`` holds :func:`geoaccess.osmtags.interpret_ways` columns per segment; segments
-    open only backwards are turned round so that ``oneway`` always means u → v.
+    open only backwards are turned round so that ``oneway`` always means u → v. ``water``
+    (geometries in ``source_crs``) is projected with the roads.
     """
     backward = attrs["oneway"].to_numpy() == -1
     u_key, v_key = np.where(backward, v_key, u_key), np.where(backward, u_key, v_key)
@@ -337,7 +383,14 @@ def _network_from_segments(u_key: np.ndarray, v_key: np.ndarray, geoms: np.ndarr
         raise InputError("the road network has no edges; check the file or the area you asked for")
     report = dict(report)
     report.update(load_report(edges))
-    return RoadNetwork(crs=target_crs, node_ids=node_keys, node_xy=node_xy, edges=edges, report=report)
+    if water is not None and len(water):
+        water = shapely.transform(water, lambda c: np.column_stack(to_target.transform(c[:, 0], c[:, 1])))
+        lines = np.isin(shapely.get_type_id(water), (1, 5))
+        report["water"] = {"areas": int((~lines).sum()), "coastline_km": round(float(shapely.length(water[lines]).sum())
+                                                                              / 1000, 3)}
+    else:
+        water = np.empty(0, dtype=object)
+    return RoadNetwork(crs=target_crs, node_ids=node_keys, node_xy=node_xy, edges=edges, report=report, water=water)
 
 
 def load_report(edges: gpd.GeoDataFrame) -> dict:
@@ -356,26 +409,99 @@ def load_report(edges: gpd.GeoDataFrame) -> dict:
     return out
 
 
+def report_lines(report: dict) -> list[str]:
+    """What loading dropped and restricted, as lines for ``geoaccess check`` (indented).
+
+    Parameters
+    ----------
+    report
+        ``RoadNetwork.report``.
+
+    Returns
+    -------
+    list of str
+        Ways dropped by reason (count, km), km open only at trip ends or closed per mode,
+        and the mapped water; nothing for what the report does not hold.
+    """
+    lines = []
+    if report.get("dropped"):
+        lines.append("  not roads (dropped): " + "; ".join(
+            f"{reason} {v['ways']:,} ways, {v['km']:,.1f} km" for reason, v in report["dropped"].items()))
+    access = [f"{mode} " + ", ".join(f"{name} {km:,.1f} km" for name, km in report[f"access_{mode}"].items())
+              for mode in MODES if report.get(f"access_{mode}")]
+    if access:
+        lines.append("  access (of the roads kept): " + "; ".join(access))
+    water = report.get("water")
+    lines.append(f"  water: {water['areas']:,} areas, {water['coastline_km']:,.1f} km of coastline (homes and "
+                 "facilities do not join a road across it)" if water else
+                 "  water: none mapped in the source (homes may join a road across a river)")
+    return lines
+
+
+@contextmanager
+def osmnx_settings() -> Iterator[None]:
+    """osmnx settings under which its graphs read like geoaccess's own file readers.
+
+    Inside the ``with`` block:
+
+    - ``osmnx.settings.useful_tags_way`` holds osmnx's own list plus
+      :data:`geoaccess.osmtags.TAG_KEYS` (access per mode, ``emergency``, ``area``,
+      ``junction``, ``bridge``, ``tunnel`` …), so a download or ``osmnx.graph_from_xml``
+      keeps them and :func:`network_from_graph` reads them like a file's tags;
+    - osmnx's simplification never merges across the end of an OSM way
+      (``edge_attrs_differ=["osmid"]``: a private stretch or a bridge drawn as its own
+      way stays its own edge with its own tags, as in the file readers) and keeps isolated
+      rings (``remove_rings=False``: an island's ring road is a road).
+
+    Everything is restored on exit.
+    """
+    import osmnx as ox
+    from osmnx import simplification
+
+    before, simplify = list(ox.settings.useful_tags_way), simplification.simplify_graph
+    ox.settings.useful_tags_way = list(dict.fromkeys([*before, *TAG_KEYS]))
+    # osmnx's graph builders call simplification.simplify_graph(G) with no options.
+    simplification.simplify_graph = partial(simplify, edge_attrs_differ=["osmid"], remove_rings=False)
+    try:
+        yield
+    finally:
+        ox.settings.useful_tags_way = before
+        simplification.simplify_graph = simplify
+
+
 def graph_from_place(place: str, network_type: str = "all") -> nx.MultiDiGraph:
-    """Download the road graph of a named place from OpenStreetMap (needs internet)."""
+    """Download the road graph of a named place from OpenStreetMap (needs internet).
+
+    The graph keeps every tag :func:`geoaccess.osmtags.interpret_ways` reads
+    (:func:`osmnx_settings`); :func:`network_from_graph` then applies the same rules as to
+    files (private and area ways included in the download are read, not trusted).
+
+    Raises
+    ------
+    InputError
+        The download failed (offline, unknown place).
+    """
     import osmnx as ox
 
     try:
-        return ox.graph_from_place(place, network_type=network_type, retain_all=True)
+        with osmnx_settings():
+            return ox.graph_from_place(place, network_type=network_type, retain_all=True)
     except Exception as exc:
         raise InputError(f"could not download roads for place {place!r}: {exc}. Offline? Use a local file "
                          "as [network] source instead.") from None
 
 
 def graph_from_bbox(bbox: tuple[float, float, float, float], network_type: str = "all") -> nx.MultiDiGraph:
-    """Download the road graph inside ``(west, south, east, north)`` degrees (needs internet)."""
+    """Download the road graph inside ``(west, south, east, north)`` degrees (needs internet),
+    with the tags geoaccess reads (see :func:`graph_from_place`)."""
     import osmnx as ox
 
     west, south, east, north = map(float, bbox)
     if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
         raise InputError(f"bbox must be (west, south, east, north) in degrees with west < east, south < north; got {bbox}")
     try:
-        return ox.graph_from_bbox((west, south, east, north), network_type=network_type, retain_all=True)
+        with osmnx_settings():
+            return ox.graph_from_bbox((west, south, east, north), network_type=network_type, retain_all=True)
     except Exception as exc:
         raise InputError(f"could not download roads for bbox {bbox}: {exc}. Offline? Use a local file.") from None
 
@@ -384,21 +510,45 @@ def graph_from_lines(lines: gpd.GeoDataFrame, *, class_column: str | None = None
                      maxspeed_column: str | None = None, classes: dict[str, str] | None = None,
                      design_speed: str = "none", default_highway: str = "unclassified",
                      name: str = "the roads file") -> nx.MultiDiGraph:
-    """Build a road graph from road centre lines (a GIS roads layer).
+    """Road centre lines as an osmnx-style graph in the lines' CRS (:meth:`RoadNetwork.to_networkx`
+    of :func:`network_from_lines`, same parameters and errors)."""
+    if lines.crs is None:
+        raise InputError(f"{name} has no CRS; set it in GIS software (e.g. EPSG:4326) and try again")
+    # Projected lines stay in their own CRS (lengths unchanged); lon/lat lines get a UTM zone.
+    own = CRS(lines.crs)
+    return network_from_lines(lines, crs=own if own.is_projected else None, class_column=class_column,
+                              oneway_column=oneway_column, maxspeed_column=maxspeed_column, classes=classes,
+                              design_speed=design_speed, default_highway=default_highway,
+                              name=name).to_networkx(crs=own)
 
-    Lines are split where they share a vertex with another line (a junction) and at
-    their ends; lines that cross without a shared vertex (bridges, underpasses) stay
-    unconnected. Class, one-way and speed-limit columns are read by
-    :func:`geoaccess.roadclasses.road_attributes`: Chinese administrative and technical
-    grades, English names and OSM ``highway`` values map to OSM classes.
+
+#: OSM tag columns a roads file may carry beside class/oneway/maxspeed, read like OSM tags.
+_LINE_TAG_KEYS = tuple(k for k in TAG_KEYS if k not in ("highway", "oneway", "maxspeed"))
+_FLAG_WORDS = {"是": "yes", "否": "no", "t": "yes", "f": "no", "y": "yes", "n": "no"}
+
+
+def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *, class_column: str | None = None,
+                       oneway_column: str | None = None, maxspeed_column: str | None = None,
+                       classes: dict[str, str] | None = None, design_speed: str = "none",
+                       default_highway: str = "unclassified", name: str = "the roads file") -> RoadNetwork:
+    """Build a :class:`RoadNetwork` from road centre lines (a GIS roads layer), vectorised.
+
+    Lines are split where they share a vertex with another line (or meet one of their own
+    vertices again: a junction) and at their ends, by the same splitter as OSM ways;
+    lines that cross without a shared vertex (bridges, underpasses) stay unconnected.
+    Vertices within 1 cm (1e-7 degrees in lon/lat) are one node.
 
     Parameters
     ----------
     lines
-        LineStrings (or MultiLineStrings) with a CRS.
+        LineStrings (or MultiLineStrings) with a CRS, one row per road.
+    crs
+        Projected analysis CRS in metres; default: the UTM zone of the network's centre.
     class_column, oneway_column, maxspeed_column
         Column names (``[network] class/oneway/maxspeed``); None means
-        ``highway``/``oneway``/``maxspeed`` where present.
+        ``highway``/``oneway``/``maxspeed`` where present. Read by
+        :func:`geoaccess.roadclasses.road_attributes`: Chinese administrative and
+        technical grades, English names and OSM ``highway`` values map to OSM classes.
     classes
         Extra value → OSM class mapping (``[network.classes]``), normalised keys.
     design_speed
@@ -409,70 +559,109 @@ def graph_from_lines(lines: gpd.GeoDataFrame, *, class_column: str | None = None
     name
         Names the file in messages.
 
+    Returns
+    -------
+    RoadNetwork
+        One edge per piece of line between junctions; ``osm_way`` holds the row of the
+        line in ``lines`` (after exploding multi-lines).
+
     Raises
     ------
     InputError
-        No CRS, no lines, non-line geometries, a named column missing.
+        No CRS, no lines, non-line geometries, a named column missing, no usable road.
 
     Warns
     -----
     geoaccess.speedlimits.RoadDataWarning
         Unmapped classes (count, km), no class column, unreadable one-way or maxspeed values.
+
+    Notes
+    -----
+    Columns named like the OSM keys ``access``, ``vehicle``, ``motor_vehicle``,
+    ``motorcar``, ``foot``, ``emergency``, ``area``, ``junction``, ``bridge`` and
+    ``tunnel`` are read by :func:`geoaccess.osmtags.interpret_ways`, as from OSM. One-way
+    is implied where the one-way value is empty on ``junction=roundabout|circular`` and on
+    lines whose class value is the OSM word ``motorway``; not on 高速公路 or other grades
+    mapped to motorway: a roads file draws an expressway as one centre line for both
+    directions.
     """
     if lines.crs is None:
-        raise InputError("the roads file has no CRS; set it in GIS software (e.g. EPSG:4326) and try again")
+        raise InputError(f"{name} has no CRS; set it in GIS software (e.g. EPSG:4326) and try again")
     lines = lines.explode(index_parts=False, ignore_index=True)
     lines = lines[lines.geometry.notna() & ~lines.geometry.is_empty]
     if not lines.geom_type.isin(["LineString"]).all():
         bad = sorted(set(lines.geom_type) - {"LineString"})
-        raise InputError(f"the roads file must hold lines; found {', '.join(bad)} geometries")
+        raise InputError(f"{name} must hold lines; found {', '.join(bad)} geometries. Keep only the road "
+                         "centre lines in the layer.")
+    lines = lines.reset_index(drop=True)
     if len(lines) == 0:
-        raise InputError("the roads file holds no lines")
+        raise InputError(f"{name} holds no lines")
+    source_crs = CRS(lines.crs)
     geoms = lines.geometry.to_numpy()
     coords, line_of = shapely.get_coordinates(geoms, return_index=True)
     # Vertices coinciding to 1 cm (or 1e-7 degrees) are one node.
-    scale = 1e7 if CRS(lines.crs).is_geographic else 100.0
-    key = np.round(coords * scale).astype(np.int64)
-    _, vertex_id = np.unique(key, axis=0, return_inverse=True)
+    scale = 1e7 if source_crs.is_geographic else 100.0
+    _, vertex_id = np.unique(np.round(coords * scale).astype(np.int64), axis=0, return_inverse=True)
     vertex_id = vertex_id.ravel()
+    # A vertex repeated in place (a digitising stutter) is no junction: keep its first copy.
+    keep = np.r_[True, (vertex_id[1:] != vertex_id[:-1]) | (line_of[1:] != line_of[:-1])]
+    coords, line_of, vertex_id = coords[keep], line_of[keep], vertex_id[keep]
     n_lines = len(geoms)
-    pairs = np.unique(np.c_[vertex_id, line_of], axis=0)
-    lines_per_vertex = np.bincount(pairs[:, 0], minlength=vertex_id.max() + 1)
-    seg_start, seg_end, seg_geoms = _split_at_nodes(coords, line_of, lines_per_vertex[vertex_id] > 1)
+    lengths = _lengths_m(geoms, source_crs)
+    # OSM's words for what is not a road (construction, proposed …) are dropped as from OSM,
+    # unless the scenario maps them to a class.
+    not_roads = {k: default_highway for k in NOT_ROADS if k not in (classes or {})}
+    attrs = road_attributes(lines, lengths, class_column=class_column, oneway_column=oneway_column,
+                            maxspeed_column=maxspeed_column, classes={**not_roads, **(classes or {})},
+                            design_speed=design_speed, default_highway=default_highway, name=name)
+    meaning = _line_meaning(lines, attrs, class_column, oneway_column)
+    cls_col = find_column(lines, class_column or "highway")
+    if cls_col is not None:
+        dropped = meaning["dropped"].to_numpy()
+        not_road = normalise(lines[cls_col]).isin(list(not_roads)).to_numpy() & (dropped == "")
+        dropped[not_road] = "not built or not for traffic"
+        meaning["dropped"] = dropped
+    keep_line = meaning["dropped"].to_numpy() == ""
+    report = {"source": name, "ways_read": int(n_lines),
+              "dropped": _dropped_summary(meaning["dropped"].to_numpy(), lengths / 1000)}
+    if not keep_line.any():
+        raise InputError(f"{name} holds no usable roads: {_dropped_text(report['dropped'])}")
+    kept = keep_line[line_of]
+    coords, line_of, vertex_id = coords[kept], line_of[kept], vertex_id[kept]
+    if len(coords) < 2 or not (line_of[1:] == line_of[:-1]).any():
+        raise InputError(f"{name} holds no lines with two distinct points")
+    # Junctions: a vertex met more than once among the kept lines' vertices, and every line end.
+    counts = np.bincount(vertex_id)
+    seg_start, seg_end, seg_geoms = _split_at_nodes(coords, line_of, counts[vertex_id] > 1)
     seg_line = line_of[seg_start]
-    u, v = vertex_id[seg_start], vertex_id[seg_end]
-    crs = CRS(lines.crs)
-    lengths = _lengths_m(seg_geoms, crs)
-    attrs = road_attributes(lines, np.bincount(seg_line, weights=lengths, minlength=n_lines),
-                            class_column=class_column, oneway_column=oneway_column, maxspeed_column=maxspeed_column,
-                            classes=classes, design_speed=design_speed, default_highway=default_highway, name=name)
-    forward_only = attrs["forward_only"].to_numpy()[seg_line]
-    backward_only = attrs["backward_only"].to_numpy()[seg_line]
-    seg_highway = attrs["highway"].to_numpy()[seg_line]
-    limit = attrs["maxspeed_kmh"].to_numpy()
-    # osmnx keeps maxspeed as text; km/h numbers read back through parse_maxspeed.
-    distinct, which = np.unique(limit, return_inverse=True)
-    text = np.array([f"{kmh:g}" if np.isfinite(kmh) else None for kmh in distinct], dtype=object)
-    seg_maxspeed = text[which.ravel()][seg_line]
-    reversed_geoms = shapely.reverse(seg_geoms)
+    seg_attrs = meaning.iloc[seg_line].reset_index(drop=True)
+    seg_attrs["osm_way"] = seg_line
+    return _network_from_segments(vertex_id[seg_start], vertex_id[seg_end], seg_geoms, seg_attrs, source_crs,
+                                  crs, report)
 
-    graph = nx.MultiDiGraph(crs=crs.to_string())
-    node_coords = np.zeros((vertex_id.max() + 1, 2))
-    node_coords[vertex_id] = coords
-    used = np.unique(np.r_[u, v])
-    graph.add_nodes_from((int(n), {"x": float(node_coords[n, 0]), "y": float(node_coords[n, 1])}) for n in used)
 
-    def data(i: int, reverse: bool) -> dict:
-        d = {"highway": seg_highway[i], "length": float(lengths[i]), "reversed": reverse,
-             "oneway": bool(backward_only[i] if reverse else forward_only[i]),
-             "geometry": reversed_geoms[i] if reverse else seg_geoms[i]}
-        if seg_maxspeed[i] is not None:
-            d["maxspeed"] = seg_maxspeed[i]
-        return d
-
-    graph.add_edges_from((int(u[i]), int(v[i]), data(i, False)) for i in np.flatnonzero(~backward_only))
-    graph.add_edges_from((int(v[i]), int(u[i]), data(i, True)) for i in np.flatnonzero(~forward_only))
-    return graph
+def _line_meaning(lines: gpd.GeoDataFrame, attrs: pd.DataFrame, class_column: str | None,
+                  oneway_column: str | None) -> pd.DataFrame:
+    """:func:`interpret_ways` columns per line: class, one-way and maxspeed from the roads
+    file's own vocabulary (``attrs``), access and the other OSM keys from same-named columns."""
+    tags = pd.DataFrame({"highway": attrs["highway"].to_numpy(dtype=object)}, index=lines.index)
+    for key in _LINE_TAG_KEYS:
+        col = find_column(lines, key)
+        if col is not None and col != lines.geometry.name:
+            # GIS tables write flags as 1/0 (1.0 in a column with gaps), T/F or 是/否.
+            tags[key] = normalise(lines[col]).replace(_FLAG_WORDS).to_numpy(dtype=object)
+    meaning = interpret_ways(tags)
+    forward, backward = attrs["forward_only"].to_numpy(), attrs["backward_only"].to_numpy()
+    one_col = find_column(lines, oneway_column or "oneway")
+    untagged = (normalise(lines[one_col]).to_numpy() == "") if one_col is not None else np.ones(len(lines), bool)
+    cls_col = find_column(lines, class_column or "highway")
+    osm_motorway = ((normalise(lines[cls_col]).to_numpy() == "motorway") if cls_col is not None
+                    else np.zeros(len(lines), bool))
+    implied = untagged & ((meaning["oneway"].to_numpy() == 1) & ((meaning["highway"].to_numpy() != "motorway")
+                                                                  | osm_motorway))
+    meaning["oneway"] = np.select([forward, backward, implied], [1, -1, 1], 0).astype(np.int8)
+    meaning["maxspeed_kmh"] = attrs["maxspeed_kmh"].to_numpy(dtype=float)
+    return meaning
 
 
 def _lengths_m(geoms: np.ndarray, crs: CRS) -> np.ndarray:
@@ -526,7 +715,7 @@ def network_from_file(path: str | Path, crs: str | CRS | None = None, *, class_c
 
             graph = ox.load_graphml(p)
         else:
-            graph = graph_from_lines(read_vector(p, "road network"), name=p.name, **given)
+            return network_from_lines(read_vector(p, "road network"), crs=crs, name=p.name, **given)
     except InputError:
         raise
     except Exception as exc:
@@ -586,15 +775,18 @@ def network_from_graph(graph: nx.MultiDiGraph, crs: str | CRS | None = None, sou
     arc_oneway = np.array([_truthy(r[3].get("oneway", False)) for r in rows], dtype=bool)
     reversed_ = np.array([_truthy(r[3].get("reversed", False)) for r in rows], dtype=bool)
     meaning = interpret_ways(tags)
-    meaning["oneway"] = arc_oneway.astype(np.int8)  # osmnx has read the tag and oriented the arc
-    keep = meaning["dropped"].to_numpy() == ""
-    implied = (meaning["highway"].to_numpy() == "motorway") & ~arc_oneway & reversed_
-    keep &= ~implied
+    # osmnx has read the oneway tag and oriented the arcs; it implies one-way on roundabouts
+    # only, OSM also on motorways and junction=circular: drop the backward twin osmnx added.
+    implied_way = (meaning["oneway"].to_numpy() == 1) & ~arc_oneway
+    implied = implied_way & reversed_
+    arc_oneway = arc_oneway | implied_way
+    meaning["oneway"] = arc_oneway.astype(np.int8)
+    keep = (meaning["dropped"].to_numpy() == "") & ~implied
     report = {"source": source, "ways_read": int(len(rows)),
               "dropped": _dropped_summary(meaning["dropped"].to_numpy(),
                                           np.array([float(r[3].get("length", 0) or 0) for r in rows]) / 1000)}
     if implied.any():
-        report["dropped"]["implied one-way (motorway)"] = {"ways": int(implied.sum()), "km": 0.0}
+        report["dropped"]["implied one-way (motorway, roundabout)"] = {"ways": int(implied.sum()), "km": 0.0}
     if not keep.any():
         raise InputError(f"the road network holds no usable roads: {_dropped_text(report['dropped'])}")
     geoms = np.array([r[3].get("geometry") for r in rows], dtype=object)
@@ -607,9 +799,16 @@ def network_from_graph(graph: nx.MultiDiGraph, crs: str | CRS | None = None, sou
     # Twins: orient every two-way arc from its lower to its higher node; an arc and its
     # reverse then share (lo, hi, geometry) and become one two-way segment.
     lo, hi = np.minimum(u, v), np.maximum(u, v)
+    grid = 1e-7 if source_crs.is_geographic else 1e-3
+    # A loop (lo == hi) and its twin differ only in drawing direction: the arc drawn
+    # "backwards" (larger WKB than its reverse) counts as the flipped one.
+    loop = u == v
     flip = u > v
+    if loop.any():
+        drawn, back = (shapely.to_wkb(shapely.set_precision(g, grid)) for g in (geoms[loop], shapely.reverse(geoms[loop])))
+        flip[loop] = drawn > back
     canon = np.where(flip, shapely.reverse(geoms), geoms)
-    geom_key = pd.factorize(shapely.to_wkb(shapely.set_precision(canon, 1e-7 if source_crs.is_geographic else 1e-3)))[0]
+    geom_key = pd.factorize(shapely.to_wkb(shapely.set_precision(canon, grid)))[0]
     arc_id = np.arange(len(u))
     key = pd.DataFrame({"lo": lo, "hi": hi, "g": geom_key, "hw": pd.factorize(meaning["highway"])[0],
                         "one": np.where(arc_oneway, arc_id, -1), "flip": flip})

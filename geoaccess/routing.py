@@ -29,7 +29,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 from .errors import InputError, check_choice, check_positive
 from .network import MODES, ModeSpeeds, RoadNetwork, boardable, edge_seconds, load_speeds
 from .osmtags import CLOSED, DESTINATION
-from .snapping import SegmentIndex, Snapped, _check_points, snap_points
+from .snapping import SegmentIndex, Snapped, WaterIndex, _check_points, avoid_water, snap_points
 
 DIRECTIONS = ("to_facility", "from_facility")
 _GATE_TIE_M = 0.01  # a private and a public road this close to equally near: the public one
@@ -78,6 +78,7 @@ class ModeGraph:
     _snap_index: SegmentIndex | None = field(default=None, init=False, repr=False, compare=False)
     _fragment_index: SegmentIndex | None = field(default=None, init=False, repr=False, compare=False)
     _public_index: SegmentIndex | None = field(default=None, init=False, repr=False, compare=False)
+    _water_index: WaterIndex | None = field(default=None, init=False, repr=False, compare=False)
     _arcs: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -114,10 +115,19 @@ class ModeGraph:
             self._public_index = SegmentIndex(self.network.edges.geometry.to_numpy(), public)
         return self._public_index
 
+    def water_index(self) -> WaterIndex | None:
+        """The mapped water off-network legs may not cross, or None when the network has none."""
+        if len(self.network.water) == 0:
+            return None
+        if self._water_index is None:
+            self._water_index = WaterIndex(self.network.water)
+        return self._water_index
+
     def snap_key(self) -> tuple[bytes, bytes]:
         """Two mode graphs with equal keys snap every point to the same place."""
         return (np.packbits(self.eligible).tobytes() + str(len(self.eligible)).encode(),
-                np.packbits(self.fragment).tobytes() + str(self.speeds.fragment_tolerance_m).encode())
+                np.packbits(self.fragment).tobytes() + str(self.speeds.fragment_tolerance_m).encode()
+                + str((len(self.network.water), self.speeds.access_max_m)).encode())
 
     def base_arcs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`road_arcs` with parallel arcs reduced to the fastest, sorted by (tail, head); kept."""
@@ -333,19 +343,30 @@ def place_points(graph: ModeGraph, points_xy: np.ndarray, snapped: Snapped | Non
 
     A point joins the main network unless a road fragment is nearer by more than the
     mode's ``fragment_tolerance_m`` (then it joins the fragment, and is reachable only from
-    what that fragment connects to). ``snapped`` reuses an earlier snapping of the same
+    what that fragment connects to). Its straight leg to the road never crosses the
+    network's mapped water (``RoadNetwork.water``): it then joins the nearest edge whose
+    leg is dry, and when none lies within ``access_max_m`` it is off the network
+    (``distance_m`` = inf, unreachable). ``snapped`` reuses an earlier snapping of the same
     points by a graph with the same :meth:`ModeGraph.snap_key` (drive and ambulance share
     their roads and snap once).
     """
     if snapped is None:
-        snapped = snap_points(graph.network.edges.geometry.to_numpy(), points_xy, graph.eligible,
-                              index=graph.snap_index())
+        geoms = graph.network.edges.geometry.to_numpy()
+        water = graph.water_index()
+
+        def dry(found: Snapped, xy: np.ndarray, mask: np.ndarray) -> Snapped:
+            # A leg never crosses mapped water: else the nearest edge of `mask` whose leg is dry.
+            return found if water is None else avoid_water(geoms, xy, found, mask, water, graph.speeds.access_max_m)
+
+        points_xy = _check_points(points_xy)
+        snapped = dry(snap_points(geoms, points_xy, graph.eligible, index=graph.snap_index()), points_xy,
+                      graph.eligible)
         public = graph.public_index()
         if public is not None:
             # At a gate (as near a public road as the private one) a point is on the public road.
             private = graph.arrive_edge[snapped.edge] != snapped.edge
             if private.any():
-                near = public.query(_check_points(points_xy)[private], workers=-1)
+                near = dry(public.query(points_xy[private], workers=-1), points_xy[private], public.eligible)
                 use = near.distance_m <= snapped.distance_m[private] + _GATE_TIE_M
                 idx = np.flatnonzero(private)[use]
                 edge, fraction, distance = snapped.edge.copy(), snapped.fraction.copy(), snapped.distance_m.copy()
@@ -353,7 +374,7 @@ def place_points(graph: ModeGraph, points_xy: np.ndarray, snapped: Snapped | Non
                 snapped = Snapped(edge, fraction, distance)
         fragments = graph.fragment_index()
         if fragments is not None:
-            near = fragments.query(_check_points(points_xy), workers=-1)
+            near = dry(fragments.query(points_xy, workers=-1), points_xy, graph.fragment)
             use = near.distance_m + graph.speeds.fragment_tolerance_m < snapped.distance_m
             snapped = Snapped(np.where(use, near.edge, snapped.edge), np.where(use, near.fraction, snapped.fraction),
                               np.where(use, near.distance_m, snapped.distance_m))

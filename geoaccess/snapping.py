@@ -229,3 +229,99 @@ def snap_points(edge_geoms: np.ndarray, points_xy: np.ndarray, eligible: np.ndar
             raise InputError("no road of this travel mode to snap to: the network has no usable edges for it")
         index = SegmentIndex(edge_geoms, eligible)
     return index.query(points_xy, workers=-1)  # the k-d tree queries use every core
+
+
+class WaterIndex:
+    """Mapped water that off-network legs may not cross (build once, query often).
+
+    Parameters
+    ----------
+    water
+        Polygons (lakes, river areas) and lines (coastlines), projected (metres).
+
+    Notes
+    -----
+    A leg crosses a water area when it runs through its inside (touching the shore, as a
+    road drawn along a riverbank does, is not crossing); a point lying inside a water area
+    itself (a pier, a houseboat, a loose outline) ignores that area. Coastlines are lines
+    with the sea on one side: a leg crossing them twice or more goes out to sea and back
+    (island to mainland) and is wet; a leg crossing once starts at sea (a population cell
+    centre or a geocode just offshore) and comes ashore, which is allowed.
+    """
+
+    def __init__(self, water: np.ndarray):
+        self.water = np.asarray(water, dtype=object)
+        self.lines = np.isin(shapely.get_type_id(self.water), (1, 2, 5))
+        shapely.prepare(self.water)
+        self.tree = shapely.STRtree(self.water)
+
+    def crosses(self, start_xy: np.ndarray, end_xy: np.ndarray) -> np.ndarray:
+        """Whether each straight leg ``start → end`` (``(n, 2)`` metres each) crosses water."""
+        out = np.zeros(len(start_xy), dtype=bool)
+        if len(start_xy) == 0 or len(self.water) == 0:
+            return out
+        legs = shapely.linestrings(np.stack([start_xy, end_xy], axis=1))
+        leg, w = self.tree.query(legs, predicate="intersects")
+        if len(leg) == 0:
+            return out
+        geoms, line = self.water[w], self.lines[w]
+        area = np.flatnonzero(~line)
+        hit = shapely.relate_pattern(legs[leg[area]], geoms[area], "T********")
+        hit &= ~shapely.contains(geoms[area], shapely.points(start_xy[leg[area]]))
+        out[leg[area][hit]] = True
+        coast = np.flatnonzero(line)
+        crossings = shapely.get_num_geometries(shapely.intersection(legs[leg[coast]], geoms[coast]))
+        out |= np.bincount(leg[coast], weights=crossings, minlength=len(out)) >= 2
+        return out
+
+
+def avoid_water(edge_geoms: np.ndarray, points_xy: np.ndarray, snapped: Snapped, eligible: np.ndarray,
+                water: WaterIndex, max_m: float) -> Snapped:
+    """Move points whose leg to their snapped position crosses water to the nearest eligible
+    edge reachable without crossing it.
+
+    Parameters
+    ----------
+    edge_geoms
+        LineStrings of the physical edges (metres).
+    points_xy
+        ``(n, 2)`` points, in the edges' CRS.
+    snapped
+        Their nearest positions on the eligible edges.
+    eligible
+        Edges the points may snap to.
+    water
+        The mapped water.
+    max_m
+        Longest leg considered (metres): edges farther than this are not candidates.
+
+    Returns
+    -------
+    Snapped
+        The same where the leg is dry; else the nearest position (on an edge within
+        ``max_m``) whose leg is dry, or ``distance_m = inf`` when there is none (the point
+        is then off the network). Candidates are the nearest position of each edge within
+        ``max_m``; equally near, the lowest edge index wins.
+    """
+    points_xy = np.asarray(points_xy, dtype=float).reshape(-1, 2)
+    at = shapely.get_coordinates(shapely.line_interpolate_point(edge_geoms[snapped.edge], snapped.fraction,
+                                                                normalized=True))
+    wet = np.flatnonzero(water.crosses(points_xy, at) & (snapped.distance_m <= max_m))
+    if len(wet) == 0:
+        return snapped
+    edge, fraction, distance = snapped.edge.copy(), snapped.fraction.copy(), snapped.distance_m.copy()
+    distance[wet] = np.inf
+    candidates = np.flatnonzero(eligible)
+    points = shapely.points(points_xy[wet])
+    which, e = shapely.STRtree(edge_geoms[candidates]).query(points, predicate="dwithin", distance=max_m)
+    e = candidates[e]
+    frac = shapely.line_locate_point(edge_geoms[e], points[which], normalized=True)
+    xy = shapely.get_coordinates(shapely.line_interpolate_point(edge_geoms[e], frac, normalized=True))
+    dist = np.hypot(*(xy - points_xy[wet][which]).T)
+    dry = ~water.crosses(points_xy[wet][which], xy)
+    which, e, frac, dist = which[dry], e[dry], frac[dry], dist[dry]
+    order = np.lexsort((e, dist, which))  # per point: nearest, then lowest edge
+    first = order[np.r_[True, which[order][1:] != which[order][:-1]]] if len(order) else order
+    rows = wet[which[first]]
+    edge[rows], fraction[rows], distance[rows] = e[first], frac[first], dist[first]
+    return Snapped(edge, fraction, distance)

@@ -291,7 +291,7 @@ def test_targets_command_lists_the_facility_kinds(capsys):
 def test_population_points_and_facilities_share_the_io_reader(tmp_path):
     from geoaccess import demand, facilities, io
 
-    assert demand.read_table is io.read_table and not hasattr(facilities, "read_table")
+    assert demand.read_table_lines is io.read_table_lines and not hasattr(facilities, "read_table")
     (tmp_path / "p.csv").write_text("lon,lat,pop\n\n116.4,39.9,10\n116.5,39.8,5\n", encoding="utf-8-sig")
     df, lines = read_table_lines(tmp_path / "p.csv", "population points")
     assert lines.tolist() == [3, 4] and df["pop"].sum() == 15

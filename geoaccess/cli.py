@@ -162,9 +162,13 @@ def _run_region(args: argparse.Namespace) -> int:
             status.update(f"counties: done {s['done']}/{s['total']} · running {s['running']} · failed {s['failed']}"
                           f" · left {s['left']} · {s['elapsed']:.0f} s")
 
-        run = run_region(args.region, args.out, workers=args.workers, scheduler=args.scheduler, force=args.force,
-                         counties=only, lang=args.lang, self_contained=args.self_contained,
-                         say=lambda m: console.log(escape(m)), tick=tick)
+        try:
+            run = run_region(args.region, args.out, workers=args.workers, scheduler=args.scheduler,
+                             force=args.force, counties=only, lang=args.lang, self_contained=args.self_contained,
+                             say=lambda m: console.log(escape(m)), tick=tick)
+        except KeyboardInterrupt:
+            console.print("interrupted: the counties that finished are kept; run the same command again to resume")
+            return 130
     summary = json.loads(run.files["region_summary"].read_text(encoding="utf-8"))
     targets = load_region(args.region).scenario.targets
     table = Table(title=f"geoaccess · {summary['region']} · {summary['counties']} counties")

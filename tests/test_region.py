@@ -124,6 +124,14 @@ def test_a_rerun_skips_finished_counties_a_changed_file_or_force_runs_them_again
     assert forced.ran == ["B"] and forced.skipped == []
 
 
+def test_the_command_line_reports_the_province_and_what_it_skipped(runs, capsys):
+    toml = runs[3].root.parent / "in3" / "region.toml"
+    assert main(["run-region", str(toml), "--out", str(runs[3].root), "--counties", "A,C"]) == 0
+    out = capsys.readouterr().out
+    assert "test-region · 2 counties" in out and "skipped 2 already done" in out
+    assert "C 县C: no_roads no road within 3" in out
+
+
 def _small_province(folder: Path):
     return generate_region(folder, GUIYANG, id_column="adcode", name_column="district", crs="GCJ-02",
                            nodes_per_km2=6, cell_size_m=250)
@@ -239,6 +247,18 @@ def test_gcj02_polygons_are_shifted_to_wgs84(tmp_path):
     assert np.allclose(b, gcj02_to_wgs84(*a), atol=1e-9)
     shift_m = np.hypot((a[0] - b[0]) * 99_600, (a[1] - b[1]) * 110_800)  # GCJ-02 offsets in China: 100-700 m
     assert 100 < shift_m < 700
+
+
+def test_a_self_intersecting_outline_is_repaired_with_a_warning(tmp_path):
+    toml = write_region(tmp_path, "buffer_km = 3")
+    units = gpd.read_file(tmp_path / "counties.geojson")
+    w, e = SQUARES["C"]
+    units.loc[3, "geometry"] = shapely.Polygon([(w, LAT[0]), (e, LAT[1]), (e, LAT[0]), (w, LAT[1])])  # bow tie
+    units.to_file(tmp_path / "counties.geojson", driver="GeoJSON")
+    notes: list[str] = []
+    read = read_units(load_region(toml), warn_to=notes)
+    assert read.geometry.is_valid.all()
+    assert len(notes) == 1 and "invalid outline(s) of C" in notes[0]
 
 
 def test_resource_ratio_targets_and_osm_provinces_are_refused(tmp_path):

@@ -166,8 +166,12 @@ def default_buffer_km(scenario: Scenario) -> tuple[float, str]:
 
 # --------------------------------------------------------------------------- county polygons
 
-def read_units(region: Region) -> gpd.GeoDataFrame:
+def read_units(region: Region, warn_to: list[str] | None = None) -> gpd.GeoDataFrame:
     """The county polygons in WGS84 with columns ``id``, ``name`` and ``geometry``.
+
+    Invalid outlines (self-intersecting) are repaired with ``shapely.make_valid`` and named
+    in a warning, appended to ``warn_to`` when given (the run's warnings, shown by the CLI
+    and kept in region_summary.json), else issued as a Python warning.
 
     Raises
     ------
@@ -226,7 +230,11 @@ def read_units(region: Region) -> gpd.GeoDataFrame:
     invalid = ~shapely.is_valid(wgs)
     if invalid.any():
         wgs[invalid] = shapely.make_valid(wgs[invalid])
-        _warnings.warn(f"{what}: repaired invalid outline(s) of {', '.join(ids[invalid][:10])} with make_valid",
-                       stacklevel=2)
+        message = (f"{what}: repaired the invalid outline(s) of {', '.join(ids[invalid][:10])} (self-intersecting "
+                   "boundaries) with shapely.make_valid; check them in a GIS")
+        if warn_to is None:
+            _warnings.warn(message, stacklevel=2)
+        else:
+            warn_to.append(message)
     return gpd.GeoDataFrame({"id": ids.to_numpy(), "name": gdf[region.name_column].astype(str).to_numpy()},
                             geometry=wgs, crs="EPSG:4326")

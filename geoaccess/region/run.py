@@ -68,7 +68,11 @@ def _client(workers: int | None, scheduler: str | None):
     return Client(cluster), cluster
 
 
-def _dashboard(client) -> str | None:
+def _dashboard(client, local: bool) -> str | None:
+    import importlib.util
+
+    if local and importlib.util.find_spec("bokeh") is None:  # the page would only say "install bokeh"
+        return None
     try:
         services = client.scheduler_info().get("services", {})
     except Exception:  # noqa: BLE001 - a status nicety; the run goes on without it
@@ -124,7 +128,8 @@ def run_region(region_path: str | Path, out: str | Path | None = None, *, worker
     say = say or (lambda msg: None)
     t0 = time.perf_counter()
     region = load_region(region_path)
-    units = read_units(region)
+    notes: list[str] = []
+    units = read_units(region, warn_to=notes)
     ids = list(units["id"])
     if counties:
         unknown = [c for c in counties if c not in set(ids)]
@@ -137,7 +142,7 @@ def run_region(region_path: str | Path, out: str | Path | None = None, *, worker
     _check_root(root)
     say(f"region {region.name}: {len(ids)} counties; buffer {region.buffer_km:g} km ({region.buffer_note})")
     infos = partition(region, units, root, ids, force=force, say=say)
-    run = RegionRun(root=root, records={}, ran=[], skipped=[])
+    run = RegionRun(root=root, records={}, ran=[], skipped=[], warnings=notes)
     outside = json.loads((root / "slices" / "partition.json").read_text(encoding="utf-8"))["counties"].get("_outside")
     if outside:
         run.warnings.append(f"{outside['population']:,.0f} people ({outside['points']:,} demand points) lie in no "
@@ -177,7 +182,7 @@ def run_region(region_path: str | Path, out: str | Path | None = None, *, worker
         client, cluster = _client(workers, scheduler)
         stop = threading.Event()
         try:
-            run.dashboard = _dashboard(client)
+            run.dashboard = _dashboard(client, local=cluster is not None)
             n_workers = len(client.scheduler_info().get("workers", {}))
             say(f"Dask: {n_workers} worker(s) at {client.scheduler.address}"
                 + (f"; dashboard {run.dashboard}" if run.dashboard else "; no dashboard (pip install bokeh)"))

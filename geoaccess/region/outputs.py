@@ -24,7 +24,7 @@ from ..targets import Target
 
 #: counties.csv columns, in order.
 COLUMNS = ("county_id", "county_name", "status", "target", "value", "goal", "passed", "population",
-           "population_covered", "population_unreachable", "mean_minutes", "seconds", "note")
+           "population_covered", "population_unreachable", "mean_minutes", "seconds", "warnings", "note")
 
 _TEXT = {
     "zh": {"title": "全省医疗卫生服务可及性评估", "county": "区县", "passing": "达标区县", "province": "全省",
@@ -52,7 +52,9 @@ def county_rows(records: dict[str, dict], units: gpd.GeoDataFrame, targets: dict
         for tid, target in targets.items():
             t = by_id.get(tid)
             row = {"county_id": cid, "county_name": name, "status": rec["status"], "target": tid,
-                   "goal": target.goal, "seconds": rec.get("seconds"), "note": rec.get("note", "")}
+                   "goal": target.goal, "seconds": rec.get("seconds"), "note": rec.get("note", ""),
+                   # how many warnings the county's run gave (listed in counties/<id>/summary.json)
+                   "warnings": len(rec.get("warnings") or [])}
             if t is not None:
                 row.update(value=t["value"], passed=t["passed"], population=t["population_total"],
                            population_covered=t["population_covered"],
@@ -141,7 +143,9 @@ def write_map(root: Path, region_name: str, units: gpd.GeoDataFrame, rows: pd.Da
 
     t = _TEXT[lang]
     w, s, e, n = units.total_bounds
-    fmap = folium.Map(location=[(s + n) / 2, (w + e) / 2], zoom_start=8, tiles="OpenStreetMap", control_scale=True)
+    fmap = folium.Map(location=[(s + n) / 2, (w + e) / 2], zoom_start=8, tiles=None, control_scale=True)
+    # targets are the radio buttons (one at a time); the basemap is a checkbox beneath them
+    folium.TileLayer("OpenStreetMap", name="OpenStreetMap", overlay=True, control=True).add_to(fmap)
     fmap.default_js, fmap.default_css = _leaflet_links(self_contained)
     if self_contained:
         fmap.get_root().header.add_child(folium.Element(_inline_leaflet()), name="leaflet_inline")

@@ -27,7 +27,7 @@ import shapely
 from geoaccess.cli import main
 from geoaccess.coords import gcj02_to_wgs84
 from geoaccess.errors import InputError
-from geoaccess.region import load_region, read_units, run_region
+from geoaccess.region import load_region, partition, read_units, run_region
 from geoaccess.synthetic import generate_region
 from region_data import LAT, SQUARES, people, write_region
 
@@ -124,12 +124,27 @@ def test_a_rerun_skips_finished_counties_a_changed_file_or_force_runs_them_again
     assert forced.ran == ["B"] and forced.skipped == []
 
 
-def test_the_command_line_reports_the_province_and_what_it_skipped(runs, capsys):
-    toml = runs[3].root.parent / "in3" / "region.toml"
-    assert main(["run-region", str(toml), "--out", str(runs[3].root), "--counties", "A,C"]) == 0
+def test_the_command_line_reports_the_province_and_what_it_skipped(tmp_path, capsys):
+    toml = write_region(tmp_path / "in", "buffer_km = 3")
+    args = ["run-region", str(toml), "--out", str(tmp_path / "out"), "--counties", "C,D"]  # nothing to route
+    assert main(args) == 0
     out = capsys.readouterr().out
-    assert "test-region · 2 counties" in out and "skipped 2 already done" in out
-    assert "C 县C: no_roads no road within 3" in out
+    assert "test-region · 2 counties" in out and "ran 0, skipped 0" in out
+    assert "C 县C: no_roads no road within 3" in out and "D 县D: no_people nobody lives" in out
+    assert main(args) == 0
+    assert "skipped 2 already done" in capsys.readouterr().out
+
+
+def test_a_home_on_a_shared_border_is_counted_once_in_the_first_county(tmp_path):
+    toml = write_region(tmp_path, "buffer_km = 3")
+    table = pd.read_csv(tmp_path / "people.csv")
+    border = pd.DataFrame([{"lon": SQUARES["A"][1], "lat": 26.009, "pop": 7.0}])  # on the A|B border
+    pd.concat([table, border]).to_csv(tmp_path / "people.csv", index=False)
+    region = load_region(toml)
+    units = read_units(region)
+    info = partition(region, units, tmp_path / "out", ["A", "B"])
+    assert info["A"]["population"] == _people_in("A") + 7 and info["B"]["population"] == _people_in("B")
+    assert gpd.read_file(tmp_path / "out" / "slices" / "B" / "population.fgb")["pop"].sum() == _people_in("B")
 
 
 def _small_province(folder: Path):

@@ -47,6 +47,15 @@ def partition(region: Region, units: gpd.GeoDataFrame, root: Path, ids: list[str
     the county's own people (and townships), and a ``scenario.toml`` that runs it. A
     slice already written for the same :func:`fingerprint` is kept unless ``force``.
 
+    Parameters
+    ----------
+    units : geopandas.GeoDataFrame
+        Every county of the region (:func:`geoaccess.region.read_units`): people are
+        assigned against all of them, so a home on a border goes to the first county in
+        file order whichever counties are cut.
+    ids : list of str
+        The counties to cut.
+
     Returns
     -------
     dict
@@ -80,7 +89,6 @@ def _cut(region: Region, todo: gpd.GeoDataFrame, units: gpd.GeoDataFrame, root: 
     c = units.geometry.union_all().centroid
     work = utm_crs_for(c.x, c.y)
     own_m = todo.to_crs(work).geometry.to_numpy()
-    all_m = units.to_crs(work).geometry.to_numpy()
     buf_m = shapely.buffer(own_m, region.buffer_km * 1000.0) if region.buffer_km > 0 else own_m
     n = len(todo)
     info = {cid: {"status": "ready", "note": "", "dir": str(root / "slices" / cid)} for cid in todo["id"]}
@@ -125,17 +133,18 @@ def _cut(region: Region, todo: gpd.GeoDataFrame, units: gpd.GeoDataFrame, root: 
         p = region.scenario.population
         demand = population_from_file(p["path"], pop=p["pop"], x=p["x"], y=p["y"], crs=p["crs"], band=p["band"],
                                       layer=p["layer"])
-        pts = demand.to_crs(work).geometry.to_numpy()
-        # each point in the first county (file order) holding it: every person counted once
-        county_idx, pt_idx = shapely.STRtree(pts).query(all_m, predicate="intersects")
-        first = np.full(len(pts), -1)
+        out = gpd.GeoDataFrame({"pop": demand["pop"].to_numpy(float)}, geometry=demand.geometry.to_numpy(),
+                               crs=demand.crs).to_crs("EPSG:4326")
+        # each point in the first county (file order) holding it: every person counted once. Tested
+        # in lon/lat, where the outlines' edges are straight, so a home on a shared border is on both.
+        county_idx, pt_idx = shapely.STRtree(out.geometry.to_numpy()).query(units.geometry.to_numpy(),
+                                                                             predicate="intersects")
+        first = np.full(len(out), -1)
         order = np.lexsort((county_idx, pt_idx))
         pt_sorted, county_sorted = pt_idx[order], county_idx[order]
         head = np.r_[True, pt_sorted[1:] != pt_sorted[:-1]]
         first[pt_sorted[head]] = county_sorted[head]
         position = {cid: k for k, cid in enumerate(units["id"])}
-        out = gpd.GeoDataFrame({"pop": demand["pop"].to_numpy(float)}, geometry=demand.geometry.to_numpy(),
-                               crs=demand.crs).to_crs("EPSG:4326")
         for cid in todo["id"]:
             mine = first == position[cid]
             info[cid]["population"] = float(out["pop"].to_numpy()[mine].sum())

@@ -129,7 +129,8 @@ def run_region(region_path: str | Path, out: str | Path | None = None, *, worker
     t0 = time.perf_counter()
     region = load_region(region_path)
     notes: list[str] = []
-    units = read_units(region, warn_to=notes)
+    every = read_units(region, warn_to=notes)  # all counties: a home on a border goes to the first in file order
+    units = every
     ids = list(units["id"])
     if counties:
         unknown = [c for c in counties if c not in set(ids)]
@@ -137,11 +138,11 @@ def run_region(region_path: str | Path, out: str | Path | None = None, *, worker
             raise InputError(f"--counties names id(s) not in {region.units.name}: {', '.join(unknown)}; "
                              f"ids there look like {', '.join(ids[:5])}")
         ids = [c for c in ids if c in set(counties)]
-        units = units[units["id"].isin(ids)].reset_index(drop=True)
+        units = every[every["id"].isin(ids)].reset_index(drop=True)
     root = Path(out or Path("maps") / safe_folder_name(region.name)).expanduser().absolute()
     _check_root(root)
     say(f"region {region.name}: {len(ids)} counties; buffer {region.buffer_km:g} km ({region.buffer_note})")
-    infos = partition(region, units, root, ids, force=force, say=say)
+    infos = partition(region, every, root, ids, force=force, say=say)
     run = RegionRun(root=root, records={}, ran=[], skipped=[], warnings=notes)
     outside = json.loads((root / "slices" / "partition.json").read_text(encoding="utf-8"))["counties"].get("_outside")
     if outside:

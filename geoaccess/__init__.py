@@ -23,7 +23,9 @@ _API = {
     # scenario and whole runs
     "Scenario": "scenario", "load_scenario": "scenario", "scenario_from_dict": "scenario",
     "run": "pipeline", "load_inputs": "pipeline", "write_outputs": "pipeline",
-    "candidate_sites": "pipeline", "candidates_from_file": "pipeline", "site": "pipeline:site_target",
+    "candidate_sites": "candidates", "candidates_from_file": "candidates", "upgrade_candidates": "candidates",
+    "site": "proposals:site_target", "site_curve": "curve", "plot_curve": "curve",
+    "compare": "comparison", "write_comparison": "comparison", "generate_county": "synthetic",
     "RunResult": "results", "summary_dict": "results",
     # road networks
     "RoadNetwork": "network", "network_from_file": "network", "network_from_osm": "network",
@@ -78,8 +80,12 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily a
     from .maps import map_from_result, write_map  # noqa: F401
     from .network import (RoadNetwork, graph_from_bbox, graph_from_place, load_speeds,  # noqa: F401
                           network_from_file, network_from_graph, network_from_osm)
-    from .pipeline import candidate_sites, candidates_from_file, load_inputs, run, write_outputs  # noqa: F401
-    from .pipeline import site_target as site  # noqa: F401
+    from .candidates import candidate_sites, candidates_from_file, upgrade_candidates  # noqa: F401
+    from .comparison import compare, write_comparison  # noqa: F401
+    from .synthetic import generate_county  # noqa: F401
+    from .curve import plot_curve, site_curve  # noqa: F401
+    from .pipeline import load_inputs, run, write_outputs  # noqa: F401
+    from .proposals import site_target as site  # noqa: F401
     from .report import write_report  # noqa: F401
     from .results import RunResult, summary_dict  # noqa: F401
     from .routing import ModeGraph, compile_mode, edge_piece_times, nearest_facility, od_matrix, place_points  # noqa: F401

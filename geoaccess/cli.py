@@ -1,4 +1,4 @@
-"""The ``geoaccess`` command line: run, check, demo, site, targets, init.
+"""The ``geoaccess`` command line: run, check, demo, site, compare, targets, init.
 
 Exit codes: 0 the run completed (targets may have failed), 2 bad input (the message says
 what to fix), 3 a target failed and ``--fail-on-miss`` was given.
@@ -44,18 +44,23 @@ def main(argv: list[str] | None = None) -> int:
                       help="run on a synthetic rural county instead (exercises the 30-minute circle and 120)")
     demo.add_argument("--fail-on-miss", action="store_true", help="exit with status 3 when a target fails")
 
-    site = sub.add_parser("site", help="propose new facility sites for a target (gap list, sites.csv, map)")
+    site = sub.add_parser("site", help="propose new facility sites for a target (gap list, sites_<target>.csv, map)")
     site.add_argument("scenario", type=Path, help="scenario TOML file")
     site.add_argument("--target", required=True, help="target id to site for")
     how = site.add_mutually_exclusive_group(required=True)
     how.add_argument("--add", type=int, metavar="N", help="number of new sites to place")
     how.add_argument("--cover", type=float, metavar="SHARE", help="share of people to cover (0-1): fewest sites")
+    how.add_argument("--curve", type=int, metavar="N", help="best solution for 1..N new sites: how many are enough "
+                                                             "(curve_<target>.csv and .png)")
     site.add_argument("--model", choices=("mclp", "lscp", "pmedian", "pcenter"),
                       help="default: mclp with --add, lscp with --cover, pmedian for mean-time targets")
-    site.add_argument("--candidates", type=Path, help="CSV/XLSX of candidate sites (lon, lat, id, name); "
-                                                      "default: road nodes in and near the gaps")
-    site.add_argument("--spacing", type=float, default=500.0, help="spacing of generated candidates, metres")
-    site.add_argument("--time-limit", type=float, default=60.0, help="solver time limit, seconds")
+    where = site.add_mutually_exclusive_group()
+    where.add_argument("--candidates", type=Path, help="CSV/XLSX of candidate sites (lon, lat, id, name), relative to "
+                                                       "the scenario's folder; default: road nodes in and near the gaps")
+    where.add_argument("--candidates-from", metavar="KINDS",
+                       help="upgrade existing facilities of these kinds (comma-separated, e.g. township_health_centre)")
+    site.add_argument("--spacing", type=float, default=500.0, help="spacing of generated candidates, metres (default: %(default)g)")
+    site.add_argument("--time-limit", type=float, default=60.0, help="solver time limit, seconds (default: %(default)g)")
     _output_args(site)
 
     region = sub.add_parser("run-region", help="evaluate every county of a region (province) on Dask")
@@ -67,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     region.add_argument("--counties", help="comma-separated county ids to run (default: all)")
     region.add_argument("--lang", choices=("zh", "en"), help="language of the maps and reports")
     region.add_argument("--self-contained", action="store_true", default=None, help="inline Leaflet in the maps")
+
+    cmp = sub.add_parser("compare", help="current vs planned: two output folders compared per target and township "
+                                         "(compare.csv, compare.html)")
+    cmp.add_argument("run_a", type=Path, help="output folder of the current state")
+    cmp.add_argument("run_b", type=Path, help="output folder of the plan (e.g. with the proposed sites)")
+    cmp.add_argument("--out", type=Path, help="folder for compare.csv/.html (default: compare-<A>-vs-<B> beside RUN_B)")
 
     sub.add_parser("targets", help="list the built-in target definitions and the facility kinds")
 
@@ -87,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command == "run-region":
             return _run_region(args)
+        if args.command == "compare":
+            return _compare(args)
         only = [t.strip() for t in args.targets.split(",")] if args.targets else None
         return _run(args.scenario, args, only)
     except InputError as exc:
@@ -195,20 +208,29 @@ def _run_region(args: argparse.Namespace) -> int:
 
 
 def _site(args: argparse.Namespace) -> int:
-    from .results import goal_text, value_text
+    from .candidates import candidates_from_file
     from .io import check_output_dir
-    from .pipeline import candidates_from_file, output_dir, run_scenario, site_target, write_outputs
+    from .pipeline import output_dir, run_scenario, write_outputs
+    from .proposals import read_proposals
     from .scenario import load_scenario
 
     started = time.perf_counter()
     if args.cover is not None and not 0 < args.cover <= 1:
         raise InputError(f"--cover is a share between 0 and 1 (e.g. 0.9), got {args.cover}")
-    if args.add is not None and args.add < 1:
-        raise InputError(f"--add must be at least 1, got {args.add}")
+    for flag, n in (("--add", args.add), ("--curve", args.curve)):
+        if n is not None and n < 1:
+            raise InputError(f"{flag} must be at least 1, got {n}")
     scenario = load_scenario(args.scenario)
+    if args.target not in scenario.targets:
+        raise InputError(f"--target {args.target!r} is not a target of this scenario; "
+                         f"choose from {', '.join(scenario.targets)}")
     out = output_dir(scenario, args.out)
     carry = _carry(args.scenario, out)
     check_output_dir(out, carry)  # before computing
+    candidates = None
+    if args.candidates:  # read and checked before the minutes of routing
+        candidates = candidates_from_file(_scenario_relative(args.scenario, args.candidates, "--candidates"),
+                                          "EPSG:4326")
     _say_output_dir(scenario, args.out)
     with console.status("starting…") as status:
         def progress(message: str) -> None:
@@ -216,32 +238,110 @@ def _site(args: argparse.Namespace) -> int:
             console.log(escape(message))
 
         result = run_scenario(scenario, progress=progress, write=False)
-        candidates = None
-        if args.candidates:
-            candidates = candidates_from_file(args.candidates, result.demand.crs)
-        progress(f"siting for {args.target}")
-        sites = site_target(result, args.target, n_new=args.add, cover_share=args.cover, model=args.model,
-                            candidates=candidates, spacing_m=args.spacing, time_limit_s=args.time_limit,
-                            progress=True)
+        kept = read_proposals(result, out, keep_out=() if args.curve else (args.target,))
+        if candidates is not None:
+            candidates = candidates.to_crs(result.demand.crs)
+        progress(f"siting for {args.target} (time limit {args.time_limit:g} s)")
+        options = dict(model=args.model, candidates=candidates, candidates_from=args.candidates_from,
+                       spacing_m=args.spacing, time_limit_s=args.time_limit, progress=progress)
+        if args.curve:
+            from .curve import site_curve
+
+            curve = site_curve(result, args.target, args.curve, **options)
+        else:
+            from .proposals import site_target
+
+            sites = site_target(result, args.target, n_new=args.add, cover_share=args.cover, **options)
         result.files = write_outputs(result, out, lang=args.lang or scenario.map["lang"], progress=progress,
                                      self_contained=args.self_contained, basemap=args.basemap, carry=carry)
-    info = result.siting[args.target]
-    target = scenario.targets[args.target]
-    table = Table(title=f"new sites for {args.target} ({info['model']}, {info['status']}, "
-                        f"gap {info['mip_gap']:.2%}, {info['n_candidates']} candidates)")
-    for col in ("rank", "site", "gain", "cumulative"):
-        table.add_column(col)
-    for row in sites.itertuples():
-        table.add_row(str(row.rank), str(row.site_id), f"{row.gain:,.1f}", f"{row.cumulative:,.1f}")
-    console.print(table)
-    verdict = "[green]met[/]" if info["passed_after"] else "[red]still not met[/]"
-    console.print(f"{args.target}: {value_text(info['value_before'], target, 'en')} now → "
-                  f"{value_text(info['value_after'], target, 'en')} with {len(sites)} new site(s); "
-                  f"goal {escape(goal_text(target, 'en'))}: {verdict}")
+    for line in kept:
+        console.print(f"note: {escape(line)}", soft_wrap=True)
+    if args.curve:
+        _print_curve(curve, scenario.targets[args.target])
+    else:
+        _print_proposal(sites, result.siting[args.target], scenario.targets[args.target])
     console.print(f"wrote {len(result.files)} files in {time.perf_counter() - started:.1f} s:")
     for path in result.files.values():
         console.print(f"  {escape(str(path))}", soft_wrap=True)
     return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .comparison import COUNTY, compare, value_cell, write_comparison
+    from .io import safe_folder_name
+
+    comparison = compare(args.run_a, args.run_b)
+    a, b = Path(args.run_a).resolve(), Path(args.run_b).resolve()
+    out = args.out or b.parent / safe_folder_name(f"compare-{a.name}-vs-{b.name}")
+    files = write_comparison(comparison, out)
+    for tid, rows in comparison.table.groupby("target", sort=False):
+        table = Table(title=f"现状 vs 规划 · {escape(tid)}: {escape(a.name)} → {escape(b.name)}")
+        for col in ("township", "current", "planned", "verdict", "+ covered", "− uncovered"):
+            table.add_column(col, no_wrap=col != "township")
+        for r in rows.itertuples():
+            bold = "[bold]" if r.unit == COUNTY else ""
+            table.add_row(bold + escape(str(r.unit)), value_cell(r.value_before, r.metric),
+                          value_cell(r.value_after, r.metric), escape(r.verdict), f"{r.newly_covered:,.0f}",
+                          f"{r.newly_uncovered:,.0f}")
+        console.print(table)
+    for note in comparison.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+    console.print("wrote " + ", ".join(escape(str(p)) for p in files.values()), soft_wrap=True)
+    return 0
+
+
+def _scenario_relative(scenario_path: Path, path: Path, flag: str) -> Path:
+    """``path`` as the scenario's own paths are read: a relative one against the scenario's folder."""
+    path = Path(path).expanduser()
+    if path.is_absolute():
+        return path
+    base = Path(scenario_path).resolve().parent
+    found = base / path
+    if not found.exists() and path.exists():
+        raise InputError(f"{flag} {path}: relative paths are read from the scenario's folder {base}, where there is "
+                         f"no {path}; give it as {path.resolve()} (absolute) or move it beside the scenario")
+    return found
+
+
+def _print_proposal(sites, info: dict, target) -> None:
+    from .results import goal_text, value_text
+
+    table = Table(title=f"new sites for {target.id} ({info['model']}, {info['status']}, "
+                        f"gap {info['mip_gap']:.2%}, {info['n_candidates']} candidates)")
+    gain_unit = "min" if "minutes" in info["measure"] else "people"
+    for col in ("rank", "site", "name", "township", f"gain ({gain_unit})", info["measure"]):
+        table.add_column(col)
+    fmt = (lambda v: f"{v:,.1f}") if gain_unit == "min" else (lambda v: f"{v:,.0f}")
+    for row in sites.itertuples():
+        name = f"{row.name} ({row.kind})" if getattr(row, "kind", "") else str(row.name)
+        table.add_row(str(row.rank), escape(str(row.site_id)), escape(name), escape(str(row.township)),
+                      ("−" if gain_unit == "min" else "+") + fmt(row.gain), fmt(row.cumulative))
+    console.print(table)
+    verdict = "[green]met[/]" if info["passed_after"] else "[red]still not met[/]"
+    console.print(f"{target.id}: {value_text(info['value_before'], target, 'en')} now → "
+                  f"{value_text(info['value_after'], target, 'en')} with {len(sites)} new site(s); "
+                  f"goal {escape(goal_text(target, 'en'))}: {verdict}")
+    if info["model"] == "pcenter":
+        console.print(f"worst-case time: {info['worst_minutes_before']:.1f} min now → "
+                      f"{info['worst_minutes_after']:.1f} min")
+    for message in info["messages"]:
+        console.print(f"[yellow]note:[/] {escape(message)}", soft_wrap=True)
+
+
+def _print_curve(curve, target) -> None:
+    from .results import value_text
+
+    table = Table(title=f"how many new sites for {target.id}")
+    for col in ("new sites", "value", "people covered", "goal", "solver", "sites"):
+        table.add_column(col)
+    for row in curve.itertuples():
+        table.add_row(str(row.n_sites), value_text(row.value, target, "en"), f"{row.covered:,.0f}",
+                      "[green]met[/]" if row.passed else "[red]not met[/]",
+                      f"{row.status} {row.mip_gap:.2%}" if row.n_sites else "–", escape(row.sites))
+    console.print(table)
+    met = curve[curve["passed"]]
+    console.print(f"goal met with {int(met['n_sites'].iloc[0])} new site(s)" if len(met) else
+                  f"goal not met with up to {int(curve['n_sites'].max())} new site(s)")
 
 
 def _carry(scenario_path: Path, out: Path) -> tuple[str, ...]:

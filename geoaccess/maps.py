@@ -817,8 +817,8 @@ def _site_features(sites: pd.DataFrame, target: "Target", lang: str, display: _D
     for i, ((_, row), x, y) in enumerate(zip(sites.iterrows(), lon, lat)):
         rank = row.get("rank", i + 1)
         rows = [(t["rank"], _esc(rank))]
-        if "gain" in row:
-            rows.append((t["gain"], f"{_num(row.get('gain'))} {t['people']}"))
+        if "gain" in row:  # people, or minutes saved (p-median / p-center: "measure" says minutes)
+            rows.append((t["gain"], f"−{float(row['gain']):.1f} {t['min']}" if "min" in str(row.get("measure", "")) else f"{_num(row.get('gain'))} {t['people']}"))
         if "site_id" in row:
             rows.append(("ID", _esc(row.get("site_id"))))
         title = f"{t['site']} {rank} · {target_name(target, lang)}"

@@ -15,25 +15,26 @@ from typing import Callable
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-import shapely
 
 from .admin import admin_from_file, assign_units, unit_of
+from .candidates import candidate_sites, candidates_from_file  # noqa: F401  (public API, moved)
 from .gaps import find_gaps, write_gaps
 from .demand import population_from_file
-from .errors import InputError, check_choice, check_positive
+from .errors import InputError
 from .facilities import facilities_from_file, type_warnings
-from .io import (VECTOR_SUFFIXES, OutputSet, check_input_file, check_output_dir, csv_safe, safe_folder_name,
+from .io import (VECTOR_SUFFIXES, OutputSet, check_output_dir, csv_safe, safe_folder_name,
                  write_atomic, write_json, write_with)
 from .isochrones import isochrones
+from .proposals import SITING_MODELS, _evaluate_with_sites, _nearest_by_mode, site_target, travels_by  # noqa: F401
+from .proposals import write_sites
 from .network import RoadNetwork, graph_from_bbox, graph_from_place, load_speeds, network_from_file, network_from_graph
 from .roadclasses import check_classes
-from .routing import ModeGraph, Placement, compile_mode, nearest_facility, od_matrix, place_points
+from .routing import ModeGraph, Placement, compile_mode, od_matrix, place_points
 from .scenario import Scenario
 from .snapping import Snapped
 from .results import RunResult, summary_dict
 from .speedlimits import RoadDataWarning
-from .targets import Evaluation, Target, evaluate_ratio, evaluate_target, population_mask, select_facilities
+from .targets import Evaluation, Target, evaluate_ratio, evaluate_target, select_facilities
 
 Progress = Callable[[str], None]
 
@@ -432,26 +433,6 @@ def _check_gcj02(network: RoadNetwork, facilities: gpd.GeoDataFrame) -> list[str
             f"{gcj_m:,.0f} m when read as GCJ-02 (a shift of about {shift_m:,.0f} m). {check}"]
 
 
-def travels_by(target: Target, mode: str, urban: np.ndarray) -> np.ndarray:
-    """Which demand points travel by ``mode`` for ``target`` (urban and rural modes may differ)."""
-    return np.where(urban, target.mode_for(True) == mode, target.mode_for(False) == mode)
-
-
-def _nearest_by_mode(target: Target, engine: _Engine, urban: np.ndarray,
-                     facilities_for: Callable[[str], Placement]) -> tuple[np.ndarray, np.ndarray]:
-    """Minutes to the nearest facility and its index for every demand point, each point
-    travelling by its own (urban or rural) mode of ``target``."""
-    minutes = np.full(len(urban), np.inf)
-    nearest = np.full(len(urban), -1)
-    for mode in target.modes:
-        uses = travels_by(target, mode, urban)
-        if uses.any():
-            result = nearest_facility(engine.graph(mode), engine.demand(mode), facilities_for(mode), target.direction)
-            minutes[uses] = result.minutes[uses]
-            nearest[uses] = result.facility[uses]
-    return minutes, nearest
-
-
 def _evaluate(target: Target, engine: _Engine, facilities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame,
               warnings: list[str], unit_names: list[str] | None = None) -> Evaluation:
     chosen = select_facilities(target, facilities)
@@ -478,158 +459,13 @@ def _evaluate(target: Target, engine: _Engine, facilities: gpd.GeoDataFrame, dem
     return evaluate_target(target, minutes, pop, urban, unit, unit_names)
 
 
-SITING_MODELS = ("mclp", "lscp", "pmedian", "pcenter")
-
-
-def candidate_sites(result: RunResult, target: Target, spacing_m: float = 500.0) -> gpd.GeoDataFrame:
-    """Candidate sites for new facilities of ``target``: road nodes usable by the target's
-    modes, inside or within ``spacing_m`` of its gap areas (all usable nodes when it has no
-    gaps), thinned to one per ``spacing_m`` grid square (the node nearest the square's centre).
-    """
-    spacing = check_positive("spacing_m", spacing_m)
-    engine = result.engine
-    edges = result.network.edges
-    usable = np.zeros(len(edges), dtype=bool)
-    for mode in target.modes:
-        usable |= engine.graph(mode).eligible[: len(edges)]  # edges past the source's are routing copies
-    nodes = np.unique(np.r_[edges["u"].to_numpy()[usable], edges["v"].to_numpy()[usable]])
-    xy = result.network.node_xy[nodes]
-    gaps = result.gaps.get(target.id)
-    if gaps is not None and len(gaps):
-        area = gpd.GeoSeries(gaps["area_geometry"], crs=result.demand.crs).buffer(spacing).union_all()
-        inside = shapely.contains_xy(area, xy[:, 0], xy[:, 1])
-        if inside.any():
-            nodes, xy = nodes[inside], xy[inside]
-    cell = np.floor(xy / spacing).astype(np.int64)
-    offset = np.hypot(*(xy - (cell + 0.5) * spacing).T)
-    order = np.lexsort((nodes, offset, cell[:, 1], cell[:, 0]))
-    first = np.r_[True, (np.diff(cell[order], axis=0) != 0).any(axis=1)]
-    keep = order[first]
-    return gpd.GeoDataFrame({"site_id": [f"C{int(n)}" for n in nodes[keep]], "name": "", "node": nodes[keep]},
-                            geometry=gpd.points_from_xy(xy[keep, 0], xy[keep, 1]), crs=result.demand.crs)
-
-
-def candidates_from_file(path: str | Path, crs: str | Path, x: str = "lon", y: str = "lat", id: str = "id",
-                         name: str = "name", source_crs: str = "EPSG:4326") -> gpd.GeoDataFrame:
-    """Candidate sites from a .csv/.xlsx with ``x``/``y`` columns (ids and names optional)."""
-    from .points import lonlat_points
-    from .io import read_table_lines, require_columns
-
-    p = check_input_file(path, "candidate sites file", (".csv", ".xlsx"))
-    table, lines = read_table_lines(p, "candidate sites file")
-    require_columns(table, "candidate sites file", {"x": x, "y": y})
-    if len(table) == 0:
-        raise InputError(f"candidate sites file {p.name} has no rows")
-    points = lonlat_points(table[x].to_numpy(), table[y].to_numpy(), source_crs, f"candidate sites file {p.name}",
-                           lines=lines)
-    ids = table[id].astype(str) if id in table else pd.Series([f"S{i + 1}" for i in range(len(table))])
-    if ids.duplicated().any():
-        raise InputError(f"candidate sites file {p.name} repeats ids: {', '.join(ids[ids.duplicated()].unique()[:5])}")
-    names = table[name].astype(str) if name in table else ""
-    return gpd.GeoDataFrame({"site_id": ids.to_numpy(), "name": names}, geometry=points.to_numpy(),
-                            crs="EPSG:4326").to_crs(crs)
-
-
-def site_target(result: RunResult, target_id: str, *, n_new: int | None = None, cover_share: float | None = None,
-                model: str | None = None, candidates: gpd.GeoDataFrame | None = None, spacing_m: float = 500.0,
-                time_limit_s: float = 60.0, progress: bool = False) -> gpd.GeoDataFrame:
-    """Propose new facility sites for one target and re-check the target with them.
-
-    ``model``: mclp (the ``n_new`` sites covering most people within the threshold),
-    lscp (fewest sites so that ``cover_share`` of people are covered; default the target's
-    goal), pmedian (``n_new`` sites minimising mean time) or pcenter (minimising the worst
-    time). Default: mclp with ``n_new``, else lscp, for share_within targets; pmedian for
-    mean_time. Existing facilities of the target are open and fixed. Candidates default to
-    :func:`candidate_sites`. The chosen sites are added to the facilities and the target is
-    evaluated again with the exact engine; ``result.sites`` and ``result.siting`` get the
-    proposal, the value after and whether the goal is then met.
-    """
-    from .siting import siting_problem, solve_lscp, solve_mclp, solve_pcenter, solve_pmedian
-
-    if target_id not in result.scenario.targets:
-        raise InputError(f"--target {target_id!r} is not a target of this scenario; "
-                         f"choose from {', '.join(result.scenario.targets)}")
-    target = result.scenario.targets[target_id]
-    if target.metric == "per_1000":
-        raise InputError(f"target {target_id!r} is a resource ratio (per_1000): siting needs a time target")
-    model = model or ("pmedian" if target.metric == "mean_time" else ("mclp" if n_new is not None else "lscp"))
-    check_choice("model", model, SITING_MODELS)
-    if model in ("mclp", "pmedian", "pcenter") and n_new is None:
-        raise InputError(f"model {model} needs the number of new sites (--add N)")
-    if model == "lscp" and n_new is not None:
-        raise InputError("lscp finds the number of sites itself: give --cover SHARE, not --add")
-    engine, demand, facilities = result.engine, result.demand, result.facilities
-    cands = candidates if candidates is not None else candidate_sites(result, target, spacing_m)
-    if len(cands) == 0:
-        raise InputError("no candidate sites: give a candidates file or a smaller spacing")
-    chosen = select_facilities(target, facilities)
-    existing_ids = facilities["facility_id"].to_numpy()[chosen].astype(str)
-    site_ids = np.r_[existing_ids, cands["site_id"].to_numpy().astype(str)]
-    site_xy = np.r_[np.column_stack([facilities.geometry.x, facilities.geometry.y])[chosen],
-                    np.column_stack([cands.geometry.x, cands.geometry.y])]
-    travel_threshold = target.threshold_min - target.dispatch_delay_min
-    if travel_threshold <= 0:
-        raise InputError(f"target {target_id}: the dispatch delay uses the whole threshold; nothing to site")
-    cutoff = travel_threshold if model in ("mclp", "lscp") else 2 * target.threshold_min
-    urban = demand["urban"].to_numpy(bool)
-    rows, cols, vals = [], [], []
-    for mode in target.modes:
-        uses = travels_by(target, mode, urban)
-        if not uses.any():
-            continue
-        graph = engine.graph(mode)
-        od = od_matrix(graph, engine.demand(mode), place_points(graph, site_xy), cutoff, target.direction,
-                       progress=progress).tocoo()
-        keep = uses[od.row]
-        rows.append(od.row[keep]), cols.append(od.col[keep]), vals.append(od.data[keep])
-    od = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                       shape=(len(demand), len(site_ids)))
-    weights = demand["pop"].to_numpy(float) * population_mask(target, urban)
-    problem = siting_problem(od, weights, site_ids, fixed=existing_ids, cutoff_min=cutoff)
-    if model == "mclp":
-        solved = solve_mclp(problem, travel_threshold, n_new, time_limit_s=time_limit_s)
-    elif model == "lscp":
-        solved = solve_lscp(problem, travel_threshold, cover_share=cover_share if cover_share is not None else target.goal,
-                            time_limit_s=time_limit_s)
-    elif model == "pmedian":
-        solved = solve_pmedian(problem, n_new, time_limit_s=time_limit_s)
-    else:
-        solved = solve_pcenter(problem, n_new, time_limit_s=time_limit_s)
-    picked = solved.sites.copy()
-    by_id = cands.set_index("site_id")
-    sites = gpd.GeoDataFrame(picked[["rank", "site_id", "gain", "cumulative"]],
-                             geometry=by_id.loc[picked["site_id"]].geometry.to_numpy(), crs=demand.crs)
-    sites["name"] = by_id.loc[picked["site_id"], "name"].to_numpy()
-    after = _evaluate_with_sites(result, target, chosen, sites)
-    before = next(e for e in result.evaluations if e.target.id == target_id)
-    result.sites[target_id] = sites
-    result.siting[target_id] = {
-        "model": model, "status": solved.status, "mip_gap": solved.mip_gap, "objective": solved.objective,
-        "solve_seconds": solved.solve_seconds, "n_candidates": int(len(cands)), "n_new": int(len(sites)),
-        "value_before": before.value, "value_after": after.value, "goal": target.goal,
-        "passed_before": before.passed, "passed_after": after.passed, "notes": list(solved.notes),
-    }
-    return sites
-
-
-def _evaluate_with_sites(result: RunResult, target: Target, chosen: np.ndarray, sites: gpd.GeoDataFrame) -> Evaluation:
-    """The target evaluated exactly with the proposed sites added to its facilities."""
-    engine, demand = result.engine, result.demand
-    xy = np.r_[np.column_stack([result.facilities.geometry.x, result.facilities.geometry.y])[chosen],
-               np.column_stack([sites.geometry.x, sites.geometry.y])]
-    urban = demand["urban"].to_numpy(bool)
-    minutes, _ = _nearest_by_mode(target, engine, urban, lambda mode: place_points(engine.graph(mode), xy))
-    return evaluate_target(target, minutes, demand["pop"].to_numpy(float), urban, demand["unit"].to_numpy(object),
-                           result.units["unit"].tolist() if result.units is not None else None)
-
-
 def write_outputs(result: RunResult, out: Path, lang: str = "zh", progress: Progress | None = None,
                   self_contained: bool | None = None, basemap: str | None = None,
                   carry: tuple[str, ...] = ()) -> dict[str, Path]:
     """Write the run's output set into the folder ``out``, replacing the previous set whole.
 
-    The set (summary.json, units.csv, demand_times.gpkg, gaps.csv/.geojson, sites.csv when
-    sited, map.html, report.html and the manifest ``geoaccess-run.json``) is written into
+    The set (summary.json, units.csv, demand_times.gpkg, gaps.csv/.geojson, sites.csv and
+    sites_<target>.csv when sited, curve_<target>.csv/.png with a curve, map.html, report.html and the manifest ``geoaccess-run.json``) is written into
     a staging folder beside ``out`` and swapped in with two renames, so ``out`` holds the old
     set or the new one at every instant, and files of an earlier run (an old sites.csv) do
     not survive. ``out`` must hold only files geoaccess wrote; ``carry`` names entries kept.
@@ -653,6 +489,7 @@ def write_outputs(result: RunResult, out: Path, lang: str = "zh", progress: Prog
 
 def _write_files(result: RunResult, out: Path, lang: str, progress: Progress | None, self_contained: bool | None,
                  basemap: str | None) -> dict[str, Path]:
+    from .curve import write_curves
     from .maps import write_map
     from .report import write_report
 
@@ -675,22 +512,9 @@ def _write_files(result: RunResult, out: Path, lang: str, progress: Progress | N
         gaps = gpd.GeoDataFrame(gaps, geometry="geometry", crs=result.demand.crs)
         files["gaps"], files["gaps_geojson"] = write_gaps(gaps[["target", *[c for c in gaps.columns if c != "target"]]], out)
     if result.sites:
-        files["sites"] = write_sites(result.sites, out / "sites.csv")
+        files.update(write_sites(result.sites, out))
+    files.update(write_curves(result, out))
     say("writing the web map and the report")
     files["map"] = write_map(result, out / "map.html", lang=lang, self_contained=self_contained, basemap=basemap)
     files["report"] = write_report(result, out / "report.html", lang=lang, map_path=files["map"])
     return files
-
-
-def write_sites(sites: dict[str, gpd.GeoDataFrame], path: Path) -> Path:
-    """Proposed sites of every sited target as one CSV (lon/lat in WGS84), atomically."""
-    frames = []
-    for tid, frame in sites.items():
-        wgs = frame.to_crs("EPSG:4326")
-        table = pd.DataFrame(wgs.drop(columns=wgs.geometry.name))
-        table.insert(0, "target", tid)
-        table["lon"], table["lat"] = wgs.geometry.x.round(7), wgs.geometry.y.round(7)
-        frames.append(table)
-    with write_atomic(path, encoding="utf-8-sig") as fh:
-        csv_safe(pd.concat(frames, ignore_index=True)).to_csv(fh, index=False)
-    return path

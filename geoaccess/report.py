@@ -240,15 +240,23 @@ def _sites_table(result: "RunResult", e: "Evaluation", lang: str) -> str:
     total = e.population_total
     covered = e.population_covered
     body = []
+    minutes = "min" in str(df["measure"].iloc[0]) if "measure" in df else False  # p-median / p-center: minutes
     for i, r in enumerate(df.to_dict(orient="records")):
         gain = float(r.get("gain", 0) or 0)
         covered += gain
-        after = f"{covered / total:.1%}" if total > 0 and e.target.metric == "share_within" else "–"
+        if minutes:  # the proposal's own exact value after this site (dispatch delay included)
+            after = f"{float(r['cumulative']):.1f} {t['min']}"
+        else:
+            after = f"{covered / total:.1%}" if total > 0 and e.target.metric == "share_within" else "–"
         where = f"{lonlat[i][0]:.5f}, {lonlat[i][1]:.5f}" if lonlat else ""
-        body.append(f"<tr><td>{_esc(r.get('rank', i + 1))}</td><td>{_esc(r.get('site_id', ''))}</td>"
-                    f"<td class='n'>+{_num(gain)}</td><td class='n'>{after}</td><td>{where}</td></tr>")
-    head = (f"<tr><th>{t['rank']}</th><th>{t['site']}</th><th class='n'>{t['gain']}</th>"
-            f"<th class='n'>{t['after']}</th><th>{t['location']}</th></tr>")
+        label = " · ".join(str(x) for x in (r.get("site_id", ""), r.get("name"), r.get("township")) if x and x == x)
+        body.append(f"<tr><td>{_esc(r.get('rank', i + 1))}</td><td>{_esc(label)}</td>"
+                    f"<td class='n'>{'−' if minutes else '+'}{_num(gain) if not minutes else f'{gain:.1f}'}</td>"
+                    f"<td class='n'>{after}</td><td>{where}</td></tr>")
+    gain_head = (f"{t['min']} ↓" if minutes else t['gain'])
+    after_head = (t["max"] if "worst" in str(df["measure"].iloc[0]) else t["mean"]) if minutes else t["after"]
+    head = (f"<tr><th>{t['rank']}</th><th>{t['site']}</th><th class='n'>{gain_head}</th>"
+            f"<th class='n'>{after_head}</th><th>{t['location']}</th></tr>")
     return f"<h3>{t['sites']}</h3><table class='t sites'>{head}{''.join(body)}</table>"
 
 

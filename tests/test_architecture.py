@@ -23,13 +23,13 @@ STAGES = [
     ("gaps & siting", {"gaps", "siting"}),
     ("results", {"results"}),
     ("outputs", {"maps", "report"}),
-    ("orchestration", {"pipeline", "region", "cli"}),
+    ("orchestration", {"candidates", "proposals", "curve", "comparison", "pipeline", "region", "cli"}),
 ]
 MAX_LINES = 500
 # Modules still over MAX_LINES, with the most they may hold: this list only shrinks.
 OVERSIZE: dict[str, int] = {
     "facilities": 533, "io": 580, "isochrones": 631, "maps": 841, "network": 909,
-    "pipeline": 696, "routing": 794,
+    "pipeline": 522, "routing": 794,
 }
 
 

@@ -16,11 +16,12 @@ import scipy.sparse as sp
 from ..errors import InputError, check_positive
 from . import lagrangian
 from .evaluate import _canonicalise, _CoverEval, _drop_redundant, _empty_result, _rank, _sites_frame, _Val
-from .heuristics import _celf, _mclp_swap
+from .heuristics import _celf, _cover_greedy, _mclp_swap
 from .lagrangian import _reduced_cost_fix, _topp
 from .problem import (_HASH_SEED, SitingProblem, SitingResult, _check_n_new, _check_problem, _check_solver,
-                      _col_positions, _cover_mats, _coverage_prep, _CovPrep, _merged_pairs, _pairs)
-from .solver import _capacity_model, _highs_lp_ipm, _highs_solve, _post_seconds, _rel_gap
+                      _col_positions, _cover_mats, _coverage_prep, _CovPrep, _local_columns, _merged_pairs,
+                      _pairs)
+from .solver import _capacity_model, _highs_lp_ipm, _highs_solve, _post_seconds, _rel_gap, report
 
 _LP_NNZ_LIMIT = 400_000  # reduced coverage pairs up to which the LP relaxation is solved (IPM)
 _MCLP_EXACT_RG = 1e-4  # MCLP with whole-person weights and mip_rel_gap <= this: prove the optimum
@@ -84,7 +85,8 @@ def _finish_cover(problem, ev, model, status, chosen, gap, secs, nd, ns, prep, n
 
 
 def solve_mclp(problem: SitingProblem, threshold_min: float, n_new: int, *, time_limit_s: float = 60,
-               mip_rel_gap: float = 1e-4, reduce: bool = True, warm_start: bool = True) -> SitingResult:
+               mip_rel_gap: float = 1e-4, reduce: bool = True, warm_start: bool = True,
+               start_sites=None) -> SitingResult:
     """Maximal covering: choose ``n_new`` new sites maximising population within
     ``threshold_min`` minutes of an open (fixed or new) site. With ``problem.capacity``
     the capacitated formulation is used (see module docstring). ``objective`` is the
@@ -95,7 +97,9 @@ def solve_mclp(problem: SitingProblem, threshold_min: float, n_new: int, *, time
     status ``optimal`` only if the proven gap is within ``mip_rel_gap``. Larger
     ``mip_rel_gap`` values stop the search at that gap. Incumbents: greedy + 1-swap, the
     Lagrangian relaxed solutions, the LP's top-p sites and seeded randomised roundings of
-    the LP solution, each improved by 1-swap."""
+    the LP solution, each improved by 1-swap. ``start_sites``: site ids of a known
+    solution (e.g. the optimum for one site fewer), extended greedily to ``n_new`` and used
+    as the incumbent when it beats greedy."""
     problem = _check_problem(problem)
     thr = check_positive("threshold_min", threshold_min)
     n_new = _check_n_new(problem, n_new)
@@ -115,6 +119,12 @@ def solve_mclp(problem: SitingProblem, threshold_min: float, n_new: int, *, time
         return _finish_cover(problem, ev, "mclp", "optimal", [], 0.0, time.perf_counter() - t0, G, K, prep, notes)
     picks, ggains = _celf(prep.gr, lc, prep.gw, K, p)
     greedy_obj = prep.fixed_covered + float(np.sum(ggains))
+    if start_sites is not None and len(start_sites):
+        warm = _cover_greedy(prep.gr, lc, prep.gw, K, p, _local_columns(problem, prep.cols, start_sites))
+        covered = np.zeros(G, dtype=bool)
+        covered[prep.gr[np.isin(lc, warm)]] = True
+        if prep.fixed_covered + float(prep.gw[covered].sum()) > greedy_obj:
+            picks = warm
     cols_local, bound, status, info = _mclp_core(prep.gr, lc, prep.gw, G, K, p, picks, deadline, rg,
                                                   warm_start=warm_start)
     notes.extend(info)
@@ -217,6 +227,7 @@ def _mclp_core(gr, lc, gw, G, K, p, picks, deadline, rg, warm_start=True):
                     cand, v = _mclp_swap(Ac, Ar, gw, rng.choice(K, p, replace=False, p=pr), stop)
                     if v > lb:
                         best, lb = cand, v
+    report("MCLP bound (Lagrangian)", lb, ub, deadline)
     if tol_stop(lb, ub):
         return best, (max(np.floor(ub + 1e-6), lb) if whole else ub), "optimal", notes
     # reduced-cost fixing: columns that cannot be in a solution better than the incumbent

@@ -94,11 +94,11 @@ def _mclp_swap(Ac, Ar, gw: np.ndarray, picks, deadline: float, max_iter: int = 1
     return [int(j) for j in np.flatnonzero(y)], obj
 
 
-def _pmed_greedy(D: _MedData, p: int) -> list[int]:
-    """Greedy add on the reduced model (ties: lowest column)."""
-    d1 = D.gcap.copy()
-    chosen: list[int] = []
-    for _ in range(p):
+def _pmed_greedy(D: _MedData, p: int, start=()) -> list[int]:
+    """Greedy add on the reduced model (ties: lowest column), from the columns ``start``."""
+    chosen: list[int] = [int(j) for j in start][:p]
+    d1 = D.state(chosen)[0] if chosen else D.gcap.copy()
+    for _ in range(p - len(chosen)):
         gain = np.bincount(D.cc, weights=D.cw * np.maximum(d1[D.cr] - D.ct, 0.0), minlength=D.K)
         gain[chosen] = -1.0
         j = int(np.argmax(gain))
@@ -107,6 +107,24 @@ def _pmed_greedy(D: _MedData, p: int) -> list[int]:
         chosen.append(j)
         k = D.idx([j])
         np.minimum.at(d1, D.cr[k], D.ct[k])
+    return chosen
+
+
+def _cover_greedy(gr: np.ndarray, lc: np.ndarray, gw: np.ndarray, K: int, p: int, start) -> list[int]:
+    """Greedy max coverage from the columns ``start`` (a warm start: the previous
+    solution of a smaller budget), adding the column covering most new weight."""
+    chosen = [int(j) for j in start][:p]
+    covered = np.zeros(len(gw), dtype=bool)
+    covered[gr[np.isin(lc, chosen)]] = True
+    for _ in range(p - len(chosen)):
+        free = ~covered[gr]
+        gain = np.bincount(lc[free], weights=gw[gr[free]], minlength=K)
+        gain[chosen] = -1.0
+        j = int(np.argmax(gain))
+        if gain[j] <= 0:
+            break
+        chosen.append(j)
+        covered[gr[lc == j]] = True
     return chosen
 
 

@@ -18,8 +18,8 @@ from .evaluate import _canonicalise, _drop_redundant, _MedianEval, _rank, _sites
 from .heuristics import _pmed_greedy, _pmed_swap
 from .lagrangian import _reduced_cost_fix, _topp
 from .problem import (_MedData, SitingProblem, SitingResult, _check_n_new, _check_problem, _check_solver,
-                      _merged_pairs, _pairs)
-from .solver import _highs_solve, _post_seconds, _rel_gap
+                      _local_columns, _merged_pairs, _pairs)
+from .solver import _highs_solve, _post_seconds, _rel_gap, report
 
 _PMED_MILP_PAIRS = 40_000  # p-median pairs (after fixing) up to which the radius MILP is run
 
@@ -129,6 +129,7 @@ def _pmedian_core(D: _MedData, p: int, picks, deadline: float, rg: float, const:
         cand, v = _pmed_swap(D, heur[1], p, deadline)
         if v < ub - 1e-10 * max(1.0, ub):
             best, ub = cand, v
+    report("p-median bound (Lagrangian), person-minutes", ub + const, lb + const, deadline)
     if tol_stop(lb + const, ub + const) or rho is None:
         return best, max(lb, -np.inf) + const, "optimal" if rho is not None else "time_limit", notes
     f0, f1, alt = _reduced_cost_fix(-rho, p, -lb, -ub)
@@ -201,7 +202,7 @@ def _pmedian_data(problem: SitingProblem, penalty: float, reduce: bool = True):
 
 def solve_pmedian(problem: SitingProblem, n_new: int, *, unreachable_penalty_min: float | None = None,
                   time_limit_s: float = 60, mip_rel_gap: float = 1e-4, reduce: bool = True,
-                  warm_start: bool = True) -> SitingResult:
+                  warm_start: bool = True, start_sites=None) -> SitingResult:
     """p-median: choose ``n_new`` sites minimising population-weighted time to the nearest
     open site. A demand point with no open site within the matrix costs
     ``unreachable_penalty_min`` (default ``cutoff + 1 × cutoff`` = 2 × cutoff).
@@ -217,7 +218,9 @@ def solve_pmedian(problem: SitingProblem, n_new: int, *, unreachable_penalty_min
     canonicalising and ranking). ``status``: ``optimal`` (gap within ``mip_rel_gap``),
     ``time_limit`` (stopped by the time limit), or ``gap_not_closed`` (the model was too
     large for the radius MILP and the Lagrangian bound stalled before the time limit: the
-    gap in ``mip_gap`` is proven, more time would not close it; a note says so)."""
+    gap in ``mip_gap`` is proven, more time would not close it; a note says so).
+    ``start_sites``: site ids of a known solution (e.g. the optimum for one site fewer),
+    extended greedily to ``n_new`` and used as the incumbent when it beats greedy."""
     problem = _check_problem(problem)
     n_new = _check_n_new(problem, n_new)
     tl, rg = _check_solver(time_limit_s, mip_rel_gap)
@@ -243,6 +246,10 @@ def solve_pmedian(problem: SitingProblem, n_new: int, *, unreachable_penalty_min
     else:
         picks = _pmed_greedy(D, p)
         greedy = sorted(int(cols[j]) for j in picks)
+        if start_sites is not None and len(start_sites):
+            warm = _pmed_greedy(D, p, _local_columns(problem, cols, start_sites))
+            if D.cost(warm) < D.cost(picks):
+                picks = warm
         loc, bound, status, info = _pmedian_core(D, p, picks, deadline, rg, const, warm_start=warm_start)
         notes.extend(info)
         chosen = sorted(int(cols[j]) for j in loc)

@@ -17,8 +17,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import InputError, check_positive
+from .dominance import _dominated
 
-_DOMINANCE_WORK_LIMIT = 60_000_000  # sum of squared row degrees above which A^T A is skipped
 _HASH_SEED = 20240611
 
 
@@ -340,26 +340,6 @@ def _merge_rows(r: np.ndarray, c: np.ndarray, rows: np.ndarray, n_sites: int,
     return remap[inverse], rows[np.sort(first)]
 
 
-def _dominated(gr: np.ndarray, gc: np.ndarray, n_groups: int, cols: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Boolean over ``cols`` (sorted site indices): True if the column's set of groups is a
-    strict subset of another's, or equal to a lower-index column's. Returns (mask, done)."""
-    if cols.size <= 1 or gr.size == 0:
-        return np.zeros(cols.size, dtype=bool), True
-    deg = np.bincount(gr, minlength=n_groups).astype(np.float64)
-    if float((deg * deg).sum()) > _DOMINANCE_WORK_LIMIT:
-        return np.zeros(cols.size, dtype=bool), False
-    lc = np.searchsorted(cols, gc)
-    A = sp.csc_matrix((np.ones(gr.size, dtype=np.int32), (gr, lc)), shape=(n_groups, cols.size))
-    C = (A.T @ A).tocoo()
-    size = np.asarray(A.sum(axis=0)).ravel()
-    j, k, v = C.row, C.col, C.data
-    sub = (j != k) & (v == size[j]) & ((size[k] > size[j]) | (k < j))
-    dom = np.zeros(cols.size, dtype=bool)
-    dom[j[sub]] = True
-    return dom, True
-
-
-
 def _merged_pairs(r: np.ndarray, c: np.ndarray, rows: np.ndarray, w: np.ndarray, n_demand: int, n_sites: int,
                   values: np.ndarray | None = None, extra: np.ndarray | None = None):
     """Merge the demand ``rows`` with identical pair sets (see :func:`_merge_rows`).
@@ -373,6 +353,16 @@ def _merged_pairs(r: np.ndarray, c: np.ndarray, rows: np.ndarray, w: np.ndarray,
     is_rep[rep] = True
     sel = is_rep[r]
     return np.searchsorted(rep, r[sel]), sel, gw, rep
+
+
+def _local_columns(problem: SitingProblem, cols: np.ndarray, site_ids) -> list[int]:
+    """Local columns (positions in the kept candidates ``cols``) of the given site ids;
+    ids not kept (dominated, or adding nothing) are skipped."""
+    pos = {s: i for i, s in enumerate(problem.site_ids)}
+    idx = np.array([pos[s] for s in site_ids if s in pos], dtype=np.int64)
+    at = np.searchsorted(cols, idx)
+    ok = (at < cols.size) & (cols[np.minimum(at, max(cols.size - 1, 0))] == idx) if cols.size else at < 0
+    return at[ok].tolist()
 
 
 def _col_positions(indptr: np.ndarray, cols) -> np.ndarray:

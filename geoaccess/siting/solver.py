@@ -13,12 +13,55 @@ import os
 import sys
 import threading
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Callable, Iterator
 
 import numpy as np
 import scipy.sparse as sp
 
 _banner_lock = threading.Lock()
 _banner_done = False
+_REPORT: ContextVar[Callable[[str], None] | None] = ContextVar("siting_progress", default=None)
+_REPORT_EVERY_S = 2.0
+
+
+@contextmanager
+def reporting(say: Callable[[str], None] | None) -> Iterator[None]:
+    """Within the block, solvers report progress to ``say`` (one line each): the incumbent,
+    the bound and the gap as they improve, and HiGHS's own every few seconds, with the time
+    limit. ``None``: silent."""
+    token = _REPORT.set(say)
+    try:
+        yield
+    finally:
+        _REPORT.reset(token)
+
+
+def report(stage: str, incumbent: float, bound: float, deadline: float | None = None) -> None:
+    """Say one progress line (when :func:`reporting` is on)."""
+    say = _REPORT.get()
+    if say is None:
+        return
+    left = f", {max(deadline - time.perf_counter(), 0):.0f} s left" if deadline is not None else ""
+    say(f"{stage}: incumbent {incumbent:,.1f}, bound {bound:,.1f}, gap {_rel_gap(incumbent, bound):.3%}{left}")
+
+
+def _watch(h, time_limit: float) -> None:
+    """Report HiGHS's incumbent, bound and gap every few seconds while it runs."""
+    say = _REPORT.get()
+    if say is None:
+        return
+    last = [0.0]
+
+    def tick(event) -> None:
+        out = event.data_out
+        if out.running_time - last[0] >= _REPORT_EVERY_S and np.isfinite(out.mip_primal_bound):
+            last[0] = out.running_time
+            say(f"HiGHS: incumbent {out.mip_primal_bound:,.1f}, bound {out.mip_dual_bound:,.1f}, gap "
+                f"{out.mip_gap:.3%}, {out.running_time:.0f} s of {time_limit:.0f} s limit")
+
+    h.cbMipInterrupt.subscribe(tick)
 
 
 def _quiet_highs(highspy):
@@ -82,6 +125,8 @@ def _highs_solve(cost, A, row_lo, row_hi, col_lo, col_hi, integer, *, maximize, 
     ncol = A.shape[1]
     if start is not None:
         h.setSolution(int(ncol), np.arange(ncol, dtype=np.int32), np.asarray(start, dtype=np.float64))
+    if np.any(integer):
+        _watch(h, time_limit)
     t0 = time.perf_counter()
     h.run()
     secs = time.perf_counter() - t0

@@ -1,0 +1,135 @@
+"""Candidate sites for a target: road nodes near its gaps, a file, or existing facilities to upgrade."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .admin import OUTSIDE, unit_of
+from .errors import InputError, check_positive
+from .io import check_input_file
+from .results import RunResult
+from .targets import Target, select_facilities
+
+
+def townships(result: RunResult, points: gpd.GeoDataFrame) -> np.ndarray:
+    """Township (admin unit) of each point; "" when the scenario has no admin units."""
+    if result.units is None or len(points) == 0:
+        return np.full(len(points), "", dtype=object)
+    return unit_of(points.to_crs(result.units.crs), result.units)[0]
+
+
+def candidate_sites(result: RunResult, target: Target, spacing_m: float = 500.0) -> gpd.GeoDataFrame:
+    """Candidate sites for new facilities of ``target``: road nodes usable by the target's
+    modes, inside or within ``spacing_m`` of its gap areas (all usable nodes when it has no
+    gaps), thinned to one per ``spacing_m`` grid square (the node nearest the square's centre).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``site_id`` (``C<node>``), ``name`` (empty), ``node``, ``township``; network CRS.
+    """
+    spacing = check_positive("spacing_m", spacing_m)
+    engine = result.engine
+    edges = result.network.edges
+    usable = np.zeros(len(edges), dtype=bool)
+    for mode in target.modes:
+        usable |= engine.graph(mode).eligible[: len(edges)]  # edges past the source's are routing copies
+    nodes = np.unique(np.r_[edges["u"].to_numpy()[usable], edges["v"].to_numpy()[usable]])
+    xy = result.network.node_xy[nodes]
+    gaps = result.gaps.get(target.id)
+    if gaps is not None and len(gaps):
+        area = gpd.GeoSeries(gaps["area_geometry"], crs=result.demand.crs).buffer(spacing).union_all()
+        inside = shapely.contains_xy(area, xy[:, 0], xy[:, 1])
+        if inside.any():
+            nodes, xy = nodes[inside], xy[inside]
+    cell = np.floor(xy / spacing).astype(np.int64)
+    offset = np.hypot(*(xy - (cell + 0.5) * spacing).T)
+    order = np.lexsort((nodes, offset, cell[:, 1], cell[:, 0]))
+    first = np.r_[True, (np.diff(cell[order], axis=0) != 0).any(axis=1)]
+    keep = order[first]
+    out = gpd.GeoDataFrame({"site_id": [f"C{int(n)}" for n in nodes[keep]], "name": "", "node": nodes[keep]},
+                           geometry=gpd.points_from_xy(xy[keep, 0], xy[keep, 1]), crs=result.demand.crs)
+    out["township"] = townships(result, out)
+    return out
+
+
+def candidates_from_file(path: str | Path, crs: Any, x: str = "lon", y: str = "lat", id: str = "id",
+                         name: str = "name", source_crs: str = "EPSG:4326") -> gpd.GeoDataFrame:
+    """Candidate sites from a .csv/.xlsx with ``x``/``y`` columns (ids and names optional).
+
+    Parameters
+    ----------
+    path
+        The file. A relative path is taken as given (against the current folder); the CLI
+        resolves ``--candidates`` against the scenario's folder first.
+    crs
+        CRS to return the points in (the network's).
+
+    Raises
+    ------
+    InputError
+        Missing file or columns, no rows, bad coordinates (naming the line), repeated ids.
+    """
+    from .points import lonlat_points
+    from .io import read_table_lines, require_columns
+
+    p = check_input_file(path, "candidate sites file", (".csv", ".xlsx"))
+    table, lines = read_table_lines(p, "candidate sites file")
+    require_columns(table, "candidate sites file", {"x": x, "y": y})
+    if len(table) == 0:
+        raise InputError(f"candidate sites file {p.name} has no rows")
+    points = lonlat_points(table[x].to_numpy(), table[y].to_numpy(), source_crs, f"candidate sites file {p.name}",
+                           lines=lines)
+    ids = table[id].astype(str) if id in table else pd.Series([f"S{i + 1}" for i in range(len(table))])
+    if ids.duplicated().any():
+        raise InputError(f"candidate sites file {p.name} repeats ids: {', '.join(ids[ids.duplicated()].unique()[:5])}")
+    names = table[name].astype(str) if name in table else ""
+    return gpd.GeoDataFrame({"site_id": ids.to_numpy(), "name": names}, geometry=points.to_numpy(),
+                            crs="EPSG:4326").to_crs(crs)
+
+
+def upgrade_candidates(result: RunResult, target: Target, kinds: str | Sequence[str]) -> gpd.GeoDataFrame:
+    """Existing facilities of ``kinds`` as candidates for upgrading to ``target``'s kind.
+
+    A facility matches when its vocabulary ``kind`` or its raw ``type`` is one of
+    ``kinds`` (comma-separated text or a list); facilities that already count for the
+    target are left out (they are open anyway).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``site_id`` (the facility id), ``name``, ``township`` (the facility's admin unit),
+        ``kind``; network CRS.
+
+    Raises
+    ------
+    InputError
+        No kind given, or no facility of those kinds that does not already count.
+    """
+    wanted = [k.strip() for k in (kinds.split(",") if isinstance(kinds, str) else kinds) if k.strip()]
+    if not wanted:
+        raise InputError("--candidates-from needs one or more facility kinds, e.g. township_health_centre")
+    fac = result.facilities
+    low = {k.lower() for k in wanted}
+    match = (fac["kind"].astype(str).str.lower().isin(low) | fac["type"].astype(str).str.strip().str.lower().isin(low))
+    counted = select_facilities(target, fac)
+    pick = match.to_numpy() & ~counted
+    if not pick.any():
+        present = ", ".join(f"{k} ({n})" for k, n in fac["kind"].astype(str).value_counts().items())
+        why = ("they all count for the target already" if match.any() else "the facility file has none")
+        raise InputError(f"--candidates-from {','.join(wanted)}: no facility to upgrade ({why}); kinds in the "
+                         f"facility file: {present}. Name other kinds (comma-separated) or give --candidates FILE")
+    sub = fac[pick]
+    town = sub["unit"].astype(object).where(sub["unit"].notna(), OUTSIDE) if result.units is not None else ""
+    return gpd.GeoDataFrame({"site_id": sub["facility_id"].astype(str).to_numpy(),
+                             "name": sub["name"].astype(str).to_numpy(), "township": town,
+                             "kind": sub["kind"].astype(str).to_numpy()},
+                            geometry=sub.geometry.to_numpy(), crs=fac.crs).reset_index(drop=True)
+
+

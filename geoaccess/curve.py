@@ -1,0 +1,131 @@
+"""How many sites are enough: the best solution for 1..N new sites, and its plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .io import csv_safe, write_atomic
+from .proposals import _candidates, _exact, _file_key, _request, _solve, siting_matrix
+from .results import RunResult
+from .targets import Evaluation, Target, select_facilities
+
+
+def site_curve(result: RunResult, target_id: str, n_max: int, *, model: str | None = None,
+               candidates: gpd.GeoDataFrame | None = None, candidates_from: str | Sequence[str] | None = None,
+               spacing_m: float = 500.0, time_limit_s: float = 60.0, progress: Any = False) -> pd.DataFrame:
+    """The best solution for 0, 1, ..., ``n_max`` new sites: how many are enough.
+
+    The travel-time matrix is built once; each budget is solved exactly, warm-started from
+    the solution for one site fewer, and its value re-checked with the exact engine.
+
+    Parameters
+    ----------
+    result, target_id, candidates, candidates_from, spacing_m
+        As for :func:`site_target`.
+    n_max
+        Largest number of new sites (≥ 1); capped at the number of candidates.
+    model
+        mclp (default for share targets), pmedian (default for mean-time targets) or pcenter.
+    time_limit_s
+        Solver time limit per budget, seconds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per budget: ``n_sites``, ``value`` (the target's value: share 0-1 or
+        minutes incl. dispatch delay), ``covered`` (people), ``mean_minutes``,
+        ``worst_minutes``, ``passed``, ``goal``, ``objective``, ``status``, ``mip_gap``,
+        ``sites`` (chosen site ids, ``;``-separated). Also stored as
+        ``result.siting[target_id]["curve"]``.
+
+    Raises
+    ------
+    InputError
+        As :func:`site_target`; lscp (it has no budget); ``n_max`` < 1.
+    """
+    if isinstance(n_max, bool) or not isinstance(n_max, (int, np.integer)) or n_max < 1:
+        raise InputError(f"--curve N needs a whole number of sites ≥ 1, got {n_max!r}")
+    if model == "lscp":
+        raise InputError("--curve needs a model with a number of sites (mclp, pmedian or pcenter); lscp finds "
+                         "its own number: use --cover SHARE for it")
+    target, model = _request(result, target_id, int(n_max), None, model)
+    cands = _candidates(result, target, candidates, candidates_from, spacing_m)
+    chosen = select_facilities(target, result.facilities)
+    problem, threshold, _ = siting_matrix(result, target, cands, model, progress)
+    rows, ids = [], []
+    e, worst = _exact(result, target, chosen, cands.iloc[:0])
+    rows.append(_curve_row(0, e, worst, target, float("nan"), "current", 0.0, []))
+    for n in range(1, min(int(n_max), len(cands)) + 1):
+        solved = _solve(problem, model, n, None, threshold, time_limit_s, start=ids, progress=progress)
+        ids = solved.sites["site_id"].astype(str).tolist()
+        e, worst = _exact(result, target, chosen, cands.set_index(cands["site_id"].astype(str)).loc[ids])
+        rows.append(_curve_row(n, e, worst, target, solved.objective, solved.status, solved.mip_gap, ids))
+    curve = pd.DataFrame(rows)
+    result.siting.setdefault(target_id, {})["curve"] = curve.to_dict(orient="records")
+    result.siting[target_id]["curve_model"] = model
+    return curve
+
+
+def _curve_row(n: int, e: Evaluation, worst: float, target: Target, objective: float, status: str, gap: float,
+               ids: list[str]) -> dict:
+    return {"n_sites": n, "value": float(e.value), "covered": float(e.population_covered),
+            "mean_minutes": float(e.mean_minutes), "worst_minutes": worst, "passed": bool(e.passed),
+            "goal": target.goal, "objective": objective, "status": status, "mip_gap": gap, "sites": ";".join(ids)}
+
+
+def plot_curve(curve: pd.DataFrame, target: Target, path: str | Path) -> Path:
+    """Draw a curve of :func:`site_curve` as a PNG: the target's value against the number
+    of new sites, the goal line, and the first budget that meets the goal.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, written atomically.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    share = target.metric == "share_within"
+    y = curve["value"].to_numpy(float) * (100 if share else 1)
+    goal = target.goal * (100 if share else 1)
+    fig = Figure(figsize=(6, 3.6), dpi=120)
+    ax = fig.add_subplot()
+    ax.plot(curve["n_sites"], y, marker="o", color="#2166ac", label=target.id)
+    ax.axhline(goal, color="#d73027", linestyle="--", label=f"goal {goal:g}{' %' if share else ' min'}")
+    met = curve.index[curve["passed"].astype(bool)]
+    if len(met):
+        first = curve.loc[met[0]]
+        ax.annotate(f"goal met with {int(first['n_sites'])} new site(s)", (first["n_sites"], y[met[0]]),
+                    xytext=(10, -25 if share else 15), textcoords="offset points", arrowprops={"arrowstyle": "->"})
+    ax.set_xlabel("new sites")
+    ax.set_ylabel(f"people within {target.threshold_min:g} min (%)" if share else "mean minutes")
+    ax.set_xticks(curve["n_sites"])
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    fig.tight_layout()
+    from .io import write_with
+
+    return write_with(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
+
+
+def write_curves(result: RunResult, out: Path) -> dict[str, Path]:
+    """``curve_<target>.csv`` and ``curve_<target>.png`` for every target with a curve."""
+    files = {}
+    for tid, info in result.siting.items():
+        if not info.get("curve"):
+            continue
+        curve = pd.DataFrame(info["curve"])
+        path = Path(out) / f"curve_{_file_key(tid)}.csv"
+        with write_atomic(path, encoding="utf-8-sig") as fh:
+            csv_safe(curve).to_csv(fh, index=False)
+        files[f"curve_{tid}"] = path
+        files[f"curve_{tid}_png"] = plot_curve(curve, result.scenario.targets[tid], path.with_suffix(".png"))
+    return files

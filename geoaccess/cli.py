@@ -63,6 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     site.add_argument("--time-limit", type=float, default=60.0, help="solver time limit, seconds (default: %(default)g)")
     _output_args(site)
 
+    region = sub.add_parser("run-region", help="evaluate every county of a region (province) on Dask")
+    region.add_argument("region", type=Path, help="region TOML file ([region] + county scenario keys)")
+    region.add_argument("--out", type=Path, help="output folder (default: maps/<region name>/)")
+    region.add_argument("--workers", type=int, help="LocalCluster worker processes (default: number of cores)")
+    region.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
+    region.add_argument("--force", action="store_true", help="partition again and re-run counties already done")
+    region.add_argument("--counties", help="comma-separated county ids to run (default: all)")
+    region.add_argument("--lang", choices=("zh", "en"), help="language of the maps and reports")
+    region.add_argument("--self-contained", action="store_true", default=None, help="inline Leaflet in the maps")
+
     cmp = sub.add_parser("compare", help="current vs planned: two output folders compared per target and township "
                                          "(compare.csv, compare.html)")
     cmp.add_argument("run_a", type=Path, help="output folder of the current state")
@@ -86,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             return _site(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "run-region":
+            return _run_region(args)
         if args.command == "compare":
             return _compare(args)
         only = [t.strip() for t in args.targets.split(",")] if args.targets else None
@@ -161,6 +173,53 @@ def results_table(evaluations, title: str) -> Table:
                       escape(goal_text(e.target, "en").replace(" within ", " in ")), verdict,
                       f"{e.population_covered:,.0f}/{e.population_total:,.0f}", f"{e.population_unreachable:,.0f}")
     return table
+
+
+def _run_region(args: argparse.Namespace) -> int:
+    import json
+
+    from .region import load_region
+    from .results import goal_text, value_text
+    from .region.run import run_region
+
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+    only = [c.strip() for c in args.counties.split(",") if c.strip()] if args.counties else None
+    with console.status("starting…") as status:
+        def tick(s: dict) -> None:
+            status.update(f"counties: done {s['done']}/{s['total']} · running {s['running']} · failed {s['failed']}"
+                          f" · left {s['left']} · {s['elapsed']:.0f} s")
+
+        try:
+            run = run_region(args.region, args.out, workers=args.workers, scheduler=args.scheduler,
+                             force=args.force, counties=only, lang=args.lang, self_contained=args.self_contained,
+                             say=lambda m: console.log(escape(m)), tick=tick)
+        except KeyboardInterrupt:
+            console.print("interrupted: the counties that finished are kept; run the same command again to resume")
+            return 130
+    summary = json.loads(run.files["region_summary"].read_text(encoding="utf-8"))
+    targets = load_region(args.region).scenario.targets
+    table = Table(title=f"geoaccess · {summary['region']} · {summary['counties']} counties")
+    for col in ("target", "province value", "goal", "result", "unreachable", "counties passing"):
+        table.add_column(col)
+    for t in summary["targets"]:
+        tg = targets[t["id"]]
+        table.add_row(t["id"], value_text(t["value"], tg, "en"), goal_text(tg, "en"),
+                      "[green]PASS[/]" if t["passed"] else ("[red]FAIL[/]" if t["passed"] is False else "–"),
+                      f"{t['population_unreachable']:,.0f} / {t['population_total']:,.0f}",
+                      f"{t['counties_passing']} / {t['counties_evaluated']}")
+    console.print(table)
+    by_status = ", ".join(f"{k} {v}" for k, v in summary["counties_by_status"].items())
+    console.print(f"counties: {by_status}; ran {len(run.ran)}, skipped {len(run.skipped)} already done")
+    for rec in run.records.values():
+        if rec["status"] != "ok":
+            console.print(f"[yellow]{escape(rec['id'])} {escape(rec['name'])}: {rec['status']}[/] "
+                          f"{escape(rec.get('note') or '')}", soft_wrap=True)
+    for warning in run.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+    console.print(f"wrote in {run.seconds:.1f} s: {escape(str(run.root))}/"
+                  "{counties.csv, region_summary.json, map.html, report.html, counties/<id>/}", soft_wrap=True)
+    return 0
 
 
 def _site(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ MAX_LINES = 500
 # Modules still over MAX_LINES, with the most they may hold: this list only shrinks.
 OVERSIZE: dict[str, int] = {
     "facilities": 533, "io": 580, "isochrones": 631, "network": 909,
-    "pipeline": 522, "routing": 794, "synthetic": 1371,
+    "pipeline": 522, "routing": 794,
 }
 
 

@@ -1,0 +1,313 @@
+"""Province scale (issue 12): geoaccess run-region on Dask with cross-border buffers.
+
+The hand-made region of region_data.py: A's only hospital is 0.5 km across the border in
+B; C has people and no roads; D has roads and nobody. Numbers are checked against the
+input tables (people counted by hand from the point grid), never against the run itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geoaccess.cli import main
+from geoaccess.coords import gcj02_to_wgs84
+from geoaccess.errors import InputError
+from geoaccess.region import load_region, partition, read_units, run_region
+from geoaccess.synthetic import generate_region
+from region_data import LAT, SQUARES, people, write_region
+
+ROOT = Path(__file__).resolve().parents[1]
+GUIYANG = Path(__file__).with_name("data") / "guiyang_districts_gcj02.geojson"
+
+
+def _people_in(code: str) -> float:
+    w, e = SQUARES[code]
+    p = people()
+    return float(p.loc[(p["lon"] > w) & (p["lon"] < e) & (p["lat"] > LAT[0]) & (p["lat"] < LAT[1]), "pop"].sum())
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The hand-made region run with a 3 km buffer and with none (one LocalCluster worker each)."""
+    base = tmp_path_factory.mktemp("region")
+    out = {}
+    for km in (3, 0):
+        toml = write_region(base / f"in{km}", f"buffer_km = {km}")
+        out[km] = run_region(toml, base / f"out{km}", workers=1)
+    return out
+
+
+def _rows(run) -> pd.DataFrame:
+    return pd.read_csv(run.root / "counties.csv", encoding="utf-8-sig", dtype={"county_id": str}).set_index("county_id")
+
+
+def test_a_hospital_across_the_border_counts_with_the_buffer_only(runs):
+    with_buffer, without = _rows(runs[3]), _rows(runs[0])
+    assert _people_in("A") == 200.0  # 5 × 4 points of 10 people
+    a = with_buffer.loc["A"]
+    assert a["status"] == "ok" and a["population"] == 200.0
+    assert a["value"] == 1.0 and bool(a["passed"]) and a["population_covered"] == 200.0
+    # farthest home of A to the hospital: ≤ 3.5 km of 'primary' road (hand: 0.02° + 0.018°
+    # at ≥ 40 km/h is ≤ 5.3 min) plus ≤ 0.3 km access at 15 km/h (1.2 min)
+    assert 0 < a["mean_minutes"] < 6.5
+    a0 = without.loc["A"]
+    assert a0["status"] == "ok" and a0["value"] == 0.0 and not bool(a0["passed"])
+    assert a0["population_unreachable"] == 200.0
+    for rows in (with_buffer, without):  # B holds the hospital: passes either way, with its own people only
+        assert rows.loc["B", "value"] == 1.0 and rows.loc["B", "population"] == _people_in("B")
+
+
+def test_counties_without_roads_or_people_get_a_row_saying_so(runs):
+    rows = _rows(runs[3])
+    c, d = rows.loc["C"], rows.loc["D"]
+    assert c["status"] == "no_roads" and "no road within 3 km" in c["note"]
+    assert not bool(c["passed"]) and c["population_unreachable"] == _people_in("C")
+    assert d["status"] == "no_people" and d["population"] == 0 and pd.isna(d["passed"])
+    assert (runs[3].root / "counties.csv").read_bytes().startswith(b"\xef\xbb\xbf")  # BOM for Excel
+
+
+def test_province_values_are_population_weighted(runs):
+    summary = json.loads((runs[3].root / "region_summary.json").read_text(encoding="utf-8"))
+    t = summary["targets"][0]
+    covered = _people_in("A") + _people_in("B")  # C's people reach nothing
+    assert t["value"] == pytest.approx(covered / (covered + _people_in("C")))
+    assert t["passed"] is False and t["counties_passing"] == 2 and t["counties_failing"] == ["C"]
+    assert summary["counties_by_status"] == {"ok": 2, "no_people": 1, "no_roads": 1}
+    assert summary["buffer_km"] == 3
+
+
+def test_each_county_equals_a_county_run_on_its_slice(runs, tmp_path):
+    root = runs[3].root
+    assert main(["run", str(root / "slices" / "A" / "scenario.toml"), "--out", str(tmp_path / "A")]) == 0
+    alone = json.loads((tmp_path / "A" / "summary.json").read_text(encoding="utf-8"))
+    in_region = json.loads((root / "counties" / "A" / "summary.json").read_text(encoding="utf-8"))
+    keys = ("value", "passed", "population_total", "population_covered", "population_unreachable", "mean_minutes",
+            "p90_minutes")
+    assert [{k: t[k] for k in keys} for t in alone["targets"]] == [{k: t[k] for k in keys} for t in in_region["targets"]]
+    # and the slice holds the hospital beyond A's border, and only A's people
+    fac = pd.read_csv(root / "slices" / "A" / "facilities.csv")
+    assert set(fac["type"]) == {"county_hospital", "village_clinic"}
+    assert gpd.read_file(root / "slices" / "A" / "population.fgb")["pop"].sum() == _people_in("A")
+
+
+def test_province_map_and_report_link_the_counties(runs):
+    page = (runs[3].root / "map.html").read_text(encoding="utf-8")
+    assert "counties/A/map.html" in page and "#d73027" in page and "#1a9850" in page
+    assert json.dumps("县A")[1:-1] in page  # the popup's county name (JSON-escaped in the page)
+    report = (runs[3].root / "report.html").read_text(encoding="utf-8")
+    assert "counties/B/report.html" in report and "无道路" in report
+
+
+def test_a_rerun_skips_finished_counties_a_changed_file_or_force_runs_them_again(runs):
+    toml = runs[3].root.parent / "in3" / "region.toml"
+    again = run_region(toml, runs[3].root)
+    assert again.ran == [] and sorted(again.skipped) == ["A", "B", "C", "D"]
+    toml.write_text(toml.read_text(encoding="utf-8").replace("goal = 0.9", "goal = 0.95"), encoding="utf-8")
+    changed = run_region(toml, runs[3].root, workers=1, counties=["B"])
+    assert changed.ran == ["B"] and changed.records["B"]["targets"][0]["goal"] == 0.95
+    forced = run_region(toml, runs[3].root, workers=1, force=True, counties=["B"])
+    assert forced.ran == ["B"] and forced.skipped == []
+
+
+def test_the_command_line_reports_the_province_and_what_it_skipped(tmp_path, capsys):
+    toml = write_region(tmp_path / "in", "buffer_km = 3")
+    args = ["run-region", str(toml), "--out", str(tmp_path / "out"), "--counties", "C,D"]  # nothing to route
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "test-region · 2 counties" in out and "ran 0, skipped 0" in out
+    assert "C 县C: no_roads no road within 3" in out and "D 县D: no_people nobody lives" in out
+    assert main(args) == 0
+    assert "skipped 2 already done" in capsys.readouterr().out
+
+
+def test_a_home_on_a_shared_border_is_counted_once_in_the_first_county(tmp_path):
+    toml = write_region(tmp_path, "buffer_km = 3")
+    table = pd.read_csv(tmp_path / "people.csv")
+    border = pd.DataFrame([{"lon": SQUARES["A"][1], "lat": 26.009, "pop": 7.0}])  # on the A|B border
+    pd.concat([table, border]).to_csv(tmp_path / "people.csv", index=False)
+    region = load_region(toml)
+    units = read_units(region)
+    info = partition(region, units, tmp_path / "out", ["A", "B"])
+    assert info["A"]["population"] == _people_in("A") + 7 and info["B"]["population"] == _people_in("B")
+    assert gpd.read_file(tmp_path / "out" / "slices" / "B" / "population.fgb")["pop"].sum() == _people_in("B")
+
+
+def _small_province(folder: Path):
+    return generate_region(folder, GUIYANG, id_column="adcode", name_column="district", crs="GCJ-02",
+                           nodes_per_km2=6, cell_size_m=250)
+
+
+def test_a_killed_worker_county_is_retried_and_finishes(tmp_path):
+    region = _small_province(tmp_path / "in")
+    out = tmp_path / "out"
+    killed: list[int] = []
+
+    def killer() -> None:  # kill the first worker process seen running a county
+        deadline = time.time() + 60
+        while time.time() < deadline and not killed:
+            for marker in (out / "status").glob("*.running") if (out / "status").is_dir() else []:
+                try:
+                    pid = json.loads(marker.read_text(encoding="utf-8"))["pid"]
+                except (OSError, ValueError):
+                    continue
+                assert pid != os.getpid()
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    run = run_region(region.region_toml, out, workers=1, counties=["520103"])  # 云岩区, 115 km²
+    thread.join()
+    assert len(killed) == 1
+    assert {r["status"] for r in run.records.values()} == {"ok"}
+    assert all(r["pid"] != killed[0] for r in run.records.values())  # the killed county ran again elsewhere
+    assert (out / "counties" / "520103" / "geoaccess-run.json").is_file()
+    assert not list((out / "counties").glob(".*"))  # no staging leftovers
+    again = run_region(region.region_toml, out, counties=["520103"])
+    assert again.ran == [] and again.skipped == ["520103"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_workers_over_tcp(tmp_path):
+    from dask.distributed import Client
+
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                               "--port", str(port), "--no-dashboard"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(2):
+            procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
+                                           "--nthreads", "1", "--no-dashboard"], cwd=ROOT, env=env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        toml = write_region(tmp_path / "in", "buffer_km = 3")
+        run = run_region(toml, tmp_path / "out", scheduler=address, counties=["A", "B"])
+        assert run.records["A"]["status"] == run.records["B"]["status"] == "ok"
+        assert run.records["A"]["targets"][0]["value"] == 1.0
+        assert run.records["A"]["pid"] != run.records["B"]["pid"]  # one county on each worker process
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+
+
+# --------------------------------------------------------------------------- bad input
+
+def test_no_id_column_names_the_columns(tmp_path):
+    toml = write_region(tmp_path, "buffer_km = 3")
+    toml.write_text(toml.read_text(encoding="utf-8").replace('id = "code"', 'id = "adcode"'), encoding="utf-8")
+    with pytest.raises(InputError, match=r"no column 'adcode' \(\[region\] id\).*code, name"):
+        read_units(load_region(toml))
+    assert main(["run-region", str(toml), "--out", str(tmp_path / "out")]) == 2
+
+
+def test_duplicate_ids_are_named_with_their_rows(tmp_path):
+    toml = write_region(tmp_path, "buffer_km = 3")
+    units = gpd.read_file(tmp_path / "counties.geojson")
+    units.loc[2, "code"] = "A"
+    units.to_file(tmp_path / "counties.geojson", driver="GeoJSON")
+    with pytest.raises(InputError, match=r"duplicate ids in column 'code': A in rows 1, 3"):
+        read_units(load_region(toml))
+
+
+def test_polygons_in_another_crs(tmp_path):
+    toml = write_region(tmp_path, 'buffer_km = 3\ncrs = "GCJ-02"')
+    units = gpd.read_file(tmp_path / "counties.geojson")
+    units.to_crs("EPSG:3857").to_file(tmp_path / "counties.geojson", driver="GeoJSON")
+    with pytest.raises(InputError, match=r"projected CRS EPSG:3857.*GCJ-02"):
+        read_units(load_region(toml))
+    # metres labelled as degrees
+    units.to_crs("EPSG:3857").set_crs("EPSG:4326", allow_override=True).to_file(
+        tmp_path / "counties.geojson", driver="GeoJSON")
+    with pytest.raises(InputError, match="are not degrees"):
+        read_units(load_region(toml))
+
+
+def test_gcj02_polygons_are_shifted_to_wgs84(tmp_path):
+    toml = write_region(tmp_path, 'buffer_km = 3\nlayer = "counties"')
+    toml.write_text(toml.read_text(encoding="utf-8").replace('units = "counties.geojson"', f'units = "{GUIYANG}"')
+                    .replace('id = "code"', 'id = "adcode"').replace('name_column = "name"', 'name_column = "district"')
+                    .replace('layer = "counties"', 'crs = "GCJ-02"'), encoding="utf-8")
+    units = read_units(load_region(toml))
+    raw = gpd.read_file(GUIYANG)
+    assert list(units["id"]) == list(raw["adcode"].astype(str)) and list(units["name"]) == ["南明区", "云岩区"]
+    a, b = shapely.get_coordinates(raw.geometry.iloc[0])[0], shapely.get_coordinates(units.geometry.iloc[0])[0]
+    assert np.allclose(b, gcj02_to_wgs84(*a), atol=1e-9)
+    shift_m = np.hypot((a[0] - b[0]) * 99_600, (a[1] - b[1]) * 110_800)  # GCJ-02 offsets in China: 100-700 m
+    assert 100 < shift_m < 700
+
+
+def test_a_self_intersecting_outline_is_repaired_with_a_warning(tmp_path):
+    toml = write_region(tmp_path, "buffer_km = 3")
+    units = gpd.read_file(tmp_path / "counties.geojson")
+    w, e = SQUARES["C"]
+    units.loc[3, "geometry"] = shapely.Polygon([(w, LAT[0]), (e, LAT[1]), (e, LAT[0]), (w, LAT[1])])  # bow tie
+    units.to_file(tmp_path / "counties.geojson", driver="GeoJSON")
+    notes: list[str] = []
+    read = read_units(load_region(toml), warn_to=notes)
+    assert read.geometry.is_valid.all()
+    assert len(notes) == 1 and "invalid outline(s) of C" in notes[0]
+
+
+def test_resource_ratio_targets_and_osm_provinces_are_refused(tmp_path):
+    toml = write_region(tmp_path, "buffer_km = 3")
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(text.replace('use = ["hospital_15min"]', 'use = ["hospital_15min", "beds_per_1000"]'), encoding="utf-8")
+    with pytest.raises(InputError, match="beds_per_1000 are resource ratios"):
+        load_region(toml)
+    toml.write_text(text.replace('source = "roads.gpkg"\nclass = "highway"', 'source = "guizhou.osm.pbf"'), encoding="utf-8")
+    with pytest.raises(InputError, match=r"roads/\{id\}.osm.pbf"):
+        load_region(toml)
+
+
+def test_default_buffer_is_threshold_times_fastest_speed(tmp_path):
+    toml = write_region(tmp_path, "")
+    region = load_region(toml)
+    assert region.buffer_km == pytest.approx(15 / 60 * 120)  # 15 min × 120 km/h (drive, maxspeed tags allowed)
+    assert "15 min × 120 km/h" in region.buffer_note
+
+
+# --------------------------------------------------------------------------- synthetic province
+
+def test_generate_region_is_reproducible_and_fills_the_polygons(tmp_path):
+    a = _small_province(tmp_path / "a")
+    b = _small_province(tmp_path / "b")
+    for name in ("roads.gpkg", "facilities.csv", "population.tif", "region.toml"):
+        assert hashlib.sha256((a.directory / name).read_bytes()).digest() == \
+               hashlib.sha256((b.directory / name).read_bytes()).digest(), name
+    units = read_units(load_region(a.region_toml)).to_crs("EPSG:32648")
+    area_km2 = float(units.area.sum() / 1e6)
+    assert 0.8 * 6 * area_km2 < a.n_nodes < 1.3 * 6 * area_km2
+    fac = pd.read_csv(a.directory / "facilities.csv", dtype={"county": str})
+    pts = gpd.GeoSeries(gpd.points_from_xy(fac["lon"], fac["lat"]), crs="EPSG:4326").to_crs("EPSG:32648")
+    home = units.set_index("id").loc[fac["county"]].geometry.to_numpy()
+    assert (shapely.distance(pts.to_numpy(), home) < 500).mean() > 0.95  # each county's facilities in its polygon
+    assert set(fac["county"]) == set(a.county_ids) and (fac["type"] == "county_hospital").any()
+    assert 200 < a.population / area_km2 < 600  # persons per km²

@@ -224,7 +224,7 @@ def _run_region(args: argparse.Namespace) -> int:
 
 def _site(args: argparse.Namespace) -> int:
     from .candidates import candidates_from_file
-    from .io import check_output_dir
+    from .outputset import check_output_dir
     from .pipeline import output_dir, run_scenario, write_outputs
     from .proposals import read_proposals
     from .scenario import load_scenario
@@ -283,7 +283,7 @@ def _site(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from .comparison import COUNTY, compare, value_cell, write_comparison
-    from .io import safe_folder_name
+    from .outputset import safe_folder_name
 
     comparison = compare(args.run_a, args.run_b)
     a, b = Path(args.run_a).resolve(), Path(args.run_b).resolve()
@@ -370,7 +370,7 @@ def _carry(scenario_path: Path, out: Path) -> tuple[str, ...]:
 
 def _say_output_dir(scenario, out: Path | None) -> None:
     """Say so when the scenario name had to be changed to make the default output folder."""
-    from .io import safe_folder_name
+    from .outputset import safe_folder_name
 
     if out is None and not scenario.output["dir"] and safe_folder_name(scenario.name) != scenario.name:
         console.print(f"note: the scenario name {escape(repr(scenario.name))} is not a safe folder name; outputs go "
@@ -379,7 +379,7 @@ def _say_output_dir(scenario, out: Path | None) -> None:
 
 def _check(args: argparse.Namespace) -> int:
     """``geoaccess check``: read every input as ``run`` does, print what will be used, route nothing."""
-    from .io import check_output_dir
+    from .outputset import check_output_dir
     from .pipeline import load_inputs, output_dir
     from .scenario import load_scenario
 

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .io import OutputSet, csv_safe, write_atomic
+from .io import csv_safe, write_atomic
+from .outputset import OutputSet
 
 COUNTY = "(whole area)"  # the ``unit`` of a target's county-wide row
 _NEEDED = ("summary.json", "units.csv", "demand_times.gpkg")
@@ -138,7 +139,7 @@ def _within(demand: pd.DataFrame, target: dict) -> np.ndarray:
 
 def write_comparison(comparison: Comparison, out: str | Path) -> dict[str, Path]:
     """Write ``compare.csv`` (UTF-8 with BOM, for Excel) and ``compare.html`` into ``out``,
-    as one output set (see :class:`geoaccess.io.OutputSet`).
+    as one output set (see :class:`geoaccess.outputset.OutputSet`).
 
     Returns
     -------

@@ -22,9 +22,9 @@ from .gaps import find_gaps, write_gaps
 from .demand import population_from_file
 from .errors import InputError
 from .facilities import facilities_from_file, type_warnings
-from .io import (VECTOR_SUFFIXES, OutputSet, check_input_file, check_output_dir, safe_folder_name, write_json,
-                 write_with)
+from .io import VECTOR_SUFFIXES, check_input_file, write_json, write_with
 from .isochrones import isochrones
+from .outputset import OutputSet, check_output_dir, safe_folder_name
 from .proposals import SITING_MODELS, _evaluate_with_sites, _nearest_by_mode, site_target, travels_by  # noqa: F401
 from .proposals import write_sites
 from .network import RoadNetwork, graph_from_bbox, graph_from_place, load_speeds, network_from_file, network_from_graph
@@ -132,7 +132,7 @@ def load_inputs(scenario: Scenario, progress: Progress | None = None) -> Inputs:
 
 def output_dir(scenario: Scenario, out_dir: str | Path | None = None) -> Path:
     """The output folder of a run: ``out_dir``, else ``[output] dir``, else
-    ``maps/<scenario name made safe>/`` (see :func:`geoaccess.io.safe_folder_name`)."""
+    ``maps/<scenario name made safe>/`` (see :func:`geoaccess.outputset.safe_folder_name`)."""
     return Path(out_dir or scenario.output["dir"] or Path("maps") / safe_folder_name(scenario.name))
 
 
@@ -182,7 +182,7 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
     ``map.html`` and ``report.html``, written as one set (see :func:`write_outputs`); the
     output folder is checked before anything is computed. ``lang``, ``self_contained`` and
     ``basemap`` override the scenario's ``[map]`` settings; ``carry`` names entries of the
-    output folder to keep (see :class:`geoaccess.io.OutputSet`).
+    output folder to keep (see :class:`geoaccess.outputset.OutputSet`).
 
     Raises
     ------

@@ -393,7 +393,7 @@ def _proposal(result: RunResult, target: Target, model: str, chosen: np.ndarray,
 
 
 def _file_key(target_id: str) -> str:
-    from .io import safe_folder_name
+    from .outputset import safe_folder_name
 
     return safe_folder_name(target_id)
 

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "geoaccess"
 # Stage of every module, in the order data flows (docs/architecture.md). A module may import
 # only from its own stage or earlier ones. A new module gets a row here and in the doc.
 STAGES = [
-    ("base", {"_version", "_paths", "errors", "io", "coords", "points", "speedlimits", "osmtags", "roadclasses"}),
+    ("base", {"_version", "_paths", "errors", "io", "outputset", "coords", "points", "speedlimits", "osmtags", "roadclasses"}),
     ("load", {"network", "facilities", "demand", "admin", "snapping", "synthetic"}),
     ("travel times", {"routing", "isochrones"}),
     ("targets", {"targets", "scenario"}),
@@ -28,7 +28,7 @@ STAGES = [
 MAX_LINES = 500
 # Modules still over MAX_LINES, with the most they may hold: this list only shrinks.
 OVERSIZE: dict[str, int] = {
-    "facilities": 533, "io": 580, "isochrones": 631, "network": 909,
+    "facilities": 533, "isochrones": 631, "network": 909,
     "pipeline": 522, "routing": 794,
 }
 

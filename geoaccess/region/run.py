@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import InputError
-from ..io import safe_folder_name, write_json
+from ..io import write_json
+from ..outputset import safe_folder_name
 from .config import DONE, load_region, read_units
 from .partition import fingerprint, partition, run_county
 from .outputs import county_rows, write_map, write_report, write_tables

@@ -28,7 +28,8 @@ from shapely.geometry import box
 from geoaccess._paths import data_path
 from geoaccess.cli import main
 from geoaccess.errors import InputError
-from geoaccess.io import MANIFEST, OutputSet, check_output_dir, clean_leftovers, csv_safe, safe_folder_name
+from geoaccess.io import csv_safe
+from geoaccess.outputset import MANIFEST, OutputSet, check_output_dir, clean_leftovers, safe_folder_name
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = Path(data_path("demo", "scenario.toml")).parent

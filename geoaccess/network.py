@@ -1,12 +1,14 @@
 """Road networks: loading, travel speeds per mode, and the physical edge table.
 
-A :class:`RoadNetwork` holds the road graph twice: as the networkx ``MultiDiGraph`` a user
-knows from osmnx (for structure and interoperability), and as a table of *physical*
-edges in a projected CRS (metres) — one row per road segment with its geometry, its
-class, its length and whether it is one-way. The two directions of a two-way road, which
-osmnx stores as two directed edges, are one physical edge here, so a point snapped to the
-road sits on both directions at once. Per travel mode, :func:`edge_seconds` turns the
-table into forward and backward travel seconds (``inf`` where a direction is closed).
+A :class:`RoadNetwork` is a table of *physical* edges in a projected CRS (metres) — one
+row per road segment between junctions with its geometry, its class, its length, its
+access per mode and whether it is one-way — plus the node coordinates and the mapped
+water. OSM files (pyosmium) and roads files (pyogrio, shapely) are read straight into
+these arrays; networkx is used only for graphs users hand in (GraphML, osmnx downloads:
+:func:`network_from_graph`) and for :meth:`RoadNetwork.to_networkx`. The two directions
+of a two-way road are one physical edge, so a point snapped to the road sits on both
+directions at once. Per travel mode, :func:`edge_seconds` turns the table into forward
+and backward travel seconds (``inf`` where a direction is closed).
 """
 
 from __future__ import annotations
@@ -688,7 +690,7 @@ def network_from_file(path: str | Path, crs: str | CRS | None = None, *, class_c
     crs
         Projected analysis CRS in metres; default: the UTM zone of the network's centre.
     class_column, oneway_column, maxspeed_column, classes, design_speed
-        Roads vector files only (see :func:`graph_from_lines`); OSM files carry tags.
+        Roads vector files only (see :func:`network_from_lines`); OSM files carry tags.
 
     Raises
     ------

@@ -215,9 +215,8 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
 
     rows: list[dict] = []
     way_ids: list[int] = []
-    row_of: list[np.ndarray] = []
-    refs: list[np.ndarray] = []
-    lonlat: list[np.ndarray] = []
+    flat: list[tuple[int, float, float]] = []  # (node id, lon, lat) of every road way's nodes, in order
+    n_nodes: list[int] = []
     water: list[Any] = []
     water_relations = False
     processor = osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION).with_locations()
@@ -228,21 +227,23 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
         if obj.is_relation():
             water_relations |= tags.get("type") == "multipolygon" and _is_water_area(tags)
             continue
+        road = "highway" in tags
+        coastline = not road and tags.get("natural") == "coastline"
+        if not (road or coastline or _is_water_area(tags)):  # natural=wood, waterway=stream …
+            continue
         nodes = [(n.ref, n.lon, n.lat) for n in obj.nodes if n.location.valid()]
         if len(nodes) < 2:
             continue
-        if "highway" not in tags:
-            if tags.get("natural") == "coastline":
+        if not road:
+            if coastline:
                 water.append(shapely.LineString([n[1:] for n in nodes]))
             elif _is_water_area(tags) and len(nodes) >= 4 and nodes[0][0] == nodes[-1][0]:
                 water.append(shapely.Polygon([n[1:] for n in nodes]))
             continue
         rows.append({k: tags.get(k) for k in TAG_KEYS})
         way_ids.append(obj.id)
-        arr = np.array(nodes, dtype=float)
-        refs.append(np.array([n[0] for n in nodes], dtype=np.int64))
-        lonlat.append(arr[:, 1:])
-        row_of.append(np.full(len(nodes), len(rows) - 1, dtype=np.int64))
+        flat.extend(nodes)
+        n_nodes.append(len(nodes))
     if water_relations:
         # Rivers and lakes mapped as multipolygon relations: pyosmium assembles them (one
         # more pass over the file, only when it holds some).
@@ -259,9 +260,9 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
     if not rows:
         return (tags, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros(0, np.int64),
                 water_geoms)
-    coords = np.concatenate(lonlat)
-    return (tags, np.concatenate(row_of), np.concatenate(refs), coords, np.asarray(way_ids, dtype=np.int64),
-            water_geoms)
+    arr = np.array(flat, dtype=np.float64)  # node ids below 2**53 are exact in float64
+    row_of = np.repeat(np.arange(len(rows), dtype=np.int64), n_nodes)
+    return (tags, row_of, arr[:, 0].astype(np.int64), arr[:, 1:], np.asarray(way_ids, dtype=np.int64), water_geoms)
 
 
 def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetwork:

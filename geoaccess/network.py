@@ -341,16 +341,18 @@ def _dropped_text(dropped: dict[str, dict[str, float]]) -> str:
 
 def _network_from_segments(u_key: np.ndarray, v_key: np.ndarray, geoms: np.ndarray, attrs: pd.DataFrame,
                            source_crs: CRS, crs: str | CRS | None, report: dict,
-                           water: np.ndarray | None = None) -> RoadNetwork:
+                           water: np.ndarray | None = None, length: np.ndarray | None = None) -> RoadNetwork:
     """Assemble a :class:`RoadNetwork` from road segments drawn from ``u_key`` to ``v_key``.
 
     ``attrs`` holds :func:`geoaccess.osmtags.interpret_ways` columns per segment; segments
     open only backwards are turned round so that ``oneway`` always means u → v. ``water``
-    (geometries in ``source_crs``) is projected with the roads.
+    (geometries in ``source_crs``) is projected with the roads; ``length`` (metres per
+    segment) is computed from the geometries when not given.
     """
     backward = attrs["oneway"].to_numpy() == -1
     u_key, v_key = np.where(backward, v_key, u_key), np.where(backward, u_key, v_key)
-    geoms = np.where(backward, shapely.reverse(geoms), geoms)
+    geoms = geoms.copy()
+    geoms[backward] = shapely.reverse(geoms[backward])
     node_keys, inverse = np.unique(np.r_[u_key, v_key], return_inverse=True)
     u, v = inverse[: len(u_key)], inverse[len(u_key):]
     coords = shapely.get_coordinates(geoms)
@@ -368,7 +370,8 @@ def _network_from_segments(u_key: np.ndarray, v_key: np.ndarray, geoms: np.ndarr
     to_target = Transformer.from_crs(source_crs, target_crs, always_xy=True)
     node_xy = np.column_stack(to_target.transform(node_src[:, 0], node_src[:, 1]))
     projected = shapely.transform(geoms, lambda c: np.column_stack(to_target.transform(c[:, 0], c[:, 1])))
-    length = _lengths_m(geoms, source_crs) if source_crs.is_geographic else shapely.length(geoms)
+    if length is None:
+        length = _lengths_m(geoms, source_crs)
     edges = gpd.GeoDataFrame({
         "u": u, "v": v,
         "highway": attrs["highway"].to_numpy(dtype=object),
@@ -604,13 +607,24 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     coords, line_of = shapely.get_coordinates(geoms, return_index=True)
     # Vertices coinciding to 1 cm (or 1e-7 degrees) are one node.
     scale = 1e7 if source_crs.is_geographic else 100.0
-    _, vertex_id = np.unique(np.round(coords * scale).astype(np.int64), axis=0, return_inverse=True)
+    grid = np.round(coords * scale).astype(np.int64)
+    grid -= grid.min(axis=0)
+    span = int(grid[:, 1].max()) + 1
+    if grid[:, 0].max() < np.iinfo(np.int64).max // span:  # one int64 key per vertex: a fast 1-D unique
+        _, vertex_id = np.unique(grid[:, 0] * span + grid[:, 1], return_inverse=True)
+    else:
+        _, vertex_id = np.unique(grid, axis=0, return_inverse=True)
     vertex_id = vertex_id.ravel()
     # A vertex repeated in place (a digitising stutter) is no junction: keep its first copy.
     keep = np.r_[True, (vertex_id[1:] != vertex_id[:-1]) | (line_of[1:] != line_of[:-1])]
     coords, line_of, vertex_id = coords[keep], line_of[keep], vertex_id[keep]
     n_lines = len(geoms)
-    lengths = _lengths_m(geoms, source_crs)
+    # Length of each step to the next vertex of the same line (metres; 0 at a line's end):
+    # summed per line now and per edge after splitting.
+    steps = np.zeros(len(coords))
+    same = line_of[1:] == line_of[:-1]
+    steps[:-1][same] = _step_lengths(coords[:-1][same], coords[1:][same], source_crs)
+    lengths = np.bincount(line_of, weights=steps, minlength=n_lines)
     # OSM's words for what is not a road (construction, proposed …) are dropped as from OSM,
     # unless the scenario maps them to a class.
     not_roads = {k: default_highway for k in NOT_ROADS if k not in (classes or {})}
@@ -630,7 +644,7 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     if not keep_line.any():
         raise InputError(f"{name} holds no usable roads: {_dropped_text(report['dropped'])}")
     kept = keep_line[line_of]
-    coords, line_of, vertex_id = coords[kept], line_of[kept], vertex_id[kept]
+    coords, line_of, vertex_id, steps = coords[kept], line_of[kept], vertex_id[kept], steps[kept]
     if len(coords) < 2 or not (line_of[1:] == line_of[:-1]).any():
         raise InputError(f"{name} holds no lines with two distinct points")
     # Junctions: a vertex met more than once among the kept lines' vertices, and every line end.
@@ -639,8 +653,11 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     seg_line = line_of[seg_start]
     seg_attrs = meaning.iloc[seg_line].reset_index(drop=True)
     seg_attrs["osm_way"] = seg_line
+    # Steps from a segment's first vertex up to its last belong to it (segments of a line are contiguous).
+    step_seg = np.maximum(np.searchsorted(seg_start, np.arange(len(steps)), side="right") - 1, 0)
+    seg_length = np.bincount(step_seg, weights=steps, minlength=len(seg_start))
     return _network_from_segments(vertex_id[seg_start], vertex_id[seg_end], seg_geoms, seg_attrs, source_crs,
-                                  crs, report)
+                                  crs, report, length=seg_length)
 
 
 def _line_meaning(lines: gpd.GeoDataFrame, attrs: pd.DataFrame, class_column: str | None,
@@ -671,13 +688,19 @@ def _lengths_m(geoms: np.ndarray, crs: CRS) -> np.ndarray:
     """Line lengths in metres: geodesic on the WGS84 ellipsoid for lon/lat, planar otherwise."""
     if not crs.is_geographic:
         return shapely.length(geoms)
-    from pyproj import Geod
-
     coords, which = shapely.get_coordinates(geoms, return_index=True)
     same = which[1:] == which[:-1]
-    _, _, step = Geod(ellps="WGS84").inv(coords[:-1, 0][same], coords[:-1, 1][same],
-                                         coords[1:, 0][same], coords[1:, 1][same])
+    step = _step_lengths(coords[:-1][same], coords[1:][same], crs)
     return np.bincount(which[1:][same], weights=step, minlength=len(geoms))
+
+
+def _step_lengths(a: np.ndarray, b: np.ndarray, crs: CRS) -> np.ndarray:
+    """Distances a → b in metres (``(n, 2)`` each): geodesic (WGS84) for lon/lat, planar otherwise."""
+    if not crs.is_geographic:
+        return np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1])
+    from pyproj import Geod
+
+    return Geod(ellps="WGS84").inv(a[:, 0], a[:, 1], b[:, 0], b[:, 1])[2]
 
 
 def network_from_file(path: str | Path, crs: str | CRS | None = None, *, class_column: str | None = None,

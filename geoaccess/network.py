@@ -197,6 +197,9 @@ def graph_from_file(path: str | Path) -> nx.MultiDiGraph:
     return network_from_file(path).to_networkx()
 
 
+_TAG_SET = frozenset(TAG_KEYS)
+
+
 def _is_water_area(tags: Any) -> bool:
     """OSM tags of a water surface: ``natural=water``, ``waterway=riverbank``, ``water=river``."""
     return tags.get("natural") == "water" or tags.get("waterway") == "riverbank" or tags.get("water") == "river"
@@ -240,7 +243,7 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
             elif _is_water_area(tags) and len(nodes) >= 4 and nodes[0][0] == nodes[-1][0]:
                 water.append(shapely.Polygon([n[1:] for n in nodes]))
             continue
-        rows.append({k: tags.get(k) for k in TAG_KEYS})
+        rows.append({t.k: t.v for t in tags if t.k in _TAG_SET})  # one pass over the way's tags
         way_ids.append(obj.id)
         flat.extend(nodes)
         n_nodes.append(len(nodes))

@@ -184,7 +184,6 @@ def compile_mode(network: RoadNetwork, mode: str, speeds: dict[str, ModeSpeeds] 
     if not usable.any():
         raise InputError(f"no road in the network can be used by mode {mode!r}; check the highway classes "
                          f"and the {mode} speeds")
-    u_all = edges["u"].to_numpy()
     # Strongly connected parts: a road one can enter but never leave (a one-way exit cut
     # at the edge of the extract) is no place to snap a home or a station to.
     inside, main, size, keep = _main_parts(network, forward_s, backward_s, usable, min_component_nodes)

@@ -805,8 +805,10 @@ def network_from_graph(graph: nx.MultiDiGraph, crs: str | CRS | None = None, sou
     reversed_ = np.array([_truthy(r[3].get("reversed", False)) for r in rows], dtype=bool)
     meaning = interpret_ways(tags)
     # osmnx has read the oneway tag and oriented the arcs; it implies one-way on roundabouts
-    # only, OSM also on motorways and junction=circular: drop the backward twin osmnx added.
-    implied_way = (meaning["oneway"].to_numpy() == 1) & ~arc_oneway
+    # only, OSM also on motorways and junction=circular: drop the backward twin osmnx added
+    # (osmnx marks its arcs with `reversed`; a graph built by hand keeps what it holds).
+    osmnx_arc = np.array(["reversed" in r[3] for r in rows], dtype=bool)
+    implied_way = (meaning["oneway"].to_numpy() == 1) & ~arc_oneway & osmnx_arc
     implied = implied_way & reversed_
     arc_oneway = arc_oneway | implied_way
     meaning["oneway"] = arc_oneway.astype(np.int8)

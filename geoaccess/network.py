@@ -1,12 +1,14 @@
 """Road networks: loading, travel speeds per mode, and the physical edge table.
 
-A :class:`RoadNetwork` holds the road graph twice: as the networkx ``MultiDiGraph`` a user
-knows from osmnx (for structure and interoperability), and as a table of *physical*
-edges in a projected CRS (metres) — one row per road segment with its geometry, its
-class, its length and whether it is one-way. The two directions of a two-way road, which
-osmnx stores as two directed edges, are one physical edge here, so a point snapped to the
-road sits on both directions at once. Per travel mode, :func:`edge_seconds` turns the
-table into forward and backward travel seconds (``inf`` where a direction is closed).
+A :class:`RoadNetwork` is a table of *physical* edges in a projected CRS (metres) — one
+row per road segment between junctions with its geometry, its class, its length, its
+access per mode and whether it is one-way — plus the node coordinates and the mapped
+water. OSM files (pyosmium) and roads files (pyogrio, shapely) are read straight into
+these arrays; networkx is used only for graphs users hand in (GraphML, osmnx downloads:
+:func:`network_from_graph`) and for :meth:`RoadNetwork.to_networkx`. The two directions
+of a two-way road are one physical edge, so a point snapped to the road sits on both
+directions at once. Per travel mode, :func:`edge_seconds` turns the table into forward
+and backward travel seconds (``inf`` where a direction is closed).
 """
 
 from __future__ import annotations
@@ -195,6 +197,9 @@ def graph_from_file(path: str | Path) -> nx.MultiDiGraph:
     return network_from_file(path).to_networkx()
 
 
+_TAG_SET = frozenset(TAG_KEYS)
+
+
 def _is_water_area(tags: Any) -> bool:
     """OSM tags of a water surface: ``natural=water``, ``waterway=riverbank``, ``water=river``."""
     return tags.get("natural") == "water" or tags.get("waterway") == "riverbank" or tags.get("water") == "river"
@@ -213,9 +218,8 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
 
     rows: list[dict] = []
     way_ids: list[int] = []
-    row_of: list[np.ndarray] = []
-    refs: list[np.ndarray] = []
-    lonlat: list[np.ndarray] = []
+    flat: list[tuple[int, float, float]] = []  # (node id, lon, lat) of every road way's nodes, in order
+    n_nodes: list[int] = []
     water: list[Any] = []
     water_relations = False
     processor = osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION).with_locations()
@@ -226,21 +230,23 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
         if obj.is_relation():
             water_relations |= tags.get("type") == "multipolygon" and _is_water_area(tags)
             continue
+        road = "highway" in tags
+        coastline = not road and tags.get("natural") == "coastline"
+        if not (road or coastline or _is_water_area(tags)):  # natural=wood, waterway=stream …
+            continue
         nodes = [(n.ref, n.lon, n.lat) for n in obj.nodes if n.location.valid()]
         if len(nodes) < 2:
             continue
-        if "highway" not in tags:
-            if tags.get("natural") == "coastline":
+        if not road:
+            if coastline:
                 water.append(shapely.LineString([n[1:] for n in nodes]))
             elif _is_water_area(tags) and len(nodes) >= 4 and nodes[0][0] == nodes[-1][0]:
                 water.append(shapely.Polygon([n[1:] for n in nodes]))
             continue
-        rows.append({k: tags.get(k) for k in TAG_KEYS})
+        rows.append({t.k: t.v for t in tags if t.k in _TAG_SET})  # one pass over the way's tags
         way_ids.append(obj.id)
-        arr = np.array(nodes, dtype=float)
-        refs.append(np.array([n[0] for n in nodes], dtype=np.int64))
-        lonlat.append(arr[:, 1:])
-        row_of.append(np.full(len(nodes), len(rows) - 1, dtype=np.int64))
+        flat.extend(nodes)
+        n_nodes.append(len(nodes))
     if water_relations:
         # Rivers and lakes mapped as multipolygon relations: pyosmium assembles them (one
         # more pass over the file, only when it holds some).
@@ -257,9 +263,9 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
     if not rows:
         return (tags, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros(0, np.int64),
                 water_geoms)
-    coords = np.concatenate(lonlat)
-    return (tags, np.concatenate(row_of), np.concatenate(refs), coords, np.asarray(way_ids, dtype=np.int64),
-            water_geoms)
+    arr = np.array(flat, dtype=np.float64)  # node ids below 2**53 are exact in float64
+    row_of = np.repeat(np.arange(len(rows), dtype=np.int64), n_nodes)
+    return (tags, row_of, arr[:, 0].astype(np.int64), arr[:, 1:], np.asarray(way_ids, dtype=np.int64), water_geoms)
 
 
 def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetwork:
@@ -338,16 +344,18 @@ def _dropped_text(dropped: dict[str, dict[str, float]]) -> str:
 
 def _network_from_segments(u_key: np.ndarray, v_key: np.ndarray, geoms: np.ndarray, attrs: pd.DataFrame,
                            source_crs: CRS, crs: str | CRS | None, report: dict,
-                           water: np.ndarray | None = None) -> RoadNetwork:
+                           water: np.ndarray | None = None, length: np.ndarray | None = None) -> RoadNetwork:
     """Assemble a :class:`RoadNetwork` from road segments drawn from ``u_key`` to ``v_key``.
 
     ``attrs`` holds :func:`geoaccess.osmtags.interpret_ways` columns per segment; segments
     open only backwards are turned round so that ``oneway`` always means u → v. ``water``
-    (geometries in ``source_crs``) is projected with the roads.
+    (geometries in ``source_crs``) is projected with the roads; ``length`` (metres per
+    segment) is computed from the geometries when not given.
     """
     backward = attrs["oneway"].to_numpy() == -1
     u_key, v_key = np.where(backward, v_key, u_key), np.where(backward, u_key, v_key)
-    geoms = np.where(backward, shapely.reverse(geoms), geoms)
+    geoms = geoms.copy()
+    geoms[backward] = shapely.reverse(geoms[backward])
     node_keys, inverse = np.unique(np.r_[u_key, v_key], return_inverse=True)
     u, v = inverse[: len(u_key)], inverse[len(u_key):]
     coords = shapely.get_coordinates(geoms)
@@ -365,7 +373,8 @@ def _network_from_segments(u_key: np.ndarray, v_key: np.ndarray, geoms: np.ndarr
     to_target = Transformer.from_crs(source_crs, target_crs, always_xy=True)
     node_xy = np.column_stack(to_target.transform(node_src[:, 0], node_src[:, 1]))
     projected = shapely.transform(geoms, lambda c: np.column_stack(to_target.transform(c[:, 0], c[:, 1])))
-    length = _lengths_m(geoms, source_crs) if source_crs.is_geographic else shapely.length(geoms)
+    if length is None:
+        length = _lengths_m(geoms, source_crs)
     edges = gpd.GeoDataFrame({
         "u": u, "v": v,
         "highway": attrs["highway"].to_numpy(dtype=object),
@@ -601,13 +610,24 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     coords, line_of = shapely.get_coordinates(geoms, return_index=True)
     # Vertices coinciding to 1 cm (or 1e-7 degrees) are one node.
     scale = 1e7 if source_crs.is_geographic else 100.0
-    _, vertex_id = np.unique(np.round(coords * scale).astype(np.int64), axis=0, return_inverse=True)
+    grid = np.round(coords * scale).astype(np.int64)
+    grid -= grid.min(axis=0)
+    span = int(grid[:, 1].max()) + 1
+    if grid[:, 0].max() < np.iinfo(np.int64).max // span:  # one int64 key per vertex: a fast 1-D unique
+        _, vertex_id = np.unique(grid[:, 0] * span + grid[:, 1], return_inverse=True)
+    else:
+        _, vertex_id = np.unique(grid, axis=0, return_inverse=True)
     vertex_id = vertex_id.ravel()
     # A vertex repeated in place (a digitising stutter) is no junction: keep its first copy.
     keep = np.r_[True, (vertex_id[1:] != vertex_id[:-1]) | (line_of[1:] != line_of[:-1])]
     coords, line_of, vertex_id = coords[keep], line_of[keep], vertex_id[keep]
     n_lines = len(geoms)
-    lengths = _lengths_m(geoms, source_crs)
+    # Length of each step to the next vertex of the same line (metres; 0 at a line's end):
+    # summed per line now and per edge after splitting.
+    steps = np.zeros(len(coords))
+    same = line_of[1:] == line_of[:-1]
+    steps[:-1][same] = _step_lengths(coords[:-1][same], coords[1:][same], source_crs)
+    lengths = np.bincount(line_of, weights=steps, minlength=n_lines)
     # OSM's words for what is not a road (construction, proposed …) are dropped as from OSM,
     # unless the scenario maps them to a class.
     not_roads = {k: default_highway for k in NOT_ROADS if k not in (classes or {})}
@@ -627,7 +647,7 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     if not keep_line.any():
         raise InputError(f"{name} holds no usable roads: {_dropped_text(report['dropped'])}")
     kept = keep_line[line_of]
-    coords, line_of, vertex_id = coords[kept], line_of[kept], vertex_id[kept]
+    coords, line_of, vertex_id, steps = coords[kept], line_of[kept], vertex_id[kept], steps[kept]
     if len(coords) < 2 or not (line_of[1:] == line_of[:-1]).any():
         raise InputError(f"{name} holds no lines with two distinct points")
     # Junctions: a vertex met more than once among the kept lines' vertices, and every line end.
@@ -636,8 +656,11 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     seg_line = line_of[seg_start]
     seg_attrs = meaning.iloc[seg_line].reset_index(drop=True)
     seg_attrs["osm_way"] = seg_line
+    # Steps from a segment's first vertex up to its last belong to it (segments of a line are contiguous).
+    step_seg = np.maximum(np.searchsorted(seg_start, np.arange(len(steps)), side="right") - 1, 0)
+    seg_length = np.bincount(step_seg, weights=steps, minlength=len(seg_start))
     return _network_from_segments(vertex_id[seg_start], vertex_id[seg_end], seg_geoms, seg_attrs, source_crs,
-                                  crs, report)
+                                  crs, report, length=seg_length)
 
 
 def _line_meaning(lines: gpd.GeoDataFrame, attrs: pd.DataFrame, class_column: str | None,
@@ -668,13 +691,19 @@ def _lengths_m(geoms: np.ndarray, crs: CRS) -> np.ndarray:
     """Line lengths in metres: geodesic on the WGS84 ellipsoid for lon/lat, planar otherwise."""
     if not crs.is_geographic:
         return shapely.length(geoms)
-    from pyproj import Geod
-
     coords, which = shapely.get_coordinates(geoms, return_index=True)
     same = which[1:] == which[:-1]
-    _, _, step = Geod(ellps="WGS84").inv(coords[:-1, 0][same], coords[:-1, 1][same],
-                                         coords[1:, 0][same], coords[1:, 1][same])
+    step = _step_lengths(coords[:-1][same], coords[1:][same], crs)
     return np.bincount(which[1:][same], weights=step, minlength=len(geoms))
+
+
+def _step_lengths(a: np.ndarray, b: np.ndarray, crs: CRS) -> np.ndarray:
+    """Distances a → b in metres (``(n, 2)`` each): geodesic (WGS84) for lon/lat, planar otherwise."""
+    if not crs.is_geographic:
+        return np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1])
+    from pyproj import Geod
+
+    return Geod(ellps="WGS84").inv(a[:, 0], a[:, 1], b[:, 0], b[:, 1])[2]
 
 
 def network_from_file(path: str | Path, crs: str | CRS | None = None, *, class_column: str | None = None,
@@ -688,7 +717,7 @@ def network_from_file(path: str | Path, crs: str | CRS | None = None, *, class_c
     crs
         Projected analysis CRS in metres; default: the UTM zone of the network's centre.
     class_column, oneway_column, maxspeed_column, classes, design_speed
-        Roads vector files only (see :func:`graph_from_lines`); OSM files carry tags.
+        Roads vector files only (see :func:`network_from_lines`); OSM files carry tags.
 
     Raises
     ------
@@ -776,8 +805,10 @@ def network_from_graph(graph: nx.MultiDiGraph, crs: str | CRS | None = None, sou
     reversed_ = np.array([_truthy(r[3].get("reversed", False)) for r in rows], dtype=bool)
     meaning = interpret_ways(tags)
     # osmnx has read the oneway tag and oriented the arcs; it implies one-way on roundabouts
-    # only, OSM also on motorways and junction=circular: drop the backward twin osmnx added.
-    implied_way = (meaning["oneway"].to_numpy() == 1) & ~arc_oneway
+    # only, OSM also on motorways and junction=circular: drop the backward twin osmnx added
+    # (osmnx marks its arcs with `reversed`; a graph built by hand keeps what it holds).
+    osmnx_arc = np.array(["reversed" in r[3] for r in rows], dtype=bool)
+    implied_way = (meaning["oneway"].to_numpy() == 1) & ~arc_oneway & osmnx_arc
     implied = implied_way & reversed_
     arc_oneway = arc_oneway | implied_way
     meaning["oneway"] = arc_oneway.astype(np.int8)

@@ -110,3 +110,41 @@ def test_legs_touching_a_shore_are_dry_and_legs_through_water_are_not():
     # ends on the shore; through the lake; short of the coast; over the strait; from inside
     # the lake out; from the sea ashore (one crossing)
     assert index.crosses(start, end).tolist() == [False, True, False, True, False, False]
+
+
+def test_a_river_mapped_as_a_multipolygon_relation(tmp_path):
+    # The same river as above, its outline drawn as two untagged ways (south bank 5-6,
+    # the rest 6-7-8-5) joined by a multipolygon relation tagged natural=water.
+    import osmium
+    from pyproj import Transformer
+
+    to_lonlat = Transformer.from_crs(UTM, "EPSG:4326", always_xy=True)
+    nodes = {1: (-1000, 0), 2: (1000, 0), 3: (-1000, 210), 4: (1000, 210),
+             5: (-2000, 20), 6: (2000, 20), 7: (2000, 50), 8: (-2000, 50)}
+    ways = {1: ([1, 2], {"highway": "residential"}), 2: ([3, 4], {"highway": "residential"}),
+            3: ([2, 4], {"highway": "residential", "bridge": "yes"}), 4: ([5, 6], {}), 5: ([6, 7, 8, 5], {})}
+    relation = {"type": "multipolygon", "natural": "water", "water": "river"}
+    lonlat = {n: to_lonlat.transform(X0 + x, Y0 + y) for n, (x, y) in nodes.items()}
+    xml = ["<?xml version='1.0' encoding='UTF-8'?>", "<osm version='0.6' generator='test'>"]
+    xml += [f"<node id='{n}' version='1' lat='{lat:.9f}' lon='{lon:.9f}'/>" for n, (lon, lat) in lonlat.items()]
+    for i, (refs, tags) in ways.items():
+        xml += [f"<way id='{i}' version='1'>", *[f"<nd ref='{r}'/>" for r in refs],
+                *[f"<tag k='{k}' v='{v}'/>" for k, v in tags.items()], "</way>"]
+    xml += ["<relation id='1' version='1'>", "<member type='way' ref='4' role='outer'/>",
+            "<member type='way' ref='5' role='outer'/>", *[f"<tag k='{k}' v='{v}'/>" for k, v in relation.items()],
+            "</relation>", "</osm>"]
+    osm, pbf = tmp_path / "river.osm", tmp_path / "river.osm.pbf"
+    osm.write_text("\n".join(xml), encoding="utf-8")
+    with osmium.SimpleWriter(str(pbf)) as writer:
+        for n, (lon, lat) in lonlat.items():
+            writer.add_node(osmium.osm.mutable.Node(id=n, version=1, location=(lon, lat)))
+        for i, (refs, tags) in ways.items():
+            writer.add_way(osmium.osm.mutable.Way(id=i, version=1, nodes=refs, tags=tags))
+        writer.add_relation(osmium.osm.mutable.Relation(id=1, version=1, members=[("w", 4, "outer"), ("w", 5, "outer")],
+                                                        tags=relation))
+    for path in (osm, pbf):
+        net = network_from_file(path, crs=UTM)
+        assert net.report["water"]["areas"] == 1
+        assert shapely.area(net.water[0]) == pytest.approx(4000 * 30, rel=1e-3)
+        # as above: the home joins road B on its own bank
+        assert walk_minutes(path, (0, 60), (-1000, -10)) == pytest.approx(3210 / WALK + 160 / LEG, rel=1e-3)

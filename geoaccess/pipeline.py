@@ -657,6 +657,15 @@ def _write_files(result: RunResult, out: Path, lang: str, progress: Progress | N
     from .report import write_report
 
     say = progress or (lambda msg: None)
+    files = _write_tables(result, out)
+    say("writing the web map and the report")
+    files["map"] = write_map(result, out / "map.html", lang=lang, self_contained=self_contained, basemap=basemap)
+    files["report"] = write_report(result, out / "report.html", lang=lang, map_path=files["map"])
+    return files
+
+
+def _write_tables(result: RunResult, out: Path) -> dict[str, Path]:
+    """The run's tables (summary, units, demand times, gaps, sites) into ``out``."""
     files = {"summary": write_json(out / "summary.json", summary_dict(result))}
     rows = []
     for e in result.evaluations:
@@ -676,9 +685,6 @@ def _write_files(result: RunResult, out: Path, lang: str, progress: Progress | N
         files["gaps"], files["gaps_geojson"] = write_gaps(gaps[["target", *[c for c in gaps.columns if c != "target"]]], out)
     if result.sites:
         files["sites"] = write_sites(result.sites, out / "sites.csv")
-    say("writing the web map and the report")
-    files["map"] = write_map(result, out / "map.html", lang=lang, self_contained=self_contained, basemap=basemap)
-    files["report"] = write_report(result, out / "report.html", lang=lang, map_path=files["map"])
     return files
 
 

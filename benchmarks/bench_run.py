@@ -171,9 +171,12 @@ def county_stages(scenario_path: Path) -> list[tuple[str, float, float]]:
     placeable = demand[~inputs.far_demand]
     with stage("gaps"):
         for t in time_targets:
-            result.gaps[t.id] = P.find_gaps(placeable, placeable[f"{t.id}_min"].to_numpy() + t.dispatch_delay_min,
-                                            t.threshold_min, nearest_facility=placeable[f"{t.id}_facility"],
-                                            admin=placeable["unit"] if units is not None else None)
+            if hasattr(P, "target_gaps"):
+                result.gaps[t.id] = P.target_gaps(t, placeable, facilities, units is not None)
+            else:  # the code before issue 15
+                result.gaps[t.id] = P.find_gaps(placeable, placeable[f"{t.id}_min"].to_numpy() + t.dispatch_delay_min,
+                                                t.threshold_min, nearest_facility=placeable[f"{t.id}_facility"],
+                                                admin=placeable["unit"] if units is not None else None)
     with stage("isochrones"):
         for t in time_targets:
             result.isochrones[t.id] = P.target_isochrones(t, engine, select_facilities(t, facilities))

@@ -229,10 +229,7 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
         if e.target.metric == "per_1000":
             continue
         say(f"gaps and isochrones: {e.target.id}")
-        placeable = demand[~far_demand]  # a gap is an area new sites could serve: not a point far off the roads
-        result.gaps[e.target.id] = find_gaps(placeable, placeable[f"{e.target.id}_min"].to_numpy() + e.target.dispatch_delay_min,
-                                             e.target.threshold_min, nearest_facility=placeable[f"{e.target.id}_facility"],
-                                             admin=placeable["unit"] if units is not None else None)
+        result.gaps[e.target.id] = target_gaps(e.target, demand[~far_demand], facilities, units is not None)
         result.isochrones[e.target.id] = target_isochrones(e.target, engine, select_facilities(e.target, facilities))
     if out is not None:
         result.files = write_outputs(result, out, lang=lang or scenario.map["lang"], progress=say,
@@ -282,6 +279,21 @@ def run(scenario: str | Path | Scenario, out_dir: str | Path | None = None, *, w
 # They are drawn on a 25 m grid (isochrones method="raster"): the exact polygons cost
 # minutes on a county and the map cannot show the difference.
 ISOCHRONE_DISPLAY_CAP_M = 200.0
+
+
+#: Gaps are split into pieces of at most this side (km), and never span two townships.
+GAP_PIECE_KM = 5.0
+
+
+def target_gaps(target: Target, placeable: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
+                by_unit: bool) -> gpd.GeoDataFrame:
+    """The gap list of a target (:func:`geoaccess.gaps.find_gaps`) over the demand points new
+    sites could serve (not those far off the roads), split by township (``by_unit``) and into
+    pieces of at most :data:`GAP_PIECE_KM`, with the nearest facility's name."""
+    return find_gaps(placeable, placeable[f"{target.id}_min"].to_numpy() + target.dispatch_delay_min,
+                     target.threshold_min, nearest_facility=placeable[f"{target.id}_facility"],
+                     admin=placeable["unit"] if by_unit else None, by_unit=by_unit, piece_km=GAP_PIECE_KM,
+                     facility_names=dict(zip(facilities["facility_id"].astype(str), facilities["name"].astype(str))))
 
 
 def target_isochrones(target: Target, engine: _Engine, chosen: np.ndarray) -> gpd.GeoDataFrame:
@@ -682,7 +694,8 @@ def _write_tables(result: RunResult, out: Path) -> dict[str, Path]:
     if result.gaps:
         gaps = pd.concat([g.assign(target=tid) for tid, g in result.gaps.items()], ignore_index=True)
         gaps = gpd.GeoDataFrame(gaps, geometry="geometry", crs=result.demand.crs)
-        files["gaps"], files["gaps_geojson"] = write_gaps(gaps[["target", *[c for c in gaps.columns if c != "target"]]], out)
+        files["gaps"], files["gaps_geojson"] = write_gaps(gaps[["target", *[c for c in gaps.columns if c != "target"]]], out,
+                                                          layer=next(iter(result.gaps)) if len(result.gaps) == 1 else "gaps")
     if result.sites:
         files["sites"] = write_sites(result.sites, out / "sites.csv")
     return files

@@ -45,6 +45,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import resource
@@ -179,7 +180,9 @@ def county_stages(scenario_path: Path) -> list[tuple[str, float, float]]:
                                                 admin=placeable["unit"] if units is not None else None)
     with stage("isochrones"):
         for t in time_targets:
-            result.isochrones[t.id] = P.target_isochrones(t, engine, select_facilities(t, facilities))
+            extra = ([demand[f"{t.id}_min"].to_numpy()]  # the demand's own times (issue 15 on)
+                     if "minutes" in inspect.signature(P.target_isochrones).parameters else [])
+            result.isochrones[t.id] = P.target_isochrones(t, engine, select_facilities(t, facilities), *extra)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         with stage("map"):

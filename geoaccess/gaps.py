@@ -23,12 +23,15 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 import shapely.geometry
-from shapely.geometry import Point
 
 from .errors import InputError, check_positive
 from .io import csv_safe, write_atomic, write_with
+from .targets import Target
 
-__all__ = ["find_gaps", "gap_areas", "write_gaps"]
+__all__ = ["find_gaps", "gap_areas", "target_gaps", "write_gaps", "write_target_gaps"]
+
+#: In runs, gaps are split into pieces of at most this side (km), and never span two townships.
+GAP_PIECE_KM = 5.0
 
 _COLUMNS = ["gap_id", "pop", "n_points", "pop_unreachable", "mean_minutes", "max_minutes", "best_minutes",
             "nearest_facility", "admin", "area_km2", "area_geometry", "geometry"]
@@ -186,6 +189,19 @@ def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
     out = gpd.GeoDataFrame(df, geometry=geometry, crs=demand.crs)
     out["area_geometry"] = gpd.GeoSeries(out["area_geometry"], crs=demand.crs)
     return out
+
+
+def target_gaps(target: Target, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
+                by_unit: bool) -> gpd.GeoDataFrame:
+    """The gap list of a run's target: :func:`find_gaps` on ``demand[f"{target.id}_min"]``
+    plus the target's dispatch delay, split by township (``by_unit``: ``demand["unit"]``)
+    and into pieces of at most :data:`GAP_PIECE_KM`, with the nearest facility's name
+    (``facilities``' ``facility_id`` → ``name``). ``demand`` should hold only points new
+    sites could serve (not those far off the roads)."""
+    return find_gaps(demand, demand[f"{target.id}_min"].to_numpy() + target.dispatch_delay_min,
+                     target.threshold_min, nearest_facility=demand[f"{target.id}_facility"],
+                     admin=demand["unit"] if by_unit else None, by_unit=by_unit, piece_km=GAP_PIECE_KM,
+                     facility_names=dict(zip(facilities["facility_id"].astype(str), facilities["name"].astype(str))))
 
 
 def _empty(crs) -> gpd.GeoDataFrame:
@@ -385,3 +401,13 @@ def write_gaps(gaps: gpd.GeoDataFrame, directory: str | os.PathLike, layer: str 
     gj = gpd.GeoDataFrame(table.drop(columns=["lon", "lat"]), geometry=pts.geometry.values, crs=4326)
     gj_path = write_with(d / "gaps.geojson", lambda p: gj.to_file(p, driver="GeoJSON", layer=layer))
     return csv_path, gj_path
+
+
+def write_target_gaps(gaps: Mapping[str, gpd.GeoDataFrame], directory: str | os.PathLike) -> tuple[Path, Path]:
+    """The gap lists of several targets (target id → :func:`find_gaps` result) as one
+    ``gaps.csv``/``gaps.geojson`` (see :func:`write_gaps`) with a leading ``target``
+    column; the GeoJSON layer is named after the target when there is one, else "gaps"."""
+    frames = [g.assign(target=tid) for tid, g in gaps.items()]
+    table = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=frames[0].crs)
+    table = table[["target", *[c for c in table.columns if c != "target"]]]
+    return write_gaps(table, directory, layer=next(iter(gaps)) if len(gaps) == 1 else "gaps")

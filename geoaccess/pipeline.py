@@ -19,7 +19,7 @@ import scipy.sparse as sp
 import shapely
 
 from .admin import admin_from_file, assign_units, unit_of
-from .gaps import find_gaps, write_gaps
+from .gaps import target_gaps, write_target_gaps
 from .demand import population_from_file
 from .errors import InputError, check_choice, check_positive
 from .facilities import facilities_from_file, type_warnings
@@ -230,7 +230,8 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
             continue
         say(f"gaps and isochrones: {e.target.id}")
         result.gaps[e.target.id] = target_gaps(e.target, demand[~far_demand], facilities, units is not None)
-        result.isochrones[e.target.id] = target_isochrones(e.target, engine, select_facilities(e.target, facilities))
+        result.isochrones[e.target.id] = target_isochrones(e.target, engine, select_facilities(e.target, facilities),
+                                                           demand[f"{e.target.id}_min"].to_numpy())
     if out is not None:
         result.files = write_outputs(result, out, lang=lang or scenario.map["lang"], progress=say,
                                      self_contained=self_contained, basemap=basemap, carry=carry)
@@ -274,44 +275,24 @@ def run(scenario: str | Path | Scenario, out_dir: str | Path | None = None, *, w
     return run_scenario(scenario, out_dir, progress=progress, write=write, lang=lang)
 
 
-# Isochrone bands on the map buffer roads by at most this much: a home farther from the
-# road than this is shown outside, although its exact time (the demand layer) may be within.
-# They are drawn on a 25 m grid (isochrones method="raster"): the exact polygons cost
-# minutes on a county and the map cannot show the difference.
+# Map bands: 25 m raster, places join their nearest road within this (farther homes: own time).
 ISOCHRONE_DISPLAY_CAP_M = 200.0
 
 
-#: Gaps are split into pieces of at most this side (km), and never span two townships.
-GAP_PIECE_KM = 5.0
-
-
-def target_gaps(target: Target, placeable: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
-                by_unit: bool) -> gpd.GeoDataFrame:
-    """The gap list of a target (:func:`geoaccess.gaps.find_gaps`) over the demand points new
-    sites could serve (not those far off the roads), split by township (``by_unit``) and into
-    pieces of at most :data:`GAP_PIECE_KM`, with the nearest facility's name."""
-    return find_gaps(placeable, placeable[f"{target.id}_min"].to_numpy() + target.dispatch_delay_min,
-                     target.threshold_min, nearest_facility=placeable[f"{target.id}_facility"],
-                     admin=placeable["unit"] if by_unit else None, by_unit=by_unit, piece_km=GAP_PIECE_KM,
-                     facility_names=dict(zip(facilities["facility_id"].astype(str), facilities["name"].astype(str))))
-
-
-def target_isochrones(target: Target, engine: _Engine, chosen: np.ndarray) -> gpd.GeoDataFrame:
-    """Travel-time bands of a target (at T/3, 2T/3 and T minutes) for the map.
-
-    Uses the urban mode of the target (the rural one when the area is all rural), the
-    target's direction, and the dispatch delay taken off the thresholds.
+def target_isochrones(target: Target, engine: _Engine, chosen: np.ndarray, minutes: np.ndarray | None = None,
+                      simplify_m: float | None = 10.0) -> gpd.GeoDataFrame:
+    """Travel-time bands of a target (at T/3, 2T/3 and T minutes) for the map, in the target's
+    urban mode (rural when mostly rural) and direction, the dispatch delay taken off. ``minutes``:
+    the demand's own travel minutes (inf = unreachable); a home's cell shows its own time's band.
     """
     mode = target.mode_for(engine.urban_share >= 0.5)
-    t = target.threshold_min
-    limits = [x - target.dispatch_delay_min for x in (t / 3, 2 * t / 3, t)]
-    limits = [x for x in limits if x > 0]
+    t, delay = target.threshold_min, target.dispatch_delay_min
+    limits = [x - delay for x in (t / 3, 2 * t / 3, t) if x - delay > 0]
     graph = engine.graph(mode)
-    bands = isochrones(graph, engine.facilities(mode).subset(chosen), limits, target.direction,
-                       buffer_cap_m=min(ISOCHRONE_DISPLAY_CAP_M, graph.speeds.access_max_m), simplify_m=10.0,
-                       method="raster")
-    for col in ("min_minutes", "max_minutes"):
-        bands[col] = bands[col] + target.dispatch_delay_min
+    bands = isochrones(graph, engine.facilities(mode).subset(chosen), limits, target.direction, method="raster",
+                       buffer_cap_m=min(ISOCHRONE_DISPLAY_CAP_M, graph.speeds.access_max_m), simplify_m=simplify_m,
+                       access="nearest", points=None if minutes is None else (engine.demand_xy, minutes))
+    bands[["min_minutes", "max_minutes"]] += delay
     bands["band"] = [f"{lo:g}–{hi:g}" for lo, hi in zip(bands["min_minutes"], bands["max_minutes"])]
     bands["mode"] = mode
     return bands
@@ -689,13 +670,11 @@ def _write_tables(result: RunResult, out: Path) -> dict[str, Path]:
     times = result.demand.to_crs("EPSG:4326")
     for col in [c for c in times.columns if c.endswith("_min")]:
         times[col] = times[col].replace(np.inf, np.nan)  # GeoPackage has no inf: NaN = unreachable
-    files["demand_times"] = write_with(out / "demand_times.gpkg",
-                                       lambda tmp: times.to_file(tmp, layer="demand_times", driver="GPKG"))
+    # One Arrow batch and no R-tree (GIS software builds one when asked): a third of the time.
+    files["demand_times"] = write_with(out / "demand_times.gpkg", lambda tmp: times.to_file(
+        tmp, layer="demand_times", driver="GPKG", use_arrow=True, layer_options={"SPATIAL_INDEX": "NO"}))
     if result.gaps:
-        gaps = pd.concat([g.assign(target=tid) for tid, g in result.gaps.items()], ignore_index=True)
-        gaps = gpd.GeoDataFrame(gaps, geometry="geometry", crs=result.demand.crs)
-        files["gaps"], files["gaps_geojson"] = write_gaps(gaps[["target", *[c for c in gaps.columns if c != "target"]]], out,
-                                                          layer=next(iter(result.gaps)) if len(result.gaps) == 1 else "gaps")
+        files["gaps"], files["gaps_geojson"] = write_target_gaps(result.gaps, out)
     if result.sites:
         files["sites"] = write_sites(result.sites, out / "sites.csv")
     return files

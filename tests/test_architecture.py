@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "geoaccess"
 STAGES = [
     ("base", {"_version", "_paths", "errors", "io", "coords", "speedlimits", "osmtags", "roadclasses"}),
     ("load", {"network", "facilities", "demand", "admin", "snapping", "synthetic"}),
-    ("travel times", {"routing", "isochrones"}),
+    ("travel times", {"routing", "isochrones", "service"}),
     ("targets", {"targets", "scenario"}),
     ("gaps & siting", {"gaps", "siting"}),
     ("results", {"results"}),
@@ -28,8 +28,8 @@ STAGES = [
 MAX_LINES = 500
 # Modules still over MAX_LINES, with the most they may hold: this list only shrinks.
 OVERSIZE: dict[str, int] = {
-    "coords": 548, "facilities": 576, "io": 578, "isochrones": 631, "maps": 841, "network": 710,
-    "pipeline": 696, "routing": 773, "synthetic": 1371,
+    "coords": 548, "facilities": 576, "io": 578, "isochrones": 626, "maps": 841, "network": 710,
+    "pipeline": 694, "routing": 773, "synthetic": 1371,
 }
 
 

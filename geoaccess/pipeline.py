@@ -392,7 +392,7 @@ def _check_gcj02(network: RoadNetwork, facilities: gpd.GeoDataFrame) -> list[str
     the warning says how to check by hand.
     """
     from .coords import gcj02_to_wgs84, out_of_china
-    from .snapping import SegmentIndex
+    from .snapping import road_index
 
     wgs = facilities.to_crs("EPSG:4326")
     lon, lat = wgs.geometry.x.to_numpy(), wgs.geometry.y.to_numpy()
@@ -407,7 +407,7 @@ def _check_gcj02(network: RoadNetwork, facilities: gpd.GeoDataFrame) -> list[str
                 f"{inside.sum()} facilit{'y lies' if inside.sum() == 1 else 'ies lie'} in China, too few to test. {check}"]
     fixed_lon, fixed_lat = gcj02_to_wgs84(lon[inside], lat[inside])
     fixed = gpd.GeoSeries(gpd.points_from_xy(fixed_lon, fixed_lat), crs="EPSG:4326").to_crs(network.crs)
-    roads = SegmentIndex(network.edges.geometry.to_numpy(), None)
+    roads = road_index(network)
     given = facilities.to_crs(network.crs)
     as_given = roads.query(np.column_stack([given.geometry.x, given.geometry.y])[inside])
     as_gcj = roads.query(np.column_stack([fixed.x, fixed.y]))

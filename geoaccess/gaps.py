@@ -313,7 +313,8 @@ def _cluster_areas(xy: np.ndarray, label: np.ndarray, size: float) -> np.ndarray
     points are more than the link distance (≥ ``size``) apart.
     """
     from affine import Affine
-    from rasterio.features import shapes
+
+    from .polygonize import raster_polygons
 
     cell = size / 2.0
     origin = xy.min(axis=0) - size
@@ -323,9 +324,8 @@ def _cluster_areas(xy: np.ndarray, label: np.ndarray, size: float) -> np.ndarray
         for dj in (-1, 0):
             grid[ij[:, 1] + dj, ij[:, 0] + di] = label + 1
     transform = Affine(cell, 0.0, origin[0], 0.0, cell, origin[1])
-    found = list(shapes(grid, mask=grid > 0, connectivity=4, transform=transform))
-    polys = np.array([shapely.geometry.shape(geom) for geom, _ in found], dtype=object)
-    value = np.array([int(v) - 1 for _, v in found], dtype=np.int64)
+    polys, value = raster_polygons(grid, grid > 0, transform)
+    value = value.astype(np.int64) - 1
     # 4-connected regions of one label touch at most at corners: one valid MultiPolygon.
     order = np.argsort(value, kind="stable")
     n_lab = int(label.max()) + 1

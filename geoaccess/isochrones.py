@@ -498,12 +498,9 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
 
 
 def _cell_min(cell: np.ndarray, value: np.ndarray, size: int, fill: float) -> np.ndarray:
-    """Per cell of a flat grid of ``size``, the least of its values (``fill`` where none):
-    a sort instead of the slow unbuffered ``np.minimum.at``."""
+    """Per cell of a flat grid of ``size``, the least of its values (``fill`` where none)."""
     out = np.full(size, fill, dtype=value.dtype)
-    order = np.lexsort((value, cell))
-    first = np.r_[True, cell[order][1:] != cell[order][:-1]] if len(order) else np.zeros(0, bool)
-    out[cell[order][first]] = value[order][first]
+    np.minimum.at(out, cell, value)
     return out
 
 
@@ -572,7 +569,8 @@ def _raster_bands(graph: ModeGraph, facilities: Placement, limits: np.ndarray, d
                   ) -> np.ndarray:
     """Band polygons of the raster method: cells classified by their time, polygonised."""
     from affine import Affine
-    from rasterio.features import shapes
+
+    from .polygonize import raster_polygons
 
     bands = np.array([shapely.Polygon() for _ in limits], dtype=object)
     if not facilities.on_network.any():
@@ -584,13 +582,11 @@ def _raster_bands(graph: ModeGraph, facilities: Placement, limits: np.ndarray, d
     reached = np.isfinite(seconds)
     klass = np.searchsorted(limits * 60.0, seconds, side="left").astype(np.int16)  # t <= T_i: band i
     klass[~reached] = -1
-    found: list[list] = [[] for _ in limits]
-    for geojson, value in shapes(klass, mask=reached, connectivity=4, transform=Affine(cell, 0.0, x0, 0.0, -cell, y_top)):
-        found[int(value)].append(shapely.geometry.shape(geojson))
-    for i, polys in enumerate(found):
-        if not polys:
+    found, value = raster_polygons(klass, reached, Affine(cell, 0.0, x0, 0.0, -cell, y_top))
+    for i in range(len(limits)):
+        polys = found[value == i]
+        if not len(polys):
             continue
-        polys = np.array(polys, dtype=object)
         bad = ~shapely.is_valid(polys)
         if bad.any():
             polys[bad] = [_polygonal(shapely.make_valid(p)) for p in polys[bad]]

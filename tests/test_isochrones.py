@@ -580,3 +580,21 @@ def test_every_demand_point_of_a_county_lies_in_its_own_band(tmp_path):
         assert_bands_hold_their_times(bands, xy, minutes)
         checked += 1
     assert checked == 3 and len(xy) > 1000
+
+
+def test_raster_polygons_equal_rasterios_shapes_one_by_one():
+    from affine import Affine
+    from rasterio.features import shapes
+
+    from geoaccess.polygonize import raster_polygons
+
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 3, (40, 50)).astype(np.int16)
+    values[10:20, 10:20], values[14:16, 14:16] = 1, 2  # a region with a hole
+    mask = rng.random(values.shape) < 0.9
+    transform = Affine(25.0, 0.0, 500_000.0, 0.0, -25.0, 3_000_000.0)
+    polys, value = raster_polygons(values, mask, transform)
+    want = [(shapely.geometry.shape(g), v) for g, v in shapes(values, mask=mask, connectivity=4, transform=transform)]
+    assert len(polys) == len(want) > 100 and (shapely.get_num_interior_rings(polys) > 0).any()
+    assert all(p.equals(w) and v == wv for p, v, (w, wv) in zip(polys, value, want))
+    assert shapely.area(polys).sum() == pytest.approx(mask.sum() * 25.0 ** 2)

@@ -314,7 +314,7 @@ def _cluster_areas(xy: np.ndarray, label: np.ndarray, size: float) -> np.ndarray
     """
     from affine import Affine
 
-    from .polygonize import raster_polygons
+    from .grids import raster_polygons
 
     cell = size / 2.0
     origin = xy.min(axis=0) - size

@@ -62,8 +62,8 @@ every eligible road (reached or not) is sampled, and each cell takes the time of
 nearest road cell (``scipy.ndimage.distance_transform_edt`` with indices) plus the
 off-road leg: the engine's rule, at cell resolution. ``points`` (coordinates and their
 computed minutes, e.g. the demand layer) then decide the cells they lie in (the worst
-time of the cell's points): a home's cell is never drawn in a band better than its own
-time. Road samples and edge vertices are kept per road set and cell size, so targets
+time of the cell's points) and those within half their spacing (the cells of a gridded
+population): a home's cell is never drawn in a band better than its own time. Road samples and edge vertices are kept per road set and cell size, so targets
 sharing a mode's roads (drive and ambulance) build them once.
 
 The exact method spends ~85 % in ``shapely.union_all`` of ~100k overlapping buffers per
@@ -84,6 +84,7 @@ import shapely
 import weakref
 
 from .errors import InputError, check_choice, check_positive
+from .grids import cell_min, half_spacing, nearest_seed_time, paint_nearest, raster_polygons
 from .routing import DIRECTIONS, ModeGraph, Placement, edge_piece_times
 from .service import service_areas  # noqa: F401  (its home until issue 15)
 
@@ -464,18 +465,19 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
     col = np.floor((xy[:, 0] - x0) / cell).astype(np.int64)
     row = np.floor((y_top - xy[:, 1]) / cell).astype(np.int64)
     on = (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
-    seeds = _cell_min(row[on] * nx + col[on], t[on].astype(np.float32), ny * nx, np.inf).reshape(ny, nx)
+    seeds = cell_min(row[on] * nx + col[on], t[on].astype(np.float32), ny * nx, np.inf).reshape(ny, nx)
     v = graph.speeds.access_kmh / 3.6
     if access == "nearest":
-        out = _nearest_road(seeds, on, row, col, cell, cap, v)
+        road = np.zeros(seeds.shape, dtype=bool)
+        road[row[on], col[on]] = True
+        out = nearest_seed_time(seeds, road, cell, cap, v)
         if points is not None and len(p_xy):
             pc = np.floor((p_xy[:, 0] - x0) / cell).astype(np.int64)
             pr = np.floor((y_top - p_xy[:, 1]) / cell).astype(np.int64)
             inside = (pc >= 0) & (pc < nx) & (pr >= 0) & (pr < ny)
             # The worst time of a cell's points (an unreachable point: inf); -inf = no point.
-            worst = -_cell_min(pr[inside] * nx + pc[inside], -p_s[inside].astype(np.float32), ny * nx, np.inf)
-            held = worst != -np.inf
-            out.reshape(-1)[held] = worst[held]
+            worst = -cell_min(pr[inside] * nx + pc[inside], -p_s[inside].astype(np.float32), ny * nx, np.inf)
+            paint_nearest(out, worst.reshape(ny, nx), half_spacing(p_xy) / cell)
         out[out > limit_s] = np.inf
         return out, (float(x0), float(y_top), cell)
     # Off-road leg: t(c) = min over seed cells s within the cap of t(s) + |c - s| / v, a
@@ -495,31 +497,6 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
         np.minimum(dst, tmp[core], out=dst)
     out[out > limit_s] = np.inf
     return out, (float(x0), float(y_top), cell)
-
-
-def _cell_min(cell: np.ndarray, value: np.ndarray, size: int, fill: float) -> np.ndarray:
-    """Per cell of a flat grid of ``size``, the least of its values (``fill`` where none)."""
-    out = np.full(size, fill, dtype=value.dtype)
-    np.minimum.at(out, cell, value)
-    return out
-
-
-def _nearest_road(seeds: np.ndarray, sampled: np.ndarray, row: np.ndarray, col: np.ndarray, cell: float,
-                  cap: float, v: float) -> np.ndarray:
-    """Each cell's time from its nearest road cell (reached or not) plus the off-road leg
-    at ``v`` m/s; ``inf`` beyond the cap."""
-    from scipy.ndimage import distance_transform_edt
-
-    road = np.zeros(seeds.shape, dtype=bool)
-    road[row[sampled], col[sampled]] = True
-    if not road.any():
-        return np.full(seeds.shape, np.inf, dtype=np.float32)
-    iy, ix = distance_transform_edt(~road, return_distances=False, return_indices=True)
-    gy, gx = np.indices(seeds.shape, dtype=np.int32)
-    metres = np.hypot((gy - iy).astype(np.float32), (gx - ix).astype(np.float32)) * np.float32(cell)
-    out = seeds[iy, ix] + metres / np.float32(v)
-    out[metres > cap * (1 + 1e-9)] = np.inf
-    return out
 
 
 def _times_at(times: dict[str, np.ndarray], edge: np.ndarray, f: np.ndarray) -> np.ndarray:
@@ -569,8 +546,6 @@ def _raster_bands(graph: ModeGraph, facilities: Placement, limits: np.ndarray, d
                   ) -> np.ndarray:
     """Band polygons of the raster method: cells classified by their time, polygonised."""
     from affine import Affine
-
-    from .polygonize import raster_polygons
 
     bands = np.array([shapely.Polygon() for _ in limits], dtype=object)
     if not facilities.on_network.any():

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "geoaccess"
 # Stage of every module, in the order data flows (docs/architecture.md). A module may import
 # only from its own stage or earlier ones. A new module gets a row here and in the doc.
 STAGES = [
-    ("base", {"_version", "_paths", "errors", "io", "coords", "speedlimits", "osmtags", "roadclasses", "polygonize"}),
+    ("base", {"_version", "_paths", "errors", "io", "coords", "speedlimits", "osmtags", "roadclasses", "grids"}),
     ("load", {"network", "facilities", "demand", "admin", "snapping", "synthetic"}),
     ("travel times", {"routing", "isochrones", "service"}),
     ("targets", {"targets", "scenario"}),
@@ -28,7 +28,7 @@ STAGES = [
 MAX_LINES = 500
 # Modules still over MAX_LINES, with the most they may hold: this list only shrinks.
 OVERSIZE: dict[str, int] = {
-    "coords": 548, "facilities": 576, "io": 578, "isochrones": 622, "maps": 841, "network": 710,
+    "coords": 548, "facilities": 576, "io": 578, "isochrones": 597, "maps": 841, "network": 710,
     "pipeline": 694, "routing": 773, "synthetic": 1371,
 }
 

@@ -586,7 +586,7 @@ def test_raster_polygons_equal_rasterios_shapes_one_by_one():
     from affine import Affine
     from rasterio.features import shapes
 
-    from geoaccess.polygonize import raster_polygons
+    from geoaccess.grids import raster_polygons
 
     rng = np.random.default_rng(3)
     values = rng.integers(0, 3, (40, 50)).astype(np.int16)

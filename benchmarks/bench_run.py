@@ -180,8 +180,8 @@ def county_stages(scenario_path: Path) -> list[tuple[str, float, float]]:
                                                 admin=placeable["unit"] if units is not None else None)
     with stage("isochrones"):
         for t in time_targets:
-            extra = ([demand[f"{t.id}_min"].to_numpy()]  # the demand's own times (issue 15 on)
-                     if "minutes" in inspect.signature(P.target_isochrones).parameters else [])
+            extra = ([demand]  # the demand's own times (issue 15 on)
+                     if "demand" in inspect.signature(P.target_isochrones).parameters else [])
             result.isochrones[t.id] = P.target_isochrones(t, engine, select_facilities(t, facilities), *extra)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)

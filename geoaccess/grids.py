@@ -1,15 +1,35 @@
 """Grid helpers of the raster isochrones and the gap areas: least value per cell, the time
-from the nearest marked cell (``scipy.ndimage.distance_transform_edt`` with indices), and
-regions to polygons in bulk."""
+from the nearest marked cell (``scipy.ndimage.distance_transform_edt`` with indices),
+regions to polygons in bulk, and a per-network cache."""
 
 from __future__ import annotations
 
+import weakref
 from itertools import chain
+from typing import Any, Callable
 
 import numpy as np
 import shapely
 
-__all__ = ["cell_min", "half_spacing", "nearest_seed_time", "paint_nearest", "raster_polygons"]
+__all__ = ["cell_min", "half_spacing", "kept", "nearest_seed_time", "paint_nearest", "raster_polygons"]
+
+_KEPT: dict[tuple, tuple] = {}
+
+
+def kept(owner: Any, key: tuple, build: Callable[[], Any]) -> Any:
+    """``build()``, kept per ``owner`` (e.g. a road network; dropped with it) and ``key``:
+    what several targets on the same roads share. Owners that take no weak reference
+    are not kept."""
+    full = (id(owner), *key)
+    hit = _KEPT.get(full)
+    if hit is None or hit[0]() is not owner:
+        try:
+            ref = weakref.ref(owner)
+        except TypeError:
+            return build()
+        hit = _KEPT[full] = (ref, build())
+        weakref.finalize(owner, _KEPT.pop, full, None)
+    return hit[1]
 
 
 def cell_min(cell: np.ndarray, value: np.ndarray, size: int, fill: float) -> np.ndarray:

@@ -61,9 +61,10 @@ every point to its *nearest* usable road, prices it 50 minutes away. With ``"nea
 every eligible road (reached or not) is sampled, and each cell takes the time of its
 nearest road cell (``scipy.ndimage.distance_transform_edt`` with indices) plus the
 off-road leg: the engine's rule, at cell resolution. ``points`` (coordinates and their
-computed minutes, e.g. the demand layer) then decide the cells they lie in (the worst
-time of the cell's points) and those within half their spacing (the cells of a gridded
-population): a home's cell is never drawn in a band better than its own time. Road samples and edge vertices are kept per road set and cell size, so targets
+computed minutes, e.g. the demand layer): a point whose band differs from the raster's
+at its cell paints the cells within half the points' spacing (its population cell) with
+its time, and every point's own cell takes the worst time of its points: a home's cell
+is never drawn in a band other than its own time's, and the raster stays unspeckled. Road samples and edge vertices are kept per road set and cell size, so targets
 sharing a mode's roads (drive and ambulance) build them once.
 
 The exact method spends ~85 % in ``shapely.union_all`` of ~100k overlapping buffers per
@@ -81,10 +82,9 @@ from typing import Sequence
 import geopandas as gpd
 import numpy as np
 import shapely
-import weakref
 
 from .errors import InputError, check_choice, check_positive
-from .grids import cell_min, half_spacing, nearest_seed_time, paint_nearest, raster_polygons
+from .grids import cell_min, half_spacing, kept, nearest_seed_time, paint_nearest, raster_polygons
 from .routing import DIRECTIONS, ModeGraph, Placement, edge_piece_times
 from .service import service_areas  # noqa: F401  (its home until issue 15)
 
@@ -149,8 +149,9 @@ def isochrones(graph: ModeGraph, facilities: Placement, thresholds_min: Sequence
         demand to the roads (module notes, *Nearest road*).
     points
         With ``access="nearest"``: ``(xy, minutes)``, ``(n, 2)`` metres in the network CRS
-        and each point's computed minutes (``inf`` = unreachable); the cell of a point is
-        drawn by the worst time of its points, so no point lies in a band better than its time.
+        and each point's computed minutes in this mode (``inf`` = unreachable); the cell of a
+        point is drawn by the worst time of its points, so no point lies in a band other than
+        its own time's.
 
     Returns
     -------
@@ -422,8 +423,8 @@ def raster_times(graph: ModeGraph, facilities: Placement, limit_min: float, dire
 
 
 def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, direction: str, cap: float,
-                    cell: float, access: str = "any", points: tuple[np.ndarray, np.ndarray] | None = None
-                    ) -> tuple[np.ndarray, tuple[float, float, float]]:
+                    cell: float, access: str = "any", points: tuple[np.ndarray, np.ndarray] | None = None,
+                    bands_s: np.ndarray | None = None) -> tuple[np.ndarray, tuple[float, float, float]]:
     times = edge_piece_times(graph, facilities, direction, limit_min=limit_s / 60.0)
     geo = _edge_vertices(graph)
     if access == "nearest":
@@ -475,9 +476,16 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
             pc = np.floor((p_xy[:, 0] - x0) / cell).astype(np.int64)
             pr = np.floor((y_top - p_xy[:, 1]) / cell).astype(np.int64)
             inside = (pc >= 0) & (pc < nx) & (pr >= 0) & (pr < ny)
-            # The worst time of a cell's points (an unreachable point: inf); -inf = no point.
-            worst = -cell_min(pr[inside] * nx + pc[inside], -p_s[inside].astype(np.float32), ny * nx, np.inf)
+            at, ps = pr[inside] * nx + pc[inside], p_s[inside].astype(np.float32)
+            # Homes whose own band differs from the raster's at their cell paint their whole
+            # cell (half their spacing around them) with their time, the worst of a cell's
+            # homes (unreachable: inf); then every home's own cell gets its homes' worst time.
+            bands_s = np.array([np.inf]) if bands_s is None else bands_s
+            differ = np.searchsorted(bands_s, ps) != np.searchsorted(bands_s, out.reshape(-1)[at])
+            worst = -cell_min(at[differ], -ps[differ], ny * nx, np.inf)
             paint_nearest(out, worst.reshape(ny, nx), half_spacing(p_xy) / cell)
+            worst = -cell_min(at, -ps, ny * nx, np.inf)
+            out.reshape(-1)[worst != -np.inf] = worst[worst != -np.inf]
         out[out > limit_s] = np.inf
         return out, (float(x0), float(y_top), cell)
     # Off-road leg: t(c) = min over seed cells s within the cap of t(s) + |c - s| / v, a
@@ -510,22 +518,8 @@ def _times_at(times: dict[str, np.ndarray], edge: np.ndarray, f: np.ndarray) -> 
     return np.fmin(ta, tb)
 
 
-_KEPT: dict[tuple, tuple] = {}
-
-
-def _kept(network, key: tuple, build):
-    """``build()`` kept per road network (dropped with it) and ``key``."""
-    full = (id(network), *key)
-    hit = _KEPT.get(full)
-    if hit is None or hit[0]() is not network:
-        hit = (weakref.ref(network), build())
-        _KEPT[full] = hit
-        weakref.finalize(network, _KEPT.pop, full, None)
-    return hit[1]
-
-
 def _edge_vertices(graph: ModeGraph) -> "_EdgeVertices":
-    return _kept(graph.network, ("vertices",), lambda: _EdgeVertices(graph))
+    return kept(graph.network, ("vertices",), lambda: _EdgeVertices(graph))
 
 
 def _road_samples(graph: ModeGraph, geo: "_EdgeVertices", cell: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -538,7 +532,7 @@ def _road_samples(graph: ModeGraph, geo: "_EdgeVertices", cell: float) -> tuple[
         step = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
         f = step / np.repeat(np.maximum(count - 1, 1), count)
         return edge, f, geo.at(edge, f)
-    return _kept(graph.network, ("samples", graph.snap_key(), cell), build)
+    return kept(graph.network, ("samples", graph.snap_key(), cell), build)
 
 
 def _raster_bands(graph: ModeGraph, facilities: Placement, limits: np.ndarray, direction: str, cap: float,
@@ -551,7 +545,7 @@ def _raster_bands(graph: ModeGraph, facilities: Placement, limits: np.ndarray, d
     if not facilities.on_network.any():
         return bands
     seconds, (x0, y_top, cell) = _raster_seconds(graph, facilities, limits[-1] * 60.0, direction, cap, cell, access,
-                                                 points)
+                                                 points, (limits * 60.0).astype(np.float32))
     if seconds.size == 0:
         return bands
     reached = np.isfinite(seconds)

@@ -230,8 +230,7 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
             continue
         say(f"gaps and isochrones: {e.target.id}")
         result.gaps[e.target.id] = target_gaps(e.target, demand[~far_demand], facilities, units is not None)
-        result.isochrones[e.target.id] = target_isochrones(e.target, engine, select_facilities(e.target, facilities),
-                                                           demand[f"{e.target.id}_min"].to_numpy())
+        result.isochrones[e.target.id] = target_isochrones(e.target, engine, select_facilities(e.target, facilities), demand)
     if out is not None:
         result.files = write_outputs(result, out, lang=lang or scenario.map["lang"], progress=say,
                                      self_contained=self_contained, basemap=basemap, carry=carry)
@@ -275,23 +274,25 @@ def run(scenario: str | Path | Scenario, out_dir: str | Path | None = None, *, w
     return run_scenario(scenario, out_dir, progress=progress, write=write, lang=lang)
 
 
-# Map bands: 25 m raster, places join their nearest road within this (farther homes: own time).
-ISOCHRONE_DISPLAY_CAP_M = 200.0
+# Map bands: a 25 m raster; places join their nearest road up to the mode's access cap, as homes do.
 
 
-def target_isochrones(target: Target, engine: _Engine, chosen: np.ndarray, minutes: np.ndarray | None = None,
+def target_isochrones(target: Target, engine: _Engine, chosen: np.ndarray, demand: gpd.GeoDataFrame | None = None,
                       simplify_m: float | None = 10.0) -> gpd.GeoDataFrame:
     """Travel-time bands of a target (at T/3, 2T/3 and T minutes) for the map, in the target's
-    urban mode (rural when mostly rural) and direction, the dispatch delay taken off. ``minutes``:
-    the demand's own travel minutes (inf = unreachable); a home's cell shows its own time's band.
+    urban mode (rural when mostly rural) and direction, the dispatch delay taken off. With the
+    run's ``demand`` (``<id>_min``, ``urban``), the cell of a home travelling by that mode shows
+    its own time's band (town walkers of a drive map: their times are in the demand layer).
     """
     mode = target.mode_for(engine.urban_share >= 0.5)
     t, delay = target.threshold_min, target.dispatch_delay_min
     limits = [x - delay for x in (t / 3, 2 * t / 3, t) if x - delay > 0]
     graph = engine.graph(mode)
+    uses = travels_by(target, mode, demand["urban"].to_numpy(bool)) if demand is not None else None
     bands = isochrones(graph, engine.facilities(mode).subset(chosen), limits, target.direction, method="raster",
-                       buffer_cap_m=min(ISOCHRONE_DISPLAY_CAP_M, graph.speeds.access_max_m), simplify_m=simplify_m,
-                       access="nearest", points=None if minutes is None else (engine.demand_xy, minutes))
+                       buffer_cap_m=graph.speeds.access_max_m, simplify_m=simplify_m,
+                       access="nearest", points=None if demand is None else (
+                           engine.demand_xy[uses], demand[f"{target.id}_min"].to_numpy()[uses]))
     bands[["min_minutes", "max_minutes"]] += delay
     bands["band"] = [f"{lo:g}–{hi:g}" for lo, hi in zip(bands["min_minutes"], bands["max_minutes"])]
     bands["mode"] = mode

@@ -17,7 +17,6 @@ lowest edge index (then nearest that edge's start) wins.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +24,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from .errors import InputError
+from .grids import kept
 
 PIECE_M = 25.0  # longest straight piece in the index, metres (short: a tight certificate in dense towns)
 _K_FIRST, _K_SECOND = 16, 128
@@ -234,19 +234,11 @@ class _MaskedIndex:
         return self.base.query(points_xy, workers, mask=self.eligible)
 
 
-_ROAD_INDEX: dict[int, tuple] = {}
-
-
 def road_index(network) -> SegmentIndex:
     """The nearest-edge index over every edge of ``network`` (a
     :class:`~geoaccess.network.RoadNetwork`), built once per network and kept while it
     lives; travel modes query their own edges through :meth:`SegmentIndex.view`."""
-    hit = _ROAD_INDEX.get(id(network))
-    if hit is None or hit[0]() is not network:
-        hit = (weakref.ref(network), SegmentIndex(network.edges.geometry.to_numpy()))
-        _ROAD_INDEX[id(network)] = hit
-        weakref.finalize(network, _ROAD_INDEX.pop, id(network), None)
-    return hit[1]
+    return kept(network, ("road_index",), lambda: SegmentIndex(network.edges.geometry.to_numpy()))
 
 
 def _check_points(points_xy: np.ndarray) -> np.ndarray:

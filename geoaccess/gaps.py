@@ -385,7 +385,7 @@ def write_gaps(gaps: gpd.GeoDataFrame, directory: str | os.PathLike, layer: str 
     table["gap_id"] = table["gap_id"].astype(np.int64)
     table["lon"] = pts.geometry.x.round(7) if len(pts) else []
     table["lat"] = pts.geometry.y.round(7) if len(pts) else []
-    for col in ("pop", "pop_unreachable"):
+    for col in ("pop", "pop_unreachable", "n_points"):
         if col in table:
             table[col] = table[col].astype(float).round().astype(np.int64)
     for col in ("mean_minutes", "max_minutes", "best_minutes"):
@@ -406,8 +406,9 @@ def write_gaps(gaps: gpd.GeoDataFrame, directory: str | os.PathLike, layer: str 
 def write_target_gaps(gaps: Mapping[str, gpd.GeoDataFrame], directory: str | os.PathLike) -> tuple[Path, Path]:
     """The gap lists of several targets (target id → :func:`find_gaps` result) as one
     ``gaps.csv``/``gaps.geojson`` (see :func:`write_gaps`) with a leading ``target``
-    column; the GeoJSON layer is named after the target when there is one, else "gaps"."""
+    column; the GeoJSON layer is named after the target when one target has gaps, else "gaps"."""
     frames = [g.assign(target=tid) for tid, g in gaps.items()]
-    table = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=frames[0].crs)
+    listed = [f for f in frames if len(f)] or frames[:1]
+    table = gpd.GeoDataFrame(pd.concat(listed, ignore_index=True), geometry="geometry", crs=frames[0].crs)
     table = table[["target", *[c for c in table.columns if c != "target"]]]
-    return write_gaps(table, directory, layer=next(iter(gaps)) if len(gaps) == 1 else "gaps")
+    return write_gaps(table, directory, layer=listed[0]["target"].iloc[0] if len(listed) == 1 and len(listed[0]) else "gaps")

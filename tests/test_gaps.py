@@ -295,3 +295,20 @@ def test_write_gaps_for_excel_and_gis(tmp_path):
     assert table.loc[1, "nearest_facility_name"] == "城关卫生院"
     with open(gj_path, encoding="utf-8") as fh:
         assert json.load(fh)["name"] == "medical_point_15min"
+
+
+def test_gaps_of_several_targets_in_one_file(tmp_path):
+    from geoaccess.gaps import write_target_gaps
+
+    demand, minutes, fac, admin, *_ = grid()
+    some = find_gaps(demand, minutes, 15, nearest_facility=fac, admin=admin)
+    none = find_gaps(demand, np.zeros(len(demand)), 15)
+    csv_path, gj_path = write_target_gaps({"ems_120": none, "medical_point_15min": some}, tmp_path)
+    table = pd.read_csv(csv_path, encoding="utf-8-sig", dtype=str)
+    assert list(table.columns[:2]) == ["target", "gap_id"] and set(table["target"]) == {"medical_point_15min"}
+    assert table["n_points"].tolist() == ["4", "9", "1"]
+    with open(gj_path, encoding="utf-8") as fh:
+        assert json.load(fh)["name"] == "medical_point_15min"  # the one target with gaps
+    write_target_gaps({"a": some, "b": some}, tmp_path)
+    with open(gj_path, encoding="utf-8") as fh:
+        assert json.load(fh)["name"] == "gaps"

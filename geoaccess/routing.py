@@ -74,7 +74,7 @@ class ModeGraph:
     n_small_components: int
     fragment: np.ndarray | None = None
     arrive_edge: np.ndarray | None = None
-    # Built on first use and kept: the snapping indexes and the deduplicated road arcs.
+    # Built on first use and kept: the deduplicated road arcs (snapping: snapping.road_index).
     _arcs: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import geopandas as gpd
 import numpy as np
@@ -23,16 +23,18 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 import shapely.geometry
-from shapely import union_all
-from shapely.geometry import Point
 
 from .errors import InputError, check_positive
 from .io import csv_safe, write_atomic, write_with
+from .targets import Target
 
-__all__ = ["find_gaps", "gap_areas", "write_gaps"]
+__all__ = ["find_gaps", "gap_areas", "target_gaps", "write_gaps", "write_target_gaps"]
 
-_COLUMNS = ["gap_id", "pop", "n_points", "pop_unreachable", "mean_minutes", "max_minutes", "nearest_facility",
-            "best_minutes", "admin", "area_geometry", "geometry"]
+#: In runs, gaps are split into pieces of at most this side (km), and never span two townships.
+GAP_PIECE_KM = 5.0
+
+_COLUMNS = ["gap_id", "pop", "n_points", "pop_unreachable", "mean_minutes", "max_minutes", "best_minutes",
+            "nearest_facility", "admin", "area_km2", "area_geometry", "geometry"]
 
 
 def _check_demand(demand: Any) -> gpd.GeoDataFrame:
@@ -59,23 +61,61 @@ def _spacing(xy: np.ndarray) -> float:
 
 def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
               link_distance_m: float | None = None, nearest_facility: Any = None,
-              admin: Any = None) -> gpd.GeoDataFrame:
+              admin: Any = None, facility_names: Mapping[Any, str] | None = None,
+              by_unit: bool = False, piece_km: float | None = None) -> gpd.GeoDataFrame:
     """Cluster demand points with ``minutes > threshold_min`` into gap areas.
 
-    ``minutes``: current time per demand point (inf = unreachable). ``nearest_facility``:
-    the id of each point's nearest facility (None/NaN where unreachable). ``admin``: each
-    point's admin unit. Returns one row per gap, in the demand CRS:
+    Parameters
+    ----------
+    demand : geopandas.GeoDataFrame
+        Demand points with a ``pop`` column (persons), in a projected CRS (metres).
+    minutes : array-like
+        Current time per demand point, minutes (``inf`` = unreachable, a gap too).
+    threshold_min : float
+        Points strictly beyond this many minutes are gap points.
+    link_distance_m : float, optional
+        Gap points closer than this (metres) belong to the same gap; default 1.5 × the
+        median nearest-neighbour spacing of all demand points.
+    nearest_facility : array-like, optional
+        The id of each point's nearest facility (None/NaN where unreachable).
+    admin : array-like, optional
+        Each point's admin unit (township).
+    facility_names : mapping, optional
+        Facility id → name, for the ``nearest_facility_name`` column.
+    by_unit : bool, default False
+        Split gaps at admin unit boundaries: a gap then never spans two units (points of
+        different units are never linked). Needs ``admin``.
+    piece_km : float, optional
+        Split every gap wider or taller than ``piece_km`` kilometres into pieces of at most
+        ``piece_km`` × ``piece_km``: the gap's bounding box is cut by a grid of that side
+        starting at its lower-left corner, and each grid square's part of the gap is
+        clustered again (so a piece is linked, and a square may hold several). Default:
+        no splitting by size.
 
-    gap_id (1 = largest population), pop, n_points, pop_unreachable (people in the gap no
-    facility reaches), mean_minutes (population-weighted over the reachable members; inf
-    when none is reachable; equal-weight when they hold no population) and max_minutes
-    (inf if any member is unreachable), nearest_facility (population-weighted mode over members, ties
-    by the smallest id string; None if all members unreachable), best_minutes (the lowest
-    member time), admin (sorted units joined with "; "), area_geometry (a polygon: the
-    union of the members' cells — squares of the median demand spacing centred on each
-    point, i.e. the raster cells for gridded demand —
-    which keeps holes and concave shapes that a convex hull would fill), and geometry
-    (the population-weighted centroid snapped to the nearest member point).
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per gap holding people (gaps whose points all hold 0 people are not
+        listed), in the demand CRS: gap_id (1 = largest population), pop, n_points,
+        pop_unreachable (people in the gap no facility reaches), mean_minutes
+        (population-weighted over the reachable members; equal-weight when those hold no
+        population; inf when none is reachable), max_minutes (inf if any member is
+        unreachable), nearest_facility (population-weighted mode over reachable members,
+        ties by the smallest id string; None if all members are unreachable),
+        nearest_facility_name (with ``facility_names``), best_minutes (the lowest member
+        time), admin (the unit, or the sorted units joined with "; " when not
+        ``by_unit``), area_km2, area_geometry (the union of the members' cells — squares
+        of the median demand spacing centred on each point, i.e. the raster cells for
+        gridded demand — which keeps holes and concave shapes a convex hull would fill),
+        and geometry (the representative location: the population-weighted centroid
+        snapped to the nearest member point, ties by the lowest demand index).
+
+    Raises
+    ------
+    InputError
+        Mismatched lengths, NaN minutes, negative or non-finite population, a
+        geographic CRS, a non-positive threshold, link distance or ``piece_km``, or
+        ``by_unit`` without ``admin``.
     """
     demand = _check_demand(demand)
     thr = check_positive("threshold_min", threshold_min)
@@ -101,6 +141,9 @@ def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
         adm = np.asarray(admin, dtype=object).reshape(-1)
         if adm.shape[0] != n:
             raise InputError(f"admin has {adm.shape[0]} values but demand has {n} points")
+    if by_unit and adm is None:
+        raise InputError("by_unit=True splits gaps at admin unit boundaries and needs admin (each point's unit)")
+    piece = None if piece_km is None else check_positive("piece_km", piece_km) * 1000.0
     xy = np.column_stack([demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()]) if n else np.zeros((0, 2))
     spacing = _spacing(xy)
     if link_distance_m is None:
@@ -112,59 +155,155 @@ def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
 
     gap_idx = np.flatnonzero(t > thr)
     if gap_idx.size == 0:
-        return gpd.GeoDataFrame({c: [] for c in _COLUMNS[:-1]}, geometry=gpd.GeoSeries([], crs=demand.crs),
-                                 crs=demand.crs)
+        return _empty(demand.crs)
     gxy = xy[gap_idx]
-    pairs = cKDTree(gxy).query_pairs(link * (1 + 1e-9), output_type="ndarray")
-    k = len(gap_idx)
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(k, k))
-    _, label = connected_components(graph, directed=False)
-
+    pairs = cKDTree(gxy).query_pairs(link * (1 + 1e-9), output_type="ndarray").reshape(-1, 2)
+    unit_code = _codes(adm[gap_idx])[0] if adm is not None else np.zeros(len(gap_idx), dtype=np.int64)
+    if by_unit:
+        pairs = pairs[unit_code[pairs[:, 0]] == unit_code[pairs[:, 1]]]
+    label = _components(pairs, len(gap_idx))
+    if piece is not None:
+        label = _split_pieces(gxy, label, pairs, piece)
+    p, tm = pop[gap_idx], t[gap_idx]
+    P = np.bincount(label, weights=p)
+    keep = P > 0  # a gap where nobody lives is no gap for a planner
+    stats = _group_stats(label, p, tm, gxy)
+    nf = _weighted_mode(label, fac[gap_idx], p, np.isfinite(tm), len(P)) if fac is not None else [None] * len(P)
+    units = _joined(label, adm[gap_idx], len(P)) if adm is not None else np.full(len(P), "", dtype=object)
     areas = _cluster_areas(gxy, label, spacing if spacing > 0 else link)
-    rows = []
-    for lab in np.unique(label):
-        members = np.flatnonzero(label == lab)
-        idx = gap_idx[members]
-        p = pop[idx]
-        tm = t[idx]
-        P = float(p.sum())
-        wts = p if P > 0 else np.ones(len(idx))
-        cx, cy = (gxy[members] * wts[:, None]).sum(0) / wts.sum()
-        d2 = (gxy[members, 0] - cx) ** 2 + (gxy[members, 1] - cy) ** 2
-        rep = members[np.lexsort((members, d2))[0]]
-        # Mean over the members some facility reaches; the unreachable are counted apart,
-        # so one cut-off cell does not turn a whole cluster's mean into "unreachable".
-        reach = np.isfinite(tm)
-        mean_t = float((tm[reach] * wts[reach]).sum() / wts[reach].sum()) if reach.any() and wts[reach].sum() > 0 \
-            else (float(tm[reach].mean()) if reach.any() else np.inf)
-        pop_unreachable = float(p[~reach].sum())
-        nf = None
-        if fac is not None:
-            f = fac[idx]
-            ok = np.array([v is not None and not (isinstance(v, float) and np.isnan(v)) for v in f]) & np.isfinite(tm)
-            if ok.any():
-                s = pd.Series(wts[ok]).groupby(pd.Series(f[ok]).astype(str).to_numpy()).sum()
-                top = s[s == s.max()].index.min()
-                nf = f[ok][pd.Series(f[ok]).astype(str).to_numpy() == top][0]
-        units = ""
-        if adm is not None:
-            vals = sorted({str(a) for a in adm[idx] if a is not None and not (isinstance(a, float) and np.isnan(a))})
-            units = "; ".join(vals)
-        rows.append(dict(pop=P, n_points=int(len(idx)), pop_unreachable=pop_unreachable, mean_minutes=mean_t,
-                         max_minutes=float(tm.max()),
-                         nearest_facility=nf, best_minutes=float(tm.min()), admin=units, area_geometry=areas[lab],
-                         geometry=Point(gxy[rep]), _x=float(gxy[rep, 0]), _y=float(gxy[rep, 1]),
-                         _first=int(idx.min())))
-    df = pd.DataFrame(rows)
+    first = np.full(len(P), np.iinfo(np.int64).max)
+    np.minimum.at(first, label, gap_idx)
+    rep = stats.pop("rep")
+    df = pd.DataFrame({"pop": P, "n_points": np.bincount(label), **stats,
+                       "nearest_facility": pd.Series(nf, dtype=object), "admin": units,
+                       "area_km2": shapely.area(areas) / 1e6, "area_geometry": areas,
+                       "_x": gxy[rep, 0], "_y": gxy[rep, 1], "_first": first})[keep]
     df = df.sort_values(["pop", "_x", "_y", "_first"], ascending=[False, True, True, True], kind="mergesort")
+    geometry = shapely.points(df[["_x", "_y"]].to_numpy())
     df = df.drop(columns=["_x", "_y", "_first"]).reset_index(drop=True)
-    df.insert(0, "gap_id", np.arange(1, len(df) + 1))
-    out = gpd.GeoDataFrame(df, geometry="geometry", crs=demand.crs)
+    df.insert(0, "gap_id", np.arange(1, len(df) + 1, dtype=np.int64))
+    if facility_names is not None:
+        names = {str(k): v for k, v in dict(facility_names).items()}
+        df.insert(df.columns.get_loc("nearest_facility") + 1, "nearest_facility_name",
+                  df["nearest_facility"].map(lambda v: None if _missing(v) else names.get(str(v))).astype(object))
+    out = gpd.GeoDataFrame(df, geometry=geometry, crs=demand.crs)
     out["area_geometry"] = gpd.GeoSeries(out["area_geometry"], crs=demand.crs)
     return out
 
 
-def _cluster_areas(xy: np.ndarray, label: np.ndarray, size: float) -> list:
+def target_gaps(target: Target, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
+                by_unit: bool) -> gpd.GeoDataFrame:
+    """The gap list of a run's target: :func:`find_gaps` on ``demand[f"{target.id}_min"]``
+    plus the target's dispatch delay, split by township (``by_unit``: ``demand["unit"]``)
+    and into pieces of at most :data:`GAP_PIECE_KM`, with the nearest facility's name
+    (``facilities``' ``facility_id`` → ``name``). ``demand`` should hold only points new
+    sites could serve (not those far off the roads)."""
+    return find_gaps(demand, demand[f"{target.id}_min"].to_numpy() + target.dispatch_delay_min,
+                     target.threshold_min, nearest_facility=demand[f"{target.id}_facility"],
+                     admin=demand["unit"] if by_unit else None, by_unit=by_unit, piece_km=GAP_PIECE_KM,
+                     facility_names=dict(zip(facilities["facility_id"].astype(str), facilities["name"].astype(str))))
+
+
+def _empty(crs) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({c: [] for c in _COLUMNS[:-1]}, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of ``values`` in the order of their text (missing: -1), and the texts."""
+    text = pd.Series(values, dtype=object)
+    text = text.where(~text.map(_missing), None).map(lambda v: v if v is None else str(v))
+    codes, uniques = pd.factorize(text, sort=True, use_na_sentinel=True)
+    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
+def _components(pairs: np.ndarray, k: int) -> np.ndarray:
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(k, k))
+    return connected_components(graph, directed=False)[1].astype(np.int64)
+
+
+def _split_pieces(xy: np.ndarray, label: np.ndarray, pairs: np.ndarray, piece: float) -> np.ndarray:
+    """Cut each cluster wider or taller than ``piece`` metres by a grid of that side anchored
+    at its own lower-left corner, and re-link within each grid square."""
+    n_lab = int(label.max()) + 1
+    lo = np.full((n_lab, 2), np.inf)
+    hi = np.full((n_lab, 2), -np.inf)
+    np.minimum.at(lo, label, xy)
+    np.maximum.at(hi, label, xy)
+    big = ((hi - lo) > piece).any(axis=1)[label]
+    cell = np.where(big[:, None], np.floor((xy - lo[label]) / piece), 0).astype(np.int64)
+    same = (cell[pairs[:, 0]] == cell[pairs[:, 1]]).all(axis=1)
+    return _components(pairs[same], len(xy))
+
+
+def _group_stats(label: np.ndarray, p: np.ndarray, tm: np.ndarray, xy: np.ndarray) -> dict[str, np.ndarray]:
+    """Per label: pop_unreachable, mean/max/best minutes, and the representative member."""
+    n_lab = int(label.max()) + 1
+    reach = np.isfinite(tm)
+    tr = np.where(reach, tm, 0.0)
+    wsum = np.bincount(label, weights=np.where(reach, p, 0.0), minlength=n_lab)
+    wt = np.bincount(label, weights=np.where(reach, p * tr, 0.0), minlength=n_lab)
+    nr = np.bincount(label, weights=reach.astype(float), minlength=n_lab)
+    tsum = np.bincount(label, weights=tr, minlength=n_lab)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(wsum > 0, wt / np.where(wsum > 0, wsum, 1), np.where(nr > 0, tsum / np.maximum(nr, 1), np.inf))
+    tmax = np.full(n_lab, -np.inf)
+    tmin = np.full(n_lab, np.inf)
+    np.maximum.at(tmax, label, tm)
+    np.minimum.at(tmin, label, tm)
+    # Representative: the member nearest the population-weighted centroid (equal weights
+    # when the cluster holds nobody), ties by the lowest member index.
+    P = np.bincount(label, weights=p, minlength=n_lab)
+    w = np.where(P[label] > 0, p, 1.0)
+    W = np.bincount(label, weights=w, minlength=n_lab)
+    cx = np.bincount(label, weights=w * xy[:, 0], minlength=n_lab) / W
+    cy = np.bincount(label, weights=w * xy[:, 1], minlength=n_lab) / W
+    d2 = (xy[:, 0] - cx[label]) ** 2 + (xy[:, 1] - cy[label]) ** 2
+    order = np.lexsort((np.arange(len(label)), d2, label))
+    rep = order[np.r_[True, label[order][1:] != label[order][:-1]]]
+    return {"pop_unreachable": np.bincount(label, weights=np.where(reach, 0.0, p), minlength=n_lab),
+            "mean_minutes": mean, "max_minutes": tmax, "best_minutes": tmin, "rep": rep}
+
+
+def _weighted_mode(label: np.ndarray, fac: np.ndarray, p: np.ndarray, reach: np.ndarray, n_lab: int) -> np.ndarray:
+    """Per label, the facility holding most population among its reachable members (ties:
+    the smallest id text); None where no member is reachable."""
+    code, uniques = _codes(fac)
+    ok = reach & (code >= 0)
+    out = np.full(n_lab, None, dtype=object)
+    if not ok.any():
+        return out
+    key = label[ok] * len(uniques) + code[ok]
+    combo, inverse = np.unique(key, return_inverse=True)
+    weight = np.bincount(inverse, weights=p[ok])
+    lab, cod = combo // len(uniques), combo % len(uniques)
+    order = np.lexsort((cod, -weight, lab))
+    best = order[np.r_[True, lab[order][1:] != lab[order][:-1]]]
+    # The original value (not its text) of the winning code.
+    present, first = np.unique(code[ok], return_index=True)
+    first_of = np.full(len(uniques), -1)
+    first_of[present] = np.flatnonzero(ok)[first]
+    out[lab[best]] = fac[first_of[cod[best]]]
+    return out
+
+
+def _joined(label: np.ndarray, adm: np.ndarray, n_lab: int) -> np.ndarray:
+    """Per label, its distinct admin units sorted and joined with "; "."""
+    code, uniques = _codes(adm)
+    ok = code >= 0
+    out = np.full(n_lab, "", dtype=object)
+    if ok.any():
+        pairs = pd.DataFrame({"lab": label[ok], "code": code[ok]}).drop_duplicates().sort_values(["lab", "code"])
+        pairs["name"] = uniques[pairs["code"].to_numpy()]
+        joined = pairs.groupby("lab", sort=False)["name"].agg("; ".join)
+        out[joined.index.to_numpy()] = joined.to_numpy()
+    return out
+
+
+def _cluster_areas(xy: np.ndarray, label: np.ndarray, size: float) -> np.ndarray:
     """Per cluster label, the union of squares of side ``size`` centred on its points.
 
     Drawn on a grid of half-squares and polygonised with rasterio: a square centred on a
@@ -174,7 +313,8 @@ def _cluster_areas(xy: np.ndarray, label: np.ndarray, size: float) -> list:
     points are more than the link distance (≥ ``size``) apart.
     """
     from affine import Affine
-    from rasterio.features import shapes
+
+    from .grids import raster_polygons
 
     cell = size / 2.0
     origin = xy.min(axis=0) - size
@@ -184,10 +324,16 @@ def _cluster_areas(xy: np.ndarray, label: np.ndarray, size: float) -> list:
         for dj in (-1, 0):
             grid[ij[:, 1] + dj, ij[:, 0] + di] = label + 1
     transform = Affine(cell, 0.0, origin[0], 0.0, cell, origin[1])
-    parts: dict[int, list] = {}
-    for geom, value in shapes(grid, mask=grid > 0, connectivity=4, transform=transform):
-        parts.setdefault(int(value) - 1, []).append(shapely.geometry.shape(geom))
-    return [union_all(parts[k]) for k in range(int(label.max()) + 1)]
+    polys, value = raster_polygons(grid, grid > 0, transform)
+    value = value.astype(np.int64) - 1
+    # 4-connected regions of one label touch at most at corners: one valid MultiPolygon.
+    order = np.argsort(value, kind="stable")
+    n_lab = int(label.max()) + 1
+    out = np.array([shapely.Polygon()] * n_lab, dtype=object)
+    labs, counts = np.unique(value, return_counts=True)
+    multi = shapely.multipolygons(polys[order], indices=np.searchsorted(labs, value[order]))
+    out[labs] = np.where(counts == 1, shapely.get_geometry(multi, 0), multi)
+    return out
 
 
 def gap_areas(gaps: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -198,10 +344,36 @@ def gap_areas(gaps: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(out.pop("area_geometry"), crs=gaps.crs), crs=gaps.crs)
 
 
-def write_gaps(gaps: gpd.GeoDataFrame, directory: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``gaps.csv`` (lon/lat of the representative point, WGS84; no geometry) and
-    ``gaps.geojson`` (EPSG:4326 representative points with attributes), atomically.
-    Infinite minutes are written as empty cells in the CSV and null in the GeoJSON."""
+def write_gaps(gaps: gpd.GeoDataFrame, directory: str | os.PathLike, layer: str = "gaps") -> tuple[Path, Path]:
+    """Write ``gaps.csv`` and ``gaps.geojson`` into ``directory``, atomically.
+
+    Parameters
+    ----------
+    gaps : geopandas.GeoDataFrame
+        As returned by :func:`find_gaps` (other columns, e.g. ``target``, are kept).
+    directory : str or path
+        Output folder (must exist).
+    layer : str, default "gaps"
+        Name of the GeoJSON layer (what GIS software shows), e.g. the target's id.
+
+    Returns
+    -------
+    (Path, Path)
+        The CSV and the GeoJSON written.
+
+    Notes
+    -----
+    ``gaps.csv`` is UTF-8 with a BOM (Excel shows Chinese names right), no geometry, the
+    representative point as ``lon``/``lat`` (WGS84, 7 decimals), people rounded to whole
+    persons and minutes to 0.1 min, ``area_km2`` to 0.01 km². ``gaps.geojson`` holds the
+    same rows as EPSG:4326 points. Infinite minutes (unreachable) are empty cells in the
+    CSV and null in the GeoJSON.
+
+    Raises
+    ------
+    InputError
+        ``gaps`` is not a gap table or has no CRS.
+    """
     if not isinstance(gaps, gpd.GeoDataFrame) or "gap_id" not in gaps.columns:
         raise InputError("gaps must be the GeoDataFrame returned by find_gaps")
     if gaps.crs is None:
@@ -210,15 +382,33 @@ def write_gaps(gaps: gpd.GeoDataFrame, directory: str | os.PathLike) -> tuple[Pa
     pts = gaps.drop(columns=["area_geometry"], errors="ignore")
     pts = gpd.GeoDataFrame(pts, geometry=gaps.geometry.name, crs=gaps.crs).to_crs(4326)
     table = pd.DataFrame(pts.drop(columns=[pts.geometry.name]))
+    table["gap_id"] = table["gap_id"].astype(np.int64)
     table["lon"] = pts.geometry.x.round(7) if len(pts) else []
     table["lat"] = pts.geometry.y.round(7) if len(pts) else []
+    for col in ("pop", "pop_unreachable", "n_points"):
+        if col in table:
+            table[col] = table[col].astype(float).round().astype(np.int64)
     for col in ("mean_minutes", "max_minutes", "best_minutes"):
-        table[col] = table[col].astype(float).replace([np.inf, -np.inf], np.nan)
-    table["nearest_facility"] = table["nearest_facility"].astype(object)
+        table[col] = table[col].astype(float).replace([np.inf, -np.inf], np.nan).round(1)
+    if "area_km2" in table:
+        table["area_km2"] = table["area_km2"].astype(float).round(2)
+    for col in ("nearest_facility", "nearest_facility_name"):
+        if col in table:
+            table[col] = table[col].map(lambda v: None if _missing(v) else str(v)).astype(object)
     csv_path = d / "gaps.csv"
-    with write_atomic(csv_path) as fh:
+    with write_atomic(csv_path, encoding="utf-8-sig") as fh:  # BOM: Excel opens Chinese names right
         csv_safe(table).to_csv(fh, index=False, lineterminator="\n")
     gj = gpd.GeoDataFrame(table.drop(columns=["lon", "lat"]), geometry=pts.geometry.values, crs=4326)
-    gj["nearest_facility"] = gj["nearest_facility"].map(lambda v: None if pd.isna(v) else str(v))
-    gj_path = write_with(d / "gaps.geojson", lambda p: gj.to_file(p, driver="GeoJSON"))
+    gj_path = write_with(d / "gaps.geojson", lambda p: gj.to_file(p, driver="GeoJSON", layer=layer))
     return csv_path, gj_path
+
+
+def write_target_gaps(gaps: Mapping[str, gpd.GeoDataFrame], directory: str | os.PathLike) -> tuple[Path, Path]:
+    """The gap lists of several targets (target id → :func:`find_gaps` result) as one
+    ``gaps.csv``/``gaps.geojson`` (see :func:`write_gaps`) with a leading ``target``
+    column; the GeoJSON layer is named after the target when one target has gaps, else "gaps"."""
+    frames = [g.assign(target=tid) for tid, g in gaps.items()]
+    listed = [f for f in frames if len(f)] or frames[:1]
+    table = gpd.GeoDataFrame(pd.concat(listed, ignore_index=True), geometry="geometry", crs=frames[0].crs)
+    table = table[["target", *[c for c in table.columns if c != "target"]]]
+    return write_gaps(table, directory, layer=listed[0]["target"].iloc[0] if len(listed) == 1 and len(listed[0]) else "gaps")

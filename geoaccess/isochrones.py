@@ -54,27 +54,25 @@ most the snapping of a road point to its cell centre (cell/√2) plus half the s
 so cell centres agree with the exact polygons except within one cell diagonal of their
 boundaries (tested). Polygons still follow the roads at cell resolution — never hulls.
 
-Measured (2-core machine; 3 thresholds each; cap 200 m, ``simplify_m=10`` as on the map):
-
-============================================  ===========  ===================
-case                                          exact        raster (25 m)
-============================================  ===========  ===================
-Monaco walk, 18 facilities, 5/10/15 min       11.1 s       0.33 s
-100k-node county, drive medical point 5/10/15 58.9 s       3.7 s (incl. imports)
-100k-node county, drive circle 10/20/30       28.5 s       2.2 s
-100k-node county, ambulance 2/7/12            19.9 s       2.6 s
-============================================  ===========  ===================
-
-End to end (``run_scenario``, 100k-node county, no writing) the raster map bands bring the
-run from ~130 s to ~43 s (isochrones 107 s → 9 s for the three targets).
+**Nearest road** (``access="nearest"``, raster only; what the map uses). The reach above
+lets a place join *any* reached road within the cap, so a home across a river from a
+clinic's road is painted in the clinic's first band although the engine, which joins
+every point to its *nearest* usable road, prices it 50 minutes away. With ``"nearest"``
+every eligible road (reached or not) is sampled, and each cell takes the time of its
+nearest road cell (``scipy.ndimage.distance_transform_edt`` with indices) plus the
+off-road leg: the engine's rule, at cell resolution. ``points`` (coordinates and their
+computed minutes, e.g. the demand layer): a point whose band differs from the raster's
+at its cell paints the cells within half the points' spacing (its population cell) with
+its time, and every point's own cell takes the worst time of its points: a home's cell
+is never drawn in a band other than its own time's, and the raster stays unspeckled. Road samples and edge vertices are kept per road set and cell size, so targets
+sharing a mode's roads (drive and ambulance) build them once.
 
 The exact method spends ~85 % in ``shapely.union_all`` of ~100k overlapping buffers per
-threshold (3.9 M vertices); fewer disc sides or tiling only shave constant factors off
-that, so the map uses the raster method and the exact one stays for analysis and checks.
+threshold (3.9 M vertices): on a 100k-node county ~20-60 s per target against 2-4 s for the
+raster, so the map uses the raster method and the exact one stays for analysis and checks
+(whole-run figures: ``benchmarks/bench_run.py``).
 
-:func:`service_areas` partitions demand by its nearest facility (from
-:func:`geoaccess.routing.nearest_facility`): one row per facility with its demand count,
-population and times, and a polygon made of the demand cells it serves.
+:func:`service_areas` (in :mod:`geoaccess.service`) partitions demand by its nearest facility.
 """
 
 from __future__ import annotations
@@ -83,11 +81,12 @@ from typing import Sequence
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 
 from .errors import InputError, check_choice, check_positive
-from .routing import DIRECTIONS, ModeGraph, NearestResult, Placement, edge_piece_times
+from .grids import cell_min, half_spacing, kept, nearest_seed_time, paint_nearest, raster_polygons
+from .routing import DIRECTIONS, ModeGraph, Placement, edge_piece_times
+from .service import service_areas  # noqa: F401  (its home until issue 15)
 
 #: Vertices of the polygon drawn for a circle (shapely.buffer's default, quad_segs=8).
 CIRCLE_VERTICES = 32
@@ -98,6 +97,7 @@ CIRCLE_SCALE = 1.0 / np.cos(np.pi / CIRCLE_VERTICES)
 BAND_COLUMNS = ["band", "min_minutes", "max_minutes"]
 
 METHODS = ("exact", "raster")
+ACCESS = ("any", "nearest")
 #: Default cell of the raster method (metres).
 RASTER_CELL_M = 25.0
 #: The raster method refuses grids larger than this many cells (pass a larger cell_m).
@@ -112,8 +112,8 @@ DOMINATED_TOL_M = 1e-6
 
 def isochrones(graph: ModeGraph, facilities: Placement, thresholds_min: Sequence[float],
                direction: str = "to_facility", *, buffer_cap_m: float | None = None,
-               simplify_m: float | None = None, method: str = "exact",
-               cell_m: float = RASTER_CELL_M) -> gpd.GeoDataFrame:
+               simplify_m: float | None = None, method: str = "exact", cell_m: float = RASTER_CELL_M,
+               access: str = "any", points: tuple[np.ndarray, np.ndarray] | None = None) -> gpd.GeoDataFrame:
     """Disjoint travel-time bands around the nearest facility.
 
     Parameters
@@ -143,6 +143,15 @@ def isochrones(graph: ModeGraph, facilities: Placement, thresholds_min: Sequence
         large networks; what the map uses.
     cell_m
         Cell size of the raster method (metres); ignored by the exact method.
+    access
+        ``"any"`` (default): a place is reached from any reached road within the cap.
+        ``"nearest"`` (raster only): from its nearest usable road, as the engine joins
+        demand to the roads (module notes, *Nearest road*).
+    points
+        With ``access="nearest"``: ``(xy, minutes)``, ``(n, 2)`` metres in the network CRS
+        and each point's computed minutes in this mode (``inf`` = unreachable); the cell of a
+        point is drawn by the worst time of its points, so no point lies in a band other than
+        its own time's.
 
     Returns
     -------
@@ -157,9 +166,12 @@ def isochrones(graph: ModeGraph, facilities: Placement, thresholds_min: Sequence
     if simplify_m is not None:
         simplify_m = check_positive("simplify_m", simplify_m)
     check_choice("method", method, METHODS)
+    check_choice("access", access, ACCESS)
     if method == "raster":
         cell = check_positive("cell_m", cell_m)
-        bands = _raster_bands(graph, facilities, limits, direction, cap, cell)
+        bands = _raster_bands(graph, facilities, limits, direction, cap, cell, access, points)
+    elif access != "any" or points is not None:
+        raise InputError("access='nearest' and points need method='raster'")
     else:
         reaches = reach_polygons(graph, facilities, limits, direction, buffer_cap_m=cap)
         bands = np.empty(len(limits), dtype=object)
@@ -205,7 +217,7 @@ def reach_lines(graph: ModeGraph, facilities: Placement, threshold_min: float,
     limit_s = check_positive("threshold_min", threshold_min) * 60.0
     times = edge_piece_times(graph, facilities, direction, limit_min=threshold_min)
     iv = _intervals(times, limit_s)
-    geo = _EdgeVertices(graph)
+    geo = _edge_vertices(graph)
     k, f, xy = _interval_points(geo, iv, np.zeros((len(iv["edge"]), 0)))
     lines = shapely.linestrings(xy, indices=k) if len(k) else np.empty(0, dtype=object)
     t_start = (iv["t0"] + (iv["fa"] - iv["fref"]) * iv["slope"]) / 60.0
@@ -316,7 +328,7 @@ def _reach_parts(graph: ModeGraph, times: dict[str, np.ndarray], limit_s: float,
     with np.errstate(divide="ignore", invalid="ignore"):
         kink = np.where(c1 != 0, (cap - c0) / c1, np.nan)
     kink = np.where((kink > iv["fa"]) & (kink < iv["fb"]), kink, np.nan)
-    geo = _EdgeVertices(graph)
+    geo = _edge_vertices(graph)
     k, f, xy = _interval_points(geo, iv, kink[:, None])
     radius = np.clip(np.minimum(cap, c0[k] + c1[k] * f), 0.0, None)
     parts = []
@@ -411,39 +423,73 @@ def raster_times(graph: ModeGraph, facilities: Placement, limit_min: float, dire
 
 
 def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, direction: str, cap: float,
-                    cell: float) -> tuple[np.ndarray, tuple[float, float, float]]:
+                    cell: float, access: str = "any", points: tuple[np.ndarray, np.ndarray] | None = None,
+                    bands_s: np.ndarray | None = None) -> tuple[np.ndarray, tuple[float, float, float]]:
     times = edge_piece_times(graph, facilities, direction, limit_min=limit_s / 60.0)
-    iv = _intervals(times, limit_s)
-    geo = _EdgeVertices(graph)
-    # Road samples at most cell/2 apart along every reachable interval, both ends included.
-    length = geo.cum_total[iv["edge"]] * (iv["fb"] - iv["fa"])
-    count = np.ceil(length / (cell / 2.0)).astype(np.int64) + 1
-    k = np.repeat(np.arange(len(count)), count)
-    step = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-    f = iv["fa"][k] + (iv["fb"] - iv["fa"])[k] * (step / np.maximum(count[k] - 1, 1))
-    t = iv["t0"][k] + (f - iv["fref"][k]) * iv["slope"][k]
-    xy = geo.at(iv["edge"][k], f)
-    fac_ok = times["fac_t"] <= limit_s
-    if fac_ok.any():
-        xy = np.r_[xy, geo.at(times["fac_edge"][fac_ok], times["fac_frac"][fac_ok])]
-        t = np.r_[t, times["fac_t"][fac_ok]]
-    if len(t) == 0:
+    geo = _edge_vertices(graph)
+    if access == "nearest":
+        edge, f, xy = _road_samples(graph, geo, cell)
+        t = _times_at(times, graph.arrive_edge[edge] if direction == "from_facility" else edge, f)
+        t[t > limit_s] = np.inf
+        lim_xy = xy[np.isfinite(t)]
+        if points is not None:
+            p_xy = np.asarray(points[0], dtype=float).reshape(-1, 2)
+            p_s = np.asarray(points[1], dtype=float).reshape(-1) * 60.0
+            lim_xy = np.r_[lim_xy, p_xy[p_s <= limit_s]]
+    else:
+        iv = _intervals(times, limit_s)
+        # Road samples at most cell/2 apart along every reachable interval, both ends included.
+        length = geo.cum_total[iv["edge"]] * (iv["fb"] - iv["fa"])
+        count = np.ceil(length / (cell / 2.0)).astype(np.int64) + 1
+        k = np.repeat(np.arange(len(count)), count)
+        step = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        f = iv["fa"][k] + (iv["fb"] - iv["fa"])[k] * (step / np.maximum(count[k] - 1, 1))
+        t = iv["t0"][k] + (f - iv["fref"][k]) * iv["slope"][k]
+        xy = geo.at(iv["edge"][k], f)
+        fac_ok = times["fac_t"] <= limit_s
+        if fac_ok.any():
+            xy = np.r_[xy, geo.at(times["fac_edge"][fac_ok], times["fac_frac"][fac_ok])]
+            t = np.r_[t, times["fac_t"][fac_ok]]
+        lim_xy = xy
+    if len(lim_xy) == 0:
         return np.full((0, 0), np.inf, dtype=np.float32), (0.0, 0.0, cell)
     r = int(np.floor(cap / cell))
-    pad = r + 1
-    x0 = (np.floor(xy[:, 0].min() / cell) - pad) * cell
-    y_top = (np.ceil(xy[:, 1].max() / cell) + pad) * cell
-    col = np.floor((xy[:, 0] - x0) / cell).astype(np.int64)
-    row = np.floor((y_top - xy[:, 1]) / cell).astype(np.int64)
-    nx, ny = int(col.max()) + pad + 1, int(row.max()) + pad + 1
+    # "nearest": a margin of twice the cap, so every road nearer than the cap to a cell
+    # that may be reached is on the grid (a nearer unreached road must block it).
+    pad = (r + 1) * (2 if access == "nearest" else 1)
+    x0 = (np.floor(lim_xy[:, 0].min() / cell) - pad) * cell
+    y_top = (np.ceil(lim_xy[:, 1].max() / cell) + pad) * cell
+    nx = int(np.floor((lim_xy[:, 0].max() - x0) / cell)) + pad + 1
+    ny = int(np.floor((y_top - lim_xy[:, 1].min()) / cell)) + pad + 1
     if nx * ny > RASTER_MAX_CELLS:
         raise InputError(f"the raster isochrone grid would hold {nx * ny:,} cells of {cell:g} m; pass a larger cell_m")
-    seeds = np.full(ny * nx, np.inf, dtype=np.float32)
-    np.minimum.at(seeds, row * nx + col, t.astype(np.float32))
-    seeds = seeds.reshape(ny, nx)
+    col = np.floor((xy[:, 0] - x0) / cell).astype(np.int64)
+    row = np.floor((y_top - xy[:, 1]) / cell).astype(np.int64)
+    on = (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
+    seeds = cell_min(row[on] * nx + col[on], t[on].astype(np.float32), ny * nx, np.inf).reshape(ny, nx)
+    v = graph.speeds.access_kmh / 3.6
+    if access == "nearest":
+        road = np.zeros(seeds.shape, dtype=bool)
+        road[row[on], col[on]] = True
+        out = nearest_seed_time(seeds, road, cell, cap, v)
+        if points is not None and len(p_xy):
+            pc = np.floor((p_xy[:, 0] - x0) / cell).astype(np.int64)
+            pr = np.floor((y_top - p_xy[:, 1]) / cell).astype(np.int64)
+            inside = (pc >= 0) & (pc < nx) & (pr >= 0) & (pr < ny)
+            at, ps = pr[inside] * nx + pc[inside], p_s[inside].astype(np.float32)
+            # Homes whose own band differs from the raster's at their cell paint their whole
+            # cell (half their spacing around them) with their time, the worst of a cell's
+            # homes (unreachable: inf); then every home's own cell gets its homes' worst time.
+            bands_s = np.array([np.inf]) if bands_s is None else bands_s
+            differ = np.searchsorted(bands_s, ps) != np.searchsorted(bands_s, out.reshape(-1)[at])
+            worst = -cell_min(at[differ], -ps[differ], ny * nx, np.inf)
+            paint_nearest(out, worst.reshape(ny, nx), half_spacing(p_xy) / cell)
+            worst = -cell_min(at, -ps, ny * nx, np.inf)
+            out.reshape(-1)[worst != -np.inf] = worst[worst != -np.inf]
+        out[out > limit_s] = np.inf
+        return out, (float(x0), float(y_top), cell)
     # Off-road leg: t(c) = min over seed cells s within the cap of t(s) + |c - s| / v, a
     # grey erosion by a cone, done as one vectorised minimum per offset of the disc.
-    v = graph.speeds.access_kmh / 3.6
     dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
     dist = np.hypot(dx, dy) * cell
     keep = dist <= cap * (1 + 1e-9)
@@ -461,28 +507,55 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
     return out, (float(x0), float(y_top), cell)
 
 
+def _times_at(times: dict[str, np.ndarray], edge: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Seconds at fractions ``f`` along ``edge``, from the pieces of :func:`edge_piece_times`."""
+    order = np.lexsort((times["f0"], times["edge"]))
+    key = times["edge"][order] * 2.0 + times["f0"][order]
+    p = order[np.clip(np.searchsorted(key, edge * 2.0 + f, side="right") - 1, 0, len(order) - 1)]
+    with np.errstate(invalid="ignore"):
+        ta = times["t0"][p] + np.where(f > times["f0"][p], (f - times["f0"][p]) * times["s0"][p], 0.0)
+        tb = times["t1"][p] + np.where(f < times["f1"][p], (times["f1"][p] - f) * times["s1"][p], 0.0)
+    return np.fmin(ta, tb)
+
+
+def _edge_vertices(graph: ModeGraph) -> "_EdgeVertices":
+    return kept(graph.network, ("vertices",), lambda: _EdgeVertices(graph))
+
+
+def _road_samples(graph: ModeGraph, geo: "_EdgeVertices", cell: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points at most ``cell/2`` apart along every edge the mode's points may join (both ends
+    included): edge, fraction and coordinates, kept per road set and cell."""
+    def build():
+        edges = np.flatnonzero(graph.eligible | graph.fragment)
+        count = np.ceil(geo.cum_total[edges] / (cell / 2.0)).astype(np.int64) + 1
+        edge = np.repeat(edges, count)
+        step = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        f = step / np.repeat(np.maximum(count - 1, 1), count)
+        return edge, f, geo.at(edge, f)
+    return kept(graph.network, ("samples", graph.snap_key(), cell), build)
+
+
 def _raster_bands(graph: ModeGraph, facilities: Placement, limits: np.ndarray, direction: str, cap: float,
-                  cell: float) -> np.ndarray:
+                  cell: float, access: str = "any", points: tuple[np.ndarray, np.ndarray] | None = None
+                  ) -> np.ndarray:
     """Band polygons of the raster method: cells classified by their time, polygonised."""
     from affine import Affine
-    from rasterio.features import shapes
 
     bands = np.array([shapely.Polygon() for _ in limits], dtype=object)
     if not facilities.on_network.any():
         return bands
-    seconds, (x0, y_top, cell) = _raster_seconds(graph, facilities, limits[-1] * 60.0, direction, cap, cell)
+    seconds, (x0, y_top, cell) = _raster_seconds(graph, facilities, limits[-1] * 60.0, direction, cap, cell, access,
+                                                 points, (limits * 60.0).astype(np.float32))
     if seconds.size == 0:
         return bands
     reached = np.isfinite(seconds)
     klass = np.searchsorted(limits * 60.0, seconds, side="left").astype(np.int16)  # t <= T_i: band i
     klass[~reached] = -1
-    found: list[list] = [[] for _ in limits]
-    for geojson, value in shapes(klass, mask=reached, connectivity=4, transform=Affine(cell, 0.0, x0, 0.0, -cell, y_top)):
-        found[int(value)].append(shapely.geometry.shape(geojson))
-    for i, polys in enumerate(found):
-        if not polys:
+    found, value = raster_polygons(klass, reached, Affine(cell, 0.0, x0, 0.0, -cell, y_top))
+    for i in range(len(limits)):
+        polys = found[value == i]
+        if not len(polys):
             continue
-        polys = np.array(polys, dtype=object)
         bad = ~shapely.is_valid(polys)
         if bad.any():
             polys[bad] = [_polygonal(shapely.make_valid(p)) for p in polys[bad]]
@@ -516,116 +589,3 @@ def _simplify_bands(bands: np.ndarray, tolerance: float) -> np.ndarray:
         simplified = shapely.simplify(bands[present], tolerance, preserve_topology=True)
     out[present] = [_polygonal(shapely.make_valid(g)) for g in simplified]
     return out
-
-
-# ------------------------------------------------------------------------ service areas
-
-
-def service_areas(demand_xy: np.ndarray, nearest: NearestResult, facility_ids: Sequence,
-                  cell_size_m: float | None = None, *, weights: np.ndarray | None = None,
-                  crs=None) -> gpd.GeoDataFrame:
-    """Demand partitioned by its nearest facility: one row per facility.
-
-    Each demand point stands for a square cell of ``cell_size_m`` centred on it (the
-    population raster's cell); a facility's area is the union of the cells it serves.
-    Demand no facility reaches (facility -1) gets a last row with ``facility`` -1 and
-    ``facility_id`` None, so that it is reported rather than dropped.
-
-    Parameters
-    ----------
-    demand_xy
-        ``(n, 2)`` demand coordinates in the network CRS (metres).
-    nearest
-        :func:`geoaccess.routing.nearest_facility` result for these demand points.
-    facility_ids
-        Label of each facility, in the order given to ``nearest_facility``.
-    cell_size_m
-        Side of a demand cell; default the median distance between neighbouring demand
-        points (the raster resolution for raster demand).
-    weights
-        Population of each demand point; adds ``pop`` and weights ``mean_minutes``.
-    crs
-        CRS of ``demand_xy`` for the result (the network CRS).
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        ``facility`` (index), ``facility_id``, ``n_demand``, ``pop`` (with weights),
-        ``mean_minutes``, ``max_minutes`` and the area ``geometry`` (empty when the
-        facility is nobody's nearest).
-    """
-    xy = np.asarray(demand_xy, dtype=float).reshape(-1, 2)
-    fac = np.asarray(nearest.facility)
-    minutes = np.asarray(nearest.minutes, dtype=float)
-    if len(fac) != len(xy):
-        raise InputError(f"demand_xy has {len(xy)} points but the nearest-facility result has {len(fac)}")
-    if not np.isfinite(xy).all():
-        raise InputError("demand_xy holds NaN or infinite coordinates")
-    ids = list(facility_ids)
-    k = len(ids)
-    if len(fac) and fac.max(initial=-1) >= k:
-        raise InputError(f"the nearest-facility result names facility {int(fac.max())} but only {k} facility_ids "
-                         "were given")
-    w = np.ones(len(xy)) if weights is None else np.asarray(weights, dtype=float).reshape(-1)
-    if len(w) != len(xy):
-        raise InputError(f"weights has {len(w)} values for {len(xy)} demand points")
-    if (w < 0).any() or not np.isfinite(w).all():
-        raise InputError("weights (population) must be finite and >= 0")
-    size = _cell_size(xy) if cell_size_m is None else check_positive("cell_size_m", cell_size_m)
-
-    group = np.where(fac >= 0, fac, k)  # k = the unreachable row
-    n_groups = k + 1
-    n_demand = np.bincount(group, minlength=n_groups)
-    pop = np.bincount(group, weights=w, minlength=n_groups)
-    finite = np.isfinite(minutes)
-    tw = np.bincount(group[finite], weights=(w * minutes)[finite], minlength=n_groups)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(pop > 0, tw / pop, np.nan)
-    mean[k] = np.inf if n_demand[k] else np.nan
-    max_min = np.full(n_groups, np.nan)
-    if len(group):
-        np.fmax.at(max_min, group, minutes)
-
-    half = size / 2.0
-    cells = shapely.box(xy[:, 0] - half, xy[:, 1] - half, xy[:, 0] + half, xy[:, 1] + half)
-    order = np.argsort(group, kind="stable")
-    bounds = np.searchsorted(group[order], np.arange(n_groups + 1))
-    lattice = _on_lattice(xy, size)
-    geoms = []
-    for g in range(n_groups):  # one union per facility (hundreds), not per cell
-        members = cells[order[bounds[g]:bounds[g + 1]]]
-        if len(members) == 0:
-            geoms.append(shapely.Polygon())
-        elif lattice:
-            geoms.append(shapely.coverage_union_all(members))
-        else:
-            geoms.append(shapely.union_all(members))
-    frame = pd.DataFrame({"facility": np.r_[np.arange(k), -1], "facility_id": pd.Series(ids + [None], dtype=object),
-                          "n_demand": n_demand, "pop": pop, "mean_minutes": mean, "max_minutes": max_min})
-    if weights is None:
-        frame = frame.drop(columns="pop")
-    out = gpd.GeoDataFrame(frame, geometry=geoms, crs=crs)
-    if n_demand[k] == 0:
-        out = out.iloc[:k]
-    return out.reset_index(drop=True)
-
-
-def _cell_size(xy: np.ndarray) -> float:
-    from scipy.spatial import cKDTree
-
-    unique = np.unique(xy, axis=0)
-    if len(unique) < 2:
-        raise InputError("cannot infer cell_size_m from fewer than two distinct demand points; pass cell_size_m")
-    dist, _ = cKDTree(unique).query(unique, k=2)
-    return float(np.median(dist[:, 1]))
-
-
-def _on_lattice(xy: np.ndarray, size: float) -> bool:
-    """True when the points are distinct centres of a regular grid of ``size`` (cells then
-    form a clean coverage and can be merged with the much faster coverage union)."""
-    if len(xy) == 0:
-        return True
-    steps = (xy - xy[0]) / size
-    if not np.allclose(steps, np.round(steps), atol=1e-6):
-        return False
-    return len(np.unique(np.round(steps).astype(np.int64), axis=0)) == len(xy)

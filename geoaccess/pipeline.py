@@ -18,7 +18,7 @@ import pandas as pd
 
 from .admin import admin_from_file, assign_units, unit_of
 from .candidates import candidate_sites, candidates_from_file  # noqa: F401  (public API, moved)
-from .gaps import find_gaps, write_gaps
+from .gaps import target_gaps, write_target_gaps
 from .demand import population_from_file
 from .errors import InputError
 from .facilities import facilities_from_file, type_warnings
@@ -230,11 +230,8 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
         if e.target.metric == "per_1000":
             continue
         say(f"gaps and isochrones: {e.target.id}")
-        placeable = demand[~far_demand]  # a gap is an area new sites could serve: not a point far off the roads
-        result.gaps[e.target.id] = find_gaps(placeable, placeable[f"{e.target.id}_min"].to_numpy() + e.target.dispatch_delay_min,
-                                             e.target.threshold_min, nearest_facility=placeable[f"{e.target.id}_facility"],
-                                             admin=placeable["unit"] if units is not None else None)
-        result.isochrones[e.target.id] = target_isochrones(e.target, engine, select_facilities(e.target, facilities))
+        result.gaps[e.target.id] = target_gaps(e.target, demand[~far_demand], facilities, units is not None)
+        result.isochrones[e.target.id] = target_isochrones(e.target, engine, select_facilities(e.target, facilities), demand)
     if out is not None:
         result.files = write_outputs(result, out, lang=lang or scenario.map["lang"], progress=say,
                                      self_contained=self_contained, basemap=basemap, carry=carry)
@@ -278,29 +275,26 @@ def run(scenario: str | Path | Scenario, out_dir: str | Path | None = None, *, w
     return run_scenario(scenario, out_dir, progress=progress, write=write, lang=lang)
 
 
-# Isochrone bands on the map buffer roads by at most this much: a home farther from the
-# road than this is shown outside, although its exact time (the demand layer) may be within.
-# They are drawn on a 25 m grid (isochrones method="raster"): the exact polygons cost
-# minutes on a county and the map cannot show the difference.
-ISOCHRONE_DISPLAY_CAP_M = 200.0
+# Map bands: a 25 m raster; places join their nearest road up to the mode's access cap, as homes do.
 
 
-def target_isochrones(target: Target, engine: _Engine, chosen: np.ndarray) -> gpd.GeoDataFrame:
-    """Travel-time bands of a target (at T/3, 2T/3 and T minutes) for the map.
-
-    Uses the urban mode of the target (the rural one when the area is all rural), the
-    target's direction, and the dispatch delay taken off the thresholds.
+def target_isochrones(target: Target, engine: _Engine, chosen: np.ndarray, demand: gpd.GeoDataFrame | None = None,
+                      simplify_m: float | None = 10.0) -> gpd.GeoDataFrame:
+    """Travel-time bands of a target (at T/3, 2T/3 and T minutes) for the map, in the target's
+    urban mode (rural when mostly rural) and direction, the dispatch delay taken off. With the
+    run's ``demand`` (``<id>_min``, ``urban``), the cell of a home travelling by that mode shows
+    its own time's band (town walkers of a drive map: their times are in the demand layer).
     """
     mode = target.mode_for(engine.urban_share >= 0.5)
-    t = target.threshold_min
-    limits = [x - target.dispatch_delay_min for x in (t / 3, 2 * t / 3, t)]
-    limits = [x for x in limits if x > 0]
+    t, delay = target.threshold_min, target.dispatch_delay_min
+    limits = [x - delay for x in (t / 3, 2 * t / 3, t) if x - delay > 0]
     graph = engine.graph(mode)
-    bands = isochrones(graph, engine.facilities(mode).subset(chosen), limits, target.direction,
-                       buffer_cap_m=min(ISOCHRONE_DISPLAY_CAP_M, graph.speeds.access_max_m), simplify_m=10.0,
-                       method="raster")
-    for col in ("min_minutes", "max_minutes"):
-        bands[col] = bands[col] + target.dispatch_delay_min
+    uses = travels_by(target, mode, demand["urban"].to_numpy(bool)) if demand is not None else None
+    bands = isochrones(graph, engine.facilities(mode).subset(chosen), limits, target.direction, method="raster",
+                       buffer_cap_m=graph.speeds.access_max_m, simplify_m=simplify_m,
+                       access="nearest", points=None if demand is None else (
+                           engine.demand_xy[uses], demand[f"{target.id}_min"].to_numpy()[uses]))
+    bands[["min_minutes", "max_minutes"]] += delay
     bands["band"] = [f"{lo:g}–{hi:g}" for lo, hi in zip(bands["min_minutes"], bands["max_minutes"])]
     bands["mode"] = mode
     return bands
@@ -400,7 +394,7 @@ def _check_gcj02(network: RoadNetwork, facilities: gpd.GeoDataFrame) -> list[str
     the warning says how to check by hand.
     """
     from .coords import gcj02_to_wgs84, out_of_china
-    from .snapping import SegmentIndex
+    from .snapping import road_index
 
     wgs = facilities.to_crs("EPSG:4326")
     lon, lat = wgs.geometry.x.to_numpy(), wgs.geometry.y.to_numpy()
@@ -415,7 +409,7 @@ def _check_gcj02(network: RoadNetwork, facilities: gpd.GeoDataFrame) -> list[str
                 f"{inside.sum()} facilit{'y lies' if inside.sum() == 1 else 'ies lie'} in China, too few to test. {check}"]
     fixed_lon, fixed_lat = gcj02_to_wgs84(lon[inside], lat[inside])
     fixed = gpd.GeoSeries(gpd.points_from_xy(fixed_lon, fixed_lat), crs="EPSG:4326").to_crs(network.crs)
-    roads = SegmentIndex(network.edges.geometry.to_numpy(), None)
+    roads = road_index(network)
     given = facilities.to_crs(network.crs)
     as_given = roads.query(np.column_stack([given.geometry.x, given.geometry.y])[inside])
     as_gcj = roads.query(np.column_stack([fixed.x, fixed.y]))
@@ -490,12 +484,22 @@ def write_outputs(result: RunResult, out: Path, lang: str = "zh", progress: Prog
 
 def _write_files(result: RunResult, out: Path, lang: str, progress: Progress | None, self_contained: bool | None,
                  basemap: str | None) -> dict[str, Path]:
-    from .curve import write_curves
     from .maps import write_map
     from .report import write_report
-    from .tables import facilities_table, units_table, write_csv
 
     say = progress or (lambda msg: None)
+    files = _write_tables(result, out, lang)
+    say("writing the web map and the report")
+    files["map"] = write_map(result, out / "map.html", lang=lang, self_contained=self_contained, basemap=basemap)
+    files["report"] = write_report(result, out / "report.html", lang=lang, map_path=files["map"])
+    return files
+
+
+def _write_tables(result: RunResult, out: Path, lang: str = "zh") -> dict[str, Path]:
+    """The run's tables (summary, units, facilities, demand times, gaps, sites, curves) into ``out``."""
+    from .curve import write_curves
+    from .tables import facilities_table, units_table, write_csv
+
     files = {"summary": write_json(out / "summary.json", summary_dict(result))}
     files["units"] = write_csv(units_table(result), out / "units.csv")
     files["facilities"] = write_csv(facilities_table(result, lang), out / "facilities.csv")
@@ -505,16 +509,12 @@ def _write_files(result: RunResult, out: Path, lang: str, progress: Progress | N
         times[col] = times[col].replace(np.inf, np.nan)  # GeoPackage has no inf: NaN = unreachable
     for col in [c for c in times.columns if c.endswith("_facility")]:  # every facility id beside its name
         times.insert(times.columns.get_loc(col) + 1, f"{col}_name", times[col].astype(str).map(names))
-    files["demand_times"] = write_with(out / "demand_times.gpkg",
-                                       lambda tmp: times.to_file(tmp, layer="demand_times", driver="GPKG"))
+    # One Arrow batch and no R-tree (GIS software builds one when asked): a third of the time.
+    files["demand_times"] = write_with(out / "demand_times.gpkg", lambda tmp: times.to_file(
+        tmp, layer="demand_times", driver="GPKG", use_arrow=True, layer_options={"SPATIAL_INDEX": "NO"}))
     if result.gaps:
-        gaps = pd.concat([g.assign(target=tid) for tid, g in result.gaps.items()], ignore_index=True)
-        gaps = gpd.GeoDataFrame(gaps, geometry="geometry", crs=result.demand.crs)
-        files["gaps"], files["gaps_geojson"] = write_gaps(gaps[["target", *[c for c in gaps.columns if c != "target"]]], out)
+        files["gaps"], files["gaps_geojson"] = write_target_gaps(result.gaps, out)
     if result.sites:
         files.update(write_sites(result.sites, out))
     files.update(write_curves(result, out))
-    say("writing the web map and the report")
-    files["map"] = write_map(result, out / "map.html", lang=lang, self_contained=self_contained, basemap=basemap)
-    files["report"] = write_report(result, out / "report.html", lang=lang, map_path=files["map"])
     return files

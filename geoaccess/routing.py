@@ -29,7 +29,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 from .errors import InputError, check_choice, check_positive
 from .network import MODES, ModeSpeeds, RoadNetwork, boardable, edge_seconds, load_speeds
 from .osmtags import CLOSED, DESTINATION
-from .snapping import SegmentIndex, Snapped, WaterIndex, _check_points, avoid_water, snap_points
+from .snapping import SegmentIndex, Snapped, WaterIndex, _check_points, avoid_water, road_index, snap_points
 
 DIRECTIONS = ("to_facility", "from_facility")
 _GATE_TIE_M = 0.01  # a private and a public road this close to equally near: the public one
@@ -74,10 +74,7 @@ class ModeGraph:
     n_small_components: int
     fragment: np.ndarray | None = None
     arrive_edge: np.ndarray | None = None
-    # Built on first use and kept: the snapping indexes and the deduplicated road arcs.
-    _snap_index: SegmentIndex | None = field(default=None, init=False, repr=False, compare=False)
-    _fragment_index: SegmentIndex | None = field(default=None, init=False, repr=False, compare=False)
-    _public_index: SegmentIndex | None = field(default=None, init=False, repr=False, compare=False)
+    # Built on first use and kept: the deduplicated road arcs and the water index (snapping: snapping.road_index).
     _water_index: WaterIndex | None = field(default=None, init=False, repr=False, compare=False)
     _arcs: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -92,18 +89,15 @@ class ModeGraph:
         return self.network.n_nodes
 
     def snap_index(self) -> SegmentIndex:
-        """The nearest-edge index over the eligible edges (built once, then kept)."""
-        if self._snap_index is None or not self._snap_index.matches(self.eligible):
-            self._snap_index = SegmentIndex(self.network.edges.geometry.to_numpy(), self.eligible)
-        return self._snap_index
+        """The nearest-edge index over the eligible edges: a view of the network's one index
+        (:func:`geoaccess.snapping.road_index`), shared by every mode."""
+        return road_index(self.network).view(self.eligible)
 
     def fragment_index(self) -> SegmentIndex | None:
         """The nearest-edge index over fragment edges, or None when there are none."""
         if not self.fragment.any():
             return None
-        if self._fragment_index is None or not self._fragment_index.matches(self.fragment):
-            self._fragment_index = SegmentIndex(self.network.edges.geometry.to_numpy(), self.fragment)
-        return self._fragment_index
+        return road_index(self.network).view(self.fragment)
 
     def public_index(self) -> SegmentIndex | None:
         """The nearest-edge index over eligible edges open to through traffic, or None when
@@ -111,9 +105,7 @@ class ModeGraph:
         public = self.eligible & (self.arrive_edge == np.arange(len(self.arrive_edge)))
         if public.all() or not public.any():
             return None
-        if self._public_index is None or not self._public_index.matches(public):
-            self._public_index = SegmentIndex(self.network.edges.geometry.to_numpy(), public)
-        return self._public_index
+        return road_index(self.network).view(public)
 
     def water_index(self) -> WaterIndex | None:
         """The mapped water off-network legs may not cross, or None when the network has none."""

@@ -24,6 +24,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from .errors import InputError
+from .grids import kept
 
 PIECE_M = 25.0  # longest straight piece in the index, metres (short: a tight certificate in dense towns)
 _K_FIRST, _K_SECOND = 16, 128
@@ -114,6 +115,7 @@ class SegmentIndex:
         self.half = float(self.piece_len.max()) / 2.0 if len(seg) else 0.0
         self.tree = cKDTree((pa + pb) / 2.0)
         self.n_pieces = len(seg)
+        self._geoms, self._subsets = edge_geoms, {}
 
     def matches(self, eligible: np.ndarray | None) -> bool:
         """Whether this index was built for the same eligible edges."""
@@ -122,7 +124,22 @@ class SegmentIndex:
 
     # ------------------------------------------------------------------ queries
 
-    def _project(self, px: np.ndarray, py: np.ndarray, idx: np.ndarray):
+    def view(self, mask: np.ndarray | None) -> "SegmentIndex | _MaskedIndex":
+        """This index restricted to the edges of ``mask`` (one index per road set, shared by
+        every travel mode: each mode queries its own eligible edges through a view)."""
+        if self.matches(mask):
+            return self
+        return _MaskedIndex(self, np.asarray(mask, dtype=bool) & self.eligible)
+
+    def _subset(self, mask: np.ndarray) -> "SegmentIndex":
+        """An index of only the ``mask`` edges, for the rare points none of whose nearest
+        pieces is eligible (kept per mask)."""
+        key = np.packbits(mask).tobytes()
+        if key not in self._subsets:
+            self._subsets[key] = SegmentIndex(self._geoms, mask)
+        return self._subsets[key]
+
+    def _project(self, px: np.ndarray, py: np.ndarray, idx: np.ndarray, mask: np.ndarray | None = None):
         """Best of the pieces ``idx`` (``(n, k)``) for each point: squared distance, piece, t."""
         apx = px[:, None] - self.ax[idx]
         apy = py[:, None] - self.ay[idx]
@@ -132,25 +149,28 @@ class SegmentIndex:
         apx -= t * dx
         apy -= t * dy
         d2 = apx * apx + apy * apy
+        if mask is not None:  # pieces of other edges are no answer (but still bound the rest)
+            d2[~mask[self.piece_edge[idx]]] = np.inf
         best = d2.min(axis=1)
         # Ties: the lowest piece index (lowest edge, then nearest its start).
         j = np.argmin(np.where(d2 == best[:, None], idx, np.iinfo(np.int64).max), axis=1)
         rows = np.arange(len(idx))
         return best, idx[rows, j], t[rows, j]
 
-    def _query_k(self, px, py, k, workers):
+    def _query_k(self, px, py, k, workers, mask=None):
         k = min(k, self.n_pieces)
         dist_k, idx = self.tree.query(np.c_[px, py], k=k, workers=workers)
         if k == 1:
             dist_k, idx = dist_k[:, None], idx[:, None]
-        best, piece, t = self._project(px, py, idx)
+        best, piece, t = self._project(px, py, idx, mask)
         # Certificate: every piece not examined is at least dist_k - half away.
         exhaustive = k >= self.n_pieces
         ok = np.full(len(px), True) if exhaustive else dist_k[:, -1] > np.sqrt(best) + self.half + 1e-6
         return best, piece, t, ok
 
-    def query(self, points_xy: np.ndarray, workers: int = 1) -> Snapped:
-        """Snap ``(n, 2)`` points (same CRS as the edges) to their nearest edge positions."""
+    def query(self, points_xy: np.ndarray, workers: int = 1, mask: np.ndarray | None = None) -> Snapped:
+        """Snap ``(n, 2)`` points (same CRS as the edges) to their nearest edge positions
+        (only edges of ``mask`` when given: see :meth:`view`)."""
         points_xy = np.asarray(points_xy, dtype=float).reshape(-1, 2)
         n = len(points_xy)
         px = points_xy[:, 0] - self.origin[0]
@@ -161,22 +181,24 @@ class SegmentIndex:
         todo = []
         for s in range(0, n, _CHUNK):
             sl = slice(s, min(s + _CHUNK, n))
-            b, p, tt, ok = self._query_k(px[sl], py[sl], _K_FIRST, workers)
+            b, p, tt, ok = self._query_k(px[sl], py[sl], _K_FIRST, workers, mask)
             best[sl], piece[sl], t[sl] = b, p, tt
             todo.append(np.flatnonzero(~ok) + s)
         todo = np.concatenate(todo) if todo else np.zeros(0, dtype=np.int64)
         left = []
         for s in range(0, len(todo), _CHUNK // 8):
             part = todo[s:s + _CHUNK // 8]
-            b, p, tt, ok = self._query_k(px[part], py[part], _K_SECOND, workers)
+            b, p, tt, ok = self._query_k(px[part], py[part], _K_SECOND, workers, mask)
             best[part], piece[part], t[part] = b, p, tt
             left.append(part[~ok])
         todo = np.concatenate(left) if left else todo
+        none = todo[~np.isfinite(best[todo])]
+        todo = todo[np.isfinite(best[todo])]
         for i in todo:  # exact: every piece whose centre lies within best + half
             radius = np.sqrt(best[i]) + self.half + 1e-6
             near = np.asarray(self.tree.query_ball_point([px[i], py[i]], radius), dtype=np.int64)
             if len(near):
-                b, p, tt = self._project(px[i:i + 1], py[i:i + 1], np.sort(near)[None, :])
+                b, p, tt = self._project(px[i:i + 1], py[i:i + 1], np.sort(near)[None, :], mask)
                 if b[0] <= best[i]:  # <=: the ball holds every tie, and picks the lowest
                     best[i], piece[i], t[i] = b[0], p[0], tt[0]
         edge = self.piece_edge[piece]
@@ -188,7 +210,35 @@ class SegmentIndex:
         # Exactly at the v end (not 1 - 1e-16, which on a one-way street is a detour).
         at_end = self.piece_last[piece] & ((t >= 1.0) | (self.piece_len[piece] == 0)) & (length > 0)
         fraction[at_end] = 1.0
-        return Snapped(edge=edge, fraction=fraction, distance_m=np.sqrt(best))
+        distance = np.sqrt(best)
+        if len(none):  # no eligible piece among the nearest 128: the eligible edges' own index
+            sub = self._subset(mask).query(points_xy[none], workers)
+            edge[none], fraction[none], distance[none] = sub.edge, sub.fraction, sub.distance_m
+        return Snapped(edge=edge, fraction=fraction, distance_m=distance)
+
+
+class _MaskedIndex:
+    """A :class:`SegmentIndex` seen through a mask of eligible edges (see :meth:`SegmentIndex.view`)."""
+
+    def __init__(self, base: SegmentIndex, mask: np.ndarray):
+        if not mask.any():
+            raise InputError("no road of this travel mode to snap to: the network has no usable edges for it")
+        self.base, self.eligible = base, mask
+
+    def matches(self, eligible: np.ndarray | None) -> bool:
+        """Whether this view is of the same eligible edges."""
+        return SegmentIndex.matches(self, eligible)  # type: ignore[arg-type]
+
+    def query(self, points_xy: np.ndarray, workers: int = 1) -> Snapped:
+        """Snap points to their nearest positions on the view's edges (as :meth:`SegmentIndex.query`)."""
+        return self.base.query(points_xy, workers, mask=self.eligible)
+
+
+def road_index(network) -> SegmentIndex:
+    """The nearest-edge index over every edge of ``network`` (a
+    :class:`~geoaccess.network.RoadNetwork`), built once per network and kept while it
+    lives; travel modes query their own edges through :meth:`SegmentIndex.view`."""
+    return kept(network, ("road_index",), lambda: SegmentIndex(network.edges.geometry.to_numpy()))
 
 
 def _check_points(points_xy: np.ndarray) -> np.ndarray:

@@ -16,9 +16,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "geoaccess"
 # Stage of every module, in the order data flows (docs/architecture.md). A module may import
 # only from its own stage or earlier ones. A new module gets a row here and in the doc.
 STAGES = [
-    ("base", {"_version", "_paths", "errors", "io", "outputset", "coords", "points", "speedlimits", "osmtags", "roadclasses"}),
+    ("base", {"_version", "_paths", "errors", "io", "outputset", "coords", "points", "speedlimits", "osmtags", "roadclasses",
+              "grids"}),
     ("load", {"network", "facilities", "demand", "admin", "snapping", "synthetic"}),
-    ("travel times", {"routing", "isochrones"}),
+    ("travel times", {"routing", "isochrones", "service"}),
     ("targets", {"targets", "scenario"}),
     ("gaps & siting", {"gaps", "siting"}),
     ("results", {"results"}),
@@ -28,7 +29,7 @@ STAGES = [
 MAX_LINES = 500
 # Modules still over MAX_LINES, with the most they may hold: this list only shrinks.
 OVERSIZE: dict[str, int] = {
-    "facilities": 533, "isochrones": 631, "network": 940,
+    "facilities": 533, "isochrones": 591, "network": 940,
     "pipeline": 522, "routing": 794,
 }
 

@@ -8,6 +8,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from shapely.geometry import Point
 
 from geoaccess.errors import InputError
@@ -157,3 +158,157 @@ def test_one_unreachable_cell_does_not_hide_a_clusters_mean():
     assert len(g) == 1
     assert g.loc[0, "mean_minutes"] == pytest.approx((10 * 20 + 30 * 40) / 40)
     assert np.isinf(g.loc[0, "max_minutes"]) and g.loc[0, "pop_unreachable"] == 5.0
+
+
+# --------------------------------------------------------------- splitting (issues 13, 15)
+
+def _points(xy, pop):
+    xy = np.asarray(xy, dtype=float)
+    return gpd.GeoDataFrame({"pop": np.asarray(pop, dtype=float)}, geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
+                            crs=CRS)
+
+
+def test_a_gap_never_spans_two_townships():
+    # a 3 x 6 block of gap cells, 100 m apart; columns 0-1 in West (pop 2 each), 2-5 in East (pop 1)
+    ii, jj = np.meshgrid(np.arange(3), np.arange(6), indexing="ij")
+    ii, jj = ii.ravel(), jj.ravel()
+    demand = _points(np.c_[X0 + 100 * jj, Y0 + 100 * ii], np.where(jj < 2, 2.0, 1.0))
+    unit = np.where(jj < 2, "West", "East").astype(object)
+    whole = find_gaps(demand, np.full(18, 40.0), 15, admin=unit)
+    assert len(whole) == 1 and whole.loc[0, "admin"] == "East; West"
+    g = find_gaps(demand, np.full(18, 40.0), 15, admin=unit, by_unit=True)
+    assert list(g["admin"]) == ["West", "East"]          # 12 people in each: the tie goes west (x)
+    assert list(g["pop"]) == [12.0, 12.0] and list(g["n_points"]) == [6, 12]
+    assert g.geometry.iloc[0].x < X0 + 200 <= g.geometry.iloc[1].x  # each representative in its own unit
+    assert g["area_km2"].tolist() == pytest.approx([6 * 0.01, 12 * 0.01])
+    with pytest.raises(InputError, match="by_unit"):
+        find_gaps(demand, np.full(18, 40.0), 15, by_unit=True)
+
+
+def test_a_long_gap_is_cut_into_pieces_of_bounded_size():
+    # a 12 km strip of gap cells 100 m apart (121 points), one township, pop 1 each
+    x = X0 + 100.0 * np.arange(121)
+    demand = _points(np.c_[x, np.full(121, Y0)], np.ones(121))
+    g = find_gaps(demand, np.full(121, 30.0), 15, piece_km=5)
+    # cut at 5 km and 10 km from the strip's west end: [0, 5), [5, 10), [10, 12] km
+    assert list(g["pop"]) == [50.0, 50.0, 21.0]
+    spans = [shapely.bounds(a)[2] - shapely.bounds(a)[0] for a in g["area_geometry"]]
+    assert spans == pytest.approx([5000.0, 5000.0, 2100.0])
+    assert g["pop"].sum() == 121
+    # a gap smaller than a piece stays whole, wherever the grid would fall
+    short = _points(np.c_[X0 + 4950 + 100.0 * np.arange(5), np.full(5, Y0)], np.ones(5))
+    assert len(find_gaps(short, np.full(5, 30.0), 15, piece_km=5)) == 1
+    with pytest.raises(InputError, match="piece_km"):
+        find_gaps(demand, np.full(121, 30.0), 15, piece_km=0)
+
+
+def test_gaps_of_nobody_are_not_listed_and_facilities_have_names():
+    demand = _points([[X0, Y0], [X0 + 100, Y0], [X0 + 5000, Y0]], [0.0, 0.0, 7.0])
+    g = find_gaps(demand, [20.0, 25.0, 30.0], 15, nearest_facility=["F1", "F1", "F2"],
+                  facility_names={"F1": "一号诊所", "F2": "二号卫生院"})
+    assert len(g) == 1 and g.loc[0, "pop"] == 7 and g.loc[0, "nearest_facility_name"] == "二号卫生院"
+    assert g.loc[0, "gap_id"] == 1
+
+
+def _reference_gaps(xy, pop, minutes, thr, link, fac, adm, piece):
+    """A plain loop over points and clusters: what find_gaps(by_unit=True, piece_km) computes."""
+    gap = [i for i in range(len(xy)) if minutes[i] > thr]
+
+    def components(members, linked):
+        label, out = {}, []
+        for s in members:
+            if s in label:
+                continue
+            label[s], stack, comp = len(out), [s], [s]
+            while stack:
+                a = stack.pop()
+                for b in members:
+                    if b not in label and linked(a, b):
+                        label[b] = label[s]
+                        stack.append(b)
+                        comp.append(b)
+            out.append(sorted(comp))
+        return out
+
+    near = lambda a, b: np.hypot(*(xy[a] - xy[b])) <= link * (1 + 1e-9) and adm[a] == adm[b]  # noqa: E731
+    clusters = []
+    for comp in components(gap, near):
+        lo = xy[comp].min(axis=0)
+        big = ((xy[comp].max(axis=0) - lo) > piece).any()
+        cell = {i: tuple(np.floor((xy[i] - lo) / piece).astype(int)) if big else (0, 0) for i in comp}
+        clusters += components(comp, lambda a, b: near(a, b) and cell[a] == cell[b])
+    rows = []
+    for c in clusters:
+        p, t = pop[c], minutes[c]
+        if p.sum() == 0:
+            continue
+        reach = np.isfinite(t)
+        mean = (p[reach] * t[reach]).sum() / p[reach].sum() if p[reach].sum() > 0 else (
+            t[reach].mean() if reach.any() else np.inf)
+        centre = (xy[c] * p[:, None]).sum(0) / p.sum()
+        d2 = ((xy[c] - centre) ** 2).sum(1)
+        rep = c[min(range(len(c)), key=lambda k: (d2[k], c[k]))]
+        weight = {}
+        for i in c:
+            if np.isfinite(minutes[i]) and fac[i] is not None:
+                weight[fac[i]] = weight.get(fac[i], 0.0) + pop[i]
+        best = min(weight, key=lambda f: (-weight[f], f)) if weight else None
+        rows.append((p.sum(), len(c), mean, t.max(), t.min(), best, adm[c[0]], xy[rep][0], xy[rep][1], min(c)))
+    rows.sort(key=lambda r: (-r[0], r[7], r[8], r[9]))
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_vectorised_gaps_equal_a_plain_loop(seed):
+    rng = np.random.default_rng(seed)
+    # a jittered 18 x 18 lattice (100 m) with holes, three townships split by two lines
+    ij = np.argwhere(rng.random((18, 18)) < 0.8)
+    xy = X0 + ij[:, ::-1] * 100.0 + rng.uniform(-20, 20, (len(ij), 2))
+    n = len(xy)
+    pop = rng.integers(0, 4, n).astype(float)
+    minutes = np.where(rng.random(n) < 0.6, rng.uniform(16, 60, n), rng.uniform(0, 15, n))
+    minutes[rng.random(n) < 0.1] = np.inf
+    fac = np.array([None if not np.isfinite(m) else f"F{k}" for m, k in zip(minutes, rng.integers(0, 4, n))],
+                   dtype=object)
+    adm = np.where(ij[:, 1] < 6, "甲镇", np.where(ij[:, 0] < 9, "乙乡", "丙街道")).astype(object)
+    g = find_gaps(_points(xy, pop), minutes, 15, link_distance_m=150, nearest_facility=fac, admin=adm,
+                  by_unit=True, piece_km=0.55)
+    ref = _reference_gaps(xy, pop, minutes, 15, 150, fac, adm, 550.0)
+    assert len(g) == len(ref) > 5
+    got = list(zip(g["pop"], g["n_points"], g["mean_minutes"], g["max_minutes"], g["best_minutes"],
+                   g["nearest_facility"], g["admin"], g.geometry.x, g.geometry.y))
+    for a, b in zip(got, ref):
+        assert a[:2] == pytest.approx(b[:2]) and a[2:5] == pytest.approx(b[2:5])
+        assert a[5:7] == b[5:7] and a[7:9] == pytest.approx(b[7:9])
+
+
+def test_write_gaps_for_excel_and_gis(tmp_path):
+    demand, minutes, fac, admin, *_ = grid()
+    demand["pop"] = demand["pop"] + 0.4
+    g = find_gaps(demand, np.where(minutes > 15, minutes + 0.04, minutes), 15, nearest_facility=fac, admin=admin, facility_names={"F1": "城关卫生院"})
+    csv_path, gj_path = write_gaps(g, tmp_path, layer="medical_point_15min")
+    raw = csv_path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM
+    table = pd.read_csv(csv_path, encoding="utf-8-sig", dtype=str)
+    assert table["pop"].tolist() == ["202", "94", "5"]          # 4 x 50.4, 9 x 10.4, 5.4 rounded
+    assert table.loc[1, "mean_minutes"] == "23.4" and table.loc[1, "gap_id"] == "2"
+    assert table.loc[1, "nearest_facility_name"] == "城关卫生院"
+    with open(gj_path, encoding="utf-8") as fh:
+        assert json.load(fh)["name"] == "medical_point_15min"
+
+
+def test_gaps_of_several_targets_in_one_file(tmp_path):
+    from geoaccess.gaps import write_target_gaps
+
+    demand, minutes, fac, admin, *_ = grid()
+    some = find_gaps(demand, minutes, 15, nearest_facility=fac, admin=admin)
+    none = find_gaps(demand, np.zeros(len(demand)), 15)
+    csv_path, gj_path = write_target_gaps({"ems_120": none, "medical_point_15min": some}, tmp_path)
+    table = pd.read_csv(csv_path, encoding="utf-8-sig", dtype=str)
+    assert list(table.columns[:2]) == ["target", "gap_id"] and set(table["target"]) == {"medical_point_15min"}
+    assert table["n_points"].tolist() == ["4", "9", "1"]
+    with open(gj_path, encoding="utf-8") as fh:
+        assert json.load(fh)["name"] == "medical_point_15min"  # the one target with gaps
+    write_target_gaps({"a": some, "b": some}, tmp_path)
+    with open(gj_path, encoding="utf-8") as fh:
+        assert json.load(fh)["name"] == "gaps"

@@ -501,3 +501,102 @@ def test_service_areas_without_weights_or_unreachable_and_with_a_facility_servin
         service_areas(demand_xy, r, ["a", "b", "c"], weights=np.ones(3))
     with pytest.raises(InputError, match="facility_ids"):
         service_areas(demand_xy, r, ["only one"])
+
+
+# ------------------------------------------------ bands agree with the table (issue 13)
+
+def river_network():
+    """Two banks 150 m apart (y = 0 and y = 150), 4 km long, one bridge at their east end."""
+    nodes = {f"S{k}": (1000.0 * k, 0.0) for k in range(5)} | {f"N{k}": (1000.0 * k, 150.0) for k in range(5)}
+    edges = [(f"{b}{k}", f"{b}{k + 1}", "residential", False) for b in "SN" for k in range(4)]
+    return make_graph(nodes, edges + [("S4", "N4", "residential", False)])
+
+
+def covering_bands(bands, xy):
+    """For every point, the indices of the bands whose polygon covers it."""
+    pts = shapely.points(np.asarray(xy, dtype=float))
+    hit = np.array([shapely.covers(g, pts) for g in bands.geometry.to_numpy()])
+    return [np.flatnonzero(hit[:, i]) for i in range(len(pts))]
+
+
+def assert_bands_hold_their_times(bands, xy, minutes):
+    """A point lies in a band containing its minutes, or in none when beyond the last band."""
+    lo, hi = bands["min_minutes"].to_numpy(), bands["max_minutes"].to_numpy()
+    wrong = []
+    for i, (found, t) in enumerate(zip(covering_bands(bands, xy), minutes)):
+        ok = any(lo[b] <= t <= hi[b] for b in found) if len(found) else not t <= hi[-1]
+        if not ok:
+            wrong.append((i, t, [bands["band"].iloc[b] for b in found]))
+    assert wrong == []
+
+
+def test_a_home_across_the_river_is_not_drawn_in_the_clinics_band():
+    g = compile_mode(river_network(), "drive", min_component_nodes=1)
+    clinic = place_points(g, np.array([[20.0, -10.0]]))
+    # homes 30 m north of the north bank (180 m from the clinic's bank) and on the south bank
+    xy = np.r_[np.c_[60.0 + 400 * np.arange(10), np.full(10, 180.0)],
+               np.c_[60.0 + 400 * np.arange(10), np.full(10, -40.0)]]
+    minutes = nearest_facility(g, place_points(g, xy), clinic, "to_facility").minutes
+    # by road: 4 km east, over the bridge, back west (about 8 km at 22.5 km/h)
+    assert minutes[0] == pytest.approx(((4000 - 20) + 150 + (4000 - 60)) / DRIVE_RES_MS / 60
+                                       + (10 / DRIVE_ACCESS_MS + 30 / DRIVE_ACCESS_MS) / 60, abs=0.05)
+    assert minutes[0] > 15 and minutes[10] < 1
+    limits = [5, 10, 15]
+    # Any reached road within the cap: the homes across the river sit in the first band.
+    reach = isochrones(g, clinic, limits, buffer_cap_m=200, method="raster", cell_m=10)
+    assert [list(b) for b in covering_bands(reach, xy[:2])] == [[0], [0]]
+    # Nearest road, as the engine joins homes: each home lies in its own time's band.
+    near = isochrones(g, clinic, limits, buffer_cap_m=200, method="raster", cell_m=10, access="nearest")
+    clear = np.abs(minutes[:, None] - np.array(limits)[None, :]).min(axis=1) > 0.3
+    assert clear.sum() >= 15
+    assert_bands_hold_their_times(near, xy[clear], minutes[clear])
+    # With the homes' own times every home agrees, also next to a band limit.
+    exact = isochrones(g, clinic, limits, buffer_cap_m=200, method="raster", cell_m=10, access="nearest",
+                       points=(xy, minutes))
+    assert_bands_hold_their_times(exact, xy, minutes)
+    assert len(covering_bands(exact, xy[:1])[0]) == 0  # 8 km by road: outside every band
+    with pytest.raises(InputError, match="raster"):
+        isochrones(g, clinic, limits, access="nearest")
+
+
+def test_every_demand_point_of_a_county_lies_in_its_own_band(tmp_path):
+    from geoaccess.pipeline import run_scenario, target_isochrones, travels_by
+    from geoaccess.scenario import load_scenario
+    from geoaccess.synthetic import generate_county
+    from geoaccess.targets import select_facilities
+
+    county = generate_county(tmp_path / "county", seed=5, area_km2=40, n_nodes=2500, write_osm=False)
+    result = run_scenario(load_scenario(county.scenario_toml), write=False)
+    demand = result.demand
+    xy = np.c_[demand.geometry.x, demand.geometry.y]
+    checked = 0
+    for e in result.evaluations:
+        if e.target.metric == "per_1000":
+            continue
+        minutes = demand[f"{e.target.id}_min"].to_numpy()
+        bands = target_isochrones(e.target, result.engine, select_facilities(e.target, result.facilities), demand,
+                                  simplify_m=None)
+        bands[["min_minutes", "max_minutes"]] -= e.target.dispatch_delay_min
+        # the bands are one mode's (drive here); homes travelling by it lie in their own band
+        uses = travels_by(e.target, bands["mode"].iloc[0], demand["urban"].to_numpy(bool))
+        assert_bands_hold_their_times(bands, xy[uses], minutes[uses])
+        checked += uses.sum()
+    assert checked > 2 * len(xy) > 2000
+
+
+def test_raster_polygons_equal_rasterios_shapes_one_by_one():
+    from affine import Affine
+    from rasterio.features import shapes
+
+    from geoaccess.grids import raster_polygons
+
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 3, (40, 50)).astype(np.int16)
+    values[10:20, 10:20], values[14:16, 14:16] = 1, 2  # a region with a hole
+    mask = rng.random(values.shape) < 0.9
+    transform = Affine(25.0, 0.0, 500_000.0, 0.0, -25.0, 3_000_000.0)
+    polys, value = raster_polygons(values, mask, transform)
+    want = [(shapely.geometry.shape(g), v) for g, v in shapes(values, mask=mask, connectivity=4, transform=transform)]
+    assert len(polys) == len(want) > 100 and (shapely.get_num_interior_rings(polys) > 0).any()
+    assert all(p.equals(w) and v == wv for p, v, (w, wv) in zip(polys, value, want))
+    assert shapely.area(polys).sum() == pytest.approx(mask.sum() * 25.0 ** 2)

@@ -277,3 +277,25 @@ def test_snapping_equals_brute_force_nearest_segment(seed, k_first, k_second, mo
     index = SegmentIndex(geoms, eligible)
     again = snap_points(geoms, pts, eligible, index=index)
     assert (again.edge == s.edge).all() and np.array_equal(again.distance_m, s.distance_m)
+
+
+def test_one_road_index_seen_through_a_mask_snaps_as_an_index_of_those_roads_alone():
+    # Modes share one index per road set (issue 15): a view must answer exactly what an
+    # index built on the mode's own edges answers, ties and far points included.
+    from geoaccess.snapping import SegmentIndex
+
+    rng = np.random.default_rng(7)
+    start = rng.uniform(0, 3000, (400, 2))
+    end = start + rng.normal(0, 150, (400, 2))
+    geoms = shapely.linestrings(np.stack([start, end], axis=1))
+    shared = SegmentIndex(geoms)
+    points = np.r_[rng.uniform(-500, 3500, (3000, 2)), [[50_000.0, 50_000.0]], start[:5]]
+    for share in (0.9, 0.3, 0.02):
+        mask = rng.random(400) < share
+        want = SegmentIndex(geoms, mask).query(points)
+        got = shared.view(mask).query(points)
+        assert mask[got.edge].all()
+        np.testing.assert_array_equal(got.edge, want.edge)
+        np.testing.assert_allclose(got.fraction, want.fraction, atol=1e-12)
+        np.testing.assert_allclose(got.distance_m, want.distance_m, atol=1e-9)
+    assert shared.view(None) is shared and shared.view(mask).matches(mask)

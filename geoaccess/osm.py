@@ -1,0 +1,330 @@
+"""OpenStreetMap roads: ``.osm.pbf`` and ``.osm`` XML read with pyosmium, osmnx downloads
+and GraphML graphs, all through one interpretation of the tags (:mod:`geoaccess.osmtags`).
+
+Files are read straight into a :class:`~geoaccess.roadnet.RoadNetwork` (roads split at
+junctions, mapped water kept for snapping); networkx is used only for graphs users hand in
+(:func:`network_from_graph`) and for osmnx downloads (:func:`graph_from_place`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from .errors import InputError
+from .osmtags import TAG_KEYS, interpret_ways
+from .roadnet import (RoadNetwork, _dropped_summary, _dropped_text, _geodesic_steps, _network_from_segments,
+                      _split_at_nodes)
+
+_TAG_SET = frozenset(TAG_KEYS)
+
+
+def _is_water_area(tags: Any) -> bool:
+    """OSM tags of a water surface: ``natural=water``, ``waterway=riverbank``, ``water=river``."""
+    return tags.get("natural") == "water" or tags.get("waterway") == "riverbank" or tags.get("water") == "river"
+
+
+def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Ways with a ``highway`` tag, and mapped water, from an OSM PBF or XML file, with pyosmium.
+
+    Returns the ways' tags (one row per way, :data:`geoaccess.osmtags.TAG_KEYS` columns,
+    indexed by way id), per way node: its way's row, the OSM node id, lon and lat; the way
+    ids; and the water as lon/lat shapely geometries (coastline LineStrings, water
+    Polygons from closed ways and MultiPolygons from multipolygon relations). Nodes
+    missing from the extract are left out (the way is cut there).
+    """
+    import osmium
+
+    rows: list[dict] = []
+    way_ids: list[int] = []
+    flat: list[tuple[int, float, float]] = []  # (node id, lon, lat) of every road way's nodes, in order
+    n_nodes: list[int] = []
+    water: list[Any] = []
+    water_relations = False
+    processor = osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION).with_locations()
+    wanted = osmium.filter.KeyFilter("highway", "natural", "waterway", "water")
+    for obj in processor.with_filter(osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.RELATION)).with_filter(
+            wanted):
+        tags = obj.tags
+        if obj.is_relation():
+            water_relations |= tags.get("type") == "multipolygon" and _is_water_area(tags)
+            continue
+        road = "highway" in tags
+        coastline = not road and tags.get("natural") == "coastline"
+        if not (road or coastline or _is_water_area(tags)):  # natural=wood, waterway=stream …
+            continue
+        nodes = [(n.ref, n.lon, n.lat) for n in obj.nodes if n.location.valid()]
+        if len(nodes) < 2:
+            continue
+        if not road:
+            if coastline:
+                water.append(shapely.LineString([n[1:] for n in nodes]))
+            elif _is_water_area(tags) and len(nodes) >= 4 and nodes[0][0] == nodes[-1][0]:
+                water.append(shapely.Polygon([n[1:] for n in nodes]))
+            continue
+        rows.append({t.k: t.v for t in tags if t.k in _TAG_SET})  # one pass over the way's tags
+        way_ids.append(obj.id)
+        flat.extend(nodes)
+        n_nodes.append(len(nodes))
+    if water_relations:
+        # Rivers and lakes mapped as multipolygon relations: pyosmium assembles them (one
+        # more pass over the file, only when it holds some).
+        factory = osmium.geom.WKBFactory()
+        areas = osmium.FileProcessor(str(path)).with_areas(osmium.filter.KeyFilter("natural", "waterway", "water"))
+        for area in areas.with_filter(osmium.filter.EntityFilter(osmium.osm.AREA)):
+            if not area.from_way() and _is_water_area(area.tags):
+                try:
+                    water.append(shapely.from_wkb(factory.create_multipolygon(area)))
+                except RuntimeError:  # an unclosed ring at the edge of the extract: left out
+                    continue
+    tags = pd.DataFrame(rows, columns=list(TAG_KEYS), index=pd.Index(way_ids, name="osm_way"))
+    water_geoms = shapely.make_valid(np.array(water, dtype=object)) if water else np.empty(0, dtype=object)
+    if not rows:
+        return (tags, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros(0, np.int64),
+                water_geoms)
+    arr = np.array(flat, dtype=np.float64)  # node ids below 2**53 are exact in float64
+    row_of = np.repeat(np.arange(len(rows), dtype=np.int64), n_nodes)
+    return (tags, row_of, arr[:, 0].astype(np.int64), arr[:, 1:], np.asarray(way_ids, dtype=np.int64), water_geoms)
+
+
+def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetwork:
+    """Road network from an OpenStreetMap ``.osm.pbf`` or ``.osm`` XML file (pyosmium).
+
+    Both formats are read by the same code and every way goes through
+    :func:`geoaccess.osmtags.interpret_ways`: which ways are roads, access per mode,
+    one-way and maxspeed. Ways are split into edges at junctions (nodes shared by two
+    roads, or met twice by one) and at their ends.
+    """
+    p = Path(path)
+    tags, way_row, refs, lonlat, way_ids, water = _read_osm(p)
+    if len(tags) == 0:
+        raise InputError(f"{p.name} holds no roads (no ways with a highway tag); is it an OSM extract of the area?")
+    meaning = interpret_ways(tags)
+    way_km = np.bincount(way_row[1:][way_row[1:] == way_row[:-1]],
+                         weights=_geodesic_steps(lonlat)[way_row[1:] == way_row[:-1]], minlength=len(tags)) / 1000
+    keep_way = meaning["dropped"].to_numpy() == ""
+    report = {"source": p.name, "ways_read": int(len(tags)),
+              "dropped": _dropped_summary(meaning["dropped"].to_numpy(), way_km)}
+    if not keep_way.any():
+        raise InputError(f"{p.name} holds no usable roads: {_dropped_text(report['dropped'])}")
+    keep_node = keep_way[way_row]
+    way_row, refs, lonlat = way_row[keep_node], refs[keep_node], lonlat[keep_node]
+    # Junctions: a node met more than once among the kept ways' nodes, and every way end.
+    _, inverse, counts = np.unique(refs, return_inverse=True, return_counts=True)
+    seg_start, seg_end, geoms = _split_at_nodes(lonlat, way_row, counts[inverse] > 1)
+    seg_way = way_row[seg_start]
+    attrs = meaning.iloc[seg_way].reset_index(drop=True)
+    attrs["osm_way"] = way_ids[seg_way]
+    return _network_from_segments(refs[seg_start], refs[seg_end], geoms, attrs, CRS("EPSG:4326"), crs, report,
+                                  water=water)
+
+
+@contextmanager
+def osmnx_settings() -> Iterator[None]:
+    """osmnx settings under which its graphs read like geoaccess's own file readers.
+
+    Inside the ``with`` block:
+
+    - ``osmnx.settings.useful_tags_way`` holds osmnx's own list plus
+      :data:`geoaccess.osmtags.TAG_KEYS` (access per mode, ``emergency``, ``area``,
+      ``junction``, ``bridge``, ``tunnel`` …), so a download or ``osmnx.graph_from_xml``
+      keeps them and :func:`network_from_graph` reads them like a file's tags;
+    - osmnx's simplification never merges across the end of an OSM way
+      (``edge_attrs_differ=["osmid"]``: a private stretch or a bridge drawn as its own
+      way stays its own edge with its own tags, as in the file readers) and keeps isolated
+      rings (``remove_rings=False``: an island's ring road is a road).
+
+    Everything is restored on exit.
+    """
+    import osmnx as ox
+    from osmnx import simplification
+
+    before, simplify = list(ox.settings.useful_tags_way), simplification.simplify_graph
+    ox.settings.useful_tags_way = list(dict.fromkeys([*before, *TAG_KEYS]))
+    # osmnx's graph builders call simplification.simplify_graph(G) with no options.
+    simplification.simplify_graph = partial(simplify, edge_attrs_differ=["osmid"], remove_rings=False)
+    try:
+        yield
+    finally:
+        ox.settings.useful_tags_way = before
+        simplification.simplify_graph = simplify
+
+
+def graph_from_place(place: str, network_type: str = "all") -> nx.MultiDiGraph:
+    """Download the road graph of a named place from OpenStreetMap (needs internet).
+
+    The graph keeps every tag :func:`geoaccess.osmtags.interpret_ways` reads
+    (:func:`osmnx_settings`); :func:`network_from_graph` then applies the same rules as to
+    files (private and area ways included in the download are read, not trusted).
+
+    Raises
+    ------
+    InputError
+        The download failed (offline, unknown place).
+    """
+    import osmnx as ox
+
+    try:
+        with osmnx_settings():
+            return ox.graph_from_place(place, network_type=network_type, retain_all=True)
+    except Exception as exc:
+        raise InputError(f"could not download roads for place {place!r}: {exc}. Offline? Use a local file "
+                         "as [network] source instead.") from None
+
+
+def graph_from_bbox(bbox: tuple[float, float, float, float], network_type: str = "all") -> nx.MultiDiGraph:
+    """Download the road graph inside ``(west, south, east, north)`` degrees (needs internet),
+    with the tags geoaccess reads (see :func:`graph_from_place`)."""
+    import osmnx as ox
+
+    west, south, east, north = map(float, bbox)
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise InputError(f"bbox must be (west, south, east, north) in degrees with west < east, south < north; got {bbox}")
+    try:
+        with osmnx_settings():
+            return ox.graph_from_bbox((west, south, east, north), network_type=network_type, retain_all=True)
+    except Exception as exc:
+        raise InputError(f"could not download roads for bbox {bbox}: {exc}. Offline? Use a local file.") from None
+
+
+def network_from_graph(graph: nx.MultiDiGraph, crs: str | CRS | None = None, source: str = "graph") -> RoadNetwork:
+    """Build a :class:`RoadNetwork` from an osmnx-style ``MultiDiGraph``.
+
+    Parameters
+    ----------
+    graph
+        Nodes with ``x``/``y``, edges with ``highway`` and optionally ``length`` (metres),
+        ``maxspeed``, ``oneway``, ``geometry`` and OSM access tags, as osmnx gives them.
+        ``graph.graph["crs"]`` names the CRS of ``x``/``y`` (EPSG:4326 assumed when absent
+        and the values look like degrees). The tags are read with
+        :func:`geoaccess.osmtags.interpret_ways`, like a file's.
+    crs
+        Projected analysis CRS in metres; default: the UTM zone of the network's centre.
+
+    Notes
+    -----
+    An arc and its reverse twin (same end nodes, the same geometry backwards, neither
+    one-way) are one two-way road; two one-way arcs between the same nodes with different
+    geometries (a dual carriageway) stay two one-way roads. osmnx adds the backward twin
+    of a motorway lacking a ``oneway`` tag (``reversed=True``); OSM implies one-way there,
+    so that twin is dropped (an explicit ``oneway=no`` on a motorway cannot be told apart
+    once osmnx has read it).
+    """
+    if graph.number_of_edges() == 0:
+        raise InputError("the road network has no edges; check the file or the area you asked for")
+    node_ids = np.array(list(graph.nodes), dtype=object)
+    index_of = {n: i for i, n in enumerate(node_ids)}
+    try:
+        xy = np.array([(d["x"], d["y"]) for _, d in graph.nodes(data=True)], dtype=float)
+    except KeyError:
+        raise InputError("every node of the road graph needs 'x' and 'y' attributes (osmnx convention)") from None
+    if not np.isfinite(xy).all():
+        raise InputError("some road nodes have NaN or infinite coordinates")
+    source_crs = graph.graph.get("crs")
+    if source_crs is None:
+        if np.abs(xy[:, 0]).max() <= 180 and np.abs(xy[:, 1]).max() <= 90:
+            source_crs = "EPSG:4326"
+        else:
+            raise InputError("the road graph has no CRS (graph.graph['crs']) and its coordinates are not degrees; "
+                             "set graph.graph['crs'] to the EPSG code of its coordinates")
+    source_crs = CRS(source_crs)
+    if crs is not None and CRS(crs).is_geographic:
+        raise InputError(f"the analysis CRS must be projected (metres), got {CRS(crs).to_string()} in degrees; "
+                         "leave it unset for an automatic UTM zone")
+    rows = list(graph.edges(keys=True, data=True))
+    u = np.fromiter((index_of[r[0]] for r in rows), dtype=np.int64, count=len(rows))
+    v = np.fromiter((index_of[r[1]] for r in rows), dtype=np.int64, count=len(rows))
+    tags = pd.DataFrame({key: [_first_tag(r[3].get(key)) for r in rows] for key in TAG_KEYS if key != "oneway"})
+    tags["highway"] = tags["highway"].fillna("unclassified")
+    arc_oneway = np.array([_truthy(r[3].get("oneway", False)) for r in rows], dtype=bool)
+    reversed_ = np.array([_truthy(r[3].get("reversed", False)) for r in rows], dtype=bool)
+    meaning = interpret_ways(tags)
+    # osmnx has read the oneway tag and oriented the arcs; it implies one-way on roundabouts
+    # only, OSM also on motorways and junction=circular: drop the backward twin osmnx added
+    # (osmnx marks its arcs with `reversed`; a graph built by hand keeps what it holds).
+    osmnx_arc = np.array(["reversed" in r[3] for r in rows], dtype=bool)
+    implied_way = (meaning["oneway"].to_numpy() == 1) & ~arc_oneway & osmnx_arc
+    implied = implied_way & reversed_
+    arc_oneway = arc_oneway | implied_way
+    meaning["oneway"] = arc_oneway.astype(np.int8)
+    keep = (meaning["dropped"].to_numpy() == "") & ~implied
+    report = {"source": source, "ways_read": int(len(rows)),
+              "dropped": _dropped_summary(meaning["dropped"].to_numpy(),
+                                          np.array([float(r[3].get("length", 0) or 0) for r in rows]) / 1000)}
+    if implied.any():
+        report["dropped"]["implied one-way (motorway, roundabout)"] = {"ways": int(implied.sum()), "km": 0.0}
+    if not keep.any():
+        raise InputError(f"the road network holds no usable roads: {_dropped_text(report['dropped'])}")
+    geoms = np.array([r[3].get("geometry") for r in rows], dtype=object)
+    missing = np.array([g is None for g in geoms])
+    if missing.any():
+        geoms[missing] = shapely.linestrings(np.stack([xy[u[missing]], xy[v[missing]]], axis=1))
+    idx = np.flatnonzero(keep)
+    u, v, geoms, meaning, arc_oneway = u[idx], v[idx], geoms[idx], meaning.iloc[idx].reset_index(drop=True), arc_oneway[idx]
+
+    # Twins: orient every two-way arc from its lower to its higher node; an arc and its
+    # reverse then share (lo, hi, geometry) and become one two-way segment.
+    lo, hi = np.minimum(u, v), np.maximum(u, v)
+    grid = 1e-7 if source_crs.is_geographic else 1e-3
+    # A loop (lo == hi) and its twin differ only in drawing direction: the arc drawn
+    # "backwards" (larger WKB than its reverse) counts as the flipped one.
+    loop = u == v
+    flip = u > v
+    if loop.any():
+        drawn, back = (shapely.to_wkb(shapely.set_precision(g, grid)) for g in (geoms[loop], shapely.reverse(geoms[loop])))
+        flip[loop] = drawn > back
+    canon = np.where(flip, shapely.reverse(geoms), geoms)
+    geom_key = pd.factorize(shapely.to_wkb(shapely.set_precision(canon, grid)))[0]
+    arc_id = np.arange(len(u))
+    key = pd.DataFrame({"lo": lo, "hi": hi, "g": geom_key, "hw": pd.factorize(meaning["highway"])[0],
+                        "one": np.where(arc_oneway, arc_id, -1), "flip": flip})
+    # Pair the k-th arc one way with the k-th the other way: two ways drawn on the same
+    # nodes (parallel duplicates) stay two roads.
+    key["rank"] = key.groupby(["lo", "hi", "g", "hw", "one", "flip"], sort=False).cumcount()
+    group = key.groupby(["lo", "hi", "g", "hw", "one", "rank"], sort=False).ngroup().to_numpy()
+    n_groups = group.max() + 1
+    first = np.full(n_groups, len(u))
+    np.minimum.at(first, group, arc_id)
+    has_fwd = np.zeros(n_groups, dtype=bool)
+    has_bwd = np.zeros(n_groups, dtype=bool)
+    np.logical_or.at(has_fwd, group[~flip], True)
+    np.logical_or.at(has_bwd, group[flip], True)
+    loops = lo[first] == hi[first]
+    has_bwd[loops] = ~arc_oneway[first[loops]]
+    two_way = has_fwd & has_bwd
+    seg_u = np.where(two_way, lo[first], u[first])
+    seg_v = np.where(two_way, hi[first], v[first])
+    seg_geom = np.where(two_way, canon[first], geoms[first])
+    attrs = meaning.iloc[first].reset_index(drop=True)
+    attrs["oneway"] = (~two_way).astype(np.int8)
+    attrs["osm_way"] = -1
+    network = _network_from_segments(seg_u, seg_v, seg_geom, attrs, source_crs, crs, report)
+    network.node_ids = node_ids[network.node_ids.astype(np.int64)]
+    return network
+
+
+def _first_tag(value: Any) -> Any:
+    """A graph attribute as one tag value (osmnx keeps a list where merged ways differ)."""
+    if isinstance(value, (list, tuple)):
+        return value[0] if value else None
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else False
+    if isinstance(value, str):
+        return value.strip().lower() in ("yes", "true", "1", "-1")
+    return bool(value)

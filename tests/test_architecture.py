@@ -19,7 +19,7 @@ STAGES = [
     ("base", {"_version", "_paths", "errors", "io", "outputset", "coords", "points", "speedlimits", "osmtags", "roadclasses",
               "grids"}),
     ("load", {"roadnet", "osm", "roadfiles", "network", "facilities", "demand", "admin", "snapping", "synthetic"}),
-    ("travel times", {"routing", "isochrones", "service"}),
+    ("travel times", {"modegraph", "routing", "isochrones", "service"}),
     ("targets", {"targets", "scenario"}),
     ("gaps & siting", {"gaps", "siting"}),
     ("results", {"results"}),
@@ -30,7 +30,7 @@ MAX_LINES = 500
 # Modules still over MAX_LINES, with the most they may hold: this list only shrinks.
 OVERSIZE: dict[str, int] = {
     "facilities": 533, "isochrones": 591,
-    "pipeline": 522, "routing": 794,
+    "pipeline": 522,
 }
 
 

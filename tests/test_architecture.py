@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "geoaccess"
 STAGES = [
     ("base", {"_version", "_paths", "errors", "io", "outputset", "coords", "points", "speedlimits", "osmtags", "roadclasses",
               "grids"}),
-    ("load", {"roadnet", "osm", "roadfiles", "network", "facilities", "demand", "admin", "snapping", "synthetic"}),
+    ("load", {"roadnet", "osm", "roadfiles", "network", "facilitytypes", "facilities", "demand", "admin", "snapping", "inputchecks", "synthetic"}),
     ("travel times", {"modegraph", "routing", "isochrones", "service"}),
     ("targets", {"targets", "scenario"}),
     ("gaps & siting", {"gaps", "siting"}),
@@ -29,8 +29,7 @@ STAGES = [
 MAX_LINES = 500
 # Modules still over MAX_LINES, with the most they may hold: this list only shrinks.
 OVERSIZE: dict[str, int] = {
-    "facilities": 533, "isochrones": 591,
-    "pipeline": 522,
+    "isochrones": 591,
 }
 
 

@@ -84,30 +84,32 @@ import numpy as np
 import shapely
 
 from .errors import InputError, check_choice, check_positive
-from .grids import cell_min, half_spacing, kept, nearest_seed_time, paint_nearest, raster_polygons
 from .routing import DIRECTIONS, ModeGraph, Placement, edge_piece_times
 from .service import service_areas  # noqa: F401  (its home until issue 15)
+from .isoraster import (RASTER_CELL_M, _EdgeVertices, _edge_vertices, _intervals, _polygonal, _raster_bands,
+                        raster_times)  # noqa: F401  (raster_times: public here too)
+
 
 #: Vertices of the polygon drawn for a circle (shapely.buffer's default, quad_segs=8).
 CIRCLE_VERTICES = 32
+
+
 #: Circles are drawn circumscribed, so that polygons contain the exact reach: they exceed
 #: it by at most 1/cos(pi/32) - 1 = 0.48 % of the local buffer radius.
 CIRCLE_SCALE = 1.0 / np.cos(np.pi / CIRCLE_VERTICES)
 
+
 BAND_COLUMNS = ["band", "min_minutes", "max_minutes"]
 
+
 METHODS = ("exact", "raster")
+
+
 ACCESS = ("any", "nearest")
-#: Default cell of the raster method (metres).
-RASTER_CELL_M = 25.0
-#: The raster method refuses grids larger than this many cells (pass a larger cell_m).
-RASTER_MAX_CELLS = 60_000_000
+
 
 # A segment whose radius falls by its length (within this, metres) is its upstream disc.
 DOMINATED_TOL_M = 1e-6
-
-
-# --------------------------------------------------------------------------- isochrones
 
 
 def isochrones(graph: ModeGraph, facilities: Placement, thresholds_min: Sequence[float],
@@ -234,64 +236,6 @@ def _thresholds(thresholds_min: Sequence[float]) -> np.ndarray:
     return np.unique([check_positive("thresholds_min (minutes)", value) for value in values])
 
 
-def _intervals(times: dict[str, np.ndarray], limit_s: float) -> dict[str, np.ndarray]:
-    """Reachable intervals of every piece within ``limit_s``: at most two per piece.
-
-    Time along an interval is ``t0 + (f - fref)·slope`` (``slope`` < 0 for intervals
-    reached from the piece's ``f1`` end).
-    """
-    f0, f1, t0, t1, s0, s1 = (times[k] for k in ("f0", "f1", "t0", "t1", "s0", "s1"))
-    span = f1 - f0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        reach0 = np.clip(np.where(s0 > 0, (limit_s - t0) / s0, np.where(limit_s >= t0, np.inf, 0.0)), 0.0, span)
-        reach1 = np.clip(np.where(s1 > 0, (limit_s - t1) / s1, np.where(limit_s >= t1, np.inf, 0.0)), 0.0, span)
-    reach0 = np.where(np.isfinite(t0) & (t0 <= limit_s), np.nan_to_num(reach0, nan=0.0), 0.0)
-    reach1 = np.where(np.isfinite(t1) & (t1 <= limit_s), np.nan_to_num(reach1, nan=0.0), 0.0)
-    a, b = reach0 > 0, reach1 > 0
-    # Where both ends reach the whole piece one interval is not enough: each gives its
-    # own radius profile and the union keeps the larger; keep both.
-    edge = np.r_[times["edge"][a], times["edge"][b]]
-    fa = np.r_[f0[a], f1[b] - reach1[b]]
-    fb = np.r_[f0[a] + reach0[a], f1[b]]
-    fref = np.r_[f0[a], f1[b]]
-    tref = np.r_[t0[a], t1[b]]
-    slope = np.r_[s0[a], -s1[b]]
-    slope = np.where(np.isfinite(slope), slope, 0.0)  # only zero-length reaches have inf; dropped above
-    return {"edge": edge, "fa": fa, "fb": np.maximum(fb, fa), "fref": fref, "t0": tref, "slope": slope}
-
-
-class _EdgeVertices:
-    """Every edge vertex with its fraction along the edge, for cuts by numpy arithmetic."""
-
-    def __init__(self, graph: ModeGraph):
-        geoms = graph.network.edges.geometry.to_numpy()
-        xy, edge_of = shapely.get_coordinates(geoms, return_index=True)
-        n_edges = len(geoms)
-        start = np.searchsorted(edge_of, np.arange(n_edges))
-        end = np.r_[start[1:], len(edge_of)] - 1
-        step = np.r_[0.0, np.hypot(*(xy[1:] - xy[:-1]).T)]
-        step[start] = 0.0
-        cum = np.cumsum(step)
-        cum -= cum[start][edge_of]
-        total = cum[end][edge_of]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            frac = np.where(total > 0, cum / total, 0.0)
-        frac[end] = np.where(total[end] > 0, 1.0, frac[end])
-        self.xy, self.edge_of, self.frac, self.start, self.end = xy, edge_of, frac, start, end
-        self.key = edge_of * 2.0 + frac  # sorted: edges in order, fractions increasing
-        self.cum_total = cum[end]  # planar length of each edge
-
-    def at(self, edge: np.ndarray, f: np.ndarray) -> np.ndarray:
-        """Coordinates of the points at fractions ``f`` along ``edge``."""
-        j = np.searchsorted(self.key, edge * 2.0 + f, side="right") - 1
-        j = np.clip(j, self.start[edge], np.maximum(self.end[edge] - 1, self.start[edge]))
-        k = np.minimum(j + 1, self.end[edge])
-        df = self.frac[k] - self.frac[j]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.clip(np.where(df > 0, (f - self.frac[j]) / df, 0.0), 0.0, 1.0)
-        return self.xy[j] + t[:, None] * (self.xy[k] - self.xy[j])
-
-
 def _interval_points(geo: _EdgeVertices, iv: dict[str, np.ndarray], extra_f: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The vertices of every interval: its cut ends, the edge's interior vertices between
@@ -399,183 +343,6 @@ def _tapered(p0: np.ndarray, p1: np.ndarray, r0: np.ndarray, r1: np.ndarray, chu
         out.append(shapely.convex_hull(carrier))
     hulls = np.concatenate(out)
     return hulls[shapely.get_type_id(hulls) == 3]
-
-
-# ------------------------------------------------------------------------ raster method
-
-
-def raster_times(graph: ModeGraph, facilities: Placement, limit_min: float, direction: str = "to_facility", *,
-                 buffer_cap_m: float | None = None, cell_m: float = RASTER_CELL_M
-                 ) -> tuple[np.ndarray, tuple[float, float, float]]:
-    """Minutes to (or from) the nearest facility at the centre of every grid cell, within
-    ``limit_min`` (``inf`` beyond), by the raster method of the module notes.
-
-    Returns ``(minutes, (x0, y_top, cell_m))``: a float32 array whose row 0 is the top;
-    cell ``(row, col)`` spans ``x0 + col·cell … x0 + (col+1)·cell`` and ``y_top − (row+1)·cell
-    … y_top − row·cell``. Cell edges lie on multiples of ``cell_m`` in the network CRS.
-    """
-    check_choice("direction", direction, DIRECTIONS)
-    limit_s = check_positive("limit_min", limit_min) * 60.0
-    cap = graph.speeds.access_max_m if buffer_cap_m is None else check_positive("buffer_cap_m", buffer_cap_m)
-    cell = check_positive("cell_m", cell_m)
-    grid, origin = _raster_seconds(graph, facilities, limit_s, direction, cap, cell)
-    return grid / np.float32(60.0), origin
-
-
-def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, direction: str, cap: float,
-                    cell: float, access: str = "any", points: tuple[np.ndarray, np.ndarray] | None = None,
-                    bands_s: np.ndarray | None = None) -> tuple[np.ndarray, tuple[float, float, float]]:
-    times = edge_piece_times(graph, facilities, direction, limit_min=limit_s / 60.0)
-    geo = _edge_vertices(graph)
-    if access == "nearest":
-        edge, f, xy = _road_samples(graph, geo, cell)
-        t = _times_at(times, graph.arrive_edge[edge] if direction == "from_facility" else edge, f)
-        t[t > limit_s] = np.inf
-        lim_xy = xy[np.isfinite(t)]
-        if points is not None:
-            p_xy = np.asarray(points[0], dtype=float).reshape(-1, 2)
-            p_s = np.asarray(points[1], dtype=float).reshape(-1) * 60.0
-            lim_xy = np.r_[lim_xy, p_xy[p_s <= limit_s]]
-    else:
-        iv = _intervals(times, limit_s)
-        # Road samples at most cell/2 apart along every reachable interval, both ends included.
-        length = geo.cum_total[iv["edge"]] * (iv["fb"] - iv["fa"])
-        count = np.ceil(length / (cell / 2.0)).astype(np.int64) + 1
-        k = np.repeat(np.arange(len(count)), count)
-        step = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-        f = iv["fa"][k] + (iv["fb"] - iv["fa"])[k] * (step / np.maximum(count[k] - 1, 1))
-        t = iv["t0"][k] + (f - iv["fref"][k]) * iv["slope"][k]
-        xy = geo.at(iv["edge"][k], f)
-        fac_ok = times["fac_t"] <= limit_s
-        if fac_ok.any():
-            xy = np.r_[xy, geo.at(times["fac_edge"][fac_ok], times["fac_frac"][fac_ok])]
-            t = np.r_[t, times["fac_t"][fac_ok]]
-        lim_xy = xy
-    if len(lim_xy) == 0:
-        return np.full((0, 0), np.inf, dtype=np.float32), (0.0, 0.0, cell)
-    r = int(np.floor(cap / cell))
-    # "nearest": a margin of twice the cap, so every road nearer than the cap to a cell
-    # that may be reached is on the grid (a nearer unreached road must block it).
-    pad = (r + 1) * (2 if access == "nearest" else 1)
-    x0 = (np.floor(lim_xy[:, 0].min() / cell) - pad) * cell
-    y_top = (np.ceil(lim_xy[:, 1].max() / cell) + pad) * cell
-    nx = int(np.floor((lim_xy[:, 0].max() - x0) / cell)) + pad + 1
-    ny = int(np.floor((y_top - lim_xy[:, 1].min()) / cell)) + pad + 1
-    if nx * ny > RASTER_MAX_CELLS:
-        raise InputError(f"the raster isochrone grid would hold {nx * ny:,} cells of {cell:g} m; pass a larger cell_m")
-    col = np.floor((xy[:, 0] - x0) / cell).astype(np.int64)
-    row = np.floor((y_top - xy[:, 1]) / cell).astype(np.int64)
-    on = (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
-    seeds = cell_min(row[on] * nx + col[on], t[on].astype(np.float32), ny * nx, np.inf).reshape(ny, nx)
-    v = graph.speeds.access_kmh / 3.6
-    if access == "nearest":
-        road = np.zeros(seeds.shape, dtype=bool)
-        road[row[on], col[on]] = True
-        out = nearest_seed_time(seeds, road, cell, cap, v)
-        if points is not None and len(p_xy):
-            pc = np.floor((p_xy[:, 0] - x0) / cell).astype(np.int64)
-            pr = np.floor((y_top - p_xy[:, 1]) / cell).astype(np.int64)
-            inside = (pc >= 0) & (pc < nx) & (pr >= 0) & (pr < ny)
-            at, ps = pr[inside] * nx + pc[inside], p_s[inside].astype(np.float32)
-            # Homes whose own band differs from the raster's at their cell paint their whole
-            # cell (half their spacing around them) with their time, the worst of a cell's
-            # homes (unreachable: inf); then every home's own cell gets its homes' worst time.
-            bands_s = np.array([np.inf]) if bands_s is None else bands_s
-            differ = np.searchsorted(bands_s, ps) != np.searchsorted(bands_s, out.reshape(-1)[at])
-            worst = -cell_min(at[differ], -ps[differ], ny * nx, np.inf)
-            paint_nearest(out, worst.reshape(ny, nx), half_spacing(p_xy) / cell)
-            worst = -cell_min(at, -ps, ny * nx, np.inf)
-            out.reshape(-1)[worst != -np.inf] = worst[worst != -np.inf]
-        out[out > limit_s] = np.inf
-        return out, (float(x0), float(y_top), cell)
-    # Off-road leg: t(c) = min over seed cells s within the cap of t(s) + |c - s| / v, a
-    # grey erosion by a cone, done as one vectorised minimum per offset of the disc.
-    dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
-    dist = np.hypot(dx, dy) * cell
-    keep = dist <= cap * (1 + 1e-9)
-    out = seeds.copy()
-    tmp = np.empty_like(seeds)
-    core = (slice(pad, ny - pad), slice(pad, nx - pad))  # seeds lie here; offsets stay in the grid
-    for oy, ox, cost in zip(dy[keep], dx[keep], (dist[keep] / v).astype(np.float32)):
-        if oy == 0 and ox == 0:
-            continue
-        src = seeds[pad:ny - pad, pad:nx - pad]
-        dst = out[pad + oy:ny - pad + oy, pad + ox:nx - pad + ox]
-        np.add(src, cost, out=tmp[core])
-        np.minimum(dst, tmp[core], out=dst)
-    out[out > limit_s] = np.inf
-    return out, (float(x0), float(y_top), cell)
-
-
-def _times_at(times: dict[str, np.ndarray], edge: np.ndarray, f: np.ndarray) -> np.ndarray:
-    """Seconds at fractions ``f`` along ``edge``, from the pieces of :func:`edge_piece_times`."""
-    order = np.lexsort((times["f0"], times["edge"]))
-    key = times["edge"][order] * 2.0 + times["f0"][order]
-    p = order[np.clip(np.searchsorted(key, edge * 2.0 + f, side="right") - 1, 0, len(order) - 1)]
-    with np.errstate(invalid="ignore"):
-        ta = times["t0"][p] + np.where(f > times["f0"][p], (f - times["f0"][p]) * times["s0"][p], 0.0)
-        tb = times["t1"][p] + np.where(f < times["f1"][p], (times["f1"][p] - f) * times["s1"][p], 0.0)
-    return np.fmin(ta, tb)
-
-
-def _edge_vertices(graph: ModeGraph) -> "_EdgeVertices":
-    return kept(graph.network, ("vertices",), lambda: _EdgeVertices(graph))
-
-
-def _road_samples(graph: ModeGraph, geo: "_EdgeVertices", cell: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Points at most ``cell/2`` apart along every edge the mode's points may join (both ends
-    included): edge, fraction and coordinates, kept per road set and cell."""
-    def build():
-        edges = np.flatnonzero(graph.eligible | graph.fragment)
-        count = np.ceil(geo.cum_total[edges] / (cell / 2.0)).astype(np.int64) + 1
-        edge = np.repeat(edges, count)
-        step = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-        f = step / np.repeat(np.maximum(count - 1, 1), count)
-        return edge, f, geo.at(edge, f)
-    return kept(graph.network, ("samples", graph.snap_key(), cell), build)
-
-
-def _raster_bands(graph: ModeGraph, facilities: Placement, limits: np.ndarray, direction: str, cap: float,
-                  cell: float, access: str = "any", points: tuple[np.ndarray, np.ndarray] | None = None
-                  ) -> np.ndarray:
-    """Band polygons of the raster method: cells classified by their time, polygonised."""
-    from affine import Affine
-
-    bands = np.array([shapely.Polygon() for _ in limits], dtype=object)
-    if not facilities.on_network.any():
-        return bands
-    seconds, (x0, y_top, cell) = _raster_seconds(graph, facilities, limits[-1] * 60.0, direction, cap, cell, access,
-                                                 points, (limits * 60.0).astype(np.float32))
-    if seconds.size == 0:
-        return bands
-    reached = np.isfinite(seconds)
-    klass = np.searchsorted(limits * 60.0, seconds, side="left").astype(np.int16)  # t <= T_i: band i
-    klass[~reached] = -1
-    found, value = raster_polygons(klass, reached, Affine(cell, 0.0, x0, 0.0, -cell, y_top))
-    for i in range(len(limits)):
-        polys = found[value == i]
-        if not len(polys):
-            continue
-        bad = ~shapely.is_valid(polys)
-        if bad.any():
-            polys[bad] = [_polygonal(shapely.make_valid(p)) for p in polys[bad]]
-            polys = shapely.get_parts(polys)
-        # 4-connected regions of one class touch at most at corners: a valid MultiPolygon.
-        bands[i] = polys[0] if len(polys) == 1 else shapely.MultiPolygon(list(polys))
-    return bands
-
-
-def _polygonal(geom) -> shapely.Geometry:
-    """Keep the polygonal parts of ``geom`` (set operations can leave slivers of lines)."""
-    if geom is None or geom.is_empty:
-        return shapely.Polygon()
-    if shapely.get_type_id(geom) in (3, 6):
-        return geom
-    parts = shapely.get_parts(geom)
-    polys = parts[np.isin(shapely.get_type_id(parts), [3, 6])]
-    if len(polys) == 0:
-        return shapely.Polygon()
-    return shapely.union_all(polys)
 
 
 def _simplify_bands(bands: np.ndarray, tolerance: float) -> np.ndarray:

@@ -1,0 +1,136 @@
+"""Bad inputs to the commands new this session: ``compare``, ``site --candidates-from /
+--curve`` and ``run-region``.
+
+Each case was tried as an adversarial planner would; the ones that failed (a traceback, a
+silently wrong number, a file written outside the output folder) are pinned here. Numbers
+are checked against the hand-made county of tests/test_proposals.py, whose people and
+minutes are known by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the hand-made county and region
+
+from geoaccess.cli import main  # noqa: E402
+from geoaccess.comparison import COUNTY, compare, write_comparison  # noqa: E402
+from geoaccess.errors import InputError  # noqa: E402
+from geoaccess.pipeline import run_scenario  # noqa: E402
+from geoaccess.scenario import load_scenario  # noqa: E402
+from test_proposals import _scenario  # noqa: E402
+
+# --------------------------------------------------------------------------- compare
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Run A today, run B with T1 and T3 upgraded (as tests/test_comparison.py), the two
+    townships renamed to what a spreadsheet would take for formulas and markup."""
+    base = tmp_path_factory.mktemp("compare_bad")
+    for side in ("a", "b"):
+        (base / side).mkdir()
+        _scenario(base / side)
+        towns = gpd.read_file(base / side / "townships.gpkg")
+        towns["name"] = ["=甲镇", "<script>alert(1)</script>乙镇"]
+        towns.to_file(base / side / "townships.gpkg")
+    fac = pd.read_csv(base / "b" / "facilities.csv")
+    fac.loc[fac["id"].isin(["T1", "T3"]), "type"] = "sub_centre"
+    fac.loc[fac["id"] == "H", "type"] = "village_clinic"
+    fac.to_csv(base / "b" / "facilities.csv", index=False)
+    for side in ("a", "b"):
+        run_scenario(load_scenario(base / side / "scenario.toml"), out_dir=base / f"run_{side}")
+    return base
+
+
+def test_formula_like_township_names_keep_their_numbers(runs, tmp_path):
+    # units.csv neutralises "=甲镇" to "'=甲镇"; the people per township must still be found.
+    # By hand (test_comparison): 甲镇 30 → 150 covered (+150, -30), 乙镇 0 → 150 (+150).
+    c = compare(runs / "run_a", runs / "run_b")
+    t = c.table.set_index("unit")
+    assert list(t.index) == [COUNTY, "=甲镇", "<script>alert(1)</script>乙镇"]
+    assert (t.loc["=甲镇", "newly_covered"], t.loc["=甲镇", "newly_uncovered"]) == (150, 30)
+    assert t.loc["<script>alert(1)</script>乙镇", "newly_covered"] == 150
+    files = write_comparison(c, tmp_path / "cmp")
+    csv_units = pd.read_csv(files["compare"], encoding="utf-8-sig")["unit"].tolist()
+    assert csv_units[1] == "'=甲镇"  # Excel shows it as text
+    page = files["compare_html"].read_text(encoding="utf-8")
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;乙镇" in page
+
+
+def test_a_run_compared_with_itself_is_refused(runs):
+    assert main(["compare", str(runs / "run_a"), str(runs / "run_a" / "."), "--out", str(runs / "self")]) == 2
+    assert not (runs / "self").exists()
+    with pytest.raises(InputError, match="same folder.*planned"):
+        compare(runs / "run_a", runs / "run_a")
+
+
+def test_an_output_folder_inside_a_run_is_refused(runs, capsys):
+    for inner in (runs / "run_b" / "cmp", runs / "run_a"):
+        assert main(["compare", str(runs / "run_a"), str(runs / "run_b"), "--out", str(inner)]) == 2
+        assert "--out" in capsys.readouterr().out
+    assert not (runs / "run_b" / "cmp").exists()
+    written = json.loads((runs / "run_a" / "geoaccess-run.json").read_text(encoding="utf-8"))["files"]
+    assert sorted(p.name for p in (runs / "run_a").iterdir()) == sorted([*written, "geoaccess-run.json"])
+
+
+def _broken_copy(runs: Path, tmp_path: Path, name: str, content: bytes) -> Path:
+    copy = tmp_path / f"broken_{name.replace('.', '_')}"
+    shutil.copytree(runs / "run_b", copy)
+    (copy / name).write_bytes(content)
+    return copy
+
+
+@pytest.mark.parametrize("name, content, said", [
+    ("summary.json", b"{}", "summary.json.*no targets"),
+    ("summary.json", b"[1, 2]", "summary.json.*no targets"),
+    ("summary.json", b'{"targets": [{"id": "x"}]}', "summary.json.*target x.*metric"),
+    ("demand_times.gpkg", b"not a geopackage", "demand_times.gpkg.*cannot be read"),
+])
+def test_a_corrupt_run_file_is_named_with_the_fix(runs, tmp_path, capsys, name, content, said):
+    broken = _broken_copy(runs, tmp_path, name, content)
+    assert main(["compare", str(runs / "run_a"), str(broken), "--out", str(tmp_path / "out")]) == 2
+    message = " ".join(capsys.readouterr().out.split())
+    import re
+
+    assert re.search(said, message) and "run the scenario again" in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_demand_times_without_the_target_column_is_named(runs, tmp_path):
+    broken = tmp_path / "no_col"
+    shutil.copytree(runs / "run_b", broken)
+    dem = gpd.read_file(broken / "demand_times.gpkg").drop(columns=["health_circle_30min_min"])
+    (broken / "demand_times.gpkg").unlink()
+    dem.to_file(broken / "demand_times.gpkg", layer="demand_times", driver="GPKG")
+    with pytest.raises(InputError, match="demand_times.gpkg.*health_circle_30min_min.*run the scenario again"):
+        compare(runs / "run_a", broken)
+
+
+def test_the_same_target_id_with_another_threshold_is_refused(runs, tmp_path):
+    # With a 60-minute threshold in run B, "newly covered" would count people moved by the
+    # definition, not by the plan.
+    changed = tmp_path / "threshold60"
+    shutil.copytree(runs / "run_b", changed)
+    summary = json.loads((changed / "summary.json").read_text(encoding="utf-8"))
+    summary["targets"][0]["threshold_min"] = 60.0
+    (changed / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    with pytest.raises(InputError, match="health_circle_30min.*threshold_min.*30.*60"):
+        compare(runs / "run_a", changed)
+
+
+def test_another_goal_is_compared_with_a_note(runs, tmp_path):
+    changed = tmp_path / "goal95"
+    shutil.copytree(runs / "run_b", changed)
+    summary = json.loads((changed / "summary.json").read_text(encoding="utf-8"))
+    summary["targets"][0]["goal"] = 0.95
+    (changed / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    c = compare(runs / "run_a", changed)
+    assert any("goal" in n and "0.9" in n and "0.95" in n for n in c.notes)

@@ -134,3 +134,39 @@ def test_another_goal_is_compared_with_a_note(runs, tmp_path):
     (changed / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     c = compare(runs / "run_a", changed)
     assert any("goal" in n and "0.9" in n and "0.95" in n for n in c.notes)
+
+
+# --------------------------------------------------------------------------- run-region
+
+
+def _region(folder: Path, ids: list[str] | None = None) -> Path:
+    from region_data import write_region
+
+    toml = write_region(folder)
+    if ids is not None:
+        counties = gpd.read_file(folder / "counties.geojson")
+        counties["code"] = ids
+        (folder / "counties.geojson").unlink()
+        counties.to_file(folder / "counties.geojson", driver="GeoJSON")
+    return toml
+
+
+def test_county_ids_that_would_leave_the_output_folder_are_refused(tmp_path, capsys):
+    # ids become folder names (slices/<id>/, counties/<id>/, status/<id>.json): "../../x"
+    # wrote a county's files two levels above the output folder.
+    toml = _region(tmp_path / "in", ["../../escaped", "a/b", "C", ".."])
+    assert main(["run-region", str(toml), "--out", str(tmp_path / "out" / "prov"), "--workers", "1"]) == 2
+    message = " ".join(capsys.readouterr().out.split())
+    assert "'../../escaped' (row 1)" in message and "'a/b' (row 2)" in message and "'..' (row 4)" in message
+    assert "[region] id" in message and "folder" in message
+    assert not any(p.name.startswith("escaped") for p in tmp_path.rglob("*"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_county_file_says_it_has_no_counties(tmp_path):
+    from geoaccess.region.run import run_region
+
+    toml = _region(tmp_path)
+    (tmp_path / "counties.geojson").write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
+    with pytest.raises(InputError, match="counties.geojson has no counties"):
+        run_region(toml, tmp_path / "out", workers=1)

@@ -178,7 +178,8 @@ def read_units(region: Region, warn_to: list[str] | None = None) -> gpd.GeoDataF
     InputError
         No counties, no id or name column (the columns are listed), empty or duplicate
         ids or ids that cannot name a folder (``a/b``, ``..``; rows named), missing or
-        non-polygon geometries, a projected file declared as GCJ-02 / BD-09 lon/lat, no CRS at all, or coordinates that are not degrees.
+        non-polygon geometries, a projected file declared as GCJ-02 / BD-09 lon/lat, no
+        CRS at all, or coordinates that are not degrees.
     """
     from ..outputset import safe_folder_name
 

@@ -170,3 +170,19 @@ def test_an_empty_county_file_says_it_has_no_counties(tmp_path):
     (tmp_path / "counties.geojson").write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
     with pytest.raises(InputError, match="counties.geojson has no counties"):
         run_region(toml, tmp_path / "out", workers=1)
+
+
+@pytest.mark.parametrize("address, said", [
+    ("tcp://127.0.0.1:1", "cannot reach the Dask scheduler at tcp://127.0.0.1:1"),
+    ("nonsense", "--scheduler nonsense is not a scheduler address"),
+])
+def test_an_unreachable_scheduler_fails_fast_before_anything_is_written(tmp_path, capsys, address, said):
+    import time
+
+    toml = _region(tmp_path / "in")
+    t0 = time.perf_counter()
+    assert main(["run-region", str(toml), "--out", str(tmp_path / "out"), "--scheduler", address]) == 2
+    assert time.perf_counter() - t0 < 10  # was 20 s of retries, after partitioning
+    message = " ".join(capsys.readouterr().out.split())
+    assert said in message and "dask scheduler" in message and "tcp://host:8786" in message
+    assert not (tmp_path / "out").exists()

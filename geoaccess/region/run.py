@@ -179,10 +179,14 @@ def run_region(region_path: str | Path, out: str | Path | None = None, *, worker
         status = root / "status" / f"{cid}.json"
         if status.is_file() and not force:
             rec = json.loads(status.read_text(encoding="utf-8"))
-            if rec.get("status") in DONE and rec.get("fingerprint") == fp:
+            # an "ok" county whose output folder was deleted is run again (the map links to it)
+            gone = rec.get("status") == "ok" and not (root / "counties" / cid / "summary.json").is_file()
+            if rec.get("status") in DONE and rec.get("fingerprint") == fp and not gone:
                 run.records[cid] = rec
                 run.skipped.append(cid)
                 continue
+            if gone:
+                say(f"county {cid}: its outputs counties/{cid}/ are missing; running it again")
         info = infos[cid]
         if info["status"] != "ready":  # nothing to route: a row saying so
             rec = {"id": cid, "name": name, "fingerprint": fp, "status": info["status"], "note": info["note"],

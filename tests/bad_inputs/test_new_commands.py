@@ -186,3 +186,19 @@ def test_an_unreachable_scheduler_fails_fast_before_anything_is_written(tmp_path
     message = " ".join(capsys.readouterr().out.split())
     assert said in message and "dask scheduler" in message and "tcp://host:8786" in message
     assert not (tmp_path / "out").exists()
+
+
+def test_a_rerun_after_deleting_a_county_folder_runs_that_county_again(tmp_path):
+    # The status file said "ok", so the county was skipped and the province map linked to
+    # a folder that no longer existed.
+    from geoaccess.region.run import run_region
+
+    toml = _region(tmp_path / "in")
+    out = tmp_path / "out"
+    first = run_region(toml, out, workers=1, counties=["A", "B"])
+    assert sorted(first.ran) == ["A", "B"]
+    shutil.rmtree(out / "counties" / "B")
+    again = run_region(toml, out, workers=1, counties=["A", "B"])
+    assert again.skipped == ["A"] and again.ran == ["B"]
+    assert (out / "counties" / "B" / "summary.json").is_file()
+    assert again.records["B"]["targets"][0]["value"] == first.records["B"]["targets"][0]["value"]

@@ -273,6 +273,8 @@ def _site(args: argparse.Namespace) -> int:
         console.print(f"note: {escape(line)}", soft_wrap=True)
     if args.curve:
         _print_curve(curve, scenario.targets[args.target])
+        for message in result.siting[args.target].get("curve_messages", []):
+            console.print(f"[yellow]note:[/] {escape(message)}", soft_wrap=True)
     else:
         _print_proposal(sites, result.siting[args.target], scenario.targets[args.target])
     console.print(f"wrote {len(result.files)} files in {time.perf_counter() - started:.1f} s:")

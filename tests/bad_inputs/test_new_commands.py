@@ -202,3 +202,22 @@ def test_a_rerun_after_deleting_a_county_folder_runs_that_county_again(tmp_path)
     assert again.skipped == ["A"] and again.ran == ["B"]
     assert (out / "counties" / "B" / "summary.json").is_file()
     assert again.records["B"]["targets"][0]["value"] == first.records["B"]["targets"][0]["value"]
+
+
+# --------------------------------------------------------------------------- site --curve
+
+
+def test_a_huge_curve_stops_where_more_sites_cannot_help_and_says_so(tmp_path, capsys):
+    # By hand (test_proposals): the best 1, 2, 3 upgrades cover 230, 330, 330 of 330; a third
+    # adds nobody, so no budget can do better. --curve 1000000 used to be cut to the 4
+    # candidates without a word (and, with thousands of road-node candidates, meant
+    # thousands of solves).
+    scenario = _scenario(tmp_path)
+    out = tmp_path / "out"
+    assert main(["site", str(scenario), "--target", "health_circle_30min", "--curve", "1000000",
+                 "--candidates-from", "township_health_centre", "--out", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "only 4 candidate site(s) for --curve 1000000" in printed
+    assert "the curve stops at 3 new site(s): the 3rd site adds nobody within 30 min" in printed
+    curve = pd.read_csv(out / "curve_health_circle_30min.csv", encoding="utf-8-sig")
+    assert list(curve["n_sites"]) == [0, 1, 2, 3] and list(curve["covered"]) == pytest.approx([30, 230, 330, 330])

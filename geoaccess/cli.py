@@ -255,7 +255,11 @@ def _site(args: argparse.Namespace) -> int:
         result = run_scenario(scenario, progress=progress, write=False)
         kept = read_proposals(result, out, keep_out=() if args.curve else (args.target,))
         if candidates is not None:
-            candidates = candidates.to_crs(result.demand.crs)
+            from .pipeline import drop_far_candidates
+
+            candidates, far = drop_far_candidates(result, candidates.to_crs(result.demand.crs), args.candidates.name)
+            for warning in far:
+                console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
         progress(f"siting for {args.target} (time limit {args.time_limit:g} s)")
         options = dict(model=args.model, candidates=candidates, candidates_from=args.candidates_from,
                        spacing_m=args.spacing, time_limit_s=args.time_limit, progress=progress)

@@ -221,3 +221,28 @@ def test_a_huge_curve_stops_where_more_sites_cannot_help_and_says_so(tmp_path, c
     assert "the curve stops at 3 new site(s): the 3rd site adds nobody within 30 min" in printed
     curve = pd.read_csv(out / "curve_health_circle_30min.csv", encoding="utf-8-sig")
     assert list(curve["n_sites"]) == [0, 1, 2, 3] and list(curve["covered"]) == pytest.approx([30, 230, 330, 330])
+
+
+# --------------------------------------------------------------------------- site --candidates
+
+
+def test_candidate_rows_far_off_the_roads_are_named_and_left_out(tmp_path, capsys):
+    # A failed geocode at (0, 0) could only "add nobody"; it used to be solved for silently.
+    from test_proposals import LONLAT, R, X0, Y0
+
+    scenario = _scenario(tmp_path)
+    lon, lat = LONLAT.transform(X0 + 3.0 * R, Y0)  # where T2 stands: 230 of 330 within 30 min (by hand)
+    pd.DataFrame({"lon": [0.0, lon], "lat": [0.0, lat], "id": ["G0", "S1"], "name": ["geocode failed", "site"]}
+                 ).to_csv(tmp_path / "cands.csv", index=False)
+    out = tmp_path / "out"
+    assert main(["site", str(scenario), "--target", "health_circle_30min", "--add", "1", "--candidates", "cands.csv",
+                 "--out", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "cands.csv" in printed and "row 1 (id G0)" in printed and "left out" in printed
+    sites = pd.read_csv(out / "sites.csv", encoding="utf-8-sig")
+    assert list(sites["site_id"]) == ["S1"] and sites["cumulative"].iloc[0] == pytest.approx(230)
+    pd.DataFrame({"lon": [0.0], "lat": [0.0], "id": ["G0"]}).to_csv(tmp_path / "far.csv", index=False)
+    assert main(["site", str(scenario), "--target", "health_circle_30min", "--add", "1", "--candidates", "far.csv",
+                 "--out", str(tmp_path / "out2")]) == 2
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "far.csv" in printed and "no candidate" in printed and not (tmp_path / "out2").exists()

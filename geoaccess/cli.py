@@ -255,11 +255,7 @@ def _site(args: argparse.Namespace) -> int:
         result = run_scenario(scenario, progress=progress, write=False)
         kept = read_proposals(result, out, keep_out=() if args.curve else (args.target,))
         if candidates is not None:
-            from .pipeline import drop_far_candidates
-
-            candidates, far = drop_far_candidates(result, candidates.to_crs(result.demand.crs), args.candidates.name)
-            for warning in far:
-                console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+            candidates = candidates.to_crs(result.demand.crs)
         progress(f"siting for {args.target} (time limit {args.time_limit:g} s)")
         options = dict(model=args.model, candidates=candidates, candidates_from=args.candidates_from,
                        spacing_m=args.spacing, time_limit_s=args.time_limit, progress=progress)
@@ -267,6 +263,7 @@ def _site(args: argparse.Namespace) -> int:
             from .curve import site_curve
 
             curve = site_curve(result, args.target, args.curve, **options)
+            kept += result.siting[args.target]["curve_messages"]
         else:
             from .proposals import site_target
 
@@ -277,8 +274,6 @@ def _site(args: argparse.Namespace) -> int:
         console.print(f"note: {escape(line)}", soft_wrap=True)
     if args.curve:
         _print_curve(curve, scenario.targets[args.target])
-        for message in result.siting[args.target].get("curve_messages", []):
-            console.print(f"[yellow]note:[/] {escape(message)}", soft_wrap=True)
     else:
         _print_proposal(sites, result.siting[args.target], scenario.targets[args.target])
     console.print(f"wrote {len(result.files)} files in {time.perf_counter() - started:.1f} s:")

@@ -61,7 +61,7 @@ def site_curve(result: RunResult, target_id: str, n_max: int, *, model: str | No
     cands = _candidates(result, target, candidates, candidates_from, spacing_m)
     chosen = select_facilities(target, result.facilities)
     problem, threshold, _ = siting_matrix(result, target, cands, model, progress)
-    rows, ids, messages = [], [], []
+    rows, ids, messages = [], [], list(cands.attrs.get("messages", []))
     if n_max > len(cands):
         messages.append(f"only {len(cands)} candidate site(s) for --curve {n_max}: the curve stops at {len(cands)}")
     e, worst = _exact(result, target, chosen, cands.iloc[:0])

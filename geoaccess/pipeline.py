@@ -388,50 +388,6 @@ def _drop_far_facilities(network: RoadNetwork, facilities: gpd.GeoDataFrame, cap
     return facilities[~far].reset_index(drop=True)
 
 
-def drop_far_candidates(result: RunResult, candidates: gpd.GeoDataFrame, file: str
-                        ) -> tuple[gpd.GeoDataFrame, list[str]]:
-    """Leave out candidate sites (of a ``--candidates`` file) no road can reach.
-
-    Such a site could only add nobody; it is named by its file line, id and coordinates.
-
-    Parameters
-    ----------
-    result : RunResult
-        The run (its network, in metres, and the snapping cap of its targets' modes).
-    candidates : geopandas.GeoDataFrame
-        The file's rows in file order (:func:`geoaccess.candidates.candidates_from_file`), in
-        the network's CRS.
-    file : str
-        The file's name, for the message.
-
-    Returns
-    -------
-    (geopandas.GeoDataFrame, list of str)
-        The candidates kept, and the warning (empty when none was left out).
-
-    Raises
-    ------
-    InputError
-        Every candidate is that far.
-    """
-    speeds = load_speeds(result.scenario.network["speeds"])
-    cap_m = max(speeds[mode].access_max_m for t in result.scenario.targets.values() for mode in t.modes)
-    far = _far_from_network(result.network, candidates, cap_m)
-    if not far.any():
-        return candidates, []
-    lon, lat = _lonlat(candidates[far].iloc[:10])
-    listed = "; ".join(f"row {i + 1} (id {sid}) at lon {x:.5f}, lat {y:.5f}" for i, sid, x, y in
-                       zip(np.flatnonzero(far), candidates["site_id"][far].astype(str), lon, lat))
-    where = (f"farther than {cap_m:,.0f} m outside the road network's extent: {listed}"
-             f"{' …' if far.sum() > 10 else ''}. {_FAR_HINT} Fix the coordinates in {file}")
-    if far.all():
-        raise InputError(f"no candidate site of {file} can be reached: every one lies {where}")
-    n = int(far.sum())
-    return (candidates[~far].reset_index(drop=True),
-            [f"{n} candidate site(s) of {file} left out (they could add nobody): {'it lies' if n == 1 else 'they lie'} "
-             f"{where}"])
-
-
 def _check_gcj02(network: RoadNetwork, facilities: gpd.GeoDataFrame) -> list[str]:
     """Warn when facilities declared WGS84 may be GCJ-02 (Amap/Tencent) coordinates.
 

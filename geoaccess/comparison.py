@@ -108,9 +108,9 @@ def compare(run_a: str | Path, run_b: str | Path) -> Comparison:
     ------
     InputError
         A folder that is not an output folder or whose files are unreadable, the same
-        folder twice, two runs on different population (the demand points must be the
-        same to count people newly covered), or a target defined differently in the two
-        runs (threshold, metric, population, modes, direction or dispatch delay).
+        folder twice, two runs on different population or townships (the demand points
+        must be the same to count people newly covered), or a target defined differently
+        in the two runs (threshold, metric, population, modes, direction, dispatch delay).
     """
     if Path(run_a).resolve() == Path(run_b).resolve():
         raise InputError(f"RUN_A and RUN_B are the same folder ({Path(run_a).resolve()}): give the current run "
@@ -122,6 +122,11 @@ def compare(run_a: str | Path, run_b: str | Path) -> Comparison:
         raise InputError(f"{a_path} and {b_path} were computed on different population ({len(a_dem):,} vs "
                          f"{len(b_dem):,} demand points, or other people counts): compare two runs of the same "
                          "county with the same population file")
+    moved = (a_dem["unit"].fillna("").astype(str) != b_dem["unit"].fillna("").astype(str)).to_numpy()
+    if moved.any():
+        raise InputError(f"{a_path} and {b_path} put {a_dem['pop'].to_numpy(float)[moved].sum():,.0f} people "
+                         f"({int(moved.sum()):,} demand points) in different townships: compare two runs with "
+                         "the same [admin] file")
     a_t = {t["id"]: t for t in a_sum.get("targets", [])}
     b_t = {t["id"]: t for t in b_sum.get("targets", [])}
     notes = [f"target {tid} is only in {'RUN_A' if tid in a_t else 'RUN_B'}; not compared"

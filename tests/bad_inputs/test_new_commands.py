@@ -246,3 +246,15 @@ def test_candidate_rows_far_off_the_roads_are_named_and_left_out(tmp_path, capsy
                  "--out", str(tmp_path / "out2")]) == 2
     printed = " ".join(capsys.readouterr().out.split())
     assert "far.csv" in printed and "no candidate" in printed and not (tmp_path / "out2").exists()
+
+
+def test_townships_drawn_differently_are_refused(runs, tmp_path):
+    # Same names, other boundaries: each run's township values would describe other people.
+    moved = tmp_path / "moved"
+    shutil.copytree(runs / "run_b", moved)
+    dem = gpd.read_file(moved / "demand_times.gpkg")
+    dem.loc[0, "unit"] = "<script>alert(1)</script>乙镇"  # the village at 0.5R (30 people) moved east
+    (moved / "demand_times.gpkg").unlink()
+    dem.to_file(moved / "demand_times.gpkg", layer="demand_times", driver="GPKG")
+    with pytest.raises(InputError, match=r"townships.*30 people.*\[admin\]"):
+        compare(runs / "run_a", moved)

@@ -90,8 +90,53 @@ def candidates_from_file(path: str | Path, crs: Any, x: str = "lon", y: str = "l
     if ids.duplicated().any():
         raise InputError(f"candidate sites file {p.name} repeats ids: {', '.join(ids[ids.duplicated()].unique()[:5])}")
     names = table[name].astype(str) if name in table else ""
-    return gpd.GeoDataFrame({"site_id": ids.to_numpy(), "name": names}, geometry=points.to_numpy(),
-                            crs="EPSG:4326").to_crs(crs)
+    out = gpd.GeoDataFrame({"site_id": ids.to_numpy(), "name": names}, geometry=points.to_numpy(),
+                           crs="EPSG:4326").to_crs(crs)
+    out.attrs["source"] = p.name  # named when rows are left out (drop_far_candidates)
+    return out
+
+
+def drop_far_candidates(result: RunResult, target: Target, cands: gpd.GeoDataFrame
+                        ) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """Leave out candidate sites farther than the snapping cap of ``target``'s modes
+    outside the road network's extent (a failed geocode at 0,0, lon/lat swapped): such a
+    site could only add nobody.
+
+    Parameters
+    ----------
+    cands : geopandas.GeoDataFrame
+        Candidates in file order, in the network's CRS (metres); ``attrs["source"]``
+        names their file.
+
+    Returns
+    -------
+    (geopandas.GeoDataFrame, list of str)
+        The candidates kept and a message naming those left out (row, id, lon/lat).
+
+    Raises
+    ------
+    InputError
+        Every candidate is that far.
+    """
+    from .network import load_speeds
+
+    speeds = load_speeds(result.scenario.network["speeds"])
+    cap_m = max(speeds[mode].access_max_m for mode in target.modes)
+    (x0, y0), (x1, y1) = result.network.node_xy.min(axis=0) - cap_m, result.network.node_xy.max(axis=0) + cap_m
+    x, y = cands.geometry.x.to_numpy(), cands.geometry.y.to_numpy()
+    far = ~((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
+    if not far.any():
+        return cands, []
+    file = cands.attrs.get("source", "the candidates")
+    wgs = cands.geometry[far].iloc[:10].to_crs("EPSG:4326")
+    listed = "; ".join(f"row {i + 1} (id {sid}) at lon {lon:.5f}, lat {lat:.5f}" for i, sid, lon, lat in
+                       zip(np.flatnonzero(far), cands["site_id"][far].astype(str), wgs.x, wgs.y))
+    where = (f"farther than {cap_m:,.0f} m outside the road network's extent: {listed}{' …' if far.sum() > 10 else ''}"
+             f". Lon/lat swapped? A failed geocode at (0, 0)? Fix the coordinates in {file}")
+    if far.all():
+        raise InputError(f"no candidate site of {file} can be reached: every one lies {where}")
+    return cands[~far].reset_index(drop=True), [f"{int(far.sum())} candidate site(s) of {file} left out (they "
+                                                f"could add nobody); they lie {where}"]
 
 
 def upgrade_candidates(result: RunResult, target: Target, kinds: str | Sequence[str]) -> gpd.GeoDataFrame:

@@ -263,6 +263,7 @@ def _site(args: argparse.Namespace) -> int:
             from .curve import site_curve
 
             curve = site_curve(result, args.target, args.curve, **options)
+            kept += result.siting[args.target]["curve_messages"]
         else:
             from .proposals import site_target
 

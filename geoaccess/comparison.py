@@ -1,7 +1,6 @@
 """Current vs planned (现状 vs 规划): what changes between two runs of the same county.
 
-:func:`compare` reads two output folders (``summary.json``, ``units.csv``,
-``demand_times.gpkg``), e.g. today's facilities and the plan with the proposed sites
+:func:`compare` reads two output folders (``summary.json``, ``demand_times.gpkg``), e.g. today's facilities and the plan with the proposed sites
 added, and gives per target and per township the value before and after, the verdict
 change, and the people newly covered and newly uncovered (matched demand point by demand
 point). :func:`write_comparison` writes ``compare.csv`` and ``compare.html`` as one output set.
@@ -22,7 +21,11 @@ from .io import csv_safe, write_atomic
 from .outputset import OutputSet
 
 COUNTY = "(whole area)"  # the ``unit`` of a target's county-wide row
-_NEEDED = ("summary.json", "units.csv", "demand_times.gpkg")
+_NEEDED = ("summary.json", "demand_times.gpkg")
+_TARGET_KEYS = ("id", "metric", "value", "goal", "passed", "threshold_min")
+#: Keys of a target's definition that must agree between the runs (else "newly covered" would
+#: count people moved by the definition, not by the plan).
+_SAME = ("metric", "threshold_min", "population", "direction", "modes", "dispatch_delay_min")
 
 
 @dataclass
@@ -46,14 +49,35 @@ def _read_run(folder: str | Path, label: str) -> tuple[Path, dict, pd.DataFrame,
     if not path.is_dir() or missing:
         raise InputError(f"{label} {path} is not a geoaccess output folder (missing {', '.join(missing) or 'the folder'}):"
                          " give the folder a `geoaccess run` or `geoaccess site` wrote (it holds summary.json)")
+    again = "run the scenario again into this folder"
     try:
         summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise InputError(f"{label} {path / 'summary.json'} is not valid JSON ({exc}); run the scenario again") from None
-    units = pd.read_csv(path / "units.csv", encoding="utf-8-sig", dtype={"name": str})
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{label} {path / 'summary.json'} is not valid JSON ({exc}); {again}") from None
+    targets = summary.get("targets") if isinstance(summary, dict) else None
+    if not isinstance(targets, list) or not targets or not all(isinstance(t, dict) for t in targets):
+        raise InputError(f"{label} {path / 'summary.json'} lists no targets: it is not a summary geoaccess wrote "
+                         f"or was cut short; {again}")
+    for t in targets:
+        lacking = [k for k in _TARGET_KEYS if k not in t]
+        if lacking:
+            raise InputError(f"{label} {path / 'summary.json'}: target {t.get('id', '?')} has no "
+                             f"{', '.join(lacking)}; {again}")
+    # Townships from summary.json, not units.csv: the CSV neutralises names such as "=甲镇"
+    # for Excel, which would no longer match the demand points' townships.
+    units = pd.DataFrame([{"target": t["id"], "name": u.get("name"), "value": u.get("value"),
+                           "passed": u.get("passed")} for t in targets for u in (t.get("units") or [])],
+                         columns=["target", "name", "value", "passed"])
     import pyogrio
 
-    demand = pyogrio.read_dataframe(path / "demand_times.gpkg", read_geometry=False)
+    try:
+        demand = pyogrio.read_dataframe(path / "demand_times.gpkg", read_geometry=False)
+    except pyogrio.errors.DataSourceError as exc:
+        raise InputError(f"{label} {path / 'demand_times.gpkg'} cannot be read ({exc}); {again}") from None
+    lacking = [c for c in ["demand_id", "pop", "unit"] + [f"{t['id']}_min" for t in targets
+                                                          if t["metric"] != "per_1000"] if c not in demand]
+    if lacking:
+        raise InputError(f"{label} {path / 'demand_times.gpkg'} has no column(s) {', '.join(lacking)}; {again}")
     return path, summary, units, demand
 
 
@@ -72,7 +96,8 @@ def compare(run_a: str | Path, run_b: str | Path) -> Comparison:
     ----------
     run_a, run_b
         Output folders written by ``geoaccess run`` / ``site`` (``summary.json``,
-        ``units.csv``, ``demand_times.gpkg``).
+        ``demand_times.gpkg``). A target whose goal differs between them is compared,
+        with a note (each verdict uses its own run's goal).
 
     Returns
     -------
@@ -82,9 +107,14 @@ def compare(run_a: str | Path, run_b: str | Path) -> Comparison:
     Raises
     ------
     InputError
-        A folder that is not an output folder, or two runs on different population
-        (the demand points must be the same to count people newly covered).
+        A folder that is not an output folder or whose files are unreadable, the same
+        folder twice, two runs on different population or townships (the demand points
+        must be the same to count people newly covered), or a target defined differently
+        in the two runs (threshold, metric, population, modes, direction, dispatch delay).
     """
+    if Path(run_a).resolve() == Path(run_b).resolve():
+        raise InputError(f"RUN_A and RUN_B are the same folder ({Path(run_a).resolve()}): give the current run "
+                         "first and the planned run (e.g. after `geoaccess site`, written with --out) second")
     a_path, a_sum, a_units, a_dem = _read_run(run_a, "RUN_A")
     b_path, b_sum, b_units, b_dem = _read_run(run_b, "RUN_B")
     if len(a_dem) != len(b_dem) or not np.array_equal(a_dem["demand_id"].to_numpy(), b_dem["demand_id"].to_numpy()) \
@@ -92,10 +122,25 @@ def compare(run_a: str | Path, run_b: str | Path) -> Comparison:
         raise InputError(f"{a_path} and {b_path} were computed on different population ({len(a_dem):,} vs "
                          f"{len(b_dem):,} demand points, or other people counts): compare two runs of the same "
                          "county with the same population file")
+    moved = (a_dem["unit"].fillna("").astype(str) != b_dem["unit"].fillna("").astype(str)).to_numpy()
+    if moved.any():
+        raise InputError(f"{a_path} and {b_path} put {a_dem['pop'].to_numpy(float)[moved].sum():,.0f} people "
+                         f"({int(moved.sum()):,} demand points) in different townships: compare two runs with "
+                         "the same [admin] file")
     a_t = {t["id"]: t for t in a_sum.get("targets", [])}
     b_t = {t["id"]: t for t in b_sum.get("targets", [])}
     notes = [f"target {tid} is only in {'RUN_A' if tid in a_t else 'RUN_B'}; not compared"
              for tid in sorted(set(a_t) ^ set(b_t))]
+    for tid in [t for t in a_t if t in b_t]:
+        differ = [k for k in _SAME if a_t[tid].get(k) != b_t[tid].get(k)]
+        if differ:
+            raise InputError(f"target {tid} is defined differently in the two runs: "
+                             + "; ".join(f"{k} {a_t[tid].get(k)!r} in RUN_A, {b_t[tid].get(k)!r} in RUN_B"
+                                         for k in differ)
+                             + ". Run both with the same [targets] definition (or give it another id in one)")
+        if a_t[tid]["goal"] != b_t[tid]["goal"]:
+            notes.append(f"target {tid}: goal {a_t[tid]['goal']:g} in RUN_A, {b_t[tid]['goal']:g} in RUN_B; each "
+                         "verdict uses its own run's goal")
     pop = a_dem["pop"].to_numpy(float)
     unit = a_dem["unit"].astype(object).where(a_dem["unit"].notna(), "").to_numpy()
     urban = a_dem["urban"].to_numpy(bool) if "urban" in a_dem else np.zeros(len(a_dem), dtype=bool)
@@ -149,8 +194,15 @@ def write_comparison(comparison: Comparison, out: str | Path) -> dict[str, Path]
     Raises
     ------
     InputError
-        ``out`` cannot be written or holds files geoaccess did not write.
+        ``out`` cannot be written, holds files geoaccess did not write, or is one of the
+        two runs or inside one (the next run there would refuse or delete it).
     """
+    target = Path(out).resolve()
+    for label, run in (("RUN_A", comparison.run_a), ("RUN_B", comparison.run_b)):
+        if target == run.resolve() or run.resolve() in target.parents:
+            raise InputError(f"--out {out} is inside {label} {run}: a run replaces its whole folder, so the "
+                             "comparison would be lost or block the next run there. Give --out a folder beside "
+                             "the runs (the default is compare-<A>-vs-<B> next to RUN_B)")
     with OutputSet(out) as staged:
         with write_atomic(staged.dir / "compare.csv", encoding="utf-8-sig") as fh:
             csv_safe(comparison.table).to_csv(fh, index=False)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .errors import InputError
 from .io import csv_safe, write_atomic
-from .proposals import _candidates, _exact, _file_key, _request, _solve, siting_matrix
+from .proposals import _adds_nothing, _candidates, _exact, _file_key, _ordinal, _request, _solve, siting_matrix
 from .results import RunResult
 from .targets import Evaluation, Target, select_facilities
 
@@ -29,7 +29,10 @@ def site_curve(result: RunResult, target_id: str, n_max: int, *, model: str | No
     result, target_id, candidates, candidates_from, spacing_m
         As for :func:`site_target`.
     n_max
-        Largest number of new sites (≥ 1); capped at the number of candidates.
+        Largest number of new sites (≥ 1); capped at the number of candidates. With mclp
+        or pmedian the curve stops early at the first budget that improves nothing (a
+        larger one cannot do better). Both are said in
+        ``result.siting[target_id]["curve_messages"]``.
     model
         mclp (default for share targets), pmedian (default for mean-time targets) or pcenter.
     time_limit_s
@@ -58,7 +61,9 @@ def site_curve(result: RunResult, target_id: str, n_max: int, *, model: str | No
     cands = _candidates(result, target, candidates, candidates_from, spacing_m)
     chosen = select_facilities(target, result.facilities)
     problem, threshold, _ = siting_matrix(result, target, cands, model, progress)
-    rows, ids = [], []
+    rows, ids, messages = [], [], list(cands.attrs.get("messages", []))
+    if n_max > len(cands):
+        messages.append(f"only {len(cands)} candidate site(s) for --curve {n_max}: the curve stops at {len(cands)}")
     e, worst = _exact(result, target, chosen, cands.iloc[:0])
     rows.append(_curve_row(0, e, worst, target, float("nan"), "current", 0.0, []))
     for n in range(1, min(int(n_max), len(cands)) + 1):
@@ -66,10 +71,28 @@ def site_curve(result: RunResult, target_id: str, n_max: int, *, model: str | No
         ids = solved.sites["site_id"].astype(str).tolist()
         e, worst = _exact(result, target, chosen, cands.set_index(cands["site_id"].astype(str)).loc[ids])
         rows.append(_curve_row(n, e, worst, target, solved.objective, solved.status, solved.mip_gap, ids))
+        # When the best n sites do no better than the best n - 1, every candidate is already
+        # useful to nobody (covering and p-median objectives saturate), so larger budgets
+        # would repeat this row: a huge N must not mean thousands of solves.
+        if n < min(int(n_max), len(cands)) and _no_better(rows[-2], rows[-1], model):
+            messages.append(f"the curve stops at {n} new site(s): the {_ordinal(n)} site "
+                            f"{_adds_nothing(target, model, False)}, so more sites cannot improve the value")
+            break
     curve = pd.DataFrame(rows)
     result.siting.setdefault(target_id, {})["curve"] = curve.to_dict(orient="records")
     result.siting[target_id]["curve_model"] = model
+    result.siting[target_id]["curve_messages"] = messages
     return curve
+
+
+def _no_better(before: dict, after: dict, model: str) -> bool:
+    """True when one more site improved nothing (covering: people; p-median: minutes);
+    p-center is never cut short (its worst case can stay flat, then drop)."""
+    if model == "mclp":
+        return not after["covered"] > before["covered"] + 1e-6
+    if model == "pmedian":
+        return not after["value"] < before["value"] - 1e-9
+    return False
 
 
 def _curve_row(n: int, e: Evaluation, worst: float, target: Target, objective: float, status: str, gap: float,

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .candidates import candidate_sites, townships, upgrade_candidates
+from .candidates import candidate_sites, drop_far_candidates, townships, upgrade_candidates
 from .errors import InputError, check_choice
 from .tables import rounded, write_csv
 from .results import RunResult, goal_text, value_text
@@ -80,7 +80,8 @@ def _candidates(result: RunResult, target: Target, candidates: gpd.GeoDataFrame 
     if candidates_from:
         cands = upgrade_candidates(result, target, candidates_from)
     elif candidates is not None:
-        cands = candidates.to_crs(result.demand.crs)
+        cands, far = drop_far_candidates(result, target, candidates.to_crs(result.demand.crs).reset_index(drop=True))
+        cands.attrs["messages"] = far  # said with the proposal or the curve
     else:
         cands = candidate_sites(result, target, spacing_m)
     if len(cands) == 0:
@@ -290,7 +291,7 @@ def site_target(result: RunResult, target_id: str, *, n_new: int | None = None, 
     cands = _candidates(result, target, candidates, candidates_from, spacing_m)
     chosen = select_facilities(target, result.facilities)
     before = result.evaluation(target_id)
-    messages: list[str] = []
+    messages: list[str] = list(cands.attrs.get("messages", []))
     if before.passed:
         messages.append(f"goal already met: {_met_text(before.value, target)}")
     if n_new is not None and n_new > len(cands):

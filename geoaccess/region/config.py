@@ -176,12 +176,18 @@ def read_units(region: Region, warn_to: list[str] | None = None) -> gpd.GeoDataF
     Raises
     ------
     InputError
-        No id or name column (the columns are listed), empty or duplicate ids (rows
-        named), missing or non-polygon geometries, a projected file declared as GCJ-02 /
-        BD-09 lon/lat, no CRS at all, or coordinates that are not degrees.
+        No counties, no id or name column (the columns are listed), empty or duplicate
+        ids or ids that cannot name a folder (``a/b``, ``..``; rows named), missing or
+        non-polygon geometries, a projected file declared as GCJ-02 / BD-09 lon/lat, no
+        CRS at all, or coordinates that are not degrees.
     """
+    from ..outputset import safe_folder_name
+
     what = f"county polygon file {region.units.name}"
     gdf = read_vector(region.units, what, layer=region.layer)
+    if len(gdf) == 0:
+        raise InputError(f"{what} has no counties (no features): give the file with the county polygons as "
+                         "[region] units")
     for key, col in (("id", region.id_column), ("name_column", region.name_column)):
         if col not in gdf.columns:
             raise InputError(f"{what} has no column {col!r} ([region] {key}); its columns: "
@@ -198,6 +204,14 @@ def read_units(region: Region, warn_to: list[str] | None = None) -> gpd.GeoDataF
         rows = "; ".join(f"{v} in rows {', '.join(str(i + 1) for i in np.flatnonzero(ids == v))}"
                          for v in dict.fromkeys(dup))
         raise InputError(f"{what}: duplicate ids in column {region.id_column!r}: {rows}. Ids must be unique.")
+    # Ids name folders (slices/<id>/, counties/<id>/): "../x" or "a/b" would write outside them.
+    unsafe = np.flatnonzero([safe_folder_name(i) != i for i in ids])
+    if len(unsafe):
+        listed = ", ".join(f"{ids.iloc[k]!r} (row {k + 1})" for k in unsafe[:10])
+        raise InputError(f"{what}: id(s) {listed} in column {region.id_column!r} cannot name a folder (a county's "
+                         "outputs go to counties/<id>/; ids may not hold / \\ : * ? \" < > |, control characters, "
+                         "or begin or end with a dot or space). Give [region] id a column of plain codes such as "
+                         "the adcode, or correct those rows.")
     geom = gdf.geometry
     bad = (geom.isna() | geom.is_empty | ~geom.geom_type.isin(["Polygon", "MultiPolygon"])).to_numpy()
     if bad.any():

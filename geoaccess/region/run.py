@@ -53,6 +53,25 @@ def _check_root(root: Path) -> None:
                              f"{', '.join(foreign[:10])}. Choose another --out folder or move them.")
 
 
+def _check_scheduler(scheduler: str) -> None:
+    """Fail fast on a scheduler address that is malformed or refuses a connection (before
+    partitioning; Dask's own connect retries for its whole timeout)."""
+    import socket
+
+    from distributed.comm import get_address_host_port
+
+    how = ("start it with `dask scheduler` and workers with `dask worker <address>`, give its address as "
+           "--scheduler tcp://host:8786, or omit --scheduler for a local cluster")
+    try:
+        host, port = get_address_host_port(scheduler)
+    except ValueError as exc:
+        raise InputError(f"--scheduler {scheduler} is not a scheduler address ({exc}); {how}") from None
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        raise InputError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); {how}") from None
+
+
 def _client(workers: int | None, scheduler: str | None):
     from dask.distributed import Client, LocalCluster
 
@@ -61,7 +80,8 @@ def _client(workers: int | None, scheduler: str | None):
             return Client(scheduler, timeout="20s"), None
         except OSError as exc:
             raise InputError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); start it with "
-                             "`dask scheduler` and workers with `dask worker <address>`, or omit --scheduler") from None
+                             "`dask scheduler` and workers with `dask worker <address>`, give its address as "
+                             "--scheduler tcp://host:8786, or omit --scheduler") from None
     n = workers or max(1, min(os.cpu_count() or 1, 8))
     # One single-threaded process per worker: the pipeline holds the GIL for much of a county.
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
@@ -142,6 +162,8 @@ def run_region(region_path: str | Path, out: str | Path | None = None, *, worker
         units = every[every["id"].isin(ids)].reset_index(drop=True)
     root = Path(out or Path("maps") / safe_folder_name(region.name)).expanduser().absolute()
     _check_root(root)
+    if scheduler:
+        _check_scheduler(scheduler)
     say(f"region {region.name}: {len(ids)} counties; buffer {region.buffer_km:g} km ({region.buffer_note})")
     infos = partition(region, every, root, ids, force=force, say=say)
     run = RegionRun(root=root, records={}, ran=[], skipped=[], warnings=notes)
@@ -157,10 +179,14 @@ def run_region(region_path: str | Path, out: str | Path | None = None, *, worker
         status = root / "status" / f"{cid}.json"
         if status.is_file() and not force:
             rec = json.loads(status.read_text(encoding="utf-8"))
-            if rec.get("status") in DONE and rec.get("fingerprint") == fp:
+            # an "ok" county whose output folder was deleted is run again (the map links to it)
+            gone = rec.get("status") == "ok" and not (root / "counties" / cid / "summary.json").is_file()
+            if rec.get("status") in DONE and rec.get("fingerprint") == fp and not gone:
                 run.records[cid] = rec
                 run.skipped.append(cid)
                 continue
+            if gone:
+                say(f"county {cid}: its outputs counties/{cid}/ are missing; running it again")
         info = infos[cid]
         if info["status"] != "ready":  # nothing to route: a row saying so
             rec = {"id": cid, "name": name, "fingerprint": fp, "status": info["status"], "note": info["note"],

@@ -74,10 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     region.add_argument("--self-contained", action="store_true", default=None, help="inline Leaflet in the maps")
 
     cmp = sub.add_parser("compare", help="current vs planned: two output folders compared per target and township "
-                                         "(compare.csv, compare.html)")
+                                         "(compare.csv, compare.html, compare_map.html)")
     cmp.add_argument("run_a", type=Path, help="output folder of the current state")
     cmp.add_argument("run_b", type=Path, help="output folder of the plan (e.g. with the proposed sites)")
     cmp.add_argument("--out", type=Path, help="folder for compare.csv/.html (default: compare-<A>-vs-<B> beside RUN_B)")
+    cmp.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of compare.html and compare_map.html")
 
     sub.add_parser("targets", help="list the built-in target definitions and the facility kinds")
 
@@ -288,7 +289,7 @@ def _compare(args: argparse.Namespace) -> int:
     comparison = compare(args.run_a, args.run_b)
     a, b = Path(args.run_a).resolve(), Path(args.run_b).resolve()
     out = args.out or b.parent / safe_folder_name(f"compare-{a.name}-vs-{b.name}")
-    files = write_comparison(comparison, out)
+    files = write_comparison(comparison, out, lang=args.lang)
     for tid, rows in comparison.table.groupby("target", sort=False):
         table = Table(title=f"现状 vs 规划 · {escape(tid)}: {escape(a.name)} → {escape(b.name)}")
         for col in ("township", "current", "planned", "verdict", "+ covered", "− uncovered"):

@@ -27,13 +27,13 @@ CHANGES = ("newly_covered", "faster", "slower", "newly_uncovered")  # the ``chan
 CHANGE_COLOURS = {"newly_covered": PASS_COLOUR, "faster": "#4393c3", "slower": "#f4a582", "newly_uncovered": FAIL_COLOUR}
 TEXT = {
     "zh": {"newly_covered": "新增覆盖", "faster": "更快（覆盖不变）", "slower": "更慢（覆盖不变）",
-           "newly_uncovered": "不再覆盖", "layer": "变化的人口格网", "unit": "所在乡镇", "people": "人口",
+           "newly_uncovered": "不再覆盖", "layer": "变化的人口格网", "unit": "所在乡镇", "people": "人口", "ppl": "人",
            "before": "现状", "after": "规划", "min": "分钟", "unreachable": "不可达", "cells": "格网",
            "none": "两次运行之间没有格网发生变化。", "osm": "OpenStreetMap", "light": "浅色底图（CARTO）",
            "no_basemap": "无底图", "title": "现状 vs 规划：变化的人口格网"},
     "en": {"newly_covered": "newly covered", "faster": "faster (coverage unchanged)",
            "slower": "slower (coverage unchanged)", "newly_uncovered": "newly uncovered", "layer": "Cells that changed",
-           "unit": "Township", "people": "People", "before": "current", "after": "planned", "min": "min",
+           "unit": "Township", "people": "People", "ppl": "people", "before": "current", "after": "planned", "min": "min",
            "unreachable": "unreachable", "cells": "cells", "none": "No demand cell changed between the two runs.",
            "osm": "OpenStreetMap", "light": "Light (CARTO)", "no_basemap": "No basemap",
            "title": "Current vs planned: cells that changed"},
@@ -145,7 +145,7 @@ def change_map(cells: gpd.GeoDataFrame, names: dict[str, str], extent: tuple[flo
         layer.add_to(fmap)
         registry.append((layer.raw_name, layer.get_name()))
         counts = "".join(f"<td><span class='ga-sw' style='background:{CHANGE_COLOURS[c]}'></span>{t[c]}: "
-                         f"{_num(mine.loc[mine['change'] == c, 'pop'].sum())} {t['people']}</td>" for c in CHANGES)
+                         f"{_num(mine.loc[mine['change'] == c, 'pop'].sum())} {t['ppl']}</td>" for c in CHANGES)
         rows.append(f"<tr data-target='{_esc(tid)}'><td><b>{_esc(tname)}</b></td>{counts}</tr>")
     folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
     none = "" if len(cells) else f"<div>{t['none']}</div>"

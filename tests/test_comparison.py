@@ -11,7 +11,9 @@ from T1 (45 min) and falls out. 甲镇 (x < 2.75R: 30 + 50 + 100 people): 30 →
 
 import json
 
+import numpy as np
 import pandas as pd
+from pyproj import Transformer
 import pytest
 
 from geoaccess.cli import main
@@ -81,3 +83,82 @@ def test_public_api_has_compare():
     import geoaccess as ga
 
     assert ga.compare is compare and "compare" in ga.__all__
+
+
+# --------------------------------------------------------------------------- the cells that changed
+
+def _village(cells) -> list[float]:
+    """Each cell's village position in units of R along the road (from its lon/lat), sorted."""
+    from test_proposals import R, UTM, X0
+
+    x = cells.to_crs(UTM).geometry.x.to_numpy() if hasattr(cells, "to_crs") else cells
+    return sorted(round(float(v), 2) for v in (x - X0) / R)
+
+
+@pytest.fixture(scope="module")
+def run_c(runs):
+    """Run C: today's facilities plus T4 (6R) as a sub-centre. By hand: the villages at 3.5R
+    (105 → 75 min) and 4.5R (135 → 45 min) get faster and stay beyond 30 min; the others
+    keep their times (2.5R: 75 from the hospital, 105 from T4)."""
+    (runs / "c").mkdir()
+    scenario = _scenario(runs / "c")
+    fac = pd.read_csv(runs / "c" / "facilities.csv")
+    fac.loc[fac["id"] == "T4", "type"] = "sub_centre"
+    fac.to_csv(runs / "c" / "facilities.csv", index=False)
+    run_scenario(load_scenario(scenario), out_dir=runs / "run_c")
+    return runs / "run_c"
+
+
+def _layers(page: str) -> list[dict]:
+    """Every GeoJSON FeatureCollection of a map page, as the browser gets it."""
+    decoder, found, at = json.JSONDecoder(), [], 0
+    while (at := page.find("L.geoJSON(", at)) >= 0:
+        at += len("L.geoJSON(")
+        found.append(decoder.raw_decode(page, at)[0])
+    return found
+
+
+def test_changed_cells_are_exactly_those_known_by_hand(runs, run_c):
+    from geoaccess.comparemap import change_features
+
+    c = compare(runs / "run_a", runs / "run_b")
+    # A → B: the village at 0.5R (30 people) falls out; 1.5R, 2.5R, 3.5R, 4.5R come within 30 min
+    by = {k: _village(g) for k, g in c.cells.groupby("change")}
+    assert by == {"newly_covered": [1.5, 2.5, 3.5, 4.5], "newly_uncovered": [0.5]}
+    assert c.cells.groupby("change")["pop"].sum().to_dict() == {"newly_covered": 300, "newly_uncovered": 30}
+    covered = c.cells[c.cells["change"] == "newly_covered"].sort_values("minutes_after")
+    assert covered["minutes_after"].max() < 30 < covered["minutes_before"].min()
+    # A → C: faster without crossing 30 min; C → A: the same cells slower
+    ac, ca = compare(runs / "run_a", run_c), compare(run_c, runs / "run_a")
+    assert set(ac.cells["change"]) == {"faster"} and _village(ac.cells) == [3.5, 4.5]
+    assert set(ca.cells["change"]) == {"slower"} and _village(ca.cells) == [3.5, 4.5]
+    assert (ac.table["newly_covered"] == 0).all() and (ac.table["verdict"] == "FAIL (unchanged)").all()
+    fast = ac.cells.set_index(ac.cells.to_crs("EPSG:32650").geometry.x.round(-2))["minutes_before"] \
+        - ac.cells.set_index(ac.cells.to_crs("EPSG:32650").geometry.x.round(-2))["minutes_after"]
+    assert sorted(fast.round(0)) == [30, 90]  # 105 → 75 and 135 → 45 minutes, by hand
+    feats = change_features(ac.cells, "en")
+    assert sorted(f["properties"]["change"] for f in feats) == ["faster", "faster"]
+    assert all("faster" in f["properties"]["p"] for f in feats)
+    # nothing changed: no cell
+    assert len(compare(runs / "run_a", runs / "run_a").cells) == 0
+
+
+def test_compare_map_page_holds_exactly_the_changed_cells_offline(runs):
+    out = runs / "cmp_map"
+    assert main(["compare", str(runs / "run_a"), str(runs / "run_b"), "--out", str(out), "--lang", "en"]) == 0
+    page = (out / "compare_map.html").read_text(encoding="utf-8")
+    (layer,) = _layers(page)  # one target, one layer
+    feats = layer["features"]
+    lon = np.array([f["geometry"]["coordinates"][0] for f in feats])
+    lat = np.array([f["geometry"]["coordinates"][1] for f in feats])
+    from test_proposals import UTM
+
+    x = Transformer.from_crs("EPSG:4326", UTM, always_xy=True).transform(lon, lat)[0]
+    change = np.array([f["properties"]["change"] for f in feats])
+    assert {k: _village(x[change == k]) for k in set(change)} == {"newly_covered": [1.5, 2.5, 3.5, 4.5],
+                                                                 "newly_uncovered": [0.5]}
+    # Leaflet inline: no script or stylesheet from the network (only basemap tiles need it)
+    assert "<script src=" not in page and "<link rel=\"stylesheet\" href=\"http" not in page
+    assert "L.map(" in page and "leaflet" in page.lower()
+    assert "newly covered: 300 people" in page and "newly uncovered: 30 people" in page
+    assert "compare_map.html" in json.loads((out / "geoaccess-run.json").read_text(encoding="utf-8"))["files"]

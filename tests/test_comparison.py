@@ -162,3 +162,77 @@ def test_compare_map_page_holds_exactly_the_changed_cells_offline(runs):
     assert "L.map(" in page and "leaflet" in page.lower()
     assert "newly covered: 300 people" in page and "newly uncovered: 30 people" in page
     assert "compare_map.html" in json.loads((out / "geoaccess-run.json").read_text(encoding="utf-8"))["files"]
+
+
+def _table_rows(page: str) -> dict[tuple[str, str], list[str]]:
+    """compare.html's rows by (target, unit): the cells' text, unescaped."""
+    from html.parser import HTMLParser
+
+    rows: dict[tuple[str, str], list[str]] = {}
+
+    class Rows(HTMLParser):
+        key = None
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "tr" and "data-target" in a:
+                self.key = (a["data-target"], a["data-unit"])
+                rows[self.key] = []
+            elif tag == "td" and self.key:
+                rows[self.key].append("")
+
+        def handle_endtag(self, tag):
+            if tag == "tr":
+                self.key = None
+
+        def handle_data(self, data):
+            if self.key and rows[self.key]:
+                rows[self.key][-1] += data
+
+    Rows().feed(page)
+    return rows
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_current_vs_planned_section_reads_as_the_plan_table_and_matches_compare_csv(runs, lang):
+    out = runs / f"cmp_{lang}"
+    assert main(["compare", str(runs / "run_a"), str(runs / "run_b"), "--out", str(out), "--lang", lang]) == 0
+    page = (out / "compare.html").read_text(encoding="utf-8")
+    csv = pd.read_csv(out / "compare.csv", encoding="utf-8-sig")
+    rows = _table_rows(page)
+    assert len(rows) == len(csv) == 3
+    words = {"zh": ("现状 vs 规划", "未达标 → 达标", "未达标（不变）", "个百分点", "乡镇（街道）"),
+             "en": ("Current vs planned", "FAIL → PASS", "FAIL (unchanged)", "pp", "Township")}[lang]
+    assert all(w in page for w in words)
+    for r in csv.itertuples():
+        cells = rows[(r.target, r.unit)]
+        if r.unit == COUNTY:  # target name and goal first
+            (target,) = json.loads((runs / "run_b" / "summary.json").read_text(encoding="utf-8"))["targets"]
+            assert cells[0] == target[f"name_{lang}"] and cells[1].startswith("≥ 90%")
+            cells = cells[2:]
+        else:
+            assert cells[0] == r.unit
+            cells = cells[1:]
+        # the numbers of compare.csv, worded independently (shares in % with one decimal)
+        assert cells[0] == f"{r.value_before * 100:.1f}%" and cells[1] == f"{r.value_after * 100:.1f}%"
+        sign = "+" if r.change > 0 else "±"
+        assert cells[2].startswith(f"{sign}{abs(r.change) * 100:.1f}")
+        assert cells[4] == f"{r.newly_covered:,.0f}" and cells[5] == f"{r.newly_uncovered:,.0f}"
+        english = {"FAIL → PASS": "FAIL → PASS", "FAIL (unchanged)": "FAIL (unchanged)"}[r.verdict]
+        assert cells[3] == (english if lang == "en" else english.replace("FAIL", "未达标").replace("PASS", "达标")
+                            .replace(" (unchanged)", "（不变）"))
+    assert rows[("health_circle_30min", COUNTY)][2:4] == ["9.1%", "90.9%"]  # 30/330 → 300/330, by hand
+
+
+def test_current_vs_planned_section_escapes_names(runs):
+    from geoaccess.comparison import compare_html
+
+    c = compare(runs / "run_a", runs / "run_b")
+    c.table.loc[c.table["unit"] == "甲镇", "unit"] = "<script>alert(1)</script>甲镇"
+    c.notes.append("note <b>bold</b>")
+    page = compare_html(c, "en")
+    assert "<script>" not in page and "<b>bold" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;甲镇" in page and _table_rows(page)[
+        ("health_circle_30min", "<script>alert(1)</script>甲镇")][0] == "<script>alert(1)</script>甲镇"
+    with pytest.raises(InputError, match="lang"):
+        compare_html(c, "fr")

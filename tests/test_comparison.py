@@ -236,3 +236,32 @@ def test_current_vs_planned_section_escapes_names(runs):
         ("health_circle_30min", "<script>alert(1)</script>甲镇")][0] == "<script>alert(1)</script>甲镇"
     with pytest.raises(InputError, match="lang"):
         compare_html(c, "fr")
+
+
+# --------------------------------------------------------------------------- the curve in the report
+
+def test_report_embeds_the_curve_with_its_goal_line(runs):
+    import base64
+    import io
+
+    from PIL import Image
+
+    from geoaccess.curve import site_curve
+    from geoaccess.pipeline import write_outputs
+
+    result = run_scenario(load_scenario(runs / "a" / "scenario.toml"), write=False)
+    out = runs / "with_curve"
+    plain = write_outputs(result, runs / "no_curve")["report"].read_text(encoding="utf-8")
+    assert "class='curve'" not in plain
+    site_curve(result, "health_circle_30min", 3, candidates_from="township_health_centre")
+    files = write_outputs(result, out, lang="en")
+    png = (out / "curve_health_circle_30min.png").read_bytes()
+    page = files["report"].read_text(encoding="utf-8")
+    detail = page[page.index("<section class='detail' data-target='health_circle_30min'>"):]
+    detail = detail[:detail.index("</section>")]
+    assert f"data:image/png;base64,{base64.b64encode(png).decode('ascii')}" in detail  # one file: the PNG inline
+    assert "dashed: the goal" in detail and "src='curve_" not in page
+    # the goal line: a dashed horizontal line in the goal colour across most of the plot
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    red = (np.abs(rgb - [0xd7, 0x30, 0x27]).sum(axis=2) < 60).sum(axis=1)
+    assert red.max() > 0.4 * rgb.shape[1]

@@ -122,6 +122,23 @@ def test_report_prints_to_at_most_two_a4_pages_with_the_map_image(which, demo, c
             assert unit in text.replace(" ", "").replace("\n", ""), unit
 
 
+def test_report_with_curves_still_prints_to_two_a4_pages(county, tmp_path):
+    """30 townships and a "how many sites are enough" curve for two targets: still two pages,
+    with the map and both curves printed."""
+    from geoaccess.curve import site_curve
+
+    curved = dataclasses.replace(county, siting={})
+    timed = [e.target.id for e in county.evaluations if e.target.metric == "share_within"][:2]
+    for tid in timed:
+        site_curve(curved, tid, 3, spacing_m=1500, time_limit_s=20)
+    files = write_outputs(curved, tmp_path / "out", lang="zh")
+    assert all((tmp_path / "out" / f"curve_{tid}.png").is_file() for tid in timed)
+    pdf = _pdf_pages(files["report"], tmp_path / "report.pdf")
+    assert 1 <= len(pdf.pages) <= 2, len(pdf.pages)
+    images = [img for page in pdf.pages for img in page.images]
+    assert len(images) >= 1 + len(timed), len(images)  # the map and every curve, printed
+
+
 def test_sited_target_opens_with_its_sites_spread_apart_and_township_labels(offline, county, tmp_path):
     second = county.evaluations[1].target.id
     centre = county.demand.geometry.iloc[len(county.demand) // 2]

@@ -178,3 +178,40 @@ def test_sited_target_opens_with_its_sites_spread_apart_and_township_labels(offl
     # generated roads are not OpenStreetMap data: no OSM credit on this map
     assert "OpenStreetMap contributors" not in state["title"]
 
+
+
+def test_compare_map_opens_offline_with_exactly_the_changed_cells(offline, tmp_path):
+    """Two runs of the hand-made county of test_proposals (see test_comparison): the plan
+    upgrades T1 and T3 and drops the hospital, so all five villages change (four newly
+    covered, one newly uncovered); the map draws those five cells and nothing fails offline."""
+    import pandas as pd
+
+    from geoaccess.comparison import compare, write_comparison
+    from test_browser import problems
+    from test_proposals import _scenario
+
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        scenario = _scenario(tmp_path / run)
+        if run == "b":
+            fac = pd.read_csv(tmp_path / "b" / "facilities.csv")
+            fac.loc[fac["id"].isin(["T1", "T3"]), "type"] = "sub_centre"
+            fac.loc[fac["id"] == "H", "type"] = "village_clinic"
+            fac.to_csv(tmp_path / "b" / "facilities.csv", index=False)
+        run_scenario(load_scenario(scenario), out_dir=tmp_path / f"run_{run}")
+    files = write_comparison(compare(tmp_path / "run_a", tmp_path / "run_b"), tmp_path / "cmp", lang="zh")
+    load(offline, files["compare_map"])
+    wait_for_map(offline)
+    state = offline.execute_script("""
+        var g = window.geoaccess, out = {};
+        Object.keys(g.layers).forEach(function (n) {
+            var colours = g.layers[n].getLayers().map(function (l) { return l.options.fillColor; }).sort();
+            out[n] = {visible: g.map.hasLayer(g.layers[n]), colours: colours}; });
+        out.markers = document.querySelectorAll('.leaflet-ga-gaps-pane path.leaflet-interactive').length;
+        return out;""")
+    (name,) = [k for k in state if k.startswith("变化的人口格网 · ")]
+    assert state[name]["visible"] and state["markers"] == 5
+    from geoaccess.comparemap import CHANGE_COLOURS
+
+    assert state[name]["colours"] == sorted([CHANGE_COLOURS["newly_covered"]] * 4 + [CHANGE_COLOURS["newly_uncovered"]])
+    assert problems(offline, allow_tiles=True) == []

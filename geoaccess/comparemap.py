@@ -15,12 +15,12 @@ from pathlib import Path
 
 import folium
 import geopandas as gpd
-import numpy as np
 from branca.element import Element
 
 from .io import write_with
 from .maplayers import GeoLayer, TileGroup, _Display, _esc, _inline_leaflet, _leaflet_links, _num, _Panes, \
     _popup_table, _tiles, _Wiring
+from .maps import TEXT as MAP_TEXT
 from .results import FAIL_COLOUR, PASS_COLOUR, check_lang
 
 CHANGES = ("newly_covered", "faster", "slower", "newly_uncovered")  # the ``change`` values, legend order
@@ -46,7 +46,8 @@ _CSS = """
 .ga-sw{display:inline-block;width:12px;height:12px;border-radius:50%;margin-right:5px;vertical-align:-2px}
 .ga-popup table{border-collapse:collapse;margin-top:3px}.ga-popup th{text-align:left;padding:1px 8px 1px 0;
  font-weight:normal;color:#555}
-#geoaccess-offline{display:none}
+#geoaccess-offline{display:none;position:absolute;bottom:24px;right:10px;z-index:1000;max-width:340px;font-size:12px;
+ background:#fff3cd;border:1px solid #e0b000}
 """
 
 
@@ -152,7 +153,7 @@ def change_map(cells: gpd.GeoDataFrame, names: dict[str, str], extent: tuple[flo
     fmap.get_root().html.add_child(Element(
         f"<div id='geoaccess-title' class='ga-panel' lang='{lang}'><div><b>{_esc(t['title'])}</b></div>"
         f"<div>{_esc(title)}</div><table>{''.join(rows)}</table>{none}</div>"
-        "<div id='geoaccess-offline'></div>"))
+        f"<div id='geoaccess-offline' class='ga-panel' role='status'>{MAP_TEXT[lang]['offline']}</div>"))
     fmap.add_child(_Wiring(registry, {}, lang, "WGS84"))
     return fmap
 

@@ -516,5 +516,5 @@ def _write_tables(result: RunResult, out: Path, lang: str = "zh") -> dict[str, P
         files["gaps"], files["gaps_geojson"] = write_target_gaps(result.gaps, out)
     if result.sites:
         files.update(write_sites(result.sites, out))
-    files.update(write_curves(result, out))
+    files.update(write_curves(result, out, lang))
     return files

@@ -265,3 +265,7 @@ def test_report_embeds_the_curve_with_its_goal_line(runs):
     rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
     red = (np.abs(rgb - [0xd7, 0x30, 0x27]).sum(axis=2) < 60).sum(axis=1)
     assert red.max() > 0.4 * rgb.shape[1]
+    # the Chinese report's plot is labelled in Chinese (another image, the same goal line)
+    zh = write_outputs(result, runs / "with_curve_zh", lang="zh")["report"].read_text(encoding="utf-8")
+    png_zh = (runs / "with_curve_zh" / "curve_health_circle_30min.png").read_bytes()
+    assert png_zh != png and base64.b64encode(png_zh).decode("ascii") in zh and "虚线为规划目标" in zh

@@ -96,7 +96,7 @@ def compare(run_a: str | Path, run_b: str | Path) -> Comparison:
     Returns
     -------
     Comparison
-        The table and notes (see :class:`Comparison`).
+        The table, the notes and the demand cells that changed (see :class:`Comparison`).
 
     Raises
     ------

@@ -74,10 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     region.add_argument("--self-contained", action="store_true", default=None, help="inline Leaflet in the maps")
 
     cmp = sub.add_parser("compare", help="current vs planned: two output folders compared per target and township "
-                                         "(compare.csv, compare.html)")
+                                         "(compare.csv, compare.html, compare_map.html)")
     cmp.add_argument("run_a", type=Path, help="output folder of the current state")
     cmp.add_argument("run_b", type=Path, help="output folder of the plan (e.g. with the proposed sites)")
     cmp.add_argument("--out", type=Path, help="folder for compare.csv/.html (default: compare-<A>-vs-<B> beside RUN_B)")
+    cmp.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of compare.html and compare_map.html")
 
     sub.add_parser("targets", help="list the built-in target definitions and the facility kinds")
 
@@ -289,7 +290,7 @@ def _compare(args: argparse.Namespace) -> int:
     comparison = compare(args.run_a, args.run_b)
     a, b = Path(args.run_a).resolve(), Path(args.run_b).resolve()
     out = args.out or b.parent / safe_folder_name(f"compare-{a.name}-vs-{b.name}")
-    files = write_comparison(comparison, out)
+    files = write_comparison(comparison, out, lang=args.lang)
     for tid, rows in comparison.table.groupby("target", sort=False):
         table = Table(title=f"现状 vs 规划 · {escape(tid)}: {escape(a.name)} → {escape(b.name)}")
         for col in ("township", "current", "planned", "verdict", "+ covered", "− uncovered"):
@@ -381,7 +382,7 @@ def _say_output_dir(scenario, out: Path | None) -> None:
 def _check(args: argparse.Namespace) -> int:
     """``geoaccess check``: read every input as ``run`` does, print what will be used, route nothing."""
     from .outputset import check_output_dir
-    from .pipeline import load_inputs, output_dir
+    from .pipeline import describe_inputs, load_inputs, output_dir
     from .scenario import load_scenario
 
     started = time.perf_counter()
@@ -389,55 +390,13 @@ def _check(args: argparse.Namespace) -> int:
     out = output_dir(scenario, args.out)
     check_output_dir(out, _carry(args.scenario, out))
     inputs = load_inputs(scenario)
-    for line in check_lines(inputs, out):
+    for line in describe_inputs(inputs, out):
         console.print(escape(line), soft_wrap=True)
     for warning in inputs.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     console.print(f"inputs OK ({time.perf_counter() - started:.1f} s; nothing routed, nothing written): "
                   f"geoaccess run {escape(str(args.scenario))}", soft_wrap=True)
     return 0
-
-
-def check_lines(inputs, out: Path) -> list[str]:
-    """What ``geoaccess check`` prints about loaded inputs (a :class:`geoaccess.pipeline.Inputs`)."""
-    from .network import report_lines
-
-    net, fac, demand, units = inputs.network, inputs.facilities, inputs.demand, inputs.units
-    sc = inputs.scenario
-    edges = net.edges
-    km = edges["length_m"].to_numpy(float).sum() / 1000
-    by_class = (edges.groupby(edges["highway"].astype(str))["length_m"].sum() / 1000).sort_values(ascending=False)
-    oneway_km = edges.loc[edges["oneway"].astype(bool), "length_m"].sum() / 1000
-    lines = [f"scenario: {sc.name}",
-             f"road network: {net.n_nodes:,} nodes, {net.n_edges:,} road segments, {km:,.1f} km; "
-             f"one-way {oneway_km / km:.0%} of km" if km > 0 else
-             f"road network: {net.n_nodes:,} nodes, {net.n_edges:,} road segments, 0 km",
-             "  km per highway class: " + ", ".join(f"{k} {v:,.1f}" for k, v in by_class.items()),
-             *report_lines(net.report)]
-    kinds = fac["kind"].astype(str).value_counts()
-    lines.append(f"facilities: {len(fac):,} (" + ", ".join(f"{k} {n}" for k, n in kinds.items()) + ")")
-    other = fac.loc[fac["kind"].astype(str) == "other", "type"].astype(str).value_counts()
-    if len(other):
-        lines.append("  types not in the vocabulary, counted as 'other' (see geoaccess targets): "
-                     + ", ".join(f"{k} ({n})" for k, n in other.items()))
-    pop = demand["pop"].to_numpy(float)
-    urban = demand["urban"].to_numpy(bool)
-    lines.append(f"population: {pop.sum():,.0f} people in {len(demand):,} cells/points; "
-                 f"urban {pop[urban].sum():,.0f}, rural {pop[~urban].sum():,.0f}")
-    if units is None:
-        lines.append("admin units: none ([admin] not set): county-wide verdicts only")
-    else:
-        with_people = demand.loc[demand["unit"].notna() & (demand["pop"] > 0), "unit"].nunique()
-        outside = pop[demand["unit"].isna().to_numpy()].sum()
-        lines.append(f"admin units: {len(units):,}, {with_people:,} with people; "
-                     f"{outside:,.0f} people outside every unit")
-    table = str(sc.population["path"]).lower().endswith((".csv", ".xlsx"))
-    lines.append(f"CRS: computing in {net.crs.to_string()} (metres); facility coordinates read as "
-                 f"{sc.facilities['crs']}; population " + (f"coordinates read as {sc.population['crs']}" if table
-                                                          else "in its file's own CRS"))
-    lines.append("targets: " + ", ".join(sc.targets))
-    lines.append(f"output folder: {out} (written as a set; checked, not created)")
-    return lines
 
 
 def _county_scenario(out: Path | None) -> Path:

@@ -102,9 +102,19 @@ def _curve_row(n: int, e: Evaluation, worst: float, target: Target, objective: f
             "goal": target.goal, "objective": objective, "status": status, "mip_gap": gap, "sites": ";".join(ids)}
 
 
-def plot_curve(curve: pd.DataFrame, target: Target, path: str | Path) -> Path:
+_WORDS = {
+    "en": {"goal": "goal {g}", "met": "goal met with {n} new site(s)", "x": "new sites",
+           "share": "people within {t:g} min (%)", "mean": "mean minutes", "min": " min"},
+    "zh": {"goal": "目标 {g}", "met": "新增 {n} 处即达标", "x": "新增点位数", "share": "{t:g}分钟内覆盖人口比例（%）",
+           "mean": "平均时间（分钟）", "min": " 分钟"},
+}
+
+
+def plot_curve(curve: pd.DataFrame, target: Target, path: str | Path, lang: str = "en") -> Path:
     """Draw a curve of :func:`site_curve` as a PNG: the target's value against the number
     of new sites, the goal line, and the first budget that meets the goal.
+
+    ``lang`` ``zh`` labels in Chinese when a Chinese font is installed (else in English).
 
     Returns
     -------
@@ -114,34 +124,47 @@ def plot_curve(curve: pd.DataFrame, target: Target, path: str | Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    from matplotlib import rc_context
     from matplotlib.figure import Figure
 
+    from .staticmap import cjk_font
+
+    font = cjk_font()
+    lang = lang if lang == "en" or font else "en"
+    w = _WORDS[lang]
     share = target.metric == "share_within"
     y = curve["value"].to_numpy(float) * (100 if share else 1)
     goal = target.goal * (100 if share else 1)
-    fig = Figure(figsize=(6, 3.6), dpi=120)
-    ax = fig.add_subplot()
-    ax.plot(curve["n_sites"], y, marker="o", color="#2166ac", label=target.id)
-    ax.axhline(goal, color="#d73027", linestyle="--", label=f"goal {goal:g}{' %' if share else ' min'}")
-    met = curve.index[curve["passed"].astype(bool)]
-    if len(met):
-        first = curve.loc[met[0]]
-        ax.annotate(f"goal met with {int(first['n_sites'])} new site(s)", (first["n_sites"], y[met[0]]),
-                    xytext=(10, -25 if share else 15), textcoords="offset points", arrowprops={"arrowstyle": "->"})
-    ax.set_xlabel("new sites")
-    ax.set_ylabel(f"people within {target.threshold_min:g} min (%)" if share else "mean minutes")
-    ax.set_xticks(curve["n_sites"])
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best")
-    fig.tight_layout()
-    from .io import write_with
+    with rc_context({"font.family": [font, "DejaVu Sans"] if font else ["DejaVu Sans"]}):
+        fig = Figure(figsize=(6, 3.6), dpi=120)
+        ax = fig.add_subplot()
+        ax.plot(curve["n_sites"], y, marker="o", color="#2166ac", label=target.id if lang == "en" else target.name_zh)
+        ax.axhline(goal, color="#d73027", linestyle="--", label=w["goal"].format(g=f"{goal:g}{' %' if share else w['min']}"))
+        met = curve.index[curve["passed"].astype(bool)]
+        if len(met):
+            first = curve.loc[met[0]]
+            ax.annotate(w["met"].format(n=int(first["n_sites"])), (first["n_sites"], y[met[0]]),
+                        xytext=(10, -25 if share else 15), textcoords="offset points", arrowprops={"arrowstyle": "->"})
+        ax.set_xlabel(w["x"])
+        ax.set_ylabel(w["share"].format(t=target.threshold_min) if share else w["mean"])
+        ax.set_xticks(curve["n_sites"])
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best")
+        fig.tight_layout()
+        from .io import write_with
 
-    return write_with(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
+        return write_with(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
 
 
-def write_curves(result: RunResult, out: Path) -> dict[str, Path]:
-    """``curve_<target>.csv`` and ``curve_<target>.png`` for every target with a curve."""
+def write_curves(result: RunResult, out: Path, lang: str = "zh") -> dict[str, Path]:
+    """``curve_<target>.csv`` and ``curve_<target>.png`` (labels in ``lang``) for every target with a curve."""
+    from .staticmap import cjk_font
+
     files = {}
+    note = "no Chinese font installed (apt-get install fonts-wqy-microhei): the curve plots are labelled in English"
+    if lang == "zh" and any(info.get("curve") for info in result.siting.values()) and cjk_font() is None \
+            and note not in result.warnings:
+        result.warnings.append(note)
     for tid, info in result.siting.items():
         if not info.get("curve"):
             continue
@@ -150,5 +173,5 @@ def write_curves(result: RunResult, out: Path) -> dict[str, Path]:
         with write_atomic(path, encoding="utf-8-sig") as fh:
             csv_safe(curve).to_csv(fh, index=False)
         files[f"curve_{tid}"] = path
-        files[f"curve_{tid}_png"] = plot_curve(curve, result.scenario.targets[tid], path.with_suffix(".png"))
+        files[f"curve_{tid}_png"] = plot_curve(curve, result.scenario.targets[tid], path.with_suffix(".png"), lang)
     return files

@@ -130,6 +130,49 @@ def load_inputs(scenario: Scenario, progress: Progress | None = None) -> Inputs:
     return Inputs(scenario, network, facilities, demand, units, warnings, far_demand)
 
 
+def describe_inputs(inputs: Inputs, out: Path) -> list[str]:
+    """What ``geoaccess check`` prints about loaded inputs: roads kept and dropped, facilities
+    per kind, people, townships, CRS decisions, targets and the output folder (lines of text)."""
+    from .network import report_lines
+
+    net, fac, demand, units = inputs.network, inputs.facilities, inputs.demand, inputs.units
+    sc = inputs.scenario
+    edges = net.edges
+    km = edges["length_m"].to_numpy(float).sum() / 1000
+    by_class = (edges.groupby(edges["highway"].astype(str))["length_m"].sum() / 1000).sort_values(ascending=False)
+    oneway_km = edges.loc[edges["oneway"].astype(bool), "length_m"].sum() / 1000
+    lines = [f"scenario: {sc.name}",
+             f"road network: {net.n_nodes:,} nodes, {net.n_edges:,} road segments, {km:,.1f} km; "
+             f"one-way {oneway_km / km:.0%} of km" if km > 0 else
+             f"road network: {net.n_nodes:,} nodes, {net.n_edges:,} road segments, 0 km",
+             "  km per highway class: " + ", ".join(f"{k} {v:,.1f}" for k, v in by_class.items()),
+             *report_lines(net.report)]
+    kinds = fac["kind"].astype(str).value_counts()
+    lines.append(f"facilities: {len(fac):,} (" + ", ".join(f"{k} {n}" for k, n in kinds.items()) + ")")
+    other = fac.loc[fac["kind"].astype(str) == "other", "type"].astype(str).value_counts()
+    if len(other):
+        lines.append("  types not in the vocabulary, counted as 'other' (see geoaccess targets): "
+                     + ", ".join(f"{k} ({n})" for k, n in other.items()))
+    pop = demand["pop"].to_numpy(float)
+    urban = demand["urban"].to_numpy(bool)
+    lines.append(f"population: {pop.sum():,.0f} people in {len(demand):,} cells/points; "
+                 f"urban {pop[urban].sum():,.0f}, rural {pop[~urban].sum():,.0f}")
+    if units is None:
+        lines.append("admin units: none ([admin] not set): county-wide verdicts only")
+    else:
+        with_people = demand.loc[demand["unit"].notna() & (demand["pop"] > 0), "unit"].nunique()
+        outside = pop[demand["unit"].isna().to_numpy()].sum()
+        lines.append(f"admin units: {len(units):,}, {with_people:,} with people; "
+                     f"{outside:,.0f} people outside every unit")
+    table = str(sc.population["path"]).lower().endswith((".csv", ".xlsx"))
+    lines.append(f"CRS: computing in {net.crs.to_string()} (metres); facility coordinates read as "
+                 f"{sc.facilities['crs']}; population " + (f"coordinates read as {sc.population['crs']}" if table
+                                                          else "in its file's own CRS"))
+    lines.append("targets: " + ", ".join(sc.targets))
+    lines.append(f"output folder: {out} (written as a set; checked, not created)")
+    return lines
+
+
 def output_dir(scenario: Scenario, out_dir: str | Path | None = None) -> Path:
     """The output folder of a run: ``out_dir``, else ``[output] dir``, else
     ``maps/<scenario name made safe>/`` (see :func:`geoaccess.outputset.safe_folder_name`)."""
@@ -389,5 +432,5 @@ def _write_tables(result: RunResult, out: Path, lang: str = "zh") -> dict[str, P
         files["gaps"], files["gaps_geojson"] = write_target_gaps(result.gaps, out)
     if result.sites:
         files.update(write_sites(result.sites, out))
-    files.update(write_curves(result, out))
+    files.update(write_curves(result, out, lang))
     return files

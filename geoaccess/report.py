@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .io import write_with
+from .outputset import safe_folder_name
 from .results import (ATTRIBUTION, FAIL_COLOUR, NODATA_COLOUR, PASS_COLOUR, check_lang, goal_text, roads_from_osm,
                       target_name, unreachable_note, value_text, verdict_text)
 from .staticmap import static_map_png, top_gaps
@@ -46,7 +47,7 @@ TEXT = {
         "residents": "常住人口", "per_1000": "每千人床位", "e2sfca": "30分钟服务范围内（E2SFCA）每千人",
         "units_fail": "未达标乡镇（街道）", "figure": "地图", "headline_all": "{p}/{n} 项指标全县达标",
         "streets": "{k} 个街道", "towns": "{k} 个乡镇", "fail_target": "未达到“{name}”", "and": "、",
-        "details": "各指标详情", "map_caption": "{name}：人口格网按出行时间着色，乡镇边界绿色为达标、红色为未达标，"
+        "details": "各指标详情", "curve": "新增点位数与指标值（虚线为规划目标）", "map_caption": "{name}：人口格网按出行时间着色，乡镇边界绿色为达标、红色为未达标，"
         "紫色圆点为服务缺口（编号同缺口表）。交互地图：",
         "method_text": (
             "出行时间沿 OpenStreetMap 道路网计算：从居住点按步行速度走到最近的道路，再沿道路按各类道路的限速"
@@ -73,7 +74,8 @@ TEXT = {
         "residents": "residents", "per_1000": "beds per 1,000", "e2sfca": "within a 30-min catchment (E2SFCA), per 1,000",
         "units_fail": "Townships failing", "figure": "Map", "headline_all": "{p}/{n} targets met county-wide",
         "streets": "{k} urban streets (街道)", "towns": "{k} townships", "fail_target": "fail “{name}”", "and": " and ",
-        "details": "Targets in detail", "map_caption": "{name}: demand cells coloured by travel time, township "
+        "details": "Targets in detail", "curve": "Value against the number of new sites (dashed: the goal)",
+        "map_caption": "{name}: demand cells coloured by travel time, township "
         "outlines green (pass) or red (fail), purple dots the gaps (numbered as in the gap tables). Interactive map: ",
         "method_text": (
             "Travel times follow the OpenStreetMap road network: a walk from home to the nearest road, then the "
@@ -104,6 +106,7 @@ h3{font-size:13px;margin:10px 0 4px;color:#444}
 .kv{font-size:12px;color:#444}
 figure{margin:10px 0}figure img{display:block;max-width:100%;height:auto;margin:0 auto}
 figcaption{font-size:11px;color:#555}
+figure.curve img{max-height:260px;margin:0}
 .details{display:grid;grid-template-columns:repeat(var(--n),minmax(0,1fr));gap:14px}
 .detail{break-inside:avoid;page-break-inside:avoid;min-width:0}
 .detail .name{font-weight:bold;border-bottom:1px solid #999}
@@ -127,7 +130,7 @@ table.t td.n,table.t th.n{text-align:right;white-space:nowrap}
  body{padding:0;font-size:10px}h1{font-size:17px}.headline{font-size:13px}.sub{margin-bottom:4px}
  .cards{gap:6px}.card{padding:4px 8px}.card .name{font-size:12px}.verdict{font-size:15px;margin:2px 0}
  .big{font-size:15px}.kv{font-size:9.5px}
- figure{margin:4px 0}figure img{max-height:118mm;width:auto}
+ figure{margin:4px 0}figure img{max-height:118mm;width:auto}figure.curve img{max-height:42mm}
  .page2{break-before:page;page-break-before:always}
  .details{gap:8px}h2{margin:4px 0 3px;font-size:13px}h3{margin:5px 0 2px;font-size:10px}
  .bars{font-size:8px}.bars[data-many]{columns:2;column-gap:8px}.bar{height:11px}.bar .track,.bar .fill{height:7px}
@@ -376,10 +379,20 @@ def _card(e: "Evaluation", lang: str) -> str:
         f"<div class='kv'>{_facts(e, lang)}</div>{units_line}{why}</section>")
 
 
-def _detail(result: "RunResult", e: "Evaluation", lang: str) -> str:
+def _curve(e: "Evaluation", png: bytes | None, lang: str) -> str:
+    """The "how many sites are enough" plot of ``site --curve`` (with its goal line), embedded."""
+    if not png:
+        return ""
+    data = base64.b64encode(png).decode("ascii")
+    return (f"<figure class='curve' data-target='{_esc(e.target.id)}'><img src='data:image/png;base64,{data}' "
+            f"alt='{_esc(TEXT[lang]['curve'])}'><figcaption>{_esc(TEXT[lang]['curve'])}</figcaption></figure>")
+
+
+def _detail(result: "RunResult", e: "Evaluation", lang: str, curve: bytes | None = None) -> str:
     return (f"<section class='detail' data-target='{_esc(e.target.id)}'>"
             f"<div class='name'>{_esc(target_name(e.target, lang))}</div>"
-            f"{_ranking(e, lang)}{_gaps_table(result, e, lang)}{_sites_table(result, e, lang)}</section>")
+            f"{_ranking(e, lang)}{_gaps_table(result, e, lang)}{_sites_table(result, e, lang)}"
+            f"{_curve(e, curve, lang)}</section>")
 
 
 def map_target(result: "RunResult") -> str | None:
@@ -406,12 +419,15 @@ def _figure(result: "RunResult", lang: str, map_href: str | None) -> str:
             f"{_esc(t['map_caption'].format(name=target_name(e.target, lang)))}{link}</figcaption></figure>")
 
 
-def report_html(result: "RunResult", lang: str = "zh", map_href: str | None = None) -> str:
-    """The report page as a string; ``map_href`` (relative URL of map.html) is linked and embedded."""
+def report_html(result: "RunResult", lang: str = "zh", map_href: str | None = None,
+                curves: dict[str, bytes] | None = None) -> str:
+    """The report page as a string; ``map_href`` (relative URL of map.html) is linked and embedded;
+    ``curves`` (target id → PNG bytes of ``curve_<target>.png``) are shown with their target."""
     check_lang(lang)
     t = TEXT[lang]
+    curves = curves or {}
     cards = "".join(_card(e, lang) for e in result.evaluations)
-    details = "".join(_detail(result, e, lang) for e in result.evaluations)
+    details = "".join(_detail(result, e, lang, curves.get(e.target.id)) for e in result.evaluations)
     mapbox = ""
     if map_href:
         href = _esc(map_href)
@@ -438,7 +454,9 @@ def write_report(result: "RunResult", path: str | Path, lang: str = "zh", map_pa
     """Write the HTML report to ``path``, atomically.
 
     ``map_path`` is linked and embedded (an iframe, by a path relative to the report);
-    by default ``map.html`` beside the report when it exists.
+    by default ``map.html`` beside the report when it exists. A ``curve_<target>.png``
+    beside the report (``site --curve``) is embedded with its target (base64: the report
+    stays one file).
 
     Raises
     ------
@@ -452,6 +470,8 @@ def write_report(result: "RunResult", path: str | Path, lang: str = "zh", map_pa
     href = None
     if map_path is not None:
         href = Path(os.path.relpath(Path(map_path).resolve(), target.parent.resolve())).as_posix()
-    page = report_html(result, lang=lang, map_href=href)
+    curves = {e.target.id: path.read_bytes() for e in result.evaluations
+              if (path := target.parent / f"curve_{safe_folder_name(e.target.id)}.png").is_file()}
+    page = report_html(result, lang=lang, map_href=href, curves=curves)
     # write_with (not write_atomic): the new file gets the usual permissions, as map.html does
     return write_with(target, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))

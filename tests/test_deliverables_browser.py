@@ -122,6 +122,23 @@ def test_report_prints_to_at_most_two_a4_pages_with_the_map_image(which, demo, c
             assert unit in text.replace(" ", "").replace("\n", ""), unit
 
 
+def test_report_with_curves_still_prints_to_two_a4_pages(county, tmp_path):
+    """30 townships and a "how many sites are enough" curve for two targets: still two pages,
+    with the map and both curves printed."""
+    from geoaccess.curve import site_curve
+
+    curved = dataclasses.replace(county, siting={})
+    timed = [e.target.id for e in county.evaluations if e.target.metric == "share_within"][:2]
+    for tid in timed:
+        site_curve(curved, tid, 3, spacing_m=1500, time_limit_s=20)
+    files = write_outputs(curved, tmp_path / "out", lang="zh")
+    assert all((tmp_path / "out" / f"curve_{tid}.png").is_file() for tid in timed)
+    pdf = _pdf_pages(files["report"], tmp_path / "report.pdf")
+    assert 1 <= len(pdf.pages) <= 2, len(pdf.pages)
+    images = [img for page in pdf.pages for img in page.images]
+    assert len(images) >= 1 + len(timed), len(images)  # the map and every curve, printed
+
+
 def test_sited_target_opens_with_its_sites_spread_apart_and_township_labels(offline, county, tmp_path):
     second = county.evaluations[1].target.id
     centre = county.demand.geometry.iloc[len(county.demand) // 2]
@@ -161,3 +178,40 @@ def test_sited_target_opens_with_its_sites_spread_apart_and_township_labels(offl
     # generated roads are not OpenStreetMap data: no OSM credit on this map
     assert "OpenStreetMap contributors" not in state["title"]
 
+
+
+def test_compare_map_opens_offline_with_exactly_the_changed_cells(offline, tmp_path):
+    """Two runs of the hand-made county of test_proposals (see test_comparison): the plan
+    upgrades T1 and T3 and drops the hospital, so all five villages change (four newly
+    covered, one newly uncovered); the map draws those five cells and nothing fails offline."""
+    import pandas as pd
+
+    from geoaccess.comparison import compare, write_comparison
+    from test_browser import problems
+    from test_proposals import _scenario
+
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        scenario = _scenario(tmp_path / run)
+        if run == "b":
+            fac = pd.read_csv(tmp_path / "b" / "facilities.csv")
+            fac.loc[fac["id"].isin(["T1", "T3"]), "type"] = "sub_centre"
+            fac.loc[fac["id"] == "H", "type"] = "village_clinic"
+            fac.to_csv(tmp_path / "b" / "facilities.csv", index=False)
+        run_scenario(load_scenario(scenario), out_dir=tmp_path / f"run_{run}")
+    files = write_comparison(compare(tmp_path / "run_a", tmp_path / "run_b"), tmp_path / "cmp", lang="zh")
+    load(offline, files["compare_map"])
+    wait_for_map(offline)
+    state = offline.execute_script("""
+        var g = window.geoaccess, out = {};
+        Object.keys(g.layers).forEach(function (n) {
+            var colours = g.layers[n].getLayers().map(function (l) { return l.options.fillColor; }).sort();
+            out[n] = {visible: g.map.hasLayer(g.layers[n]), colours: colours}; });
+        out.markers = document.querySelectorAll('.leaflet-ga-gaps-pane path.leaflet-interactive').length;
+        return out;""")
+    (name,) = [k for k in state if k.startswith("变化的人口格网 · ")]
+    assert state[name]["visible"] and state["markers"] == 5
+    from geoaccess.comparemap import CHANGE_COLOURS
+
+    assert state[name]["colours"] == sorted([CHANGE_COLOURS["newly_covered"]] * 4 + [CHANGE_COLOURS["newly_uncovered"]])
+    assert problems(offline, allow_tiles=True) == []

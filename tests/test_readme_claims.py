@@ -1,0 +1,75 @@
+"""What a new user meets following README.md: its stated numbers and the commands as written."""
+
+import re
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+
+import geoaccess as ga
+from geoaccess.errors import InputError
+from geoaccess.region.config import load_region
+from geoaccess.report import report_html
+from geoaccess.synthetic import generate_county, generate_region
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+SEED_REGIONS = Path("/work/shared/data/china_admin/counties_seed_regions.geojson")
+
+
+def _int(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return ga.run(ga.data_path("demo", "scenario.toml"))
+
+
+def test_readme_demo_network_size_is_what_loading_gives(demo):
+    nodes, segments = map(_int, re.search(r"monaco\.osm\.pbf` \(([\d,]+) nodes and ([\d,]+) road segments",
+                                          README).groups())
+    assert (nodes, segments) == (demo.network.n_nodes, demo.network.n_edges)
+
+
+def test_readme_synthetic_county_size_matches_the_generator_the_cli_calls(tmp_path):
+    # `geoaccess demo --county` calls generate_county(seed=0, area_km2=600, n_nodes=30_000); the README
+    # must state the routing network the run prints (junction nodes), not the OSM node target.
+    claim = re.search(r"`geoaccess demo --county` runs .*?\(([\d,]+) km²,\s+([\d,]+) routing nodes and ([\d,]+) road "
+                      r"segments", README, re.S)
+    assert claim, "README no longer states the synthetic county's size"
+    area, nodes, segments = map(_int, claim.groups())
+    cli = (ROOT / "geoaccess" / "cli.py").read_text(encoding="utf-8")
+    assert f"area_km2={area:.1f}" in cli and "n_nodes=30_000" in cli
+    county = generate_county(tmp_path / "c", seed=0, area_km2=600.0, n_nodes=30_000)
+    net = ga.network_from_osm(county.directory / "roads.osm")
+    assert (net.n_nodes, net.n_edges) == (nodes, segments)
+    towns = gpd.read_file(county.townships_gpkg)
+    assert towns.to_crs(towns.estimate_utm_crs()).area.sum() / 1e6 == pytest.approx(area, rel=0.01)
+
+
+def test_generate_region_names_a_missing_counties_file(tmp_path):
+    with pytest.raises(InputError, match="county polygons file not found: .*no_such_counties.geojson"):
+        generate_region(tmp_path / "prov", tmp_path / "no_such_counties.geojson")
+
+
+def test_region_file_given_by_a_relative_path_finds_its_facilities(tmp_path, monkeypatch):
+    # README: `geoaccess run-region prov/region.toml` from the folder holding prov/ (the facilities path
+    # was joined to the region file's folder twice: prov/prov/facilities.csv)
+    generate_region(tmp_path / "prov", SEED_REGIONS, only=["520103"], nodes_per_km2=2.0, cell_size_m=500.0)
+    monkeypatch.chdir(tmp_path)
+    region = load_region(Path("prov") / "region.toml")
+    for section, key in (("facilities", "path"), ("population", "path"), ("network", "source")):
+        path = Path(getattr(region.scenario, section)[key])
+        assert path.is_file() and path.samefile(tmp_path / "prov" / Path(path).name), (section, path)
+
+
+@pytest.mark.parametrize("lang, label", [("zh", "全县"), ("en", "whole area")])
+def test_report_without_townships_labels_its_one_row_as_the_whole_area(demo, lang, label):
+    # the demo has no [admin]: its one county-wide row is named "all" in the data, not for leaders
+    assert demo.units is None
+    page = report_html(demo, lang, map_href="map.html")
+    text = re.sub(r"<[^>]+>", " ", page.split("<body", 1)[1])
+    assert not re.search(r"\ball\b", text)
+    bars = re.findall(r"<span class='lab' title='[^']*'>([^<]+)</span>", page)
+    assert bars == [label] * len(demo.evaluations)

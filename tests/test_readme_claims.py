@@ -1,15 +1,21 @@
 """What a new user meets following README.md: its stated numbers and the commands as written."""
 
+import html
+import json
 import re
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pytest
 
 import geoaccess as ga
 from geoaccess.errors import InputError
 from geoaccess.region.config import load_region
+from geoaccess.maps import map_from_result
 from geoaccess.report import report_html
+from geoaccess.results import FAIL_COLOUR, PASS_COLOUR
+from geoaccess.staticmap import static_map_png
 from geoaccess.synthetic import generate_county, generate_region
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +38,13 @@ def test_readme_demo_network_size_is_what_loading_gives(demo):
     assert (nodes, segments) == (demo.network.n_nodes, demo.network.n_edges)
 
 
-def test_readme_synthetic_county_size_matches_the_generator_the_cli_calls(tmp_path):
+@pytest.fixture(scope="module")
+def demo_county(tmp_path_factory):
+    """The county `geoaccess demo --county` generates (cli.py: seed 0, 600 km², n_nodes 30,000)."""
+    return generate_county(tmp_path_factory.mktemp("demo_county"), seed=0, area_km2=600.0, n_nodes=30_000)
+
+
+def test_readme_synthetic_county_size_matches_the_generator_the_cli_calls(demo_county):
     # `geoaccess demo --county` calls generate_county(seed=0, area_km2=600, n_nodes=30_000); the README
     # must state the routing network the run prints (junction nodes), not the OSM node target.
     claim = re.search(r"`geoaccess demo --county` runs .*?\(([\d,]+) km²,\s+([\d,]+) routing nodes and ([\d,]+) road "
@@ -41,7 +53,7 @@ def test_readme_synthetic_county_size_matches_the_generator_the_cli_calls(tmp_pa
     area, nodes, segments = map(_int, claim.groups())
     cli = (ROOT / "geoaccess" / "cli.py").read_text(encoding="utf-8")
     assert f"area_km2={area:.1f}" in cli and "n_nodes=30_000" in cli
-    county = generate_county(tmp_path / "c", seed=0, area_km2=600.0, n_nodes=30_000)
+    county = demo_county
     net = ga.network_from_osm(county.directory / "roads.osm")
     assert (net.n_nodes, net.n_edges) == (nodes, segments)
     towns = gpd.read_file(county.townships_gpkg)
@@ -73,3 +85,34 @@ def test_report_without_townships_labels_its_one_row_as_the_whole_area(demo, lan
     assert not re.search(r"\ball\b", text)
     bars = re.findall(r"<span class='lab' title='[^']*'>([^<]+)</span>", page)
     assert bars == [label] * len(demo.evaluations)
+
+
+def test_map_draws_failing_township_outlines_over_passing_neighbours(demo_county, monkeypatch):
+    # In the --county demo 城东街道 and 城西街道 fail the 15-minute target while their neighbours
+    # pass; drawn in file order, the neighbours' green hid the failing units' shared borders.
+    res = ga.run(demo_county.scenario_toml)
+    failing = {str(r["name"]) for e in res.evaluations for r in e.units.to_dict(orient="records")
+               if r["passed"] is False or r["passed"] is np.False_}
+    assert failing and failing < set(res.units["unit"].astype(str))
+    fmap = map_from_result(res, lang="zh")
+    layer = next(c for c in fmap._children.values() if getattr(c, "layer_name", "") == "行政区划（乡镇/街道）")
+    feats = json.loads(layer.data)["features"]
+    colours = [f["properties"]["s"]["color"] for f in feats]
+    assert {html.unescape(f["properties"]["t"]) for f in feats if f["properties"]["s"]["color"] == FAIL_COLOUR} \
+        == failing
+    last_pass = max(i for i, c in enumerate(colours) if c == PASS_COLOUR)
+    first_fail = min(i for i, c in enumerate(colours) if c == FAIL_COLOUR)
+    assert last_pass < first_fail
+    # the report's static map image: outlines plotted in one call, failing ones last
+    drawn = []
+    real_plot = gpd.GeoSeries.plot
+
+    def spy(self, *args, **kwargs):
+        if isinstance(kwargs.get("color"), list):
+            drawn.append(list(kwargs["color"]))
+        return real_plot(self, *args, **kwargs)
+
+    monkeypatch.setattr(gpd.GeoSeries, "plot", spy)
+    static_map_png(res, "medical_point_15min", "zh")
+    outline = next(c for c in drawn if FAIL_COLOUR in c)
+    assert outline.count(FAIL_COLOUR) == len(failing) and outline == sorted(outline, key=[PASS_COLOUR, FAIL_COLOUR].index)

@@ -322,7 +322,8 @@ def _sites_table(result: "RunResult", e: "Evaluation", lang: str) -> str:
         lonlat = list(zip(g.x, g.y))
     total, covered = e.population_total, e.population_covered
     body = []
-    minutes = "min" in str(df["measure"].iloc[0]) if "measure" in df else False  # p-median / p-center: minutes
+    # p-median / p-center: minutes ("mean minutes…", "worst-case minutes…"); not "people within 15 min"
+    minutes = "minutes" in str(df["measure"].iloc[0]) if "measure" in df else False
     for i, r in enumerate(df.to_dict(orient="records")):
         gain = float(r.get("gain", 0) or 0)
         covered += gain

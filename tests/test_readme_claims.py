@@ -116,3 +116,19 @@ def test_map_draws_failing_township_outlines_over_passing_neighbours(demo_county
     static_map_png(res, "medical_point_15min", "zh")
     outline = next(c for c in drawn if FAIL_COLOUR in c)
     assert outline.count(FAIL_COLOUR) == len(failing) and outline == sorted(outline, key=[PASS_COLOUR, FAIL_COLOUR].index)
+
+
+def test_report_sites_table_of_a_share_target_counts_people_not_minutes():
+    # `site --target medical_point_15min` (MCLP) writes measure "people within 15 min": the report
+    # read the "min" in it as minutes and printed 240311.2 分钟 for 240,311 people
+    res = ga.run(ga.data_path("demo", "scenario.toml"))
+    sites = ga.site(res, "medical_point_15min", n_new=1, spacing_m=200)
+    assert sites["measure"].iloc[0] == "people within 15 min"
+    e = res.evaluation("medical_point_15min")
+    page = report_html(res, "zh", map_href="map.html")
+    table = page.split("<table class='t sites'>", 1)[1].split("</table>", 1)[0]
+    cells = re.findall(r"<td class='n'>([^<]*)</td>", table)
+    gain = float(sites["gain"].iloc[0])
+    share = 100 * (e.population_covered + gain) / e.population_total
+    assert cells[0] == f"+{gain:,.0f}" and "分钟" not in table
+    assert float(cells[1].rstrip("%")) == pytest.approx(share, abs=0.051)

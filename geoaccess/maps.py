@@ -378,7 +378,10 @@ def _unit_features(result: "RunResult", lang: str, display: _Display) -> list[di
         popup = f"<div class='ga-popup'><b>{_esc(name)}</b>{pop_line}<table>{body}</table></div>"
         feats.append(_feature(g, {"s": {"color": colour, "weight": 2.5, "opacity": 0.9, "fill": True,
                                         "fillColor": colour, "fillOpacity": 0.03}, "p": popup, "t": _esc(name), "l": 1}))
-    return feats
+    # Neighbours share borders and a later outline paints over an earlier one: failing units
+    # go last, so a failing unit is red all round, never hidden by its passing neighbours' green.
+    rank = {PASS_COLOUR: 0, NODATA_COLOUR: 1, FAIL_COLOUR: 2}
+    return sorted(feats, key=lambda f: rank.get(f["properties"]["s"]["color"], 1))
 
 
 def _gap_features(gaps: gpd.GeoDataFrame, target: "Target", lang: str, display: _Display,

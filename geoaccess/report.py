@@ -45,7 +45,7 @@ TEXT = {
         "ranking_mean": "各乡镇（街道）平均时间排名（由长到短）", "ranking_beds": "各乡镇（街道）每千人床位数排名（由低到高）",
         "within": "{t}分钟内", "p90": "90% 的居民在", "p90_after": "以内", "beds": "床位", "beds_unit": "张",
         "residents": "常住人口", "per_1000": "每千人床位", "e2sfca": "30分钟服务范围内（E2SFCA）每千人",
-        "units_fail": "未达标乡镇（街道）", "figure": "地图", "headline_all": "{p}/{n} 项指标全县达标",
+        "units_fail": "未达标乡镇（街道）", "whole_area": "全县", "figure": "地图", "headline_all": "{p}/{n} 项指标全县达标",
         "streets": "{k} 个街道", "towns": "{k} 个乡镇", "fail_target": "未达到“{name}”", "and": "、",
         "details": "各指标详情", "curve": "新增点位数与指标值（虚线为规划目标）", "map_caption": "{name}：人口格网按出行时间着色，乡镇边界绿色为达标、红色为未达标，"
         "紫色圆点为服务缺口（编号同缺口表）。交互地图：",
@@ -72,7 +72,7 @@ TEXT = {
         "ranking_beds": "Townships ranked by beds per 1,000 (lowest first)",
         "within": "within {t} min", "p90": "90% of residents within", "p90_after": "", "beds": "Beds", "beds_unit": "",
         "residents": "residents", "per_1000": "beds per 1,000", "e2sfca": "within a 30-min catchment (E2SFCA), per 1,000",
-        "units_fail": "Townships failing", "figure": "Map", "headline_all": "{p}/{n} targets met county-wide",
+        "units_fail": "Townships failing", "whole_area": "whole area", "figure": "Map", "headline_all": "{p}/{n} targets met county-wide",
         "streets": "{k} urban streets (街道)", "towns": "{k} townships", "fail_target": "fail “{name}”", "and": " and ",
         "details": "Targets in detail", "curve": "Value against the number of new sites (dashed: the goal)",
         "map_caption": "{name}: demand cells coloured by travel time, township "
@@ -206,11 +206,12 @@ def _bar(name: str, fraction: float, colour: str, goal: float | None, label: str
             f"<span class='num'>{_esc(label)}</span>{extra}</div>")
 
 
-def _ranking(e: "Evaluation", lang: str) -> str:
+def _ranking(e: "Evaluation", lang: str, whole_area: bool = False) -> str:
     """CSS bars of the units on the verdict's own metric, worst first.
 
     Shares: share within the threshold, lowest first. Mean times: mean minutes, longest
     first, with the share within the threshold beside. Per 1,000: the unit's value, lowest first.
+    ``whole_area``: no admin units, the one row is the whole area (labelled so, not "all").
     """
     t = TEXT[lang]
     units = e.units.copy()
@@ -234,7 +235,8 @@ def _ranking(e: "Evaluation", lang: str) -> str:
             also = "—" if _missing(share) else f"{float(share):.0%}"
         why = unreachable_note(row.get("value"), row.get("passed"), e.target, lang)
         note = note or why
-        rows.append(_bar(str(row["name"]), v / top if math.isfinite(v) else 1.0, colour, e.target.goal / top,
+        label = t["whole_area"] if whole_area else str(row["name"])
+        rows.append(_bar(label, v / top if math.isfinite(v) else 1.0, colour, e.target.goal / top,
                          value_text(v, e.target, lang) + (" *" if why else ""), also))
     title = {"share_within": t["ranking"], "mean_time": t["ranking_mean"]}.get(metric, t["ranking_beds"])
     if metric == "mean_time":
@@ -323,7 +325,8 @@ def _sites_table(result: "RunResult", e: "Evaluation", lang: str) -> str:
         lonlat = list(zip(g.x, g.y))
     total, covered = e.population_total, e.population_covered
     body = []
-    minutes = "min" in str(df["measure"].iloc[0]) if "measure" in df else False  # p-median / p-center: minutes
+    # p-median / p-center: minutes ("mean minutes…", "worst-case minutes…"); not "people within 15 min"
+    minutes = "minutes" in str(df["measure"].iloc[0]) if "measure" in df else False
     for i, r in enumerate(df.to_dict(orient="records")):
         gain = float(r.get("gain", 0) or 0)
         covered += gain
@@ -391,7 +394,7 @@ def _curve(e: "Evaluation", png: bytes | None, lang: str) -> str:
 def _detail(result: "RunResult", e: "Evaluation", lang: str, curve: bytes | None = None) -> str:
     return (f"<section class='detail' data-target='{_esc(e.target.id)}'>"
             f"<div class='name'>{_esc(target_name(e.target, lang))}</div>"
-            f"{_ranking(e, lang)}{_gaps_table(result, e, lang)}{_sites_table(result, e, lang)}"
+            f"{_ranking(e, lang, whole_area=result.units is None)}{_gaps_table(result, e, lang)}{_sites_table(result, e, lang)}"
             f"{_curve(e, curve, lang)}</section>")
 
 

@@ -108,7 +108,9 @@ def _render(result: "RunResult", e, lang: str, w: dict, size_in: tuple[float, fl
         verdict = dict(zip(e.units["name"].astype(str), e.units["passed"]))
         units = result.units.to_crs(demand.crs) if result.units.crs != demand.crs else result.units
         colours = [_verdict_colour(verdict.get(str(n))) for n in units["unit"]]
-        units.boundary.plot(ax=ax, color=colours, linewidth=1.2)
+        # failing outlines last, so a shared border shows red rather than the passing neighbour's green
+        order = np.argsort([{PASS_COLOUR: 0, FAIL_COLOUR: 2}.get(c, 1) for c in colours], kind="stable")
+        units.iloc[order].boundary.plot(ax=ax, color=[colours[i] for i in order], linewidth=1.2)
         if len(units) <= 60:  # names stay legible up to a few dozen townships
             pts = units.geometry.representative_point()
             for name, x, y in zip(units["unit"].astype(str), pts.x, pts.y):

@@ -95,7 +95,7 @@ def load_region(path: str | Path) -> Region:
         if key not in reg:
             raise InputError(f"{p.name}: [region] needs {key} = \"...\" (units: the county polygon file; id and "
                              "name_column: its id and name columns)")
-    base = p.parent
+    base = p.resolve().parent  # absolute: scenario_from_dict joins the template's paths to it again
     template = copy.deepcopy(raw)
     for section, key in _PATH_KEYS + (("targets", "file"),):
         value = template.get(section, {}).get(key)

@@ -22,7 +22,7 @@ from scipy.spatial import cKDTree
 from shapely.ops import polylabel
 
 from ..errors import InputError
-from ..io import write_atomic
+from ..io import read_vector, write_atomic
 from .common import _check_int, _check_range, _deg_sizes
 from .county import _facilities
 from .files import _population_raster, _write_gpkg, _write_raster
@@ -131,7 +131,8 @@ def generate_region(out_dir: str | Path, counties: str | Path, *, id_column: str
     Raises
     ------
     InputError
-        A missing column, an unknown id in ``only``, a parameter out of range.
+        A missing or unreadable ``counties`` file, a missing column, an unknown id in
+        ``only``, a parameter out of range.
     """
     import geopandas as gpd
     from pyproj import Transformer
@@ -142,7 +143,7 @@ def generate_region(out_dir: str | Path, counties: str | Path, *, id_column: str
     seed = _check_int("seed", seed, 0, 2 ** 63 - 1)
     nodes_per_km2 = _check_range("nodes_per_km2", nodes_per_km2, 1.0, 500.0)
     cell_size_m = _check_range("cell_size_m", cell_size_m, 10.0, 1_000.0)
-    polys = gpd.read_file(counties)
+    polys = read_vector(counties, "county polygons file")
     for col in (id_column, name_column):
         if col not in polys.columns:
             raise InputError(f"{counties}: no column {col!r}; columns: {', '.join(map(str, polys.columns))}")

@@ -185,10 +185,8 @@ def _facilities(L: dict[str, Any], NW: dict[str, Any], rng: np.random.Generator,
 
 # ----------------------------------------------------------------------------- public API
 
-_SCENARIO = """[scenario]
-name = "synthetic-county"
-
-[network]
+# The input sections every generated scenario shares (a county's and a region's).
+INPUTS_TOML = """[network]
 source = "{network}"
 
 [facilities]
@@ -202,6 +200,12 @@ crs = "EPSG:4326"
 
 [population]
 path = "population.tif"
+"""
+
+_SCENARIO = """[scenario]
+name = "synthetic-county"
+
+""" + INPUTS_TOML + """
 
 [admin]
 path = "townships.gpkg"

@@ -24,7 +24,7 @@ from shapely.ops import polylabel
 from ..errors import InputError
 from ..io import read_vector, write_atomic
 from .common import _check_int, _check_range, _deg_sizes
-from .county import _facilities
+from .county import INPUTS_TOML, _facilities
 from .files import _population_raster, _write_gpkg, _write_raster
 from .layout import _layout
 from .network import _build_network, _compact
@@ -41,20 +41,7 @@ id = "{id_column}"
 name_column = "{name_column}"
 crs = "{crs}"
 
-[network]
-source = "roads.gpkg"
-
-[facilities]
-path = "facilities.csv"
-x = "lon"
-y = "lat"
-type = "type"
-name = "name"
-capacity = "beds"
-crs = "EPSG:4326"
-
-[population]
-path = "population.tif"
+""" + INPUTS_TOML.replace("{network}", "roads.gpkg") + """
 
 [targets]
 use = ["medical_point_15min", "health_circle_30min", "ems_120"]

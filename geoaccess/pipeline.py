@@ -255,17 +255,20 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
     for mode, placement in engine._facilities.items():
         off = ~placement.on_network
         if off.any():
-            names = ", ".join(f"{n} ({d:,.0f} m)" for n, d in zip(facilities.loc[off, "name"].astype(str)[:5],
-                                                                    placement.distance_m[off][:5]))
+            # inf: every road within reach lies across mapped water
+            names = ", ".join(f"{n} ({f'{d:,.0f} m' if np.isfinite(d) else 'only across water'})"
+                              for n, d in zip(facilities.loc[off, "name"].astype(str)[:5], placement.distance_m[off][:5]))
             warnings.append(f"{off.sum()} facilit{'y is' if off.sum() == 1 else 'ies are'} farther than "
-                            f"{engine.graph(mode).speeds.access_max_m:,.0f} m from any {mode} road and cannot "
+                            f"{engine.graph(mode).speeds.access_max_m:,.0f} m from any {mode} road (or reach one only "
+                            "across mapped water) and cannot "
                             f"be reached in that mode: {names}. Check their coordinates (GCJ-02 given as WGS84?) "
                             "or the road network's extent.")
     for mode, placement in engine._demand.items():
         off_pop = demand["pop"].to_numpy()[~placement.on_network].sum()
         if off_pop > 0:
             warnings.append(f"{off_pop:,.0f} people live farther than "
-                            f"{engine.graph(mode).speeds.access_max_m:,.0f} m from any {mode} road: counted as "
+                            f"{engine.graph(mode).speeds.access_max_m:,.0f} m from any {mode} road (or across mapped "
+                            "water from every road in reach): counted as "
                             "unreachable in targets using that mode")
     result = RunResult(scenario, network, facilities, demand, units, evaluations, engine.graphs, warnings=warnings,
                        engine=engine)

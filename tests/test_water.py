@@ -148,3 +148,28 @@ def test_a_river_mapped_as_a_multipolygon_relation(tmp_path):
         assert shapely.area(net.water[0]) == pytest.approx(4000 * 30, rel=1e-3)
         # as above: the home joins road B on its own bank
         assert walk_minutes(path, (0, 60), (-1000, -10)) == pytest.approx(3210 / WALK + 160 / LEG, rel=1e-3)
+
+
+def test_a_run_says_water_not_infinite_metres(tmp_path):
+    # A clinic on a rock 200 m offshore (inside a second, road-less islet's coastline) can
+    # reach no road without crossing water: the run's warning says so instead of "inf m".
+    from test_osm_fidelity import TO_LONLAT
+
+    from geoaccess.pipeline import run_scenario
+    from geoaccess.scenario import scenario_from_dict
+
+    nodes = {1: (-5000, 0), 2: (5000, 0), 21: (5500, 100), 22: (-5500, 100),
+             41: (-50, 250), 42: (50, 250), 43: (50, 350), 44: (-50, 350)}
+    ways = [([1, 2], {"highway": "residential"}), ([21, 22], {"natural": "coastline"}),
+            ([41, 42, 43, 44, 41], {"natural": "coastline"})]
+    osm = write_osm(tmp_path, nodes, ways)[0]
+    rock, shore = TO_LONLAT.transform(X0, Y0 + 300), TO_LONLAT.transform(X0 + 100, Y0 + 10)
+    (tmp_path / "f.csv").write_text(f"lon,lat,type,name\n{rock[0]},{rock[1]},clinic,Rock clinic\n"
+                                    f"{shore[0]},{shore[1]},clinic,Shore clinic\n", encoding="utf-8")
+    (tmp_path / "p.csv").write_text(f"lon,lat,pop\n{shore[0]},{shore[1]},10\n", encoding="utf-8")
+    sc = scenario_from_dict({"scenario": {"name": "rock"}, "network": {"source": str(osm)},
+                             "facilities": {"path": "f.csv"}, "population": {"path": "p.csv"},
+                             "targets": {"use": ["medical_point_15min"]}}, base_dir=tmp_path)
+    result = run_scenario(sc, write=False)
+    text = " ".join(result.warnings)
+    assert "Rock clinic (only across water)" in text and "inf m" not in text

@@ -11,17 +11,18 @@ import math
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import geopandas as gpd
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .errors import InputError
-from .io import VECTOR_SUFFIXES
-from .network import RoadNetwork
-from .routing import ModeGraph
-from .scenario import Scenario
-from .targets import Evaluation, Target
+
+if TYPE_CHECKING:  # annotations only: `geoaccess targets` and `check` start without geopandas
+    import geopandas as gpd
+    import pandas as pd
+
+    from .network import RoadNetwork
+    from .routing import ModeGraph
+    from .scenario import Scenario
+    from .targets import Evaluation, Target
 
 ATTRIBUTION = "© OpenStreetMap contributors"
 PASS_COLOUR, FAIL_COLOUR, NODATA_COLOUR = "#1a9850", "#d73027", "#808080"
@@ -67,6 +68,8 @@ class RunResult:
                  "population": e.population_total, "covered": e.population_covered,
                  "unreachable": e.population_unreachable, "mean_minutes": e.mean_minutes}
                 for e in self.evaluations]
+        import pandas as pd
+
         return pd.DataFrame(rows).set_index("target")
 
     def evaluation(self, target_id: str) -> Evaluation:
@@ -104,6 +107,8 @@ def roads_from_osm(scenario: Scenario) -> bool:
     if net.get("place") or net.get("bbox"):
         return True
     source = str(net.get("source") or "")
+    from .io import VECTOR_SUFFIXES
+
     if not source or source.lower().endswith(VECTOR_SUFFIXES):
         return False
     try:

@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     cmp = sub.add_parser("compare", help="current vs planned: two output folders compared per target and township "
                                          "(compare.csv, compare.html, compare_map.html)")
     cmp.add_argument("run_a", type=Path, help="output folder of the current state")
-    cmp.add_argument("run_b", type=Path, help="output folder of a run of the planned scenario (its facilities "
-                                              "file with the proposed sites added; a `site` output is not one)")
+    cmp.add_argument("run_b", type=Path, help="output folder of a run of the planned scenario (`run "
+                                              "--with-sites`; a `site` output is not one)")
     cmp.add_argument("--out", type=Path, help="folder for compare.csv/.html (default: compare-<A>-vs-<B> beside RUN_B)")
     cmp.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of compare.html and compare_map.html")
 

@@ -274,7 +274,8 @@ def facilities_with_sites(facilities: gpd.GeoDataFrame, sites: pd.DataFrame, tar
     -------
     (geopandas.GeoDataFrame, list of str)
         The new facility table (added sites last) and one line per target and file saying
-        what was added or upgraded.
+        what was added or upgraded (a site given twice, as in ``sites.csv`` and
+        ``sites_<target>.csv`` together, is put in place once, and said so).
 
     Raises
     ------
@@ -285,6 +286,11 @@ def facilities_with_sites(facilities: gpd.GeoDataFrame, sites: pd.DataFrame, tar
     fac = facilities.copy()
     ids = fac["facility_id"].astype(str)
     new_rows, said = [], []
+    twice = sites.duplicated(["target", "site_id"])
+    if twice.any():  # sites.csv and sites_<target>.csv of one proposal given together
+        said.append(f"{int(twice.sum())} site(s) given twice (same target and site_id) put in place once: "
+                    + ", ".join(f"{t} {s}" for t, s in zip(sites.loc[twice, "target"], sites.loc[twice, "site_id"])))
+        sites = sites[~twice]
     for (tid, file), rows in sites.groupby(["target", "source"], sort=False):
         if tid not in targets:
             raise InputError(f"{file}, line {rows['line'].iloc[0]}: target {tid!r} is not a target of this run "

@@ -108,6 +108,23 @@ def test_an_upgrade_of_a_facility_the_file_lacks_is_refused(tmp_path):
                               inputs.units)
 
 
+def test_a_site_given_in_two_files_is_added_once_and_said(tmp_path):
+    from geoaccess.pipeline import load_inputs
+    from geoaccess.scenario import load_scenario
+
+    scenario = load_scenario(_scenario(tmp_path))
+    inputs = load_inputs(scenario)
+    lon, lat = LONLAT.transform(X0 + 2 * R, Y0)
+    rows = [f"health_circle_30min,C7,,,{lon},{lat}"]
+    both = pd.concat([read_sites(_sites_csv(tmp_path / n, rows), list(scenario.targets)) for n in ("a.csv", "b.csv")],
+                     ignore_index=True)
+    fac, said = facilities_with_sites(inputs.facilities, both, scenario.targets, inputs.units)
+    assert len(fac) == len(inputs.facilities) + 1 and "given twice" in said[0] and "C7" in said[0]
+    new = fac.iloc[-1]
+    assert (new["facility_id"], new["name"], new["kind"], new["unit"]) == ("C7", "C7", "sub_centre", "甲镇")
+    assert new.geometry.distance(inputs.facilities.set_index("facility_id").geometry["T1"]) < 0.01  # T1 is at 2R
+
+
 def test_a_site_gets_the_kind_that_counts_for_its_target_and_no_other():
     targets = load_targets()
     kinds = {tid: site_kind(targets[tid], targets) for tid in ("medical_point_15min", "health_circle_30min", "ems_120")}

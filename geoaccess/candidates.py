@@ -239,8 +239,9 @@ def read_sites(path: str | Path, targets: Sequence[str]) -> pd.DataFrame:
 
 def site_kind(target: Target, targets: dict[str, Target]) -> str:
     """The kind a proposed site of ``target`` gets: of the target's facility types, the one
-    counting for the fewest of ``targets`` (a site proposed for one target must not raise
-    another), ties to the last listed (the lists run from county hospital down)."""
+    counting for the fewest of ``targets`` (a site proposed for one target should raise no
+    other it need not: a new medical point is no county hospital), ties to the last listed
+    (the lists run from county hospital down)."""
     def counts(kind: str) -> int:
         return sum(kind.lower() in {k.lower() for k in t.facility_types} for t in targets.values())
 

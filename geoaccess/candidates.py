@@ -178,3 +178,155 @@ def upgrade_candidates(result: RunResult, target: Target, kinds: str | Sequence[
                             geometry=sub.geometry.to_numpy(), crs=fac.crs).reset_index(drop=True)
 
 
+
+
+SITES_COLUMNS = ("target", "site_id", "lon", "lat")
+
+
+def read_sites(path: str | Path, targets: Sequence[str]) -> pd.DataFrame:
+    """A proposal file ``geoaccess site`` wrote (``sites_<target>.csv`` or ``sites.csv``), checked.
+
+    Parameters
+    ----------
+    path
+        The .csv/.xlsx file, taken as given (the CLI passes it as the user typed it).
+    targets
+        Target ids of the run: every row's ``target`` must be one of them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``target``, ``site_id``, ``name``, ``kind`` (upgrades: the facility's current kind,
+        else empty), ``lon``/``lat`` (WGS84 degrees), ``line`` (the row's file line) and
+        ``source`` (the file name).
+
+    Raises
+    ------
+    InputError
+        Missing file or column, no rows, an empty ``target`` or ``site_id``, bad
+        coordinates, or a target not in ``targets`` (naming the file, the line and the fix).
+    """
+    from .io import read_table_lines
+    from .points import lonlat_points
+
+    p = check_input_file(path, "sites file", (".csv", ".xlsx"))
+    table, lines = read_table_lines(p, "sites file", text_columns=("target", "site_id", "name", "kind"))
+    missing = [c for c in SITES_COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(f"sites file {p.name} has no column {', '.join(map(repr, missing))} (line 1, the header: "
+                         f"{', '.join(map(str, table.columns))}); give a sites_<target>.csv that geoaccess site wrote")
+    if len(table) == 0:
+        raise InputError(f"sites file {p.name} has no rows; give a sites_<target>.csv that geoaccess site wrote")
+    for col in ("target", "site_id"):
+        empty = table[col].isna() | (table[col].astype(str).str.strip() == "")
+        if empty.any():
+            raise InputError(f"sites file {p.name}, line {lines[np.flatnonzero(empty)[0]]}: column {col!r} is empty; "
+                             "fill it in or delete the row")
+    target = table["target"].astype(str).str.strip()
+    unknown = ~target.isin(list(targets))
+    if unknown.any():
+        i = np.flatnonzero(unknown)[0]
+        raise InputError(f"sites file {p.name}, line {lines[i]}: target {target[i]!r} is not a target of this run "
+                         f"({', '.join(targets)}); run the scenario the sites were proposed for, or add the target")
+    points = lonlat_points(table["lon"].to_numpy(dtype=object), table["lat"].to_numpy(dtype=object), "EPSG:4326",
+                           f"sites file {p.name} (columns 'lon', 'lat')", lines=lines)
+    text = {c: (table[c].fillna("").astype(str).str.strip() if c in table else pd.Series("", index=table.index))
+            for c in ("name", "kind")}
+    out = pd.DataFrame({"target": target, "site_id": table["site_id"].astype(str).str.strip(), **text,
+                        "lon": points.x.to_numpy(), "lat": points.y.to_numpy(), "line": lines, "source": p.name})
+    return out
+
+
+def site_kind(target: Target, targets: dict[str, Target]) -> str:
+    """The kind a proposed site of ``target`` gets: of the target's facility types, the one
+    counting for the fewest of ``targets`` (a site proposed for one target should raise no
+    other it need not: a new medical point is no county hospital), ties to the last listed
+    (the lists run from county hospital down)."""
+    def counts(kind: str) -> int:
+        return sum(kind.lower() in {k.lower() for k in t.facility_types} for t in targets.values())
+
+    kinds = list(target.facility_types)
+    return min(reversed(kinds), key=counts)
+
+
+def facilities_with_sites(facilities: gpd.GeoDataFrame, sites: pd.DataFrame, targets: dict[str, Target],
+                          units: gpd.GeoDataFrame | None = None) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """The facilities with the proposed ``sites`` in place: what a plan is evaluated on.
+
+    A row whose ``kind`` is set and whose ``site_id`` is an existing facility's id is an
+    upgrade: that facility's ``kind`` and ``type`` become the target's (:func:`site_kind`),
+    its place and beds unchanged. Every other row adds a facility of that kind at its
+    lon/lat, with 0 in each ``per_1000`` target's capacity column (a site proposed for
+    access brings no beds) and the target's ``facility_where`` values, so it counts.
+
+    Parameters
+    ----------
+    facilities
+        The run's facilities (``facility_id``, ``name``, ``type``, ``kind``, ``unit``), in
+        the network's CRS (metres).
+    sites
+        Rows of :func:`read_sites` (one or several files concatenated).
+    targets
+        The run's targets by id.
+    units
+        Admin units, to give added sites their ``unit`` (``"all"`` without).
+
+    Returns
+    -------
+    (geopandas.GeoDataFrame, list of str)
+        The new facility table (added sites last) and one line per target and file saying
+        what was added or upgraded (a site given twice, as in ``sites.csv`` and
+        ``sites_<target>.csv`` together, is put in place once, and said so).
+
+    Raises
+    ------
+    InputError
+        A row's target is not in ``targets``, or an upgrade names a facility id the
+        facility file lacks (naming the file, line and fix).
+    """
+    fac = facilities.copy()
+    ids = fac["facility_id"].astype(str)
+    new_rows, said = [], []
+    twice = sites.duplicated(["target", "site_id"])
+    if twice.any():  # sites.csv and sites_<target>.csv of one proposal given together
+        said.append(f"{int(twice.sum())} site(s) given twice (same target and site_id) put in place once: "
+                    + ", ".join(f"{t} {s}" for t, s in zip(sites.loc[twice, "target"], sites.loc[twice, "site_id"])))
+        sites = sites[~twice]
+    for (tid, file), rows in sites.groupby(["target", "source"], sort=False):
+        if tid not in targets:
+            raise InputError(f"{file}, line {rows['line'].iloc[0]}: target {tid!r} is not a target of this run "
+                             f"({', '.join(targets)}); run the scenario the sites were proposed for")
+        target = targets[tid]
+        kind = site_kind(target, targets)
+        where = {c: (v[0] if isinstance(v, list) else v) for c, v in target.facility_where.items()}
+        upgrade = (rows["kind"] != "").to_numpy()
+        missing = upgrade & ~rows["site_id"].isin(ids).to_numpy()
+        if missing.any():
+            r = rows[missing].iloc[0]
+            raise InputError(f"{file}, line {r['line']}: upgrade of facility {r['site_id']!r}, which the facility "
+                             "file does not hold; run the scenario the sites were proposed for, or clear the row's "
+                             "'kind' to add it as a new site")
+        up = ids.isin(rows.loc[upgrade, "site_id"]).to_numpy()
+        fac.loc[up, ["kind", "type"]] = kind
+        for col, value in where.items():
+            fac.loc[up, col] = value
+        add = rows[~upgrade]
+        if len(add):
+            taken = set(ids) | {str(r["facility_id"]) for r in new_rows}
+            new_rows += [{"facility_id": sid if sid not in taken else f"{tid}:{sid}", "name": name or sid,
+                          "type": kind, "kind": kind, "kind_rule": f"proposed site ({file})", "lon": lon, "lat": lat,
+                          **where, **{t.capacity: 0.0 for t in targets.values() if t.metric == "per_1000"}}
+                         for sid, name, lon, lat in zip(add["site_id"], add["name"], add["lon"], add["lat"])]
+        listed = ", ".join(f"{n or s}" for s, n in zip(rows["site_id"], rows["name"]))
+        said.append(f"{file}: " + "; ".join(part for part in (
+            f"added {len(add)} proposed site(s) for {tid} as {kind}" if len(add) else "",
+            f"upgraded {int(upgrade.sum())} facilit{'y' if upgrade.sum() == 1 else 'ies'} for {tid} to {kind}"
+            if upgrade.any() else "") if part) + f": {listed}")
+    if new_rows:
+        extra = gpd.GeoDataFrame(pd.DataFrame(new_rows), crs="EPSG:4326",
+                                 geometry=gpd.points_from_xy([r["lon"] for r in new_rows],
+                                                             [r["lat"] for r in new_rows])).to_crs(fac.crs)
+        extra["unit"] = unit_of(extra, units)[0] if units is not None else "all"
+        extra = extra.rename_geometry(fac.geometry.name) if fac.geometry.name != "geometry" else extra
+        fac = gpd.GeoDataFrame(pd.concat([fac, extra], ignore_index=True), geometry=fac.geometry.name, crs=fac.crs)
+    return fac, said

@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     _output_args(run)
     run.add_argument("--targets", help="comma-separated target ids to evaluate (default: the scenario's)")
     run.add_argument("--fail-on-miss", action="store_true", help="exit with status 3 when a target fails")
+    run.add_argument("--with-sites", nargs="+", type=Path, metavar="FILE", help="evaluate the plan: add the sites of "
+                     "these sites_<target>.csv files (written by `site`) to the facilities first")
 
     check = sub.add_parser("check", help="dry run: read and check every input, print what will be used; "
                                          "no routing, nothing written")
@@ -76,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     cmp = sub.add_parser("compare", help="current vs planned: two output folders compared per target and township "
                                          "(compare.csv, compare.html, compare_map.html)")
     cmp.add_argument("run_a", type=Path, help="output folder of the current state")
-    cmp.add_argument("run_b", type=Path, help="output folder of a run of the planned scenario (its facilities "
-                                              "file with the proposed sites added; a `site` output is not one)")
+    cmp.add_argument("run_b", type=Path, help="output folder of a run of the planned scenario (`run "
+                                              "--with-sites`; a `site` output is not one)")
     cmp.add_argument("--out", type=Path, help="folder for compare.csv/.html (default: compare-<A>-vs-<B> beside RUN_B)")
     cmp.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of compare.html and compare_map.html")
 
@@ -136,6 +138,13 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
             raise InputError(f"--targets names target(s) not in the scenario: {', '.join(unknown)}; "
                              f"scenario targets: {', '.join(scenario.targets)}")
         scenario.targets = {t: scenario.targets[t] for t in only}
+    sites = None
+    if getattr(args, "with_sites", None):  # read and checked before the minutes of routing
+        import pandas as pd
+
+        from .candidates import read_sites
+
+        sites = pd.concat([read_sites(p, list(scenario.targets)) for p in args.with_sites], ignore_index=True)
     _say_output_dir(scenario, args.out)
     with console.status("starting…") as status:
         def progress(message: str) -> None:
@@ -144,7 +153,7 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
 
         result = run_scenario(scenario, out_dir=args.out, progress=progress, lang=args.lang,
                               self_contained=args.self_contained, basemap=args.basemap,
-                              carry=_carry(scenario_path, output_dir(scenario, args.out)))
+                              carry=_carry(scenario_path, output_dir(scenario, args.out)), sites=sites)
     console.print(results_table(result.evaluations, scenario.name))
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)

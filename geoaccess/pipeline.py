@@ -14,9 +14,10 @@ from typing import Callable
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 
 from .admin import admin_from_file, assign_units, unit_of
-from .candidates import candidate_sites, candidates_from_file  # noqa: F401  (public API, moved)
+from .candidates import candidate_sites, candidates_from_file, facilities_with_sites  # noqa: F401  (public API, moved)
 from .gaps import target_gaps, write_target_gaps
 from .demand import population_from_file
 from .errors import InputError
@@ -216,7 +217,8 @@ class _Engine:
 
 def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress: Progress | None = None,
                  write: bool = True, lang: str | None = None, self_contained: bool | None = None,
-                 basemap: str | None = None, carry: tuple[str, ...] = ()) -> RunResult:
+                 basemap: str | None = None, carry: tuple[str, ...] = (),
+                 sites: pd.DataFrame | None = None) -> RunResult:
     """Evaluate every target of ``scenario``, find its gaps and isochrones, and (with
     ``write``) write the outputs.
 
@@ -225,7 +227,9 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
     ``map.html`` and ``report.html``, written as one set (see :func:`write_outputs`); the
     output folder is checked before anything is computed. ``lang``, ``self_contained`` and
     ``basemap`` override the scenario's ``[map]`` settings; ``carry`` names entries of the
-    output folder to keep (see :class:`geoaccess.outputset.OutputSet`).
+    output folder to keep (see :class:`geoaccess.outputset.OutputSet`). ``sites`` (rows of
+    :func:`geoaccess.candidates.read_sites`) are put in place before evaluating: the plan's
+    run (see :func:`geoaccess.candidates.facilities_with_sites`; ``progress`` says what was added).
 
     Raises
     ------
@@ -239,6 +243,10 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
     inputs = load_inputs(scenario, say)
     network, facilities, demand, units = inputs.network, inputs.facilities, inputs.demand, inputs.units
     warnings = list(inputs.warnings)
+    if sites is not None and len(sites):
+        facilities, added = facilities_with_sites(facilities, sites, scenario.targets, units)
+        for line in added:
+            say(line)
     far_demand = inputs.far_demand
     urban = demand["urban"].to_numpy(bool)
     speeds = load_speeds(scenario.network["speeds"])

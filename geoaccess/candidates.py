@@ -249,6 +249,12 @@ def site_kind(target: Target, targets: dict[str, Target]) -> str:
     return min(reversed(kinds), key=counts)
 
 
+def read_site_files(paths: Sequence[str | Path], targets: Sequence[str]) -> pd.DataFrame:
+    """Every proposed site of the sites CSVs ``paths`` (``sites_<target>.csv`` of ``geoaccess
+    site``), read and checked with :func:`read_sites`, as one table."""
+    return pd.concat([read_sites(p, targets) for p in paths], ignore_index=True)
+
+
 def facilities_with_sites(facilities: gpd.GeoDataFrame, sites: pd.DataFrame, targets: dict[str, Target],
                           units: gpd.GeoDataFrame | None = None) -> tuple[gpd.GeoDataFrame, list[str]]:
     """The facilities with the proposed ``sites`` in place: what a plan is evaluated on.

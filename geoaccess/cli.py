@@ -140,11 +140,9 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
         scenario.targets = {t: scenario.targets[t] for t in only}
     sites = None
     if getattr(args, "with_sites", None):  # read and checked before the minutes of routing
-        import pandas as pd
+        from .candidates import read_site_files
 
-        from .candidates import read_sites
-
-        sites = pd.concat([read_sites(p, list(scenario.targets)) for p in args.with_sites], ignore_index=True)
+        sites = read_site_files(args.with_sites, list(scenario.targets))
     _say_output_dir(scenario, args.out)
     with console.status("starting…") as status:
         def progress(message: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings as _warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -293,7 +293,7 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
 
 
 def run(scenario: str | Path | Scenario, out_dir: str | Path | None = None, *, write: bool = False,
-        progress: Progress | None = None, lang: str | None = None) -> RunResult:
+        progress: Progress | None = None, lang: str | None = None, with_sites: Sequence[str | Path] = ()) -> RunResult:
     """Evaluate a scenario: the one call a notebook needs (``ga.run("county.toml")``).
 
     Parameters
@@ -310,6 +310,10 @@ def run(scenario: str | Path | Scenario, out_dir: str | Path | None = None, *, w
         Called with a short message as each stage starts.
     lang : {"zh", "en"}, optional
         Language of the written map and report (default the scenario's ``[map] lang``).
+    with_sites : sequence of paths, optional
+        ``sites_<target>.csv`` files of ``geoaccess site`` / :func:`site`: the plan is
+        evaluated with those sites added (or upgrades applied), as ``geoaccess run
+        --with-sites`` does, so :func:`compare` can set it beside today's run.
 
     Returns
     -------
@@ -326,7 +330,12 @@ def run(scenario: str | Path | Scenario, out_dir: str | Path | None = None, *, w
 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    return run_scenario(scenario, out_dir, progress=progress, write=write, lang=lang)
+    sites = None
+    if with_sites:
+        from .candidates import read_site_files
+
+        sites = read_site_files(list(with_sites), list(scenario.targets))
+    return run_scenario(scenario, out_dir, progress=progress, write=write, lang=lang, sites=sites)
 
 
 # Map bands: a 25 m raster; places join their nearest road up to the mode's access cap, as homes do.

@@ -134,3 +134,15 @@ def test_a_site_gets_the_kind_that_counts_for_its_target_and_no_other():
     counted = {tid: sorted(t.id for t in targets.values() if kind in t.facility_types) for tid, kind in kinds.items()}
     assert counted == {"medical_point_15min": ["medical_point_15min"], "ems_120": ["ems_120"],
                        "health_circle_30min": ["beds_per_1000", "health_circle_30min", "medical_point_15min"]}
+
+
+def test_python_run_with_sites_equals_the_command(tmp_path):
+    # ga.run(..., with_sites=[...]) evaluates the same plan as `geoaccess run --with-sites`.
+    import geoaccess as ga
+
+    _plan(tmp_path, ["--add", "2", "--candidates-from", "township_health_centre"])
+    sites = tmp_path / "site" / f"sites_{TARGET}.csv"
+    plan = ga.run(_scenario(tmp_path), with_sites=[sites])
+    written = json.loads((tmp_path / "plan" / "summary.json").read_text(encoding="utf-8"))
+    value = {t["id"]: t["value"] for t in written["targets"]}[TARGET]
+    assert plan.summary.loc[TARGET, "value"] == pytest.approx(value) == pytest.approx(330 / 330)  # by hand

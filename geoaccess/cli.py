@@ -244,6 +244,9 @@ def _site(args: argparse.Namespace) -> int:
     for flag, n in (("--add", args.add), ("--curve", args.curve)):
         if n is not None and n < 1:
             raise InputError(f"{flag} must be at least 1, got {n}")
+    for flag, v, unit in (("--time-limit", args.time_limit, "seconds, e.g. 60"), ("--spacing", args.spacing, "metres, e.g. 500")):
+        if not 0 < v < float("inf"):  # also NaN: checked before the minutes of routing
+            raise InputError(f"{flag} must be a positive number of {unit}; got {v:g}")
     scenario = load_scenario(args.scenario)
     if args.target not in scenario.targets:
         raise InputError(f"--target {args.target!r} is not a target of this scenario; "

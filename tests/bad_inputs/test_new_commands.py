@@ -258,3 +258,14 @@ def test_townships_drawn_differently_are_refused(runs, tmp_path):
     dem.to_file(moved / "demand_times.gpkg", layer="demand_times", driver="GPKG")
     with pytest.raises(InputError, match=r"townships.*30 people.*\[admin\]"):
         compare(runs / "run_a", moved)
+
+
+@pytest.mark.parametrize("flag,value", [("--time-limit", "0"), ("--time-limit", "-5"), ("--time-limit", "nan"),
+                                        ("--spacing", "0"), ("--spacing", "inf")])
+def test_solver_limits_are_checked_at_the_door(tmp_path, capsys, monkeypatch, flag, value):
+    # Refused before any routing, naming the flag (not the function's parameter) and its unit.
+    scenario = _scenario(tmp_path)
+    monkeypatch.setattr("geoaccess.pipeline.run_scenario", lambda *a, **k: pytest.fail("routed before checking"))
+    assert main(["site", str(scenario), "--target", "health_circle_30min", "--add", "1", flag, value]) == 2
+    said = capsys.readouterr()
+    assert f"{flag} must be a positive number of" in " ".join((said.out + said.err).split())

@@ -27,7 +27,7 @@ from pyproj import Transformer
 from geoaccess._paths import data_path
 from geoaccess.network import RoadNetwork, graph_from_place, network_from_file, network_from_graph, osmnx_settings
 from geoaccess.routing import compile_mode, nearest_facility, place_points
-from test_osm_fidelity import SQUARE, TO_LONLAT, UTM, X0, Y0, write_osm
+from test_osm_fidelity import SQUARE, TO_LONLAT, UTM, X0, Y0, minutes, write_osm
 
 FROM_LONLAT = Transformer.from_crs("EPSG:4326", UTM, always_xy=True)
 with open(data_path("speeds.toml"), "rb") as _fh:
@@ -81,15 +81,6 @@ def edge_set(path: Path | RoadNetwork) -> pd.DataFrame:
                                                         "access_ambulance", "bridge", "tunnel")},
                         "maxspeed": e["maxspeed_kmh"].fillna(-1).to_numpy()})
     return out.sort_values(list(out.columns)).reset_index(drop=True)
-
-
-def minutes(path: Path, mode: str, home: tuple[float, float], clinic: tuple[float, float],
-            direction: str = "to_facility") -> float:
-    net = network_from_file(path, crs=UTM)
-    g = compile_mode(net, mode)
-    h = place_points(g, np.array([[X0 + home[0], Y0 + home[1]]]))
-    c = place_points(g, np.array([[X0 + clinic[0], Y0 + clinic[1]]]))
-    return float(nearest_facility(g, h, c, direction).minutes[0])
 
 
 def check(folder: Path, nodes, ways, trips: list[tuple[str, tuple, tuple, str, float]]) -> None:

@@ -114,24 +114,25 @@ def test_demand_times_without_the_target_column_is_named(runs, tmp_path):
         compare(runs / "run_a", broken)
 
 
+def _run_b_with(runs: Path, changed: Path, **target: object) -> Path:
+    """A copy of run B whose first target's summary entries are replaced by ``target``."""
+    shutil.copytree(runs / "run_b", changed)
+    summary = json.loads((changed / "summary.json").read_text(encoding="utf-8"))
+    summary["targets"][0].update(target)
+    (changed / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    return changed
+
+
 def test_the_same_target_id_with_another_threshold_is_refused(runs, tmp_path):
     # With a 60-minute threshold in run B, "newly covered" would count people moved by the
     # definition, not by the plan.
-    changed = tmp_path / "threshold60"
-    shutil.copytree(runs / "run_b", changed)
-    summary = json.loads((changed / "summary.json").read_text(encoding="utf-8"))
-    summary["targets"][0]["threshold_min"] = 60.0
-    (changed / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    changed = _run_b_with(runs, tmp_path / "threshold60", threshold_min=60.0)
     with pytest.raises(InputError, match="health_circle_30min.*threshold_min.*30.*60"):
         compare(runs / "run_a", changed)
 
 
 def test_another_goal_is_compared_with_a_note(runs, tmp_path):
-    changed = tmp_path / "goal95"
-    shutil.copytree(runs / "run_b", changed)
-    summary = json.loads((changed / "summary.json").read_text(encoding="utf-8"))
-    summary["targets"][0]["goal"] = 0.95
-    (changed / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    changed = _run_b_with(runs, tmp_path / "goal95", goal=0.95)
     c = compare(runs / "run_a", changed)
     assert any("goal" in n and "0.9" in n and "0.95" in n for n in c.notes)
 

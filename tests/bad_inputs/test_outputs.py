@@ -389,17 +389,10 @@ def test_check_demo_prints_the_inputs_and_writes_nothing(tmp_path, capsys):
     assert "inputs OK" in text and not out.exists() and sorted(tmp_path.iterdir()) == []
 
 
-def test_check_bad_facilities_path_exits_2(tmp_path, capsys):
+@pytest.mark.parametrize("command", ["check", "run"])  # run refuses the same bad input before writing
+def test_check_and_run_refuse_a_bad_facilities_path_with_exit_2(tmp_path, capsys, command):
     scenario = scenario_toml(tmp_path, "bad", facilities=tmp_path / "missing.csv")
-    assert main(["check", str(scenario), "--out", str(tmp_path / "o")]) == 2
-    text = capsys.readouterr().out
-    assert "missing.csv" in text and "check the path" in text
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["scenario.toml"]
-
-
-def test_run_refuses_the_same_bad_input_before_writing(tmp_path, capsys):
-    scenario = scenario_toml(tmp_path, "bad", facilities=tmp_path / "missing.csv")
-    assert main(["run", str(scenario), "--out", str(tmp_path / "o")]) == 2
+    assert main([command, str(scenario), "--out", str(tmp_path / "o")]) == 2
     text = capsys.readouterr().out
     assert "missing.csv" in text and "check the path" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scenario.toml"]

@@ -439,7 +439,7 @@ def _targets() -> int:
 
 def _vocabulary() -> None:
     """The facility kinds, briefly: what [facilities.types] may map to and what each matches."""
-    from .facilities import category_codes, load_facility_types, name_rules
+    from .facilitytypes import category_codes, load_facility_types, name_rules
 
     console.print(f"facility kinds ({escape(str(data_path('facility_types.toml')))}); map your own type values "
                   "to them under \\[facilities.types]:\n")

@@ -82,7 +82,7 @@ def minutes_class(minutes: np.ndarray, target: "Target") -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _kinds() -> dict[str, dict]:
-    from .facilities import load_facility_types
+    from .facilitytypes import load_facility_types
 
     return load_facility_types()
 

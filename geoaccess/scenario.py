@@ -16,7 +16,7 @@ from typing import Any
 from .errors import InputError
 from .io import VECTOR_SUFFIXES
 from .roadclasses import DESIGN_SPEED_CHOICES, check_classes
-from .facilities import check_type_mapping
+from .facilitytypes import check_type_mapping
 from .targets import Target, load_targets, target_from_dict
 
 # section -> key -> (accepted Python types, default); a default of ... means required.

@@ -15,7 +15,11 @@ candidate ``j``; existing ``fixed`` sites are always open and not counted in the
 
 * **MCLP** ``max sum_i w_i z_i  s.t.  z_i <= sum_{j in N_i} y_j,  sum_j y_j <= n_new,
   0 <= z_i <= 1`` with ``N_i`` the candidates within the threshold of demand ``i``
-  (``z`` may be continuous: with integral ``y`` an optimal ``z`` is integral).
+  (``z`` may be continuous: with integral ``y`` an optimal ``z`` is integral). With up to
+  6 new sites and a reduced model of <= 5M groups x candidates, a combinatorial branch and
+  bound (``branch``: cut by the sum of the best marginal gains, the last two sites
+  evaluated exactly in one matrix product) proves the optimum first, within half the time
+  limit; otherwise, or if it runs out of that time, the Lagrangian bound and HiGHS.
 * **Capacitated MCLP** (site capacities in persons): continuous assignment fractions
   ``x_ij`` for pairs within the threshold, ``sum_j x_ij <= 1``,
   ``sum_i w_i x_ij <= cap_j y_j``, ``x_ij <= y_j``; objective ``max sum w_i x_ij``. A
@@ -70,7 +74,8 @@ Capacitated models are not canonicalised (their ranking reports served populatio
 Modules: ``problem`` (input, validation, reduction), ``coverage`` (LSCP, MCLP, capacitated
 MCLP), ``median`` (p-median), ``center`` (p-center, capacitated p-center),
 ``lagrangian`` (the one subgradient driver behind the MCLP and p-median bounds),
-``heuristics`` (CELF, 1-swap, vertex substitution), ``solver`` (HiGHS glue) and
+``heuristics`` (CELF, 1-swap, vertex substitution), ``branch`` (MCLP branch and bound
+for small budgets), ``solver`` (HiGHS glue) and
 ``evaluate`` (scoring, canonical tie-breaking, ranking).
 """
 

@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from ..errors import InputError, check_positive
 from . import lagrangian
 from .evaluate import _canonicalise, _CoverEval, _drop_redundant, _empty_result, _rank, _sites_frame, _Val
+from .branch import _BB_MAX_CELLS, _BB_MAX_P, _mclp_branch_and_bound
 from .heuristics import _celf, _cover_greedy, _mclp_swap
 from .lagrangian import _reduced_cost_fix, _topp
 from .problem import (_HASH_SEED, SitingProblem, SitingResult, _check_n_new, _check_problem, _check_solver,
@@ -178,7 +179,9 @@ def _mclp_core(gr, lc, gw, G, K, p, picks, deadline, rg, warm_start=True):
     """Exact max coverage over groups (rows ``gr``, columns ``lc``, weights ``gw``).
 
     1. incumbent: greedy ``picks`` + 1-swap; 2. upper bound: Lagrangian (subgradient,
-    with the relaxed solution's sites as extra incumbents) and, if small enough, the LP
+    with the relaxed solution's sites as extra incumbents); for a small budget the branch
+    and bound (:mod:`.branch`) then proves the optimum; else, or if it runs out of its
+    time, and if small enough, the LP
     relaxation by interior point (its duals are optimal multipliers, its top-p sites a
     rounding); 3. if the gap exceeds ``rg``: Lagrangian reduced-cost fixing, then the
     MILP on the remaining columns with HiGHS, warm-started, until ``deadline``.
@@ -189,19 +192,33 @@ def _mclp_core(gr, lc, gw, G, K, p, picks, deadline, rg, warm_start=True):
     whole = bool(np.all(gw == np.round(gw)))  # integral weights: bounds round down, gaps < 1 close
     # whole persons and a tight requested gap: search on to a proven optimum (gap < 1 person)
     exact = whole and rg <= _MCLP_EXACT_RG
-    tol_stop = lambda lb, ub: ub - lb <= max(0.0 if exact else rg * max(lb, 1e-9),  # noqa: E731
-                                             1e-9 * max(1.0, total), (1.0 - 1e-6) if whole else 0.0)
+    slack = lambda lb: max(0.0 if exact else rg * max(lb, 1e-9),  # noqa: E731
+                           1e-9 * max(1.0, total), (1.0 - 1e-6) if whole else 0.0)
+    tol_stop = lambda lb, ub: ub - lb <= slack(lb)  # noqa: E731
     best, lb = _mclp_swap(Ac, Ar, gw, picks, deadline)
     if p >= K:
         return list(range(K)), total, "optimal", notes
     now = time.perf_counter()
     use_lp = gr.size <= _LP_NNZ_LIMIT  # the LP gives the best multipliers: few subgradient steps then
-    ub, lam, s, heur = _mclp_lagrangian(Ac, Ar, gw, p, lb, now + 0.4 * max(deadline - now, 0.0),
-                                        tol=max(rg, 1e-6), max_iter=100 if use_lp else 3000)
+    use_bb = p <= _BB_MAX_P and G * K <= _BB_MAX_CELLS  # the branch and bound closes it: a short bound first
+    ub, lam, s, heur = _mclp_lagrangian(Ac, Ar, gw, p, lb, now + (0.1 if use_bb else 0.4) * max(deadline - now, 0.0),
+                                        tol=max(rg, 1e-6), max_iter=100 if use_lp or use_bb else 3000)
     if heur[0] > lb * (1 - 1e-3) and heur[1]:
         cand, v = _mclp_swap(Ac, Ar, gw, heur[1], deadline)
         if v > lb:
             best, lb = cand, v
+    # cheap enough to prove the optimum itself (to float rounding), whatever gap was asked
+    tight = max(1e-9 * max(1.0, total), (1.0 - 1e-6) if whole else 0.0)
+    if use_bb and ub - lb > tight:
+        now = time.perf_counter()
+        cols, value, done = _mclp_branch_and_bound(Ac, gw, p, best, lb, now + 0.5 * max(deadline - now, 0.0),
+                                                   lambda _: tight)
+        if value > lb:
+            best, lb = cols, value
+        report("MCLP branch and bound", lb, lb + tight if done else ub, deadline)
+        if done:
+            return best, min(ub, lb if whole else lb + tight), "optimal", notes
+        notes.append("branch and bound stopped at half the time left; bound from the Lagrangian / MILP")
     if not tol_stop(lb, ub) and use_lp and time.perf_counter() < deadline:
         y_lp, lam_lp = _mclp_lp(Ac, gw, p, max(0.5 * (deadline - time.perf_counter()), 0.05))
         if lam_lp is not None:

@@ -41,7 +41,26 @@ def _dominated_bits(gr: np.ndarray, lc: np.ndarray, n_groups: int, K: int) -> tu
         return np.zeros(K, dtype=bool), False
     bits = np.zeros((K, words), dtype=np.uint64)
     np.bitwise_or.at(bits, (lc, gr // 64), np.left_shift(np.uint64(1), (gr % 64).astype(np.uint64)))
-    size = np.bincount(lc, minlength=K)
+    return dominated_columns(bits), True
+
+
+def dominated_columns(bits: np.ndarray) -> np.ndarray:
+    """Columns whose set of rows is a strict subset of another column's, or equal to a
+    lower-index column's.
+
+    Parameters
+    ----------
+    bits : ndarray of unsigned integers, shape (columns, words)
+        One bitset of covered rows per column (any word size, the same layout for all).
+
+    Returns
+    -------
+    ndarray of bool
+        True for the dominated columns; dropping them all leaves, for every dropped
+        column, a kept one covering a superset of its rows.
+    """
+    K = bits.shape[0]
+    size = np.unpackbits(bits.view(np.uint8), axis=1).sum(axis=1) if K else np.zeros(0, dtype=np.int64)
     index = np.arange(K)
     dom = np.zeros(K, dtype=bool)
     for j in range(K):
@@ -49,4 +68,4 @@ def _dominated_bits(gr: np.ndarray, lc: np.ndarray, n_groups: int, K: int) -> tu
         ks = np.flatnonzero(((size > size[j]) | ((size == size[j]) & (index < j))) & ~dom)
         if ks.size and not np.all(np.any(bits[j] & ~bits[ks], axis=1)):
             dom[j] = True
-    return dom, True
+    return dom

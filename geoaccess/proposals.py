@@ -412,11 +412,18 @@ def site_target(result: RunResult, target_id: str, *, n_new: int | None = None, 
     messages += [f"the {_ordinal(k)} site {_adds_nothing(target, model, False)} (exact re-check)"
                  for k, g in enumerate(sites["gain"], 1) if not g > (1e-3 if "min" in _measure(target, model) else 1e-6)]
     if solved is not None and model == "pcenter":
-        far = float(problem.weights[np.diff(problem.od.indptr) == 0].sum())
+        # the exact worst case is over people who reach a facility: those reaching none are left out
+        none = np.diff(problem.od.indptr) == 0
+        far = float(problem.weights[none & np.isfinite(_before_minutes(result, target)[problem.demand_ids.astype(int)])]
+                    .sum())
         if far > 0:
             messages.append(f"{far:,.0f} people are farther than {problem.cutoff_min:g} min from every existing and "
                             "candidate site: the worst-case time counts them, but no candidate can bring them closer; "
                             "add candidates near them (--candidates) or a smaller --spacing")
+        if after.population_unreachable > 0:
+            messages.append(f"{after.population_unreachable:,.0f} people reach no facility of the target by road (off "
+                            "the road network or cut off from it), even with the new sites: the worst-case time leaves "
+                            "them out; the target counts them as unreachable")
     result.sites[target_id] = sites
     result.siting[target_id] = {
         "model": model, "status": solved.status if solved else "optimal",

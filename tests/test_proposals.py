@@ -335,3 +335,20 @@ def test_pcenter_says_when_a_site_changes_nothing_and_who_it_cannot_reach(result
     assert info["worst_minutes_before"] == pytest.approx(135, abs=0.1) == info["worst_minutes_after"]
     assert len(sites) == 1 and "the 1st site does not lower the worst-case time (exact re-check)" in info["messages"]
     assert any(m.startswith("250 people are farther than 60 min") for m in info["messages"])
+
+
+def test_pcenter_says_who_its_worst_case_leaves_out(tmp_path):
+    # 40 people 3 km north of the road (beyond the 1,000 m access cap): unreachable, so the
+    # exact worst case (135 min, the village at 4.5R) leaves them out, and the note says so
+    scenario = _scenario(tmp_path)
+    pop = pd.read_csv(tmp_path / "population.csv")
+    lon, lat = LONLAT.transform(X0 + 1.0 * R, Y0 + 3000)
+    pd.concat([pop, pd.DataFrame({"lon": [lon], "lat": [lat], "pop": [40]})]).to_csv(tmp_path / "population.csv",
+                                                                                   index=False)
+    res = run_scenario(load_scenario(scenario), write=False)
+    site_target(res, "health_circle_30min", n_new=1, model="pcenter")
+    info = res.siting["health_circle_30min"]
+    assert info["worst_minutes_after"] == pytest.approx(135, abs=0.1)
+    assert any(m.startswith("250 people are farther than 60 min") and "counts them" in m for m in info["messages"])
+    assert any(m.startswith("40 people reach no facility of the target by road") and "leaves them out" in m
+               for m in info["messages"]), info["messages"]

@@ -82,6 +82,7 @@ def site_curve(result: RunResult, target_id: str, n_max: int, *, model: str | No
     result.siting.setdefault(target_id, {})["curve"] = curve.to_dict(orient="records")
     result.siting[target_id]["curve_model"] = model
     result.siting[target_id]["curve_messages"] = messages
+    result.focus = target_id
     return curve
 
 

@@ -142,9 +142,12 @@ def map_from_result(result: "RunResult", lang: str = "zh", basemap: str | None =
     labelled: list[str] = []
     spread: list[str] = []
     legends: dict[str, list[str]] = {}
-    # open on the target just sited (its proposed sites shown), else on the first target
-    sited = [tid for tid in (getattr(result, "sites", None) or {}) if any(e.target.id == tid for e in result.evaluations)]
-    first = sited[-1] if sited else (result.evaluations[0].target.id if result.evaluations else None)
+    # open on the target just sited (a proposal or a curve; its sites shown), else on the last
+    # target with sites, else on the first target
+    ids = [e.target.id for e in result.evaluations]
+    sited = [tid for tid in (getattr(result, "sites", None) or {}) if tid in ids]
+    focus = getattr(result, "focus", None)
+    first = focus if focus in ids else sited[-1] if sited else (ids[0] if ids else None)
 
     def add(layer: folium.map.Layer) -> folium.map.Layer:
         # Leaflet's layer control shows names as HTML: it gets them escaped; window.geoaccess the raw ones

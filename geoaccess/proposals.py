@@ -425,6 +425,7 @@ def site_target(result: RunResult, target_id: str, *, n_new: int | None = None, 
                             "the road network or cut off from it), even with the new sites: the worst-case time leaves "
                             "them out; the target counts them as unreachable")
     result.sites[target_id] = sites
+    result.focus = target_id
     result.siting[target_id] = {
         "model": model, "status": solved.status if solved else "optimal",
         "mip_gap": solved.mip_gap if solved else 0.0, "objective": solved.objective if solved else 0.0,

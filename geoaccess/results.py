@@ -54,6 +54,7 @@ class RunResult:
     gaps: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     sites: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     siting: dict[str, dict] = field(default_factory=dict)
+    focus: str | None = None  # the target just sited (proposal or curve): map.html opens on it
     engine: Any = field(default=None, repr=False)  # pipeline._Engine: the compiled graphs and snaps, for siting
 
 

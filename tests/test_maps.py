@@ -307,3 +307,18 @@ def test_map_without_units_isochrones_gaps_or_sites(demo):
     assert any(n.startswith("Travel time") for n in names)
     with pytest.raises(InputError):
         map_from_result(bare, lang="de")
+
+
+def test_map_opens_on_the_curve_target_after_another_targets_proposal():
+    # `site --target ems_120 --add 1`, then `site --target medical_point_15min --curve 2` into the
+    # same folder: the earlier proposal is carried over, but the map opens on the curve's target
+    from geoaccess.curve import site_curve
+    from geoaccess.proposals import site_target
+
+    res = run_scenario(load_scenario(data_path("demo", "scenario.toml")), write=False)
+    site_target(res, "ems_120", n_new=1)
+    assert _layers(map_from_result(res, lang="en"))["Travel time · Mean 120 emergency response time"].show
+    site_curve(res, "medical_point_15min", 2)
+    layers = _layers(map_from_result(res, lang="en"))
+    assert layers["Travel time · Nearest medical point within 15 minutes"].show
+    assert not layers["Travel time · Mean 120 emergency response time"].show

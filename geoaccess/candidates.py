@@ -139,6 +139,47 @@ def drop_far_candidates(result: RunResult, target: Target, cands: gpd.GeoDataFra
                                                 f"could add nobody); they lie {where}"]
 
 
+def _kinds_present(fac: pd.DataFrame) -> str:
+    return ", ".join(f"{k} ({n})" for k, n in fac["kind"].astype(str).value_counts().items())
+
+
+def check_upgrade_kinds(facilities: pd.DataFrame, kinds: str | Sequence[str]) -> list[str]:
+    """The kinds of ``--candidates-from``, each checked against the facility file.
+
+    A kind is known when some facility has it as its vocabulary ``kind`` or its raw
+    ``type`` (case-insensitive). Needs only the facilities as read, so the CLI calls it
+    before any routing.
+
+    Parameters
+    ----------
+    facilities : pandas.DataFrame
+        The facilities as read (``kind`` and ``type`` columns).
+    kinds : str or sequence of str
+        Comma-separated text or a list.
+
+    Returns
+    -------
+    list of str
+        The kinds, stripped, in the order given.
+
+    Raises
+    ------
+    InputError
+        No kind given, or a kind no facility has, naming the flag, the kinds not found
+        and the kinds of the facility file with their counts.
+    """
+    wanted = [k.strip() for k in (kinds.split(",") if isinstance(kinds, str) else kinds) if k.strip()]
+    if not wanted:
+        raise InputError("--candidates-from needs one or more facility kinds, e.g. township_health_centre")
+    known = set(facilities["kind"].astype(str).str.lower()) | set(facilities["type"].astype(str).str.strip().str.lower())
+    unknown = [k for k in wanted if k.lower() not in known]
+    if unknown:
+        raise InputError(f"--candidates-from {','.join(wanted)}: no facility to upgrade: no facility of the facility "
+                         f"file has the kind or type {', '.join(map(repr, unknown))}; kinds in the facility file: "
+                         f"{_kinds_present(facilities)}. Name those kinds (comma-separated) or give --candidates FILE")
+    return wanted
+
+
 def upgrade_candidates(result: RunResult, target: Target, kinds: str | Sequence[str]) -> gpd.GeoDataFrame:
     """Existing facilities of ``kinds`` as candidates for upgrading to ``target``'s kind.
 
@@ -155,21 +196,19 @@ def upgrade_candidates(result: RunResult, target: Target, kinds: str | Sequence[
     Raises
     ------
     InputError
-        No kind given, or no facility of those kinds that does not already count.
+        No kind given, a kind no facility has (:func:`check_upgrade_kinds`), or no
+        facility of those kinds that does not already count.
     """
-    wanted = [k.strip() for k in (kinds.split(",") if isinstance(kinds, str) else kinds) if k.strip()]
-    if not wanted:
-        raise InputError("--candidates-from needs one or more facility kinds, e.g. township_health_centre")
+    wanted = check_upgrade_kinds(result.facilities, kinds)
     fac = result.facilities
     low = {k.lower() for k in wanted}
     match = (fac["kind"].astype(str).str.lower().isin(low) | fac["type"].astype(str).str.strip().str.lower().isin(low))
     counted = select_facilities(target, fac)
     pick = match.to_numpy() & ~counted
     if not pick.any():
-        present = ", ".join(f"{k} ({n})" for k, n in fac["kind"].astype(str).value_counts().items())
-        why = ("they all count for the target already" if match.any() else "the facility file has none")
-        raise InputError(f"--candidates-from {','.join(wanted)}: no facility to upgrade ({why}); kinds in the "
-                         f"facility file: {present}. Name other kinds (comma-separated) or give --candidates FILE")
+        raise InputError(f"--candidates-from {','.join(wanted)}: no facility to upgrade (they all count for the target "
+                         f"already); kinds in the facility file: {_kinds_present(fac)}. Name other kinds "
+                         "(comma-separated) or give --candidates FILE")
     sub = fac[pick]
     town = sub["unit"].astype(object).where(sub["unit"].notna(), OUTSIDE) if result.units is not None else ""
     return gpd.GeoDataFrame({"site_id": sub["facility_id"].astype(str).to_numpy(),

@@ -264,7 +264,13 @@ def _site(args: argparse.Namespace) -> int:
             status.update(message)
             console.log(escape(message))
 
-        result = run_scenario(scenario, progress=progress, write=False)
+        check = None
+        if args.candidates_from:  # an unknown kind is said before the minutes of routing
+            from .candidates import check_upgrade_kinds
+
+            def check(facilities):
+                return check_upgrade_kinds(facilities, args.candidates_from)
+        result = run_scenario(scenario, progress=progress, write=False, check_facilities=check)
         kept = read_proposals(result, out, keep_out=() if args.curve else (args.target,))
         if candidates is not None:
             candidates = candidates.to_crs(result.demand.crs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings as _warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -218,7 +218,8 @@ class _Engine:
 def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress: Progress | None = None,
                  write: bool = True, lang: str | None = None, self_contained: bool | None = None,
                  basemap: str | None = None, carry: tuple[str, ...] = (),
-                 sites: pd.DataFrame | None = None) -> RunResult:
+                 sites: pd.DataFrame | None = None,
+                 check_facilities: Callable[[gpd.GeoDataFrame], Any] | None = None) -> RunResult:
     """Evaluate every target of ``scenario``, find its gaps and isochrones, and (with
     ``write``) write the outputs.
 
@@ -230,6 +231,8 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
     output folder to keep (see :class:`geoaccess.outputset.OutputSet`). ``sites`` (rows of
     :func:`geoaccess.candidates.read_sites`) are put in place before evaluating: the plan's
     run (see :func:`geoaccess.candidates.facilities_with_sites`; ``progress`` says what was added).
+    ``check_facilities`` is called with the facilities as read, before any routing (the
+    ``site`` command checks its ``--candidates-from`` kinds there).
 
     Raises
     ------
@@ -243,6 +246,8 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
     inputs = load_inputs(scenario, say)
     network, facilities, demand, units = inputs.network, inputs.facilities, inputs.demand, inputs.units
     warnings = list(inputs.warnings)
+    if check_facilities is not None:
+        check_facilities(facilities)
     if sites is not None and len(sites):
         facilities, added = facilities_with_sites(facilities, sites, scenario.targets, units)
         for line in added:

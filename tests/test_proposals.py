@@ -352,3 +352,30 @@ def test_pcenter_says_who_its_worst_case_leaves_out(tmp_path):
     assert any(m.startswith("250 people are farther than 60 min") and "counts them" in m for m in info["messages"])
     assert any(m.startswith("40 people reach no facility of the target by road") and "leaves them out" in m
                for m in info["messages"]), info["messages"]
+
+
+def test_unknown_upgrade_kind_is_refused_before_routing(tmp_path, capsys, monkeypatch):
+    import geoaccess.pipeline
+
+    scenario = _scenario(tmp_path)
+    fac = pd.read_csv(tmp_path / "facilities.csv")
+    fac.loc[fac["id"] == "T2", "type"] = "乡镇卫生院"  # a raw type value: the run classifies it by its name rule
+    fac.to_csv(tmp_path / "facilities.csv", index=False)
+
+    def no_routing(*a, **k):
+        raise AssertionError("routing started before --candidates-from was checked")
+
+    real = geoaccess.pipeline._Engine
+    monkeypatch.setattr(geoaccess.pipeline, "_Engine", no_routing)
+    code = main(["site", str(scenario), "--target", "health_circle_30min", "--add", "1",
+                 "--candidates-from", "township_health_centre,township_centre", "--out", str(tmp_path / "o")])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 2
+    assert "--candidates-from" in out and "'township_centre'" in out and "'township_health_centre'" not in out
+    assert "township_health_centre (4)" in out and "county_hospital (1)" in out
+    # a raw type value of the facility file is a kind too: accepted, so the run goes on to route
+    monkeypatch.setattr(geoaccess.pipeline, "_Engine", real)
+    assert main(["site", str(scenario), "--target", "health_circle_30min", "--add", "1",
+                 "--candidates-from", "乡镇卫生院", "--out", str(tmp_path / "o")]) == 0
+    sites = pd.read_csv(tmp_path / "o" / "sites_health_circle_30min.csv")
+    assert list(sites["site_id"]) == ["T2"]  # the best single upgrade, by hand (module docstring)

@@ -76,3 +76,10 @@ def test_county_assessment_notebook_runs_on_the_public_api_only(capsys):
     assert {"report", "map", "units", "facilities"} <= set(files) and all(p.exists() for p in files.values())
     assert "Leaflet 1.9.4" in files["map"].read_text(encoding="utf-8")  # offline map by default
     assert namespace["fmap"]._repr_html_()  # the inline map renders
+
+
+def test_siting_notebook_plans_with_with_sites_not_a_hand_edited_facility_file():
+    cells = json.loads(SITING.read_text(encoding="utf-8"))["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    assert "with_sites=" in code
+    assert "shutil" not in code and "to_csv" not in code  # no copy of the inputs edited by hand

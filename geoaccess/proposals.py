@@ -186,7 +186,6 @@ def _covering_problem(result: RunResult, target: Target, cands: gpd.GeoDataFrame
     """The covering problem of :func:`siting_matrix`: demand points grouped by their set of
     candidates within ``threshold`` minutes (and faster than ``limit``), weights summed."""
     from .siting import siting_problem
-    from .siting.dominance import dominated_columns
 
     engine = result.engine
     urban = result.demand["urban"].to_numpy(bool)
@@ -235,7 +234,7 @@ def _covering_problem(result: RunResult, target: Target, cands: gpd.GeoDataFrame
     within = np.unpackbits(gbits[:, :words].view(np.uint8), axis=1, bitorder="little")[:, :n_cands]
     # a candidate reaching a subset of another's groups never improves a covering optimum:
     # its pairs are left out (its column stays, empty), and the groups merged again
-    within[:, dominated_columns(np.packbits(within.T, axis=1))] = 0
+    within[:, _dominated_candidates(within)] = 0
     table = np.column_stack([gbits[:, words] > 0, within]).astype(np.uint8)
     del within, gbits
     key = np.packbits(table, axis=1)
@@ -253,6 +252,21 @@ def _covering_problem(result: RunResult, target: Target, cands: gpd.GeoDataFrame
                        shape=(first.size, n_cands + 1))
     ids = np.r_[[EXISTING], cands["site_id"].astype(str).to_numpy()]
     return siting_problem(od, gw, ids, fixed=[EXISTING], demand_ids=rows[first], cutoff_min=threshold)
+
+
+def _dominated_candidates(within: np.ndarray) -> np.ndarray:
+    """Candidates (columns of the groups x candidates 0/1 table) whose groups are a subset
+    of another's; none when the subset tests would cost more than the siting package's
+    bitset work limit (then nothing is dropped: the models stay exact, only larger)."""
+    from .siting.dominance import _BITSET_WORK_LIMIT, dominated_columns
+
+    n_groups, n_cands = within.shape
+    words = (n_groups + 63) // 64
+    if float(n_cands) * n_cands * words > _BITSET_WORK_LIMIT:
+        return np.zeros(n_cands, dtype=bool)
+    packed = np.zeros((n_cands, words * 8), dtype=np.uint8)
+    packed[:, :(n_groups + 7) // 8] = np.packbits(within.T, axis=1)
+    return dominated_columns(packed.view(np.uint64))
 
 
 # --------------------------------------------------------------------------- exact re-check

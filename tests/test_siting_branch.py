@@ -82,3 +82,20 @@ def test_covering_matrix_groups_equal_the_ungrouped_pairs(tmp_path):
         a, b = solve_mclp(grouped, thr, p), solve_mclp(pairs, thr, p)
         assert a.status == b.status == "optimal"
         assert a.objective == pytest.approx(b.objective, rel=1e-9)
+
+
+def test_dominated_candidates_of_the_covering_table_by_hand_sets(monkeypatch):
+    from geoaccess.proposals import _dominated_candidates
+    from geoaccess.siting import dominance
+
+    rng = np.random.default_rng(7)
+    within = (rng.random((130, 40)) < 0.3).astype(np.uint8)
+    within[:, 5] = within[:, 2]  # equal to a lower index: dominated
+    within[:, 9] = within[:, 11] & within[:, 12]  # a subset of column 11
+    sets = [frozenset(np.flatnonzero(within[:, j])) for j in range(within.shape[1])]
+    expect = [any((sets[j] < sets[k]) or (sets[j] == sets[k] and k < j) for k in range(len(sets)) if k != j)
+              for j in range(len(sets))]
+    got = _dominated_candidates(within)
+    assert got.tolist() == expect and got[5] and got[9]
+    monkeypatch.setattr(dominance, "_BITSET_WORK_LIMIT", 10)  # too costly: nothing dropped, still exact
+    assert not _dominated_candidates(within).any()

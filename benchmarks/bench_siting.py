@@ -37,7 +37,12 @@ incumbent: closing it needs branching; HiGHS on the 97k-pair radius MILP reaches
 2.1 % in 90 s, so it is not run); 20000x1000 6.3 s, 25,019,166.0, gap 0.39 %;
 200000x5000 33 s, 385,911,986.9, gap 0.04 %. All three stop before the time limit because
 the Lagrangian bound stalls: status ``gap_not_closed`` (formerly mislabelled
-``time_limit``). spopt did not finish 5000x500 or 20000x1000 within 300 s.
+``time_limit``). spopt did not finish 5000x500 or 20000x1000 within 300 s. Checked later
+(5000x500, load average ~7): the radius model's LP relaxation (97,030 rows, 286,627
+nonzeros) by HiGHS IPM without crossover takes 116 s and gives 4,366,964.8, 2.1 % below the
+incumbent 4,461,756.6 (PDLP: no answer in 120 s); HiGHS on the radius MILP warm-started
+from it has not finished its root LP after 90 s. So a 0.1 % proof needs a better incumbent or
+branching on a bound that costs far less than this LP; neither is built yet.
 
 County case (``--county DIR``): ``site --target health_circle_30min --add 3`` on
 ``generate_county(DIR, seed=0)`` (2,000 km², default 500 m candidate spacing, 60 s limit),
@@ -48,10 +53,14 @@ float64) siting 115 s, solver at its 60 s limit with gap 0.70 %, peak 5.3 GB; af
 (pairs only where a candidate beats the nearest existing facility within the threshold, for
 people not yet covered; float32; 256 candidates per search; dominated candidates found by
 bitsets: 1,612 -> 244) siting 70 s (matrix of 22.0 M pairs ~15 s, solver 51 s at its limit,
-gap 0.09 %), peak 2.5 GB; both 82.3 % -> 99.1 %. Not yet the issue's goal (<= 20 s,
-<= 1.5 GB, proven optimal): the MCLP on 21,942 groups x 244 candidates with p = 3 has a weak
-LP bound (a submodular branch-and-bound prototype proved the incumbent optimal in 4,489
-nodes, ~50 s in numpy, so it was not added).
+gap 0.09 %), peak 2.5 GB; both 82.3 % -> 99.1 %. Re-measured at the start of the next
+session (load average ~4): siting 64.8 s, solver 52.4 s at its limit, gap 8.7e-4, peak 2.4 GB.
+Now (demand points grouped by their bitset of candidates within the threshold while
+routing: 186,198 points -> 5,464 rows; dominated candidates' pairs left out: 698,986 pairs
+instead of 22.0 M; the MCLP with p <= 6 proven by a branch and bound on marginal gains with
+the last two sites evaluated in one matrix product) siting 15.3 s (solver 3.6 s, optimal,
+gap 0), peak RSS 862 MB (the run before it alone: 826 MB), same value 82.3 % -> 99.1 %;
+load average 7-9 (user time ~half the wall time).
 
 Each run happens in a fresh child process (the instance is rebuilt there from its seed), so
 the peak-memory column is that process's peak RSS (CBC runs as a separate executable: its

@@ -171,7 +171,8 @@ def check_upgrade_kinds(facilities: pd.DataFrame, kinds: str | Sequence[str]) ->
     wanted = [k.strip() for k in (kinds.split(",") if isinstance(kinds, str) else kinds) if k.strip()]
     if not wanted:
         raise InputError("--candidates-from needs one or more facility kinds, e.g. township_health_centre")
-    known = set(facilities["kind"].astype(str).str.lower()) | set(facilities["type"].astype(str).str.strip().str.lower())
+    known = (set(facilities["kind"].astype(str).str.lower())
+             | set(facilities["type"].astype(str).str.strip().str.lower()))
     unknown = [k for k in wanted if k.lower() not in known]
     if unknown:
         raise InputError(f"--candidates-from {','.join(wanted)}: no facility to upgrade: no facility of the facility "

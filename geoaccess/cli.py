@@ -264,12 +264,13 @@ def _site(args: argparse.Namespace) -> int:
             status.update(message)
             console.log(escape(message))
 
-        check = None
-        if args.candidates_from:  # an unknown kind is said before the minutes of routing
+        check = None  # an unknown --candidates-from kind is said before the minutes of routing
+        if args.candidates_from:
+            from functools import partial
+
             from .candidates import check_upgrade_kinds
 
-            def check(facilities):
-                return check_upgrade_kinds(facilities, args.candidates_from)
+            check = partial(check_upgrade_kinds, kinds=args.candidates_from)
         result = run_scenario(scenario, progress=progress, write=False, check_facilities=check)
         kept = read_proposals(result, out, keep_out=() if args.curve else (args.target,))
         if candidates is not None:

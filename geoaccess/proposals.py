@@ -117,15 +117,9 @@ def siting_matrix(result: RunResult, target: Target, cands: gpd.GeoDataFrame, mo
     Pairs are searched ``_CHUNK`` candidates at a time and kept in float32, so the peak
     holds one block of pairs, not the full matrix.
 
-    Covering models (mclp, lscp) read only whether a site is within the threshold, so
-    their rows are *groups*: demand points with the same set of sites within the
-    threshold (and the same "covered today" flag) are one row with their people summed
-    (exact for both models; a county's ~200k cells become a few ten thousand rows). Each
-    block of pairs is folded into one bitset per demand point (32 candidates a word) and
-    dropped; a stored entry then holds the travel threshold itself, meaning "within", and
-    ``demand_ids`` the first demand point of each group. A candidate whose groups are a
-    subset of another's (equal: the later one) keeps its column but no pairs (it can
-    never improve a covering optimum), and the groups are merged again on what is left.
+    Covering models (mclp, lscp): rows are groups of demand points with the same set of
+    sites within the threshold, people summed, and entries mean "within" (exact; see
+    :class:`geoaccess.siting.coverrows.CoverageBits`).
 
     Returns
     -------
@@ -134,6 +128,7 @@ def siting_matrix(result: RunResult, target: Target, cands: gpd.GeoDataFrame, mo
         matrix cutoff (minutes).
     """
     from .siting import siting_problem
+    from .siting.coverrows import CoverageBits
 
     engine, demand = result.engine, result.demand
     urban = demand["urban"].to_numpy(bool)
@@ -146,9 +141,8 @@ def siting_matrix(result: RunResult, target: Target, cands: gpd.GeoDataFrame, mo
     search = (before[rows] > travel_threshold) if covering else np.ones(rows.size, dtype=bool)
     limit = before[rows]  # a candidate matters for a row only if faster than its nearest existing facility
     xy = np.column_stack([cands.geometry.x, cands.geometry.y])
-    if covering:
-        return _covering_problem(result, target, cands, xy, weights, rows, search, limit, travel_threshold,
-                                 progress), travel_threshold, cutoff
+    ids = np.r_[[EXISTING], cands["site_id"].astype(str).to_numpy()]
+    bits = CoverageBits(rows.size, len(cands), np.isfinite(limit) & (limit <= cutoff)) if covering else None
     r_parts, c_parts, t_parts = [], [], []
     for mode in target.modes:
         uses = travels_by(target, mode, urban)[rows] & search
@@ -164,10 +158,15 @@ def siting_matrix(result: RunResult, target: Target, cands: gpd.GeoDataFrame, mo
             od = od_matrix(graph, placed, sites.subset(block), cutoff, target.direction, progress=bool(progress)).tocoo()
             r = local[od.row]
             keep = od.data < limit[r]
+            if covering:  # folded into the bitsets at once: the pairs are not kept
+                bits.add(r[keep], od.col[keep].astype(np.int64) + start)
+                continue
             r_parts.append(r[keep].astype(np.int32))
             c_parts.append((od.col[keep] + start + 1).astype(np.int32))
             t_parts.append(od.data[keep].astype(np.float32))
             del od
+    if covering:
+        return bits.problem(weights[rows], ids, EXISTING, travel_threshold, rows), travel_threshold, cutoff
     has = np.isfinite(limit) & (limit <= cutoff)
     r_parts.append(np.flatnonzero(has).astype(np.int32))
     c_parts.append(np.zeros(int(has.sum()), dtype=np.int32))
@@ -175,98 +174,8 @@ def siting_matrix(result: RunResult, target: Target, cands: gpd.GeoDataFrame, mo
     od = sp.csr_matrix((np.concatenate(t_parts), (np.concatenate(r_parts), np.concatenate(c_parts))),
                        shape=(rows.size, len(cands) + 1), dtype=np.float32)
     del r_parts, c_parts, t_parts
-    ids = np.r_[[EXISTING], cands["site_id"].astype(str).to_numpy()]
     problem = siting_problem(od, weights[rows], ids, fixed=[EXISTING], demand_ids=rows, cutoff_min=cutoff)
     return problem, travel_threshold, cutoff
-
-
-def _covering_problem(result: RunResult, target: Target, cands: gpd.GeoDataFrame, xy: np.ndarray,
-                      weights: np.ndarray, rows: np.ndarray, search: np.ndarray, limit: np.ndarray,
-                      threshold: float, progress: Any):
-    """The covering problem of :func:`siting_matrix`: demand points grouped by their set of
-    candidates within ``threshold`` minutes (and faster than ``limit``), weights summed."""
-    from .siting import siting_problem
-
-    engine = result.engine
-    urban = result.demand["urban"].to_numpy(bool)
-    n_cands = len(cands)
-    words = (n_cands + 31) // 32
-    bits = np.zeros((rows.size, words + 1), dtype=np.uint32)  # last word: covered by an existing facility
-    bits[:, words] = np.isfinite(limit) & (limit <= threshold)
-    per_block = _CHUNK // 32
-    for mode in target.modes:
-        uses = travels_by(target, mode, urban)[rows] & search
-        if not uses.any():
-            continue
-        graph = engine.graph(mode)
-        placed = engine.demand(mode).subset(rows[uses])
-        local = np.flatnonzero(uses)
-        sites = place_points(graph, xy)
-        for start in range(0, n_cands, _CHUNK):
-            block = np.zeros(n_cands, dtype=bool)
-            block[start:start + _CHUNK] = True
-            od = od_matrix(graph, placed, sites.subset(block), threshold, target.direction,
-                           progress=bool(progress)).tocoo()
-            r = local[od.row]
-            keep = od.data < limit[r]
-            r, c = r[keep], od.col[keep]
-            del od
-            # each (row, candidate) pair occurs once, so a word's bits add up to their OR;
-            # float64 sums of distinct powers of two below 2**32 are exact
-            word = np.bincount(r.astype(np.int64) * per_block + c // 32, weights=np.ldexp(1.0, c % 32),
-                               minlength=rows.size * per_block).reshape(rows.size, per_block)
-            w0 = start // 32
-            n_w = min(per_block, words - w0)
-            bits[:, w0:w0 + n_w] |= word[:, :n_w].astype(np.uint32)
-            del r, c, word
-    key = np.ascontiguousarray(bits).view(np.dtype((np.void, bits.itemsize * bits.shape[1]))).ravel()
-    _, first, group = np.unique(key, return_index=True, return_inverse=True)
-    group = group.reshape(-1)
-    del key
-    # groups numbered by their first demand point, so the problem follows demand order
-    order = np.argsort(first, kind="stable")
-    renumber = np.empty_like(order)
-    renumber[order] = np.arange(order.size)
-    group, first = renumber[group], first[order]
-    gbits = bits[first]
-    del bits
-    gw = np.bincount(group, weights=weights[rows], minlength=first.size)
-    within = np.unpackbits(gbits[:, :words].view(np.uint8), axis=1, bitorder="little")[:, :n_cands]
-    # a candidate reaching a subset of another's groups never improves a covering optimum:
-    # its pairs are left out (its column stays, empty), and the groups merged again
-    within[:, _dominated_candidates(within)] = 0
-    table = np.column_stack([gbits[:, words] > 0, within]).astype(np.uint8)
-    del within, gbits
-    key = np.packbits(table, axis=1)
-    key = np.ascontiguousarray(key).view(np.dtype((np.void, key.shape[1]))).ravel()
-    _, first2, group2 = np.unique(key, return_index=True, return_inverse=True)
-    order = np.argsort(first2, kind="stable")
-    renumber = np.empty_like(order)
-    renumber[order] = np.arange(order.size)
-    table, first = table[first2[order]], first[first2[order]]
-    gw = np.bincount(renumber[group2.reshape(-1)], weights=gw, minlength=first.size)
-    # column 0 is the existing facilities; row-major nonzeros give sorted CSR indices
-    indptr = np.r_[0, np.cumsum(table.sum(axis=1))]
-    indices = np.flatnonzero(table.ravel()) % table.shape[1]
-    od = sp.csr_matrix((np.full(indices.size, threshold, dtype=np.float32), indices.astype(np.int32), indptr),
-                       shape=(first.size, n_cands + 1))
-    ids = np.r_[[EXISTING], cands["site_id"].astype(str).to_numpy()]
-    return siting_problem(od, gw, ids, fixed=[EXISTING], demand_ids=rows[first], cutoff_min=threshold)
-
-
-def _dominated_candidates(within: np.ndarray) -> np.ndarray:
-    """Candidates (columns of the groups x candidates 0/1 table) whose groups are a subset
-    of another's; none when the subset tests would cost more than the siting package's
-    bitset work limit (then nothing is dropped: the models stay exact, only larger)."""
-    from .siting.dominance import _BITSET_WORK_LIMIT, dominated_columns
-
-    n_groups, n_cands = within.shape
-    words = (n_groups + 63) // 64
-    if float(n_cands) * n_cands * words > _BITSET_WORK_LIMIT:
-        return np.zeros(n_cands, dtype=bool)
-    packed = np.zeros((n_cands, words * 8), dtype=np.uint8)
-    packed[:, :(n_groups + 7) // 8] = np.packbits(within.T, axis=1)
-    return dominated_columns(packed.view(np.uint64))
 
 
 # --------------------------------------------------------------------------- exact re-check

@@ -85,8 +85,8 @@ def test_covering_matrix_groups_equal_the_ungrouped_pairs(tmp_path):
 
 
 def test_dominated_candidates_of_the_covering_table_by_hand_sets(monkeypatch):
-    from geoaccess.proposals import _dominated_candidates
     from geoaccess.siting import dominance
+    from geoaccess.siting.coverrows import dominated_candidates as _dominated_candidates
 
     rng = np.random.default_rng(7)
     within = (rng.random((130, 40)) < 0.3).astype(np.uint8)

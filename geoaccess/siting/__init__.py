@@ -75,7 +75,8 @@ Modules: ``problem`` (input, validation, reduction), ``coverage`` (LSCP, MCLP, c
 MCLP), ``median`` (p-median), ``center`` (p-center, capacitated p-center),
 ``lagrangian`` (the one subgradient driver behind the MCLP and p-median bounds),
 ``heuristics`` (CELF, 1-swap, vertex substitution), ``branch`` (MCLP branch and bound
-for small budgets), ``solver`` (HiGHS glue) and
+for small budgets), ``coverrows`` (covering rows grouped by coverage bitsets, built from
+blocks of pairs), ``solver`` (HiGHS glue) and
 ``evaluate`` (scoring, canonical tie-breaking, ranking).
 """
 

@@ -158,13 +158,14 @@ def siting_matrix(result: RunResult, target: Target, cands: gpd.GeoDataFrame, mo
             od = od_matrix(graph, placed, sites.subset(block), cutoff, target.direction, progress=bool(progress)).tocoo()
             r = local[od.row]
             keep = od.data < limit[r]
+            r, c, t = r[keep], od.col[keep].astype(np.int64) + start, od.data[keep]
+            del od, keep
             if covering:  # folded into the bitsets at once: the pairs are not kept
-                bits.add(r[keep], od.col[keep].astype(np.int64) + start)
+                bits.add(r, c)
                 continue
-            r_parts.append(r[keep].astype(np.int32))
-            c_parts.append((od.col[keep] + start + 1).astype(np.int32))
-            t_parts.append(od.data[keep].astype(np.float32))
-            del od
+            r_parts.append(r.astype(np.int32))
+            c_parts.append((c + 1).astype(np.int32))
+            t_parts.append(t.astype(np.float32))
     if covering:
         return bits.problem(weights[rows], ids, EXISTING, travel_threshold, rows), travel_threshold, cutoff
     has = np.isfinite(limit) & (limit <= cutoff)

@@ -162,6 +162,7 @@ def siting_matrix(result: RunResult, target: Target, cands: gpd.GeoDataFrame, mo
             del od, keep
             if covering:  # folded into the bitsets at once: the pairs are not kept
                 bits.add(r, c)
+                del r, c, t
                 continue
             r_parts.append(r.astype(np.int32))
             c_parts.append((c + 1).astype(np.int32))

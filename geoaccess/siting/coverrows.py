@@ -72,7 +72,8 @@ class CoverageBits:
 
     def problem(self, weights: np.ndarray, site_ids: np.ndarray, existing: str, threshold: float,
                 demand_ids: np.ndarray) -> SitingProblem:
-        """The covering problem: one row per group of points with equal sets, weights summed.
+        """The covering problem: one row per group of points with equal sets, weights summed
+        (called once: it releases the per-point bitsets).
 
         Column 0 is ``existing`` (fixed; the existing facilities), then the candidates in
         order (``site_ids`` holds both). A stored entry holds ``threshold`` itself, meaning
@@ -98,7 +99,7 @@ class CoverageBits:
         SitingProblem
         """
         group, first = _first_groups(self.bits)
-        gbits = self.bits[first]
+        gbits, self.bits = self.bits[first], None  # the per-point bitsets are done with
         gw = np.bincount(group, weights=weights, minlength=first.size)
         within = np.unpackbits(gbits[:, :self.words].view(np.uint8), axis=1, bitorder="little")[:, :self.n_cands]
         within[:, dominated_candidates(within)] = 0

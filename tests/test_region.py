@@ -113,6 +113,31 @@ def test_province_map_and_report_link_the_counties(runs):
     assert "counties/B/report.html" in report and "无道路" in report
 
 
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def test_the_largest_slice_runs_first_with_every_core_for_one_worker(runs):
+    # (before the re-run test below, which runs B again)
+    roads = json.loads((runs[3].root / "slices" / "partition.json").read_text(encoding="utf-8"))["counties"]
+    assert roads["B"]["roads"] > roads["A"]["roads"]  # B, in the middle, has more roads within 3 km
+    a, b = runs[3].records["A"], runs[3].records["B"]
+    assert b["started"] < a["started"]  # file order would run A first
+    assert a["threads"] == b["threads"] == _cores()  # one worker: the whole machine
+    assert 0 < a["cpu_seconds"] and 0 < b["cpu_seconds"]
+
+
+def test_two_local_workers_share_the_cores(tmp_path):
+    from geoaccess.region.run import task_threads
+
+    assert [task_threads(w, 2) for w in (1, 2, 3)] == [2, 1, 1] and task_threads(3, 8) == 2
+    toml = write_region(tmp_path / "in", "buffer_km = 0")
+    run = run_region(toml, tmp_path / "out", workers=2, counties=["A", "B"])
+    assert {r["threads"] for r in run.records.values()} == {max(1, _cores() // 2)}
+    pinned = run_region(toml, tmp_path / "out1", workers=2, threads=1, counties=["A"])
+    assert pinned.records["A"]["threads"] == 1
+
+
 def test_a_rerun_skips_finished_counties_a_changed_file_or_force_runs_them_again(runs):
     toml = runs[3].root.parent / "in3" / "region.toml"
     again = run_region(toml, runs[3].root)

@@ -243,12 +243,16 @@ def run_county(job: dict[str, Any]) -> dict[str, Any]:
     job : dict
         ``id``, ``name``, ``slice`` (folder with scenario.toml), ``out`` (the county's
         output folder), ``status`` (status file path), ``fingerprint``, ``lang``,
-        ``self_contained``, ``basemap``.
+        ``self_contained``, ``basemap``; optionally ``cost`` (the slice's road features,
+        which orders the tasks).
 
     Returns
     -------
     dict
-        The status record also written to ``job["status"]``.
+        The status record also written to ``job["status"]``: besides the county's results,
+        ``seconds`` (wall) and ``cpu_seconds`` (CPU of the worker process, all its threads)
+        of the task, ``started`` (Unix time), ``threads`` (the worker's thread budget,
+        ``OMP_NUM_THREADS``, or None) and ``peak_rss_mb``.
     """
     from ..pipeline import run_scenario
     from ..scenario import load_scenario
@@ -256,9 +260,11 @@ def run_county(job: dict[str, Any]) -> dict[str, Any]:
     status = Path(job["status"])
     running = status.with_suffix(".running")
     write_json(running, {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
+    budget = os.environ.get("OMP_NUM_THREADS")
     record = {"id": job["id"], "name": job["name"], "fingerprint": job["fingerprint"], "pid": os.getpid(),
-              "host": socket.gethostname()}
+              "host": socket.gethostname(), "started": time.time(),
+              "threads": int(budget) if budget and budget.isdigit() else None}
     try:
         scenario = load_scenario(Path(job["slice"]) / "scenario.toml")
         result = run_scenario(scenario, out_dir=job["out"], lang=job.get("lang"),
@@ -269,6 +275,8 @@ def run_county(job: dict[str, Any]) -> dict[str, Any]:
     except InputError as exc:
         record.update(status="failed", note=str(exc), targets=[], warnings=[])
     record["seconds"] = time.perf_counter() - t0
+    # CPU beside wall: on a shared machine the gap between them is time spent waiting for a core.
+    record["cpu_seconds"] = time.process_time() - c0
     record["peak_rss_mb"] = _peak_rss_mb()  # of the worker process so far: what it needed at most
     write_json(status, record)
     running.unlink(missing_ok=True)

@@ -172,6 +172,26 @@ def test_a_home_on_a_shared_border_is_counted_once_in_the_first_county(tmp_path)
     assert gpd.read_file(tmp_path / "out" / "slices" / "B" / "population.fgb")["pop"].sum() == _people_in("B")
 
 
+def test_first_county_of_a_point_in_file_order_borders_included():
+    from geoaccess.region.partition import _first_county
+
+    a, b = shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)
+    x, y = np.array([1.0, 1.5, 0.5, 3.0, 0.0, 2.0]), np.array([0.5, 0.5, 0.5, 3.0, 0.0, 1.0])
+    # on the shared edge, inside B, inside A, outside, A's corner, B's far corner
+    assert _first_county(np.array([a, b]), x, y).tolist() == [0, 1, 0, -1, 0, 1]
+    assert _first_county(np.array([b, a]), x, y).tolist() == [0, 0, 1, -1, 1, 0]
+
+
+def test_people_in_no_county_are_counted_nowhere_and_said(tmp_path):
+    toml = write_region(tmp_path, "buffer_km = 3")
+    table = pd.read_csv(tmp_path / "people.csv")
+    between = pd.DataFrame([{"lon": 106.10, "lat": 26.009, "pop": 11.0}])  # between D and C: no county
+    pd.concat([table, between]).to_csv(tmp_path / "people.csv", index=False)
+    run = run_region(toml, tmp_path / "out", counties=["C", "D"])  # nothing to route: no cluster
+    assert "11 people (1 demand points) lie in no county polygon of counties.geojson" in " ".join(run.warnings)
+    assert run.records["C"]["population"] == _people_in("C")
+
+
 def _small_province(folder: Path):
     return generate_region(folder, GUIYANG, id_column="adcode", name_column="district", crs="GCJ-02",
                            nodes_per_km2=6, cell_size_m=250)

@@ -30,11 +30,13 @@ import json
 import os
 import resource
 import shutil
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's geoaccess, not an installed one
 SEED_REGIONS = Path("/work/shared/data/china_admin/counties_seed_regions.geojson")
 
 

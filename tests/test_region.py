@@ -192,6 +192,26 @@ def test_people_in_no_county_are_counted_nowhere_and_said(tmp_path):
     assert run.records["C"]["population"] == _people_in("C")
 
 
+def test_a_county_map_draws_the_bands_only_around_the_county():
+    from pyproj import Transformer
+
+    from geoaccess.region.partition import clip_bands
+
+    outline = shapely.box(106.0, 26.0, 106.02, 26.018)
+    xs, ys = Transformer.from_crs("EPSG:4326", "EPSG:32648", always_xy=True).transform(
+        [106.0, 106.02, 106.02, 106.0], [26.0, 26.0, 26.018, 26.018])
+    x0, x1, y0, y1 = min(xs) - 5000, max(xs) + 5000, min(ys) - 5000, max(ys) + 5000  # the box, by hand
+    bands = gpd.GeoDataFrame({"band": ["0–10", "10–20", "20–30"]}, geometry=[
+        shapely.box(x0 - 50_000, y0 - 50_000, x1 + 50_000, y1 + 50_000),  # covers the box and far beyond
+        shapely.box(x1 + 10_000, y0, x1 + 20_000, y1),                    # wholly outside
+        shapely.box(x1, y0, x1 + 1_000, y1)], crs="EPSG:32648")           # touches the box along its edge
+    cut = clip_bands(bands, outline)
+    assert cut.geometry.iloc[0].area == pytest.approx((x1 - x0) * (y1 - y0), rel=1e-9)
+    assert cut.geometry.iloc[1].is_empty and cut.geometry.iloc[2].is_empty
+    assert list(cut.geom_type) == ["Polygon"] * 3 and list(cut["band"]) == list(bands["band"])
+    assert bands.geometry.iloc[1].area == 10_000 * (y1 - y0)  # the run's own bands are left as they were
+
+
 def _small_province(folder: Path):
     return generate_region(folder, GUIYANG, id_column="adcode", name_column="district", crs="GCJ-02",
                            nodes_per_km2=6, cell_size_m=250)

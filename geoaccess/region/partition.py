@@ -250,6 +250,45 @@ def dump_toml(data: dict[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- the task per county
 
+#: How far beyond the county's bounding box its map draws the isochrone bands, m.
+MAP_MARGIN_M = 5_000.0
+
+
+def clip_bands(bands: gpd.GeoDataFrame, outline_lonlat: shapely.Geometry,
+               margin_m: float = MAP_MARGIN_M) -> gpd.GeoDataFrame:
+    """Isochrone bands cut to the county's bounding box plus ``margin_m``, for its map.
+
+    A slice's bands cover everything its facilities reach, far into the buffer (up to
+    50 km beyond the border); the county's map needs them only around the county, and
+    drawing them over the whole buffer was most of a county task's map time. Travel times
+    and every figure are unchanged: only the drawn bands are cut.
+
+    Parameters
+    ----------
+    bands : geopandas.GeoDataFrame
+        Bands of :func:`geoaccess.pipeline.target_isochrones` (projected CRS, metres).
+    outline_lonlat : shapely.Geometry
+        The county's outline, WGS84 lon/lat.
+    margin_m : float
+        Margin around the outline's bounding box, metres.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        A copy with each band's polygonal parts inside the box (empty polygon where none).
+    """
+    x0, y0, x1, y1 = gpd.GeoSeries([outline_lonlat], crs="EPSG:4326").to_crs(bands.crs).total_bounds
+    box = shapely.box(x0 - margin_m, y0 - margin_m, x1 + margin_m, y1 + margin_m)
+    cut = []
+    for geom in shapely.intersection(bands.geometry.to_numpy(), box):
+        parts = shapely.get_parts(shapely.get_parts(geom))  # a collection may hold multipolygons
+        polys = parts[shapely.get_type_id(parts) == 3]  # drop lines and points left where a band touches the box
+        cut.append(polys[0] if len(polys) == 1 else shapely.multipolygons(polys) if len(polys) else shapely.Polygon())
+    out = bands.copy()
+    out.geometry = gpd.GeoSeries(cut, index=bands.index, crs=bands.crs)
+    return out
+
+
 def run_county(job: dict[str, Any]) -> dict[str, Any]:
     """Run one county's slice with the county pipeline and record its status (a Dask task).
 
@@ -264,7 +303,8 @@ def run_county(job: dict[str, Any]) -> dict[str, Any]:
         ``id``, ``name``, ``slice`` (folder with scenario.toml), ``out`` (the county's
         output folder), ``status`` (status file path), ``fingerprint``, ``lang``,
         ``self_contained``, ``basemap``; optionally ``cost`` (the slice's road features,
-        which orders the tasks).
+        which orders the tasks) and ``outline`` (the county's outline, WKB in lon/lat: its
+        map draws the isochrone bands only around it, see :func:`clip_bands`).
 
     Returns
     -------
@@ -274,7 +314,8 @@ def run_county(job: dict[str, Any]) -> dict[str, Any]:
         of the task, ``started`` (Unix time), ``threads`` (the worker's thread budget,
         ``OMP_NUM_THREADS``, or None) and ``peak_rss_mb``.
     """
-    from ..pipeline import run_scenario
+    from ..outputset import check_output_dir
+    from ..pipeline import run_scenario, write_outputs
     from ..scenario import load_scenario
 
     status = Path(job["status"])
@@ -287,8 +328,13 @@ def run_county(job: dict[str, Any]) -> dict[str, Any]:
               "threads": int(budget) if budget and budget.isdigit() else None}
     try:
         scenario = load_scenario(Path(job["slice"]) / "scenario.toml")
-        result = run_scenario(scenario, out_dir=job["out"], lang=job.get("lang"),
-                              self_contained=job.get("self_contained"), basemap=job.get("basemap"))
+        out = check_output_dir(job["out"])  # as run_scenario does, before computing
+        result = run_scenario(scenario, write=False)
+        if job.get("outline"):
+            outline = shapely.from_wkb(job["outline"])
+            result.isochrones = {k: clip_bands(v, outline) for k, v in result.isochrones.items()}
+        result.files = write_outputs(result, out, lang=job.get("lang") or scenario.map["lang"],
+                                     self_contained=job.get("self_contained"), basemap=job.get("basemap"))
         record.update(status="ok", note="", targets=[e.to_dict() | {"units": None} for e in result.evaluations],
                       warnings=result.warnings, population=float(result.demand["pop"].sum()),
                       nodes=int(result.network.n_nodes))

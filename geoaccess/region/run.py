@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import shapely
+
 from ..errors import InputError
 from ..io import write_json
 from ..outputset import safe_folder_name
@@ -214,7 +216,7 @@ def run_region(region_path: str | Path, out: str | Path | None = None, *, worker
     m = region.scenario.map
     options = {"lang": lang or m["lang"], "self_contained": self_contained, "basemap": basemap}
     jobs = []
-    for cid, name in zip(units["id"], units["name"]):
+    for cid, name, outline in zip(units["id"], units["name"], units.geometry):
         status = root / "status" / f"{cid}.json"
         if status.is_file() and not force:
             rec = json.loads(status.read_text(encoding="utf-8"))
@@ -234,7 +236,7 @@ def run_region(region_path: str | Path, out: str | Path | None = None, *, worker
             run.records[cid] = rec
             continue
         jobs.append({"id": cid, "name": name, "slice": info["dir"], "out": str(root / "counties" / cid),
-                     "status": str(status), "fingerprint": fp, "cost": int(info.get("roads") or 0), **options})
+                     "status": str(status), "fingerprint": fp, "cost": int(info.get("roads") or 0), "outline": shapely.to_wkb(outline), **options})
     if run.skipped:
         say(f"skipping {len(run.skipped)} count{'y' if len(run.skipped) == 1 else 'ies'} already done "
             "(--force runs them again)")

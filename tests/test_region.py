@@ -113,6 +113,31 @@ def test_province_map_and_report_link_the_counties(runs):
     assert "counties/B/report.html" in report and "无道路" in report
 
 
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def test_the_largest_slice_runs_first_with_every_core_for_one_worker(runs):
+    # (before the re-run test below, which runs B again)
+    roads = json.loads((runs[3].root / "slices" / "partition.json").read_text(encoding="utf-8"))["counties"]
+    assert roads["B"]["roads"] > roads["A"]["roads"]  # B, in the middle, has more roads within 3 km
+    a, b = runs[3].records["A"], runs[3].records["B"]
+    assert b["started"] < a["started"]  # file order would run A first
+    assert a["threads"] == b["threads"] == _cores()  # one worker: the whole machine
+    assert 0 < a["cpu_seconds"] and 0 < b["cpu_seconds"]
+
+
+def test_two_local_workers_share_the_cores(tmp_path):
+    from geoaccess.region.run import task_threads
+
+    assert [task_threads(w, 2) for w in (1, 2, 3)] == [2, 1, 1] and task_threads(3, 8) == 2
+    toml = write_region(tmp_path / "in", "buffer_km = 0")
+    run = run_region(toml, tmp_path / "out", workers=2, counties=["A", "B"])
+    assert {r["threads"] for r in run.records.values()} == {max(1, _cores() // 2)}
+    pinned = run_region(toml, tmp_path / "out1", workers=2, threads=1, counties=["A"])
+    assert pinned.records["A"]["threads"] == 1
+
+
 def test_a_rerun_skips_finished_counties_a_changed_file_or_force_runs_them_again(runs):
     toml = runs[3].root.parent / "in3" / "region.toml"
     again = run_region(toml, runs[3].root)
@@ -145,6 +170,46 @@ def test_a_home_on_a_shared_border_is_counted_once_in_the_first_county(tmp_path)
     info = partition(region, units, tmp_path / "out", ["A", "B"])
     assert info["A"]["population"] == _people_in("A") + 7 and info["B"]["population"] == _people_in("B")
     assert gpd.read_file(tmp_path / "out" / "slices" / "B" / "population.fgb")["pop"].sum() == _people_in("B")
+
+
+def test_first_county_of_a_point_in_file_order_borders_included():
+    from geoaccess.region.partition import _first_county
+
+    a, b = shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)
+    x, y = np.array([1.0, 1.5, 0.5, 3.0, 0.0, 2.0]), np.array([0.5, 0.5, 0.5, 3.0, 0.0, 1.0])
+    # on the shared edge, inside B, inside A, outside, A's corner, B's far corner
+    assert _first_county(np.array([a, b]), x, y).tolist() == [0, 1, 0, -1, 0, 1]
+    assert _first_county(np.array([b, a]), x, y).tolist() == [0, 0, 1, -1, 1, 0]
+
+
+def test_people_in_no_county_are_counted_nowhere_and_said(tmp_path):
+    toml = write_region(tmp_path, "buffer_km = 3")
+    table = pd.read_csv(tmp_path / "people.csv")
+    between = pd.DataFrame([{"lon": 106.10, "lat": 26.009, "pop": 11.0}])  # between D and C: no county
+    pd.concat([table, between]).to_csv(tmp_path / "people.csv", index=False)
+    run = run_region(toml, tmp_path / "out", counties=["C", "D"])  # nothing to route: no cluster
+    assert "11 people (1 demand points) lie in no county polygon of counties.geojson" in " ".join(run.warnings)
+    assert run.records["C"]["population"] == _people_in("C")
+
+
+def test_a_county_map_draws_the_bands_only_around_the_county():
+    from pyproj import Transformer
+
+    from geoaccess.region.partition import clip_bands
+
+    outline = shapely.box(106.0, 26.0, 106.02, 26.018)
+    xs, ys = Transformer.from_crs("EPSG:4326", "EPSG:32648", always_xy=True).transform(
+        [106.0, 106.02, 106.02, 106.0], [26.0, 26.0, 26.018, 26.018])
+    x0, x1, y0, y1 = min(xs) - 5000, max(xs) + 5000, min(ys) - 5000, max(ys) + 5000  # the box, by hand
+    bands = gpd.GeoDataFrame({"band": ["0–10", "10–20", "20–30"]}, geometry=[
+        shapely.box(x0 - 50_000, y0 - 50_000, x1 + 50_000, y1 + 50_000),  # covers the box and far beyond
+        shapely.box(x1 + 10_000, y0, x1 + 20_000, y1),                    # wholly outside
+        shapely.box(x1, y0, x1 + 1_000, y1)], crs="EPSG:32648")           # touches the box along its edge
+    cut = clip_bands(bands, outline)
+    assert cut.geometry.iloc[0].area == pytest.approx((x1 - x0) * (y1 - y0), rel=1e-9)
+    assert cut.geometry.iloc[1].is_empty and cut.geometry.iloc[2].is_empty
+    assert list(cut.geom_type) == ["Polygon"] * 3 and list(cut["band"]) == list(bands["band"])
+    assert bands.geometry.iloc[1].area == 10_000 * (y1 - y0)  # the run's own bands are left as they were
 
 
 def _small_province(folder: Path):

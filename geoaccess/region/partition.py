@@ -16,6 +16,7 @@ from typing import Any, Callable
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
 from .._version import __version__
@@ -133,26 +134,29 @@ def _cut(region: Region, todo: gpd.GeoDataFrame, units: gpd.GeoDataFrame, root: 
         p = region.scenario.population
         demand = population_from_file(p["path"], pop=p["pop"], x=p["x"], y=p["y"], crs=p["crs"], band=p["band"],
                                       layer=p["layer"])
-        out = gpd.GeoDataFrame({"pop": demand["pop"].to_numpy(float)}, geometry=demand.geometry.to_numpy(),
-                               crs=demand.crs).to_crs("EPSG:4326")
+        # Plain coordinate arrays from here (a province raster is ~10^7 cells: two GeoDataFrames of
+        # points and an STRtree over them took 10.8 GB for 88 counties); points are made per county.
+        x, y = shapely.get_coordinates(demand.geometry.to_numpy()).T
+        pop_v = demand["pop"].to_numpy(float)
+        if not pyproj.CRS.from_user_input(demand.crs).equals(pyproj.CRS.from_epsg(4326)):
+            x, y = pyproj.Transformer.from_crs(demand.crs, "EPSG:4326", always_xy=True).transform(x, y)
+        del demand
         # each point in the first county (file order) holding it: every person counted once. Tested
         # in lon/lat, where the outlines' edges are straight, so a home on a shared border is on both.
-        county_idx, pt_idx = shapely.STRtree(out.geometry.to_numpy()).query(units.geometry.to_numpy(),
-                                                                             predicate="intersects")
-        first = np.full(len(out), -1)
-        order = np.lexsort((county_idx, pt_idx))
-        pt_sorted, county_sorted = pt_idx[order], county_idx[order]
-        head = np.r_[True, pt_sorted[1:] != pt_sorted[:-1]]
-        first[pt_sorted[head]] = county_sorted[head]
+        first = _first_county(units.geometry.to_numpy(), x, y)
         position = {cid: k for k, cid in enumerate(units["id"])}
+        order = np.argsort(first, kind="stable")
+        starts = np.searchsorted(first[order], np.arange(len(units) + 1))
         for cid in todo["id"]:
-            mine = first == position[cid]
-            info[cid]["population"] = float(out["pop"].to_numpy()[mine].sum())
-            _write_fgb(out[mine], root / "slices" / cid / "population.fgb")
+            k = position[cid]
+            mine = order[starts[k]:starts[k + 1]]
+            info[cid]["population"] = float(pop_v[mine].sum())
+            _write_fgb(gpd.GeoDataFrame({"pop": pop_v[mine]}, geometry=shapely.points(x[mine], y[mine]),
+                                        crs="EPSG:4326"), root / "slices" / cid / "population.fgb")
             slices[cid]["population"] = {"path": "population.fgb", "pop": "pop", "crs": "EPSG:4326"}
         outside = first < 0
         if outside.any():
-            info["_outside"] = {"points": int(outside.sum()), "population": float(out["pop"].to_numpy()[outside].sum())}
+            info["_outside"] = {"points": int(outside.sum()), "population": float(pop_v[outside].sum())}
     adm = tpl.get("admin", {})
     if adm.get("path") and "{id}" not in adm["path"]:
         a = region.scenario.admin
@@ -184,6 +188,22 @@ def _cut(region: Region, todo: gpd.GeoDataFrame, units: gpd.GeoDataFrame, root: 
         with write_atomic(d / "scenario.toml") as fh:
             fh.write(dump_toml({k: s[k] for k in ["scenario"] + [k for k in s if k != "scenario"]}))
     return info
+
+
+def _first_county(polygons: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Index of the first polygon (array order) each point ``(x, y)`` intersects (its boundary
+    included), -1 for none; one vectorised ``intersects_xy`` per polygon on the points within
+    its bounding box (points sorted by x once)."""
+    first = np.full(len(x), -1, dtype=np.int64)
+    by_x = np.argsort(x, kind="stable")
+    xs = x[by_x]
+    for k, (poly, (x0, y0, x1, y1)) in enumerate(zip(polygons, shapely.bounds(polygons))):
+        cand = by_x[np.searchsorted(xs, x0, side="left"):np.searchsorted(xs, x1, side="right")]
+        cand = cand[(first[cand] < 0) & (y[cand] >= y0) & (y[cand] <= y1)]
+        if len(cand):
+            shapely.prepare(poly)
+            first[cand[shapely.intersects_xy(poly, x[cand], y[cand])]] = k
+    return first
 
 
 def _write_fgb(gdf: gpd.GeoDataFrame, path: Path) -> None:
@@ -230,6 +250,45 @@ def dump_toml(data: dict[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- the task per county
 
+#: How far beyond the county's bounding box its map draws the isochrone bands, m.
+MAP_MARGIN_M = 5_000.0
+
+
+def clip_bands(bands: gpd.GeoDataFrame, outline_lonlat: shapely.Geometry,
+               margin_m: float = MAP_MARGIN_M) -> gpd.GeoDataFrame:
+    """Isochrone bands cut to the county's bounding box plus ``margin_m``, for its map.
+
+    A slice's bands cover everything its facilities reach, far into the buffer (up to
+    50 km beyond the border); the county's map needs them only around the county, and
+    drawing them over the whole buffer was most of a county task's map time. Travel times
+    and every figure are unchanged: only the drawn bands are cut.
+
+    Parameters
+    ----------
+    bands : geopandas.GeoDataFrame
+        Bands of :func:`geoaccess.pipeline.target_isochrones` (projected CRS, metres).
+    outline_lonlat : shapely.Geometry
+        The county's outline, WGS84 lon/lat.
+    margin_m : float
+        Margin around the outline's bounding box, metres.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        A copy with each band's polygonal parts inside the box (empty polygon where none).
+    """
+    x0, y0, x1, y1 = gpd.GeoSeries([outline_lonlat], crs="EPSG:4326").to_crs(bands.crs).total_bounds
+    box = shapely.box(x0 - margin_m, y0 - margin_m, x1 + margin_m, y1 + margin_m)
+    cut = []
+    for geom in shapely.intersection(bands.geometry.to_numpy(), box):
+        parts = shapely.get_parts(shapely.get_parts(geom))  # a collection may hold multipolygons
+        polys = parts[shapely.get_type_id(parts) == 3]  # drop lines and points left where a band touches the box
+        cut.append(polys[0] if len(polys) == 1 else shapely.multipolygons(polys) if len(polys) else shapely.Polygon())
+    out = bands.copy()
+    out.geometry = gpd.GeoSeries(cut, index=bands.index, crs=bands.crs)
+    return out
+
+
 def run_county(job: dict[str, Any]) -> dict[str, Any]:
     """Run one county's slice with the county pipeline and record its status (a Dask task).
 
@@ -243,32 +302,47 @@ def run_county(job: dict[str, Any]) -> dict[str, Any]:
     job : dict
         ``id``, ``name``, ``slice`` (folder with scenario.toml), ``out`` (the county's
         output folder), ``status`` (status file path), ``fingerprint``, ``lang``,
-        ``self_contained``, ``basemap``.
+        ``self_contained``, ``basemap``; optionally ``cost`` (the slice's road features,
+        which orders the tasks) and ``outline`` (the county's outline, WKB in lon/lat: its
+        map draws the isochrone bands only around it, see :func:`clip_bands`).
 
     Returns
     -------
     dict
-        The status record also written to ``job["status"]``.
+        The status record also written to ``job["status"]``: besides the county's results,
+        ``seconds`` (wall) and ``cpu_seconds`` (CPU of the worker process, all its threads)
+        of the task, ``started`` (Unix time), ``threads`` (the worker's thread budget,
+        ``OMP_NUM_THREADS``, or None) and ``peak_rss_mb``.
     """
-    from ..pipeline import run_scenario
+    from ..outputset import check_output_dir
+    from ..pipeline import run_scenario, write_outputs
     from ..scenario import load_scenario
 
     status = Path(job["status"])
     running = status.with_suffix(".running")
     write_json(running, {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
+    budget = os.environ.get("OMP_NUM_THREADS")
     record = {"id": job["id"], "name": job["name"], "fingerprint": job["fingerprint"], "pid": os.getpid(),
-              "host": socket.gethostname()}
+              "host": socket.gethostname(), "started": time.time(),
+              "threads": int(budget) if budget and budget.isdigit() else None}
     try:
         scenario = load_scenario(Path(job["slice"]) / "scenario.toml")
-        result = run_scenario(scenario, out_dir=job["out"], lang=job.get("lang"),
-                              self_contained=job.get("self_contained"), basemap=job.get("basemap"))
+        out = check_output_dir(job["out"])  # as run_scenario does, before computing
+        result = run_scenario(scenario, write=False)
+        if job.get("outline"):
+            outline = shapely.from_wkb(job["outline"])
+            result.isochrones = {k: clip_bands(v, outline) for k, v in result.isochrones.items()}
+        result.files = write_outputs(result, out, lang=job.get("lang") or scenario.map["lang"],
+                                     self_contained=job.get("self_contained"), basemap=job.get("basemap"))
         record.update(status="ok", note="", targets=[e.to_dict() | {"units": None} for e in result.evaluations],
                       warnings=result.warnings, population=float(result.demand["pop"].sum()),
                       nodes=int(result.network.n_nodes))
     except InputError as exc:
         record.update(status="failed", note=str(exc), targets=[], warnings=[])
     record["seconds"] = time.perf_counter() - t0
+    # CPU beside wall: on a shared machine the gap between them is time spent waiting for a core.
+    record["cpu_seconds"] = time.process_time() - c0
     record["peak_rss_mb"] = _peak_rss_mb()  # of the worker process so far: what it needed at most
     write_json(status, record)
     running.unlink(missing_ok=True)

@@ -18,12 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import shapely
+
 from ..errors import InputError
 from ..io import write_json
 from ..outputset import safe_folder_name
 from .config import DONE, load_region, read_units
 from .partition import fingerprint, partition, run_county
 from .outputs import county_rows, write_map, write_report, write_tables
+
+#: Thread-pool sizes of the numeric libraries under a county task (OpenBLAS/MKL/OpenMP under numpy
+#: and scipy, numexpr, GDAL), set in each LocalCluster worker process to its share of the cores.
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "GDAL_NUM_THREADS")
 
 #: Entries a region output folder may hold (anything else: the folder is not ours).
 _OURS = {"slices", "counties", "status", "counties.csv", "region_summary.json", "map.html", "report.html"}
@@ -72,7 +78,34 @@ def _check_scheduler(scheduler: str) -> None:
         raise InputError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); {how}") from None
 
 
-def _client(workers: int | None, scheduler: str | None):
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS has one, else all)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def task_threads(workers: int, cores: int | None = None) -> int:
+    """Thread budget of one county task: ``max(1, cores // workers)``.
+
+    Parameters
+    ----------
+    workers : int
+        Worker processes running county tasks side by side on this machine.
+    cores : int, optional
+        Cores to share (default :func:`usable_cores`).
+
+    Returns
+    -------
+    int
+        Threads each task's numeric libraries may use, so that the workers together do not
+        ask for more threads than there are cores.
+    """
+    return max(1, (cores or usable_cores()) // max(1, workers))
+
+
+def _client(workers: int | None, scheduler: str | None, threads: int | None = None):
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
@@ -82,10 +115,12 @@ def _client(workers: int | None, scheduler: str | None):
             raise InputError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); start it with "
                              "`dask scheduler` and workers with `dask worker <address>`, give its address as "
                              "--scheduler tcp://host:8786, or omit --scheduler") from None
-    n = workers or max(1, min(os.cpu_count() or 1, 8))
-    # One single-threaded process per worker: the pipeline holds the GIL for much of a county.
+    n = workers or max(1, min(usable_cores(), 8))
+    # One single-threaded process per worker (the pipeline holds the GIL for much of a county); its
+    # libraries' thread pools get the worker's share of the cores, so n workers do not oversubscribe them.
+    budget = threads or task_threads(n)
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=logging.ERROR)
+                           silence_logs=logging.ERROR, env={v: str(budget) for v in THREAD_VARS})
     return Client(cluster), cluster
 
 
@@ -104,7 +139,7 @@ def _dashboard(client, local: bool) -> str | None:
 def run_region(region_path: str | Path, out: str | Path | None = None, *, workers: int | None = None,
                scheduler: str | None = None, force: bool = False, counties: list[str] | None = None,
                lang: str | None = None, self_contained: bool | None = None, basemap: str | None = None,
-               say: Callable[[str], None] | None = None,
+               threads: int | None = None, say: Callable[[str], None] | None = None,
                tick: Callable[[dict[str, Any]], None] | None = None) -> RegionRun:
     """Evaluate every (or the chosen) county of a region and write the province outputs.
 
@@ -119,6 +154,12 @@ def run_region(region_path: str | Path, out: str | Path | None = None, *, worker
         ``report.html``.
     workers : int, optional
         LocalCluster worker processes (default: the number of cores, at most 8).
+    threads : int, optional
+        Threads per county task on the LocalCluster: the size of the BLAS/OpenMP, numexpr
+        and GDAL thread pools (:data:`THREAD_VARS`, set in each worker process); default
+        :func:`task_threads` (``max(1, cores // workers)``). Workers of an existing cluster
+        (``scheduler``) keep what they were started with. Snapping's k-d tree queries
+        (scipy, ``workers=-1``) are outside this budget: they use every core.
     scheduler : str, optional
         Address of an existing Dask scheduler (``tcp://host:8786``); its workers must see
         the output folder at the same path (a shared file system).
@@ -175,7 +216,7 @@ def run_region(region_path: str | Path, out: str | Path | None = None, *, worker
     m = region.scenario.map
     options = {"lang": lang or m["lang"], "self_contained": self_contained, "basemap": basemap}
     jobs = []
-    for cid, name in zip(units["id"], units["name"]):
+    for cid, name, outline in zip(units["id"], units["name"], units.geometry):
         status = root / "status" / f"{cid}.json"
         if status.is_file() and not force:
             rec = json.loads(status.read_text(encoding="utf-8"))
@@ -195,7 +236,7 @@ def run_region(region_path: str | Path, out: str | Path | None = None, *, worker
             run.records[cid] = rec
             continue
         jobs.append({"id": cid, "name": name, "slice": info["dir"], "out": str(root / "counties" / cid),
-                     "status": str(status), "fingerprint": fp, **options})
+                     "status": str(status), "fingerprint": fp, "cost": int(info.get("roads") or 0), "outline": shapely.to_wkb(outline), **options})
     if run.skipped:
         say(f"skipping {len(run.skipped)} count{'y' if len(run.skipped) == 1 else 'ies'} already done "
             "(--force runs them again)")
@@ -207,14 +248,18 @@ def run_region(region_path: str | Path, out: str | Path | None = None, *, worker
                                        "warnings": run.warnings}))
 
     if jobs:
-        client, cluster = _client(workers, scheduler)
+        client, cluster = _client(workers, scheduler, threads)
         stop = threading.Event()
         try:
             run.dashboard = _dashboard(client, local=cluster is not None)
             n_workers = len(client.scheduler_info().get("workers", {}))
             say(f"Dask: {n_workers} worker(s) at {client.scheduler.address}"
                 + (f"; dashboard {run.dashboard}" if run.dashboard else "; no dashboard (pip install bokeh)"))
-            futures = {client.submit(run_county, job, retries=2, pure=False): job for job in jobs}
+            # Largest slices first (by road features; the slice's size drives a county's time), so the
+            # last counties to start are short ones and no worker idles long at the end (LPT order).
+            jobs.sort(key=lambda j: -j["cost"])
+            futures = {client.submit(run_county, job, retries=2, pure=False, priority=job["cost"]): job
+                       for job in jobs}
             keys = {f.key for f in futures}
             state = {"done": 0, "running": 0, "failed": 0, "left": len(jobs), "total": len(jobs), "elapsed": 0.0}
 

@@ -29,6 +29,7 @@ from .grids import kept
 PIECE_M = 25.0  # longest straight piece in the index, metres (short: a tight certificate in dense towns)
 _K_FIRST, _K_SECOND = 16, 128
 _CHUNK = 32_768  # points projected at a time (bounded temporaries)
+_SPARSE_SHARE = 0.5  # a view over fewer of the pieces than this queries an index of its own edges
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ class SegmentIndex:
         Edges are cut into straight pieces no longer than this.
     """
 
-    def __init__(self, edge_geoms: np.ndarray, eligible: np.ndarray | None = None, piece_m: float = PIECE_M):
+    def __init__(self, edge_geoms: np.ndarray, eligible: np.ndarray | None = None, piece_m: float = PIECE_M,
+                 origin: np.ndarray | None = None):
         edge_geoms = np.asarray(edge_geoms, dtype=object)
         n_edges = len(edge_geoms)
         self.eligible = (np.ones(n_edges, dtype=bool) if eligible is None
@@ -79,7 +81,9 @@ class SegmentIndex:
         if not np.isin(types, (1, 2)).all():  # LineString / LinearRing only
             raise InputError("edge geometries must be LineStrings")
         coords, which = shapely.get_coordinates(geoms, return_index=True)
-        self.origin = coords.mean(axis=0) if len(coords) else np.zeros(2)
+        if origin is None:
+            origin = coords.mean(axis=0) if len(coords) else np.zeros(2)
+        self.origin = np.asarray(origin, dtype=float)
         coords = coords - self.origin  # better-conditioned projections
         same = which[1:] == which[:-1]
         a, b = coords[:-1][same], coords[1:][same]
@@ -136,7 +140,8 @@ class SegmentIndex:
         pieces is eligible (kept per mask)."""
         key = np.packbits(mask).tobytes()
         if key not in self._subsets:
-            self._subsets[key] = SegmentIndex(self._geoms, mask)
+            # The same origin: the same pieces to the last bit, so the same answers as a view.
+            self._subsets[key] = SegmentIndex(self._geoms, mask, origin=self.origin)
         return self._subsets[key]
 
     def _project(self, px: np.ndarray, py: np.ndarray, idx: np.ndarray, mask: np.ndarray | None = None):
@@ -224,6 +229,9 @@ class _MaskedIndex:
         if not mask.any():
             raise InputError("no road of this travel mode to snap to: the network has no usable edges for it")
         self.base, self.eligible = base, mask
+        # A mask of few pieces (a mode's road fragments) fails the k-nearest certificate at
+        # nearly every point: an index of its own edges answers in one pass.
+        self.sparse = bool(mask[base.piece_edge].sum() < _SPARSE_SHARE * base.n_pieces)
 
     def matches(self, eligible: np.ndarray | None) -> bool:
         """Whether this view is of the same eligible edges."""
@@ -231,6 +239,8 @@ class _MaskedIndex:
 
     def query(self, points_xy: np.ndarray, workers: int = 1) -> Snapped:
         """Snap points to their nearest positions on the view's edges (as :meth:`SegmentIndex.query`)."""
+        if self.sparse:
+            return self.base._subset(self.eligible).query(points_xy, workers)
         return self.base.query(points_xy, workers, mask=self.eligible)
 
 

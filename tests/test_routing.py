@@ -299,3 +299,29 @@ def test_one_road_index_seen_through_a_mask_snaps_as_an_index_of_those_roads_alo
         np.testing.assert_allclose(got.fraction, want.fraction, atol=1e-12)
         np.testing.assert_allclose(got.distance_m, want.distance_m, atol=1e-9)
     assert shared.view(None) is shared and shared.view(mask).matches(mask)
+
+
+@pytest.mark.parametrize("sparse_share", [0.0, 0.5, 1.01])
+def test_a_view_of_few_roads_snaps_to_the_brute_force_nearest_of_them(sparse_share, monkeypatch):
+    # A mode's road fragments are a few edges of many: the view answers from an index of
+    # its own edges (issue 15: 200k homes failed the k-nearest certificate one by one).
+    # Through the shared index or its own, the answer is shapely's nearest eligible edge.
+    import geoaccess.snapping as snapping
+    from geoaccess.snapping import SegmentIndex
+
+    monkeypatch.setattr(snapping, "_SPARSE_SHARE", sparse_share)
+    rng = np.random.default_rng(11)
+    start = rng.uniform(0, 5000, (600, 2))
+    geoms = shapely.linestrings(np.stack([start, start + rng.normal(0, 200, (600, 2))], axis=1))
+    mask = np.zeros(600, dtype=bool)
+    mask[rng.choice(600, 6, replace=False)] = True
+    pts = rng.uniform(-1000, 6000, (2000, 2))
+    view = SegmentIndex(geoms).view(mask)
+    assert view.sparse == (sparse_share > 0.01)
+    got = view.query(pts)
+    d, cand = _brute_force_snap(geoms, mask, pts)
+    best = d.min(axis=1)
+    np.testing.assert_allclose(got.distance_m, best, rtol=1e-12, atol=1e-7)
+    np.testing.assert_array_equal(got.edge, cand[d.argmin(axis=1)])
+    on_edge = shapely.line_interpolate_point(geoms[got.edge], got.fraction, normalized=True)
+    np.testing.assert_allclose(shapely.distance(on_edge, shapely.points(pts)), best, atol=1e-6)

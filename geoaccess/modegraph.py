@@ -21,11 +21,11 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 
 from .errors import InputError, check_choice
+from .modes import DIRECTIONS
 from .network import MODES, ModeSpeeds, RoadNetwork, boardable, edge_seconds, load_speeds
 from .osmtags import CLOSED, DESTINATION
 from .snapping import SegmentIndex, Snapped, WaterIndex, _check_points, avoid_water, road_index, snap_points
 
-DIRECTIONS = ("to_facility", "from_facility")
 
 
 _GATE_TIE_M = 0.01  # a private and a public road this close to equally near: the public one

@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
@@ -25,6 +24,9 @@ from .errors import InputError
 from .osmtags import TAG_KEYS, interpret_ways
 from .roadnet import (RoadNetwork, _dropped_summary, _dropped_text, _geodesic_steps, _network_from_segments,
                       _split_at_nodes)
+
+if TYPE_CHECKING:  # networkx loads only where a graph is built
+    import networkx as nx
 
 _TAG_SET = frozenset(TAG_KEYS)
 

@@ -15,10 +15,9 @@ from __future__ import annotations
 import math
 import tomllib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
@@ -27,10 +26,12 @@ from pyproj import CRS, Transformer
 from ._paths import data_path
 from .coords import utm_crs_for
 from .errors import InputError, check_choice, check_positive
+from .modes import MODES
 from . import speedlimits
 from .osmtags import ACCESS_NAMES, CLOSED, DESTINATION, OPEN
 
-MODES = ("walk", "drive", "ambulance")
+if TYPE_CHECKING:  # networkx loads only where a graph is built
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,8 @@ class RoadNetwork:
         e = self.edges
         to_lonlat = Transformer.from_crs(self.crs, crs, always_xy=True)
         lon, lat = to_lonlat.transform(self.node_xy[:, 0], self.node_xy[:, 1])
+        import networkx as nx
+
         graph = nx.MultiDiGraph(crs=CRS(crs).to_string())
         graph.add_nodes_from((int(i) if isinstance(i, (int, np.integer)) else i, {"x": float(x), "y": float(y)})
                              for i, x, y in zip(self.node_ids, lon, lat))

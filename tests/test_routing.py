@@ -325,3 +325,26 @@ def test_a_view_of_few_roads_snaps_to_the_brute_force_nearest_of_them(sparse_sha
     np.testing.assert_array_equal(got.edge, cand[d.argmin(axis=1)])
     on_edge = shapely.line_interpolate_point(geoms[got.edge], got.fraction, normalized=True)
     np.testing.assert_allclose(shapely.distance(on_edge, shapely.points(pts)), best, atol=1e-6)
+
+
+def test_modes_with_private_roads_snap_through_the_one_index_of_the_roads(monaco):
+    # Monaco's drive roads include destination-only ones, laid twice in the drive graph:
+    # the graph snaps through the index of the roads it was compiled from (one for every
+    # mode, issue 15), and lands where an index of its own eligible edges lands.
+    from geoaccess.snapping import SegmentIndex, road_index
+
+    walk, drive = compile_mode(monaco, "walk"), compile_mode(monaco, "drive")
+    assert drive.network.n_edges > monaco.n_edges  # the copies and links
+    shared = road_index(monaco)
+    rng = np.random.default_rng(3)
+    lo, hi = monaco.node_xy.min(axis=0), monaco.node_xy.max(axis=0)
+    pts = rng.uniform(lo - 100, hi + 100, (3000, 2))
+    for g in (walk, drive):
+        index = g.snap_index()
+        assert index is shared or index.base is shared
+        got = index.query(pts)
+        want = SegmentIndex(g.network.edges.geometry.to_numpy(), g.eligible).query(pts)
+        np.testing.assert_array_equal(got.edge, want.edge)
+        np.testing.assert_allclose(got.fraction, want.fraction, atol=1e-9)
+        np.testing.assert_allclose(got.distance_m, want.distance_m, atol=1e-9)
+        assert g.eligible[got.edge].all()

@@ -336,7 +336,8 @@ class Placement:
                          self.on_network[mask])
 
 
-def place_points(graph: ModeGraph, points_xy: np.ndarray, snapped: Snapped | None = None) -> Placement:
+def place_points(graph: ModeGraph, points_xy: np.ndarray, snapped: Snapped | None = None,
+                 nearest: Snapped | None = None) -> Placement:
     """Snap points (``(n, 2)`` metres in the network CRS) onto ``graph`` and price their access leg.
 
     A point joins the main network unless a road fragment is nearer by more than the
@@ -346,7 +347,9 @@ def place_points(graph: ModeGraph, points_xy: np.ndarray, snapped: Snapped | Non
     leg is dry, and when none lies within ``access_max_m`` it is off the network
     (``distance_m`` = inf, unreachable). ``snapped`` reuses an earlier snapping of the same
     points by a graph with the same :meth:`ModeGraph.snap_key` (drive and ambulance share
-    their roads and snap once).
+    their roads and snap once). ``nearest`` is the points' nearest positions on the
+    eligible edges (``graph.snap_index().query``) when already found, for several modes at
+    once (:func:`geoaccess.snapping.query_views`); the water, gate and fragment rules still apply.
     """
     if snapped is None:
         geoms = graph.network.edges.geometry.to_numpy()
@@ -357,7 +360,9 @@ def place_points(graph: ModeGraph, points_xy: np.ndarray, snapped: Snapped | Non
             return found if water is None else avoid_water(geoms, xy, found, mask, water, graph.speeds.access_max_m)
 
         points_xy = _check_points(points_xy)
-        snapped = dry(graph.snap_index().query(points_xy, workers=-1), points_xy, graph.eligible)
+        if nearest is None:
+            nearest = graph.snap_index().query(points_xy, workers=-1)
+        snapped = dry(nearest, points_xy, graph.eligible)
         public = graph.public_index()
         if public is not None:
             # At a gate (as near a public road as the private one) a point is on the public road.

@@ -378,12 +378,12 @@ def parse_maxspeed(value: Any) -> float:
 
 def edge_kmh(network: RoadNetwork, speeds: ModeSpeeds) -> np.ndarray:
     """Speed (km/h) on every physical edge for one mode; NaN where the mode may not go."""
-    highway = network.edges["highway"].to_numpy().astype(str)
-    classes = np.unique(highway)
-    kmh_of = {c: speeds.kmh.get(c, speeds.kmh.get(c.replace("_link", ""), math.nan)) for c in classes}
-    congestion_of = {c: speeds.congestion.get(c, speeds.congestion.get(c.replace("_link", ""), 1.0)) for c in classes}
-    class_kmh = pd.Series(highway).map(kmh_of).to_numpy(dtype=float)
-    congestion = pd.Series(highway).map(congestion_of).to_numpy(dtype=float)
+    # Per class, then spread by class code: a dozen look-ups, not one per edge.
+    code, classes = pd.factorize(network.edges["highway"].to_numpy().astype(str))
+    class_kmh = np.array([speeds.kmh.get(c, speeds.kmh.get(c.replace("_link", ""), math.nan))
+                          for c in classes], dtype=float)[code]
+    congestion = np.array([speeds.congestion.get(c, speeds.congestion.get(c.replace("_link", ""), 1.0))
+                           for c in classes], dtype=float)[code]
     kmh = class_kmh.copy()
     if speeds.use_maxspeed:
         tagged = network.edges["maxspeed_kmh"].to_numpy()

@@ -300,17 +300,26 @@ def _unit_list(names: np.ndarray, unit_names: list[str] | None) -> list:
 
 def _unit_rows(target: Target, minutes: np.ndarray, pop: np.ndarray, urban: np.ndarray, keep: np.ndarray,
                unit: np.ndarray | None, unit_names: list[str] | None = None) -> pd.DataFrame:
-    names = np.asarray(unit if unit is not None else np.full(len(pop), "all"), dtype=object)
-    rows = []
-    for name in _unit_list(names, unit_names):  # one pass per unit (tens of units, not points)
-        in_unit = names == name
-        unit_pop = pop[in_unit].sum()
-        # A unit without residents has no urban share and no verdict.
-        urban_flag = bool(pop[in_unit & urban].sum() / unit_pop >= 0.5) if unit_pop > 0 else None
-        stats = _summary(target, minutes[in_unit & keep], pop[in_unit & keep])
-        rows.append({"name": name, "urban": urban_flag, **stats})
     import pandas as pd
 
+    names = np.asarray(unit if unit is not None else np.full(len(pop), "all"), dtype=object)
+    # The points grouped by unit once, stably: each unit's points in their own order, so its
+    # sums are the very numbers a mask per unit gives. None (no unit) is factorized as NaN:
+    # names not among the groups take the mask.
+    codes, uniques = pd.factorize(names, use_na_sentinel=False)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    group = {u: i for i, u in enumerate(uniques) if not (isinstance(u, float) and math.isnan(u))}
+    rows = []
+    for name in _unit_list(names, unit_names):  # one pass per unit (tens of units, not points)
+        i = group.get(name)
+        at = order[bounds[i]:bounds[i + 1]] if i is not None else np.flatnonzero(names == name)
+        p, u, k = pop[at], urban[at], keep[at]
+        unit_pop = p.sum()
+        # A unit without residents has no urban share and no verdict.
+        urban_flag = bool(p[u].sum() / unit_pop >= 0.5) if unit_pop > 0 else None
+        stats = _summary(target, minutes[at][k], p[k])
+        rows.append({"name": name, "urban": urban_flag, **stats})
     return pd.DataFrame(rows)
 
 

@@ -109,7 +109,8 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     """
     if lines.crs is None:
         raise InputError(f"{name} has no CRS; set it in GIS software (e.g. EPSG:4326) and try again")
-    lines = lines.explode(index_parts=False, ignore_index=True)
+    if (lines.geom_type == "MultiLineString").any():  # else nothing to explode (most roads files)
+        lines = lines.explode(index_parts=False, ignore_index=True)
     lines = lines[lines.geometry.notna() & ~lines.geometry.is_empty]
     if not lines.geom_type.isin(["LineString"]).all():
         bad = sorted(set(lines.geom_type) - {"LineString"})

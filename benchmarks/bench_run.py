@@ -153,7 +153,9 @@ def county_stages(scenario_path: Path) -> list[tuple[str, float, float]]:
         engine = P._Engine(network, P.load_speeds(scenario.network["speeds"]), scenario.network["min_component_nodes"],
                            np.column_stack([demand.geometry.x, demand.geometry.y]),
                            np.column_stack([facilities.geometry.x, facilities.geometry.y]),
-                           urban_share=float(pop[urban].sum() / pop.sum()))
+                           urban_share=float(pop[urban].sum() / pop.sum()),
+                           **({"demand_modes": P.demand_modes(list(scenario.targets.values()), urban)}
+                              if hasattr(P, "demand_modes") else {}))  # modes snapped together (issue 15 on)
         for target in scenario.targets.values():
             for mode in target.modes:
                 engine.demand(mode), engine.facilities(mode)

@@ -14,11 +14,13 @@ import tomllib
 import unicodedata
 from collections.abc import Mapping
 from functools import lru_cache
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ._paths import data_path
 from .errors import InputError
+
+if TYPE_CHECKING:  # pandas loads where used: listing the kinds (`geoaccess targets`) does without it
+    import pandas as pd
 
 # A kind for facilities the user deliberately leaves out of every target.
 OTHER_KIND = "other"
@@ -108,6 +110,8 @@ def check_type_mapping(mapping: Mapping[str, str], where: str = "[facilities.typ
     InputError
         Naming the key whose kind is unknown (listing the kinds) or not text.
     """
+    import pandas as pd
+
     kinds = list(load_facility_types())
     out: dict[str, str] = {}
     for key, kind in mapping.items():
@@ -162,6 +166,8 @@ def classify_facilities(types: pd.Series, names: pd.Series | None = None, mappin
     InputError
         If ``mapping`` names an unknown kind.
     """
+    import pandas as pd
+
     norm = normalise_type(types)
     kind = pd.Series(pd.NA, index=types.index, dtype="string")
     rule = pd.Series("unmatched", index=types.index, dtype=object)

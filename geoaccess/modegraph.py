@@ -21,11 +21,11 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 
 from .errors import InputError, check_choice
+from .modes import DIRECTIONS
 from .network import MODES, ModeSpeeds, RoadNetwork, boardable, edge_seconds, load_speeds
 from .osmtags import CLOSED, DESTINATION
-from .snapping import SegmentIndex, Snapped, WaterIndex, _check_points, avoid_water, road_index, snap_points
+from .snapping import SegmentIndex, Snapped, WaterIndex, _check_points, avoid_water, road_index
 
-DIRECTIONS = ("to_facility", "from_facility")
 
 
 _GATE_TIE_M = 0.01  # a private and a public road this close to equally near: the public one
@@ -70,6 +70,10 @@ class ModeGraph:
     n_small_components: int
     fragment: np.ndarray | None = None
     arrive_edge: np.ndarray | None = None
+    # The network compiled (``network`` itself unless roads were laid twice): its edges are the
+    # first edges of ``network``, in order, and the only ones snapped to, so every mode's
+    # snapping views its one index.
+    roads: RoadNetwork | None = field(default=None, repr=False, compare=False)
     # Built on first use and kept: the deduplicated road arcs and the water index (snapping: snapping.road_index).
     _water_index: WaterIndex | None = field(default=None, init=False, repr=False, compare=False)
     _arcs: tuple | None = field(default=None, init=False, repr=False, compare=False)
@@ -79,21 +83,27 @@ class ModeGraph:
             self.fragment = np.zeros(len(self.eligible), dtype=bool)
         if self.arrive_edge is None:
             self.arrive_edge = np.arange(len(self.eligible))
+        if self.roads is None:
+            self.roads = self.network
 
     @property
     def n_nodes(self) -> int:
         return self.network.n_nodes
 
+    def _view(self, mask: np.ndarray) -> SegmentIndex:
+        # Copies and links laid after the roads are never snapped to (not in mask).
+        return road_index(self.roads).view(mask[:self.roads.n_edges])
+
     def snap_index(self) -> SegmentIndex:
-        """The nearest-edge index over the eligible edges: a view of the network's one index
-        (:func:`geoaccess.snapping.road_index`), shared by every mode."""
-        return road_index(self.network).view(self.eligible)
+        """The nearest-edge index over the eligible edges: a view of the compiled roads' one
+        index (:func:`geoaccess.snapping.road_index`), shared by every mode."""
+        return self._view(self.eligible)
 
     def fragment_index(self) -> SegmentIndex | None:
         """The nearest-edge index over fragment edges, or None when there are none."""
         if not self.fragment.any():
             return None
-        return road_index(self.network).view(self.fragment)
+        return self._view(self.fragment)
 
     def public_index(self) -> SegmentIndex | None:
         """The nearest-edge index over eligible edges open to through traffic, or None when
@@ -101,7 +111,7 @@ class ModeGraph:
         public = self.eligible & (self.arrive_edge == np.arange(len(self.arrive_edge)))
         if public.all() or not public.any():
             return None
-        return road_index(self.network).view(public)
+        return self._view(public)
 
     def water_index(self) -> WaterIndex | None:
         """The mapped water off-network legs may not cross, or None when the network has none."""
@@ -179,7 +189,7 @@ def compile_mode(network: RoadNetwork, mode: str, speeds: dict[str, ModeSpeeds] 
     eligible = main & board
     fragment = inside & ~main & board
     n_small = int(((size > 0) & ~keep).sum())
-    arrive = None
+    arrive, roads = None, network
     destination = (access == DESTINATION) & usable
     if destination.any():
         # Roads reached only through a destination-only road (the untagged lanes inside a
@@ -187,7 +197,7 @@ def compile_mode(network: RoadNetwork, mode: str, speeds: dict[str, ModeSpeeds] 
         destination |= _behind_destination(network, forward_s, backward_s, usable, destination)
         network, forward_s, backward_s, eligible, fragment, arrive = _destination_layers(
             network, forward_s, backward_s, eligible, fragment, destination)
-    return ModeGraph(network, mode, spec, forward_s, backward_s, eligible, n_small, fragment, arrive)
+    return ModeGraph(network, mode, spec, forward_s, backward_s, eligible, n_small, fragment, arrive, roads=roads)
 
 
 def _main_parts(network: RoadNetwork, forward_s: np.ndarray, backward_s: np.ndarray, usable: np.ndarray,
@@ -326,7 +336,8 @@ class Placement:
                          self.on_network[mask])
 
 
-def place_points(graph: ModeGraph, points_xy: np.ndarray, snapped: Snapped | None = None) -> Placement:
+def place_points(graph: ModeGraph, points_xy: np.ndarray, snapped: Snapped | None = None,
+                 nearest: Snapped | None = None) -> Placement:
     """Snap points (``(n, 2)`` metres in the network CRS) onto ``graph`` and price their access leg.
 
     A point joins the main network unless a road fragment is nearer by more than the
@@ -336,7 +347,9 @@ def place_points(graph: ModeGraph, points_xy: np.ndarray, snapped: Snapped | Non
     leg is dry, and when none lies within ``access_max_m`` it is off the network
     (``distance_m`` = inf, unreachable). ``snapped`` reuses an earlier snapping of the same
     points by a graph with the same :meth:`ModeGraph.snap_key` (drive and ambulance share
-    their roads and snap once).
+    their roads and snap once). ``nearest`` is the points' nearest positions on the
+    eligible edges (``graph.snap_index().query``) when already found, for several modes at
+    once (:func:`geoaccess.snapping.query_views`); the water, gate and fragment rules still apply.
     """
     if snapped is None:
         geoms = graph.network.edges.geometry.to_numpy()
@@ -347,8 +360,9 @@ def place_points(graph: ModeGraph, points_xy: np.ndarray, snapped: Snapped | Non
             return found if water is None else avoid_water(geoms, xy, found, mask, water, graph.speeds.access_max_m)
 
         points_xy = _check_points(points_xy)
-        snapped = dry(snap_points(geoms, points_xy, graph.eligible, index=graph.snap_index()), points_xy,
-                      graph.eligible)
+        if nearest is None:
+            nearest = graph.snap_index().query(points_xy, workers=-1)
+        snapped = dry(nearest, points_xy, graph.eligible)
         public = graph.public_index()
         if public is not None:
             # At a gate (as near a public road as the private one) a point is on the public road.

@@ -9,8 +9,8 @@ in :mod:`geoaccess.roadfiles`. This module re-exports their public names, so
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import networkx as nx
 from pyproj import CRS
 
 from .errors import InputError
@@ -19,6 +19,9 @@ from .osm import graph_from_bbox, graph_from_place, network_from_graph, network_
 from .roadfiles import graph_from_lines, network_from_lines
 from .roadnet import (MODES, ModeSpeeds, RoadNetwork, boardable, edge_kmh, edge_seconds, load_report, load_speeds,
                       parse_maxspeed, report_lines)
+
+if TYPE_CHECKING:  # networkx loads only where a graph is built
+    import networkx as nx
 
 __all__ = ["MODES", "NETWORK_SUFFIXES", "ModeSpeeds", "RoadNetwork", "boardable", "edge_kmh", "edge_seconds",
            "graph_from_bbox", "graph_from_file", "graph_from_lines", "graph_from_place", "load_report", "load_speeds",

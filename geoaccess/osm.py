@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
@@ -25,6 +24,9 @@ from .errors import InputError
 from .osmtags import TAG_KEYS, interpret_ways
 from .roadnet import (RoadNetwork, _dropped_summary, _dropped_text, _geodesic_steps, _network_from_segments,
                       _split_at_nodes)
+
+if TYPE_CHECKING:  # networkx loads only where a graph is built
+    import networkx as nx
 
 _TAG_SET = frozenset(TAG_KEYS)
 
@@ -110,23 +112,28 @@ def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetw
     if len(tags) == 0:
         raise InputError(f"{p.name} holds no roads (no ways with a highway tag); is it an OSM extract of the area?")
     meaning = interpret_ways(tags)
-    way_km = np.bincount(way_row[1:][way_row[1:] == way_row[:-1]],
-                         weights=_geodesic_steps(lonlat)[way_row[1:] == way_row[:-1]], minlength=len(tags)) / 1000
+    # Metres from each node to the next of its way (0 at a way's end): summed per way for the
+    # report and per edge for its length, as roads files do (one geodesic pass, not two).
+    steps = np.zeros(len(lonlat))
+    steps[:-1] = np.where(way_row[1:] == way_row[:-1], _geodesic_steps(lonlat), 0.0)
+    way_km = np.bincount(way_row, weights=steps, minlength=len(tags)) / 1000
     keep_way = meaning["dropped"].to_numpy() == ""
     report = {"source": p.name, "ways_read": int(len(tags)),
               "dropped": _dropped_summary(meaning["dropped"].to_numpy(), way_km)}
     if not keep_way.any():
         raise InputError(f"{p.name} holds no usable roads: {_dropped_text(report['dropped'])}")
     keep_node = keep_way[way_row]
-    way_row, refs, lonlat = way_row[keep_node], refs[keep_node], lonlat[keep_node]
+    way_row, refs, lonlat, steps = way_row[keep_node], refs[keep_node], lonlat[keep_node], steps[keep_node]
     # Junctions: a node met more than once among the kept ways' nodes, and every way end.
     _, inverse, counts = np.unique(refs, return_inverse=True, return_counts=True)
     seg_start, seg_end, geoms = _split_at_nodes(lonlat, way_row, counts[inverse] > 1)
     seg_way = way_row[seg_start]
     attrs = meaning.iloc[seg_way].reset_index(drop=True)
     attrs["osm_way"] = way_ids[seg_way]
+    # A segment's steps run from its first node up to its last (segments of a way are contiguous).
+    step_seg = np.maximum(np.searchsorted(seg_start, np.arange(len(steps)), side="right") - 1, 0)
     return _network_from_segments(refs[seg_start], refs[seg_end], geoms, attrs, CRS("EPSG:4326"), crs, report,
-                                  water=water)
+                                  water=water, length=np.bincount(step_seg, weights=steps, minlength=len(seg_start)))
 
 
 @contextmanager

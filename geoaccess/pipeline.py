@@ -32,7 +32,7 @@ from .network import RoadNetwork, graph_from_bbox, graph_from_place, load_speeds
 from .roadclasses import check_classes
 from .routing import ModeGraph, Placement, compile_mode, od_matrix, place_points
 from .scenario import Scenario
-from .snapping import Snapped
+from .snapping import Snapped, _check_points, query_views
 from .results import RunResult, summary_dict
 from .speedlimits import RoadDataWarning
 from .targets import Evaluation, Target, evaluate_ratio, evaluate_target, select_facilities
@@ -180,17 +180,27 @@ def output_dir(scenario: Scenario, out_dir: str | Path | None = None) -> Path:
     return Path(out_dir or scenario.output["dir"] or Path("maps") / safe_folder_name(scenario.name))
 
 
+def demand_modes(targets: Sequence[Target], urban: np.ndarray) -> list[str]:
+    """The travel modes in which some demand point travels for some of ``targets``."""
+    return list(dict.fromkeys(mode for t in targets for mode in t.modes
+                              if t.metric == "per_1000" or travels_by(t, mode, urban).any()))
+
+
 class _Engine:
-    """Mode graphs and placements, each computed once per run."""
+    """Mode graphs and placements, each computed once per run. ``demand_modes`` (see
+    :func:`demand_modes`) are snapped together when the first of them is asked for."""
 
     def __init__(self, network: RoadNetwork, speeds, min_component_nodes: int | None,
-                 demand_xy: np.ndarray, facility_xy: np.ndarray, urban_share: float):
+                 demand_xy: np.ndarray, facility_xy: np.ndarray, urban_share: float,
+                 demand_modes: Sequence[str] = ()):
         self.network, self.speeds, self.min_nodes = network, speeds, min_component_nodes
         self.demand_xy, self.facility_xy = demand_xy, facility_xy
         self.urban_share = urban_share
+        self.demand_modes = tuple(demand_modes)
         self.graphs: dict[str, ModeGraph] = {}
         self._demand: dict[str, Placement] = {}
         self._facilities: dict[str, Placement] = {}
+        self._nearest: dict[str, Snapped] = {}  # found for several modes at once, not yet placed
 
     def graph(self, mode: str) -> ModeGraph:
         if mode not in self.graphs:
@@ -199,20 +209,36 @@ class _Engine:
 
     def demand(self, mode: str) -> Placement:
         if mode not in self._demand:
-            self._demand[mode] = self._place(mode, self.demand_xy, self._demand)
+            if mode in self.demand_modes and mode not in self._nearest:
+                self._find_nearest()
+            self._demand[mode] = self._place(mode, self.demand_xy, self._demand, self._nearest.pop(mode, None))
         return self._demand[mode]
+
+    def _find_nearest(self) -> None:
+        # One nearest-piece search of the shared road index for every mode still to place
+        # (one mode per snapping: modes with the same roads reuse its placement).
+        placed = {self.graphs[m].snap_key() for m in self._demand}
+        by_key: dict[tuple, str] = {}
+        for mode in self.demand_modes:
+            if mode not in self._demand and self.graph(mode).snap_key() not in placed:
+                by_key.setdefault(self.graph(mode).snap_key(), mode)
+        modes = list(by_key.values())
+        if not modes:
+            return
+        found = query_views([self.graph(m).snap_index() for m in modes], _check_points(self.demand_xy), workers=-1)
+        self._nearest.update(zip(modes, found))
 
     def facilities(self, mode: str) -> Placement:
         if mode not in self._facilities:
             self._facilities[mode] = self._place(mode, self.facility_xy, self._facilities)
         return self._facilities[mode]
 
-    def _place(self, mode: str, xy: np.ndarray, done: dict[str, Placement]) -> Placement:
+    def _place(self, mode: str, xy: np.ndarray, done: dict[str, Placement], nearest: Snapped | None = None) -> Placement:
         graph = self.graph(mode)
         for other, placement in done.items():
             if self.graphs[other].snap_key() == graph.snap_key():  # same roads: same snapping
                 return place_points(graph, xy, Snapped(placement.edge, placement.fraction, placement.distance_m))
-        return place_points(graph, xy)
+        return place_points(graph, xy, nearest=nearest)
 
 
 def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress: Progress | None = None,
@@ -259,7 +285,8 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
     dem_xy = np.column_stack([demand.geometry.x, demand.geometry.y])
     pop = demand["pop"].to_numpy(float)
     engine = _Engine(network, speeds, scenario.network["min_component_nodes"], dem_xy, fac_xy,
-                     urban_share=float(pop[urban].sum() / pop.sum()))
+                     urban_share=float(pop[urban].sum() / pop.sum()),
+                     demand_modes=demand_modes(list(scenario.targets.values()), urban))
     evaluations = []
     for target in scenario.targets.values():
         say(f"target {target.id}: {target.name_en}")

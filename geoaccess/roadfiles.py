@@ -8,9 +8,9 @@ and technical grades built in) and any OSM-style access columns through
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
@@ -21,6 +21,10 @@ from .osmtags import NOT_ROADS, TAG_KEYS, interpret_ways
 from .roadclasses import find_column, normalise, road_attributes
 from .roadnet import (RoadNetwork, _dropped_summary, _dropped_text, _network_from_segments, _split_at_nodes,
                       _step_lengths)
+
+if TYPE_CHECKING:  # networkx loads only where a graph is built
+    import networkx as nx
+
 
 def graph_from_lines(lines: gpd.GeoDataFrame, *, class_column: str | None = None, oneway_column: str | None = None,
                      maxspeed_column: str | None = None, classes: dict[str, str] | None = None,
@@ -105,7 +109,8 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     """
     if lines.crs is None:
         raise InputError(f"{name} has no CRS; set it in GIS software (e.g. EPSG:4326) and try again")
-    lines = lines.explode(index_parts=False, ignore_index=True)
+    if (lines.geom_type == "MultiLineString").any():  # else nothing to explode (most roads files)
+        lines = lines.explode(index_parts=False, ignore_index=True)
     lines = lines[lines.geometry.notna() & ~lines.geometry.is_empty]
     if not lines.geom_type.isin(["LineString"]).all():
         bad = sorted(set(lines.geom_type) - {"LineString"})

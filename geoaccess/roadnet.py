@@ -15,10 +15,9 @@ from __future__ import annotations
 import math
 import tomllib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
@@ -27,10 +26,12 @@ from pyproj import CRS, Transformer
 from ._paths import data_path
 from .coords import utm_crs_for
 from .errors import InputError, check_choice, check_positive
+from .modes import MODES
 from . import speedlimits
 from .osmtags import ACCESS_NAMES, CLOSED, DESTINATION, OPEN
 
-MODES = ("walk", "drive", "ambulance")
+if TYPE_CHECKING:  # networkx loads only where a graph is built
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,8 @@ class RoadNetwork:
         e = self.edges
         to_lonlat = Transformer.from_crs(self.crs, crs, always_xy=True)
         lon, lat = to_lonlat.transform(self.node_xy[:, 0], self.node_xy[:, 1])
+        import networkx as nx
+
         graph = nx.MultiDiGraph(crs=CRS(crs).to_string())
         graph.add_nodes_from((int(i) if isinstance(i, (int, np.integer)) else i, {"x": float(x), "y": float(y)})
                              for i, x, y in zip(self.node_ids, lon, lat))
@@ -375,12 +378,12 @@ def parse_maxspeed(value: Any) -> float:
 
 def edge_kmh(network: RoadNetwork, speeds: ModeSpeeds) -> np.ndarray:
     """Speed (km/h) on every physical edge for one mode; NaN where the mode may not go."""
-    highway = network.edges["highway"].to_numpy().astype(str)
-    classes = np.unique(highway)
-    kmh_of = {c: speeds.kmh.get(c, speeds.kmh.get(c.replace("_link", ""), math.nan)) for c in classes}
-    congestion_of = {c: speeds.congestion.get(c, speeds.congestion.get(c.replace("_link", ""), 1.0)) for c in classes}
-    class_kmh = pd.Series(highway).map(kmh_of).to_numpy(dtype=float)
-    congestion = pd.Series(highway).map(congestion_of).to_numpy(dtype=float)
+    # Per class, then spread by class code: a dozen look-ups, not one per edge.
+    code, classes = pd.factorize(network.edges["highway"].to_numpy().astype(str))
+    class_kmh = np.array([speeds.kmh.get(c, speeds.kmh.get(c.replace("_link", ""), math.nan))
+                          for c in classes], dtype=float)[code]
+    congestion = np.array([speeds.congestion.get(c, speeds.congestion.get(c.replace("_link", ""), 1.0))
+                           for c in classes], dtype=float)[code]
     kmh = class_kmh.copy()
     if speeds.use_maxspeed:
         tagged = network.edges["maxspeed_kmh"].to_numpy()

@@ -29,6 +29,7 @@ from .grids import kept
 PIECE_M = 25.0  # longest straight piece in the index, metres (short: a tight certificate in dense towns)
 _K_FIRST, _K_SECOND = 16, 128
 _CHUNK = 32_768  # points projected at a time (bounded temporaries)
+_SPARSE_SHARE = 0.5  # a view over fewer of the pieces than this queries an index of its own edges
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ class SegmentIndex:
         Edges are cut into straight pieces no longer than this.
     """
 
-    def __init__(self, edge_geoms: np.ndarray, eligible: np.ndarray | None = None, piece_m: float = PIECE_M):
+    def __init__(self, edge_geoms: np.ndarray, eligible: np.ndarray | None = None, piece_m: float = PIECE_M,
+                 origin: np.ndarray | None = None):
         edge_geoms = np.asarray(edge_geoms, dtype=object)
         n_edges = len(edge_geoms)
         self.eligible = (np.ones(n_edges, dtype=bool) if eligible is None
@@ -79,7 +81,9 @@ class SegmentIndex:
         if not np.isin(types, (1, 2)).all():  # LineString / LinearRing only
             raise InputError("edge geometries must be LineStrings")
         coords, which = shapely.get_coordinates(geoms, return_index=True)
-        self.origin = coords.mean(axis=0) if len(coords) else np.zeros(2)
+        if origin is None:
+            origin = coords.mean(axis=0) if len(coords) else np.zeros(2)
+        self.origin = np.asarray(origin, dtype=float)
         coords = coords - self.origin  # better-conditioned projections
         same = which[1:] == which[:-1]
         a, b = coords[:-1][same], coords[1:][same]
@@ -136,11 +140,16 @@ class SegmentIndex:
         pieces is eligible (kept per mask)."""
         key = np.packbits(mask).tobytes()
         if key not in self._subsets:
-            self._subsets[key] = SegmentIndex(self._geoms, mask)
+            # The same origin: the same pieces to the last bit, so the same answers as a view.
+            self._subsets[key] = SegmentIndex(self._geoms, mask, origin=self.origin)
         return self._subsets[key]
 
     def _project(self, px: np.ndarray, py: np.ndarray, idx: np.ndarray, mask: np.ndarray | None = None):
         """Best of the pieces ``idx`` (``(n, k)``) for each point: squared distance, piece, t."""
+        return self._best(*self._distances(px, py, idx), idx, mask)
+
+    def _distances(self, px: np.ndarray, py: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Squared distance from each point to each of its pieces ``idx`` (``(n, k)``), and where on it (t)."""
         apx = px[:, None] - self.ax[idx]
         apy = py[:, None] - self.ay[idx]
         dx, dy = self.dx[idx], self.dy[idx]
@@ -148,47 +157,62 @@ class SegmentIndex:
         np.clip(t, 0.0, 1.0, out=t)
         apx -= t * dx
         apy -= t * dy
-        d2 = apx * apx + apy * apy
+        return apx * apx + apy * apy, t
+
+    def _best(self, d2: np.ndarray, t: np.ndarray, idx: np.ndarray, mask: np.ndarray | None):
         if mask is not None:  # pieces of other edges are no answer (but still bound the rest)
-            d2[~mask[self.piece_edge[idx]]] = np.inf
+            d2 = np.where(mask[self.piece_edge[idx]], d2, np.inf)
         best = d2.min(axis=1)
         # Ties: the lowest piece index (lowest edge, then nearest its start).
         j = np.argmin(np.where(d2 == best[:, None], idx, np.iinfo(np.int64).max), axis=1)
         rows = np.arange(len(idx))
         return best, idx[rows, j], t[rows, j]
 
-    def _query_k(self, px, py, k, workers, mask=None):
+    def _query_k(self, px, py, k, workers, masks=(None,)):
+        """Per mask: best squared distance, piece, t, and whether the certificate holds."""
         k = min(k, self.n_pieces)
         dist_k, idx = self.tree.query(np.c_[px, py], k=k, workers=workers)
         if k == 1:
             dist_k, idx = dist_k[:, None], idx[:, None]
-        best, piece, t = self._project(px, py, idx, mask)
-        # Certificate: every piece not examined is at least dist_k - half away.
-        exhaustive = k >= self.n_pieces
-        ok = np.full(len(px), True) if exhaustive else dist_k[:, -1] > np.sqrt(best) + self.half + 1e-6
-        return best, piece, t, ok
+        d2, t = self._distances(px, py, idx)  # once for every mask: the masks only hide pieces
+        out = []
+        for mask in masks:
+            best, piece, tt = self._best(d2, t, idx, mask)
+            # Certificate: every piece not examined is at least dist_k - half away.
+            exhaustive = k >= self.n_pieces
+            ok = np.full(len(px), True) if exhaustive else dist_k[:, -1] > np.sqrt(best) + self.half + 1e-6
+            out.append((best, piece, tt, ok))
+        return out
 
     def query(self, points_xy: np.ndarray, workers: int = 1, mask: np.ndarray | None = None) -> Snapped:
         """Snap ``(n, 2)`` points (same CRS as the edges) to their nearest edge positions
         (only edges of ``mask`` when given: see :meth:`view`)."""
+        return self.query_masks(points_xy, [mask], workers)[0]
+
+    def query_masks(self, points_xy: np.ndarray, masks: list[np.ndarray | None], workers: int = 1) -> list[Snapped]:
+        """:meth:`query` for each of ``masks`` (None: every indexed edge), the nearest pieces
+        searched once for all: what travel modes on the same roads share."""
         points_xy = np.asarray(points_xy, dtype=float).reshape(-1, 2)
         n = len(points_xy)
         px = points_xy[:, 0] - self.origin[0]
         py = points_xy[:, 1] - self.origin[1]
-        best = np.empty(n)
-        piece = np.empty(n, dtype=np.int64)
-        t = np.empty(n)
-        todo = []
+        first = [(np.empty(n), np.empty(n, dtype=np.int64), np.empty(n), []) for _ in masks]
         for s in range(0, n, _CHUNK):
             sl = slice(s, min(s + _CHUNK, n))
-            b, p, tt, ok = self._query_k(px[sl], py[sl], _K_FIRST, workers, mask)
-            best[sl], piece[sl], t[sl] = b, p, tt
-            todo.append(np.flatnonzero(~ok) + s)
-        todo = np.concatenate(todo) if todo else np.zeros(0, dtype=np.int64)
+            for (best, piece, t, todo), (b, p, tt, ok) in zip(first, self._query_k(px[sl], py[sl], _K_FIRST, workers,
+                                                                                   masks)):
+                best[sl], piece[sl], t[sl] = b, p, tt
+                todo.append(np.flatnonzero(~ok) + s)
+        return [self._finish(points_xy, px, py, best, piece, t, np.concatenate(todo) if todo else
+                             np.zeros(0, dtype=np.int64), workers, mask)
+                for (best, piece, t, todo), mask in zip(first, masks)]
+
+    def _finish(self, points_xy, px, py, best, piece, t, todo, workers, mask) -> Snapped:
+        """The points the first search left uncertified (``todo``) searched wider, then the answer."""
         left = []
         for s in range(0, len(todo), _CHUNK // 8):
             part = todo[s:s + _CHUNK // 8]
-            b, p, tt, ok = self._query_k(px[part], py[part], _K_SECOND, workers, mask)
+            [(b, p, tt, ok)] = self._query_k(px[part], py[part], _K_SECOND, workers, [mask])
             best[part], piece[part], t[part] = b, p, tt
             left.append(part[~ok])
         todo = np.concatenate(left) if left else todo
@@ -224,6 +248,9 @@ class _MaskedIndex:
         if not mask.any():
             raise InputError("no road of this travel mode to snap to: the network has no usable edges for it")
         self.base, self.eligible = base, mask
+        # A mask of few pieces (a mode's road fragments) fails the k-nearest certificate at
+        # nearly every point: an index of its own edges answers in one pass.
+        self.sparse = bool(mask[base.piece_edge].sum() < _SPARSE_SHARE * base.n_pieces)
 
     def matches(self, eligible: np.ndarray | None) -> bool:
         """Whether this view is of the same eligible edges."""
@@ -231,7 +258,28 @@ class _MaskedIndex:
 
     def query(self, points_xy: np.ndarray, workers: int = 1) -> Snapped:
         """Snap points to their nearest positions on the view's edges (as :meth:`SegmentIndex.query`)."""
+        if self.sparse:
+            return self.base._subset(self.eligible).query(points_xy, workers)
         return self.base.query(points_xy, workers, mask=self.eligible)
+
+
+def query_views(views: list, points_xy: np.ndarray, workers: int = 1) -> list[Snapped]:
+    """:meth:`SegmentIndex.query` of ``(n, 2)`` points (metres) on each of ``views``
+    (indexes or their views), in order. Views of one index (travel modes on the same roads)
+    share its nearest-piece search and the projections; only which pieces count differs."""
+    out: list[Snapped | None] = [None] * len(views)
+    groups: dict[int, tuple[SegmentIndex, list]] = {}
+    for i, view in enumerate(views):
+        if isinstance(view, _MaskedIndex) and not view.sparse:
+            groups.setdefault(id(view.base), (view.base, []))[1].append((i, view.eligible))
+        elif isinstance(view, SegmentIndex):
+            groups.setdefault(id(view), (view, []))[1].append((i, None))
+        else:  # a view of few roads has an index of its own
+            out[i] = view.query(points_xy, workers)
+    for base, items in groups.values():
+        for (i, _), found in zip(items, base.query_masks(points_xy, [mask for _, mask in items], workers)):
+            out[i] = found
+    return out  # type: ignore[return-value]
 
 
 def road_index(network) -> SegmentIndex:

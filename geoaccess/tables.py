@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from .io import csv_safe, write_atomic
-from .maplayers import kind_label
 from .targets import select_facilities
 
 if TYPE_CHECKING:
@@ -56,6 +55,8 @@ def facilities_table(result: "RunResult", lang: str = "zh") -> pd.DataFrame:
     for e in result.evaluations:  # a few targets; vectorised over the facilities
         counts = np.asarray(select_facilities(e.target, fac), dtype=bool)
         targets = np.where(counts, np.where(targets == "", e.target.id, targets + ";" + e.target.id), targets)
+    from .maplayers import kind_label  # here: maplayers loads folium, which tables read without the map
+
     kinds = fac["kind"].fillna("other").astype(str) if "kind" in fac else pd.Series("other", index=fac.index)
     wgs = fac.geometry.to_crs("EPSG:4326") if fac.crs is not None else fac.geometry
     table = pd.DataFrame({

@@ -12,16 +12,17 @@ import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import scipy.sparse as sp
 
 from ._paths import data_path
 from .errors import InputError, check_choice, check_positive
-from .network import MODES
-from .routing import DIRECTIONS
+from .modes import DIRECTIONS, MODES
+
+if TYPE_CHECKING:  # pandas and scipy load where used: `geoaccess targets` reads targets without them
+    import pandas as pd
+    import scipy.sparse as sp
 
 POPULATIONS = ("all", "urban", "rural")
 METRICS = ("share_within", "mean_time", "per_1000")
@@ -136,6 +137,8 @@ def select_facilities(target: Target, facilities: pd.DataFrame) -> np.ndarray:
     A facility counts when its vocabulary ``kind`` or its raw ``type`` value is listed in
     ``facility_types`` and it matches every ``facility_where`` condition.
     """
+    import pandas as pd
+
     wanted = {t.strip().lower() for t in target.facility_types}
     kind = facilities["kind"].astype(str).str.lower() if "kind" in facilities else pd.Series("", index=facilities.index)
     raw = facilities["type"].astype(str).str.strip().str.lower() if "type" in facilities else kind
@@ -288,6 +291,8 @@ def evaluate_target(target: Target, travel_minutes: np.ndarray, pop: np.ndarray,
 
 def _unit_list(names: np.ndarray, unit_names: list[str] | None) -> list:
     """Units to report: every admin unit in file order, then any other name the points carry."""
+    import pandas as pd
+
     listed = list(dict.fromkeys(unit_names)) if unit_names is not None else []
     seen = set(listed)
     return listed + [n for n in pd.unique(names) if n not in seen]
@@ -295,14 +300,25 @@ def _unit_list(names: np.ndarray, unit_names: list[str] | None) -> list:
 
 def _unit_rows(target: Target, minutes: np.ndarray, pop: np.ndarray, urban: np.ndarray, keep: np.ndarray,
                unit: np.ndarray | None, unit_names: list[str] | None = None) -> pd.DataFrame:
+    import pandas as pd
+
     names = np.asarray(unit if unit is not None else np.full(len(pop), "all"), dtype=object)
+    # The points grouped by unit once, stably: each unit's points in their own order, so its
+    # sums are the very numbers a mask per unit gives. None (no unit) is factorized as NaN:
+    # names not among the groups take the mask.
+    codes, uniques = pd.factorize(names, use_na_sentinel=False)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    group = {u: i for i, u in enumerate(uniques) if not (isinstance(u, float) and math.isnan(u))}
     rows = []
     for name in _unit_list(names, unit_names):  # one pass per unit (tens of units, not points)
-        in_unit = names == name
-        unit_pop = pop[in_unit].sum()
+        i = group.get(name)
+        at = order[bounds[i]:bounds[i + 1]] if i is not None else np.flatnonzero(names == name)
+        p, u, k = pop[at], urban[at], keep[at]
+        unit_pop = p.sum()
         # A unit without residents has no urban share and no verdict.
-        urban_flag = bool(pop[in_unit & urban].sum() / unit_pop >= 0.5) if unit_pop > 0 else None
-        stats = _summary(target, minutes[in_unit & keep], pop[in_unit & keep])
+        urban_flag = bool(p[u].sum() / unit_pop >= 0.5) if unit_pop > 0 else None
+        stats = _summary(target, minutes[at][k], p[k])
         rows.append({"name": name, "urban": urban_flag, **stats})
     return pd.DataFrame(rows)
 
@@ -315,6 +331,8 @@ def e2sfca(od_minutes: sp.csr_matrix, pop: np.ndarray, capacity: np.ndarray, thr
     A_i = Σ_j R_j W(t_ij), with the stepped weights :data:`E2SFCA_WEIGHTS` over three
     equal sub-zones of the catchment.
     """
+    import scipy.sparse as sp
+
     od = od_minutes.tocoo()
     zone = np.minimum((od.data / threshold_min * 3).astype(int), 2)
     w = np.asarray(E2SFCA_WEIGHTS)[zone]
@@ -337,6 +355,8 @@ def evaluate_ratio(target: Target, pop: np.ndarray, urban: np.ndarray, unit: np.
     :func:`evaluate_target`: a unit without residents gets a row with 0 people, its
     capacity, and no verdict.
     """
+    import pandas as pd
+
     pop = np.asarray(pop, dtype=float)
     capacity = np.nan_to_num(np.asarray(capacity, dtype=float))
     keep = population_mask(target, np.asarray(urban, dtype=bool))

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "geoaccess"
 # only from its own stage or earlier ones. A new module gets a row here and in the doc.
 STAGES = [
     ("base", {"_version", "_paths", "errors", "io", "outputset", "coords", "points", "speedlimits", "osmtags", "roadclasses",
-              "grids"}),
+              "grids", "modes"}),
     ("load", {"roadnet", "osm", "roadfiles", "network", "facilitytypes", "facilities", "demand", "admin", "snapping", "inputchecks", "synthetic"}),
     ("travel times", {"modegraph", "routing", "isoraster", "isochrones", "service"}),
     ("targets", {"targets", "scenario"}),
@@ -140,6 +140,28 @@ def test_cli_help_does_not_load_the_heavy_libraries():
             "print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def _loaded_after(code: str, modules: tuple[str, ...]) -> tuple[list[str], str]:
+    code += f"\nimport sys\nprint('|' + ','.join(m for m in {modules!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    printed, _, loaded = out.rpartition("|")
+    return [m for m in loaded.strip().split(",") if m], printed
+
+
+def test_targets_command_lists_targets_without_the_data_stack():
+    # Issue 15: `geoaccess targets` starts well under a second (targets.py loaded geopandas through network).
+    loaded, printed = _loaded_after("from geoaccess.cli import main\nmain(['targets'])",
+                                    ("pandas", "geopandas", "networkx", "scipy", "shapely", "folium"))
+    assert loaded == []
+    assert "medical_point_15min" in printed and "township_health_centre" in printed
+
+
+def test_reading_inputs_does_not_load_the_map_or_graph_libraries():
+    # What `geoaccess check` imports: the map (folium, matplotlib) and graph (networkx, osmnx) libraries
+    # load only when a map is drawn or a graph built.
+    loaded, _ = _loaded_after("import geoaccess.pipeline", ("folium", "matplotlib", "networkx", "osmnx", "highspy"))
+    assert loaded == []
 
 
 @pytest.mark.parametrize("name", ["run", "site", "nearest_facility"])

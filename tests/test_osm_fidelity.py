@@ -171,3 +171,27 @@ def test_monaco_xml_and_pbf_give_the_same_network(tmp_path):
     np.testing.assert_array_equal(a.edges["highway"].to_numpy(), b.edges["highway"].to_numpy())
     np.testing.assert_allclose(a.edges["length_m"].to_numpy(), b.edges["length_m"].to_numpy(), rtol=1e-6)
     assert a.report["dropped"]["area"]["ways"] > 0  # area outlines of the extract are not roads
+
+
+def test_edge_lengths_are_the_geodesic_length_of_their_nodes(tmp_path):
+    # Lengths come from the one geodesic pass over the ways' nodes (issue 15): per edge, the
+    # WGS84 geodesic along its own nodes, split at the junction, one-way=-1 turned round.
+    from pyproj import Geod
+
+    nodes = {1: (0, 0), 2: (300, 40), 3: (700, 0), 4: (700, 500), 5: (1200, 600), 6: (700, -400)}
+    ways = [([1, 2, 3, 4, 5], {"highway": "residential"}), ([6, 3], {"highway": "tertiary", "oneway": "-1"}),
+            ([9, 8], {"highway": "construction"})]
+    nodes.update({8: (0, 900), 9: (100, 900)})
+    geod = Geod(ellps="WGS84")
+
+    def geodesic(ids):
+        lon, lat = TO_LONLAT.transform([X0 + nodes[i][0] for i in ids], [Y0 + nodes[i][1] for i in ids])
+        return geod.line_length(np.round(lon, 7), np.round(lat, 7))  # osmium keeps 1e-7 degrees
+
+    want = sorted([geodesic([1, 2, 3]), geodesic([3, 4, 5]), geodesic([6, 3])])
+    for path in write_osm(tmp_path, nodes, ways):
+        net = network_from_file(path, crs=UTM)
+        assert net.n_edges == 3
+        np.testing.assert_allclose(np.sort(net.edges["length_m"].to_numpy()), want, rtol=1e-12)
+        assert net.report["dropped"]["not built or not for traffic"]["km"] == pytest.approx(geodesic([9, 8]) / 1000,
+                                                                                           abs=1e-3)

@@ -315,3 +315,19 @@ def test_unknown_one_way_values_are_two_way_and_warned():
         net = network_from_graph(graph_from_lines(roads, oneway_column="单行"), crs=CRS)
     got = net.edges.assign(x=net.edges.geometry.bounds["minx"]).sort_values("x")["oneway"].tolist()
     assert got == [True, False, True]  # 是 and 1.0 one-way; unknown open both ways
+
+
+@pytest.mark.parametrize("multi", [True, False])
+def test_multi_part_roads_become_one_road_per_part(multi):
+    # Lines are exploded only when some are multi-part (issue 15: most files have none): each
+    # part is a road of its row's class, as if drawn as separate rows.
+    from geoaccess.roadfiles import network_from_lines
+
+    parts = [_line((0, 0), (1000, 0)), _line((1000, 0), (1000, 700))]
+    geometry = [shapely.MultiLineString(parts) if multi else parts[0], _line((0, 0), (0, 400))]
+    roads = gpd.GeoDataFrame({"highway": ["primary", "residential"]}, geometry=geometry, crs=CRS)
+    net = network_from_lines(roads)
+    by_class = net.edges.groupby("highway")["length_m"].sum()
+    assert by_class["primary"] == pytest.approx(1700.0 if multi else 1000.0, abs=1e-6)
+    assert by_class["residential"] == pytest.approx(400.0, abs=1e-6)
+    assert net.n_edges == (3 if multi else 2)

@@ -299,3 +299,100 @@ def test_one_road_index_seen_through_a_mask_snaps_as_an_index_of_those_roads_alo
         np.testing.assert_allclose(got.fraction, want.fraction, atol=1e-12)
         np.testing.assert_allclose(got.distance_m, want.distance_m, atol=1e-9)
     assert shared.view(None) is shared and shared.view(mask).matches(mask)
+
+
+@pytest.mark.parametrize("sparse_share", [0.0, 0.5, 1.01])
+def test_a_view_of_few_roads_snaps_to_the_brute_force_nearest_of_them(sparse_share, monkeypatch):
+    # A mode's road fragments are a few edges of many: the view answers from an index of
+    # its own edges (issue 15: 200k homes failed the k-nearest certificate one by one).
+    # Through the shared index or its own, the answer is shapely's nearest eligible edge.
+    import geoaccess.snapping as snapping
+    from geoaccess.snapping import SegmentIndex
+
+    monkeypatch.setattr(snapping, "_SPARSE_SHARE", sparse_share)
+    rng = np.random.default_rng(11)
+    start = rng.uniform(0, 5000, (600, 2))
+    geoms = shapely.linestrings(np.stack([start, start + rng.normal(0, 200, (600, 2))], axis=1))
+    mask = np.zeros(600, dtype=bool)
+    mask[rng.choice(600, 6, replace=False)] = True
+    pts = rng.uniform(-1000, 6000, (2000, 2))
+    view = SegmentIndex(geoms).view(mask)
+    assert view.sparse == (sparse_share > 0.01)
+    got = view.query(pts)
+    d, cand = _brute_force_snap(geoms, mask, pts)
+    best = d.min(axis=1)
+    np.testing.assert_allclose(got.distance_m, best, rtol=1e-12, atol=1e-7)
+    np.testing.assert_array_equal(got.edge, cand[d.argmin(axis=1)])
+    on_edge = shapely.line_interpolate_point(geoms[got.edge], got.fraction, normalized=True)
+    np.testing.assert_allclose(shapely.distance(on_edge, shapely.points(pts)), best, atol=1e-6)
+
+
+def test_modes_with_private_roads_snap_through_the_one_index_of_the_roads(monaco):
+    # Monaco's drive roads include destination-only ones, laid twice in the drive graph:
+    # the graph snaps through the index of the roads it was compiled from (one for every
+    # mode, issue 15), and lands where an index of its own eligible edges lands.
+    from geoaccess.snapping import SegmentIndex, road_index
+
+    walk, drive = compile_mode(monaco, "walk"), compile_mode(monaco, "drive")
+    assert drive.network.n_edges > monaco.n_edges  # the copies and links
+    shared = road_index(monaco)
+    rng = np.random.default_rng(3)
+    lo, hi = monaco.node_xy.min(axis=0), monaco.node_xy.max(axis=0)
+    pts = rng.uniform(lo - 100, hi + 100, (3000, 2))
+    for g in (walk, drive):
+        index = g.snap_index()
+        assert index is shared or index.base is shared
+        got = index.query(pts)
+        want = SegmentIndex(g.network.edges.geometry.to_numpy(), g.eligible).query(pts)
+        np.testing.assert_array_equal(got.edge, want.edge)
+        np.testing.assert_allclose(got.fraction, want.fraction, atol=1e-9)
+        np.testing.assert_allclose(got.distance_m, want.distance_m, atol=1e-9)
+        assert g.eligible[got.edge].all()
+
+
+def test_views_snapped_together_land_where_each_alone_lands_and_on_the_brute_force_nearest(monkeypatch):
+    # Issue 15: walk and drive on the same roads share one nearest-piece search. Small
+    # k makes many points take the wider searches; one view of few roads has its own index.
+    import geoaccess.snapping as snapping
+    from geoaccess.snapping import SegmentIndex, query_views
+
+    monkeypatch.setattr(snapping, "_K_FIRST", 2)
+    monkeypatch.setattr(snapping, "_K_SECOND", 4)
+    rng = np.random.default_rng(5)
+    start = rng.uniform(0, 4000, (500, 2))
+    geoms = shapely.linestrings(np.stack([start, start + rng.normal(0, 200, (500, 2))], axis=1))
+    grid = [shapely.LineString([(x, -3000), (x, -2000)]) for x in (0.0, 1000.0)]  # equidistant ties
+    geoms = np.r_[geoms, np.array(grid, dtype=object)]
+    index = SegmentIndex(geoms)
+    masks = [rng.random(len(geoms)) < 0.95, rng.random(len(geoms)) < 0.7, np.zeros(len(geoms), bool)]
+    masks[2][:4] = True
+    for m in masks:
+        m[-2:] = True
+    pts = np.r_[rng.uniform(-500, 4500, (1500, 2)), [[500.0, -2500.0]]]
+    views = [index.view(m) for m in masks] + [index]
+    together = query_views(views, pts)
+    for view, mask, got in zip(views, masks + [np.ones(len(geoms), bool)], together):
+        alone = view.query(pts)
+        np.testing.assert_array_equal(got.edge, alone.edge)
+        np.testing.assert_array_equal(got.fraction, alone.fraction)
+        np.testing.assert_array_equal(got.distance_m, alone.distance_m)
+        d, cand = _brute_force_snap(geoms, mask, pts)
+        np.testing.assert_allclose(got.distance_m, d.min(axis=1), rtol=1e-12, atol=1e-7)
+        np.testing.assert_array_equal(got.edge, cand[d.argmin(axis=1)])  # ties: the lowest edge
+    assert together[0].edge[-1] == len(geoms) - 2
+
+
+def test_a_run_snapping_its_modes_together_places_demand_as_mode_by_mode(monaco):
+    from geoaccess.pipeline import _Engine
+
+    rng = np.random.default_rng(8)
+    lo, hi = monaco.node_xy.min(axis=0), monaco.node_xy.max(axis=0)
+    demand, facilities = rng.uniform(lo, hi, (4000, 2)), rng.uniform(lo, hi, (5, 2))
+    speeds = load_speeds()
+    alone = _Engine(monaco, speeds, None, demand, facilities, 0.5)
+    together = _Engine(monaco, speeds, None, demand, facilities, 0.5, demand_modes=("walk", "drive", "ambulance"))
+    for mode in ("drive", "walk", "ambulance"):
+        a, b = alone.demand(mode), together.demand(mode)
+        for field in ("edge", "fraction", "distance_m", "access_s", "on_network"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    assert together._nearest == {}

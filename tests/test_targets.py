@@ -145,3 +145,35 @@ def test_select_facilities_by_kind_raw_type_and_where():
 def test_bad_target_definitions_are_refused(change, message):
     with pytest.raises(InputError, match=message):
         make(**change)
+
+
+def test_unit_rows_equal_a_groupby_of_the_points_in_file_order():
+    # The points are grouped once (issue 15); each unit's row is the same numbers as a
+    # pandas groupby of its points: people, covered share, mean of the reachable, urban flag.
+    import pandas as pd
+
+    from geoaccess.targets import evaluate_target, load_targets
+
+    rng = np.random.default_rng(4)
+    n = 5000
+    names = np.array(rng.choice(["甲镇", "乙街道", "丙乡", None], n), dtype=object)
+    minutes = rng.exponential(12, n)
+    minutes[rng.random(n) < 0.05] = np.inf
+    pop = rng.random(n) * 10
+    urban = np.where(names == "乙街道", rng.random(n) < 0.9, rng.random(n) < 0.1)
+    target = load_targets()["medical_point_15min"]
+    units = evaluate_target(target, minutes, pop, urban, names, ["丙乡", "甲镇", "戊镇", "乙街道"]).units
+    assert units["name"].tolist()[:4] == ["丙乡", "甲镇", "戊镇", "乙街道"] and pd.isna(units["name"].iloc[4])
+    frame = pd.DataFrame({"name": names, "m": minutes, "p": pop, "u": urban})
+    for name, rows in frame[frame["name"].notna()].groupby("name"):
+        got = units.set_index("name").loc[name]
+        reach = np.isfinite(rows["m"])
+        assert got["population_total"] == pytest.approx(rows["p"].sum(), rel=1e-12)
+        assert got["share_within"] == pytest.approx(rows.loc[rows["m"] <= 15, "p"].sum() / rows["p"].sum(), rel=1e-12)
+        assert got["mean_minutes"] == pytest.approx(np.average(rows["m"][reach], weights=rows["p"][reach]), rel=1e-12)
+        assert got["urban"] == (rows.loc[rows["u"], "p"].sum() / rows["p"].sum() >= 0.5)
+    assert units.set_index("name").loc["乙街道", "urban"] and not units.set_index("name").loc["甲镇", "urban"]
+    empty = units[units["name"] == "戊镇"].iloc[0]
+    assert empty["population_total"] == 0 and empty["passed"] is None and empty["urban"] is None
+    nobody = units.iloc[4]
+    assert nobody["population_total"] == pytest.approx(pop[names == None].sum(), rel=1e-12)  # noqa: E711

@@ -4,6 +4,7 @@ regions to polygons in bulk, and a per-network cache."""
 
 from __future__ import annotations
 
+import hashlib
 import weakref
 from itertools import chain
 from typing import Any, Callable
@@ -11,9 +12,14 @@ from typing import Any, Callable
 import numpy as np
 import shapely
 
-__all__ = ["cell_min", "half_spacing", "kept", "nearest_seed_time", "paint_nearest", "raster_polygons"]
+__all__ = ["cell_min", "half_spacing", "kept", "median_spacing", "nearest_seed_time", "paint_nearest",
+           "raster_polygons"]
 
 _KEPT: dict[tuple, tuple] = {}
+
+# median_spacing by the points' bytes: the targets of a run query the same demand points.
+_SPACINGS: dict[bytes, float] = {}
+_SPACINGS_KEPT = 8
 
 
 def kept(owner: Any, key: tuple, build: Callable[[], Any]) -> Any:
@@ -70,14 +76,30 @@ def paint_nearest(out: np.ndarray, worst: np.ndarray, reach: float) -> None:
     out[near] = worst[iy[near], ix[near]]
 
 
-def half_spacing(xy: np.ndarray) -> float:
-    """Half the median distance between neighbouring points (metres; 0 for fewer than two)."""
+def median_spacing(xy: np.ndarray) -> float:
+    """The median distance (metres) from each point to its nearest other point, counting
+    only points with a neighbour at a positive distance (0.0 when none has one).
+
+    Kept by the points' content (a digest of their coordinates), so the several targets
+    of a run, which ask for the same demand points, build the k-d tree once.
+    """
     from scipy.spatial import cKDTree
 
+    xy = np.ascontiguousarray(xy, dtype=float).reshape(-1, 2)
     if len(xy) < 2:
         return 0.0
-    d = cKDTree(xy).query(xy, k=2)[0][:, 1]
-    return float(np.median(d[d > 0])) / 2.0 if (d > 0).any() else 0.0
+    key = hashlib.blake2b(xy.tobytes(), digest_size=16).digest()
+    if key not in _SPACINGS:
+        d = cKDTree(xy).query(xy, k=2)[0][:, 1]
+        if len(_SPACINGS) >= _SPACINGS_KEPT:
+            _SPACINGS.pop(next(iter(_SPACINGS)))
+        _SPACINGS[key] = float(np.median(d[d > 0])) if (d > 0).any() else 0.0
+    return _SPACINGS[key]
+
+
+def half_spacing(xy: np.ndarray) -> float:
+    """Half the median distance between neighbouring points (metres; 0 for fewer than two)."""
+    return median_spacing(xy) / 2.0
 
 
 def raster_polygons(values: np.ndarray, mask: np.ndarray, transform) -> tuple[np.ndarray, np.ndarray]:

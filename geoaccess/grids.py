@@ -12,7 +12,7 @@ from typing import Any, Callable
 import numpy as np
 import shapely
 
-__all__ = ["cell_min", "half_spacing", "kept", "median_spacing", "nearest_seed_time", "paint_nearest",
+__all__ = ["cell_min", "half_spacing", "kept", "median_spacing", "nearest_seed_time", "nearest_seeds", "paint_nearest",
            "raster_polygons"]
 
 _KEPT: dict[tuple, tuple] = {}
@@ -45,20 +45,47 @@ def cell_min(cell: np.ndarray, value: np.ndarray, size: int, fill: float) -> np.
     return out
 
 
-def nearest_seed_time(seeds: np.ndarray, seeded: np.ndarray, cell: float, cap: float, v: float) -> np.ndarray:
-    """Each cell's time (seconds) from its nearest ``seeded`` cell (whatever that cell's own
-    time in ``seeds``, ``inf`` included) plus the distance to it (cells of ``cell`` metres)
-    at ``v`` m/s; ``inf`` farther than ``cap`` metres."""
+def nearest_seeds(seeded: np.ndarray, cell: float, cap: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell's nearest ``seeded`` cell and the distance to it.
+
+    Parameters
+    ----------
+    seeded : numpy.ndarray
+        2-D bool grid, True at the seed cells (at least one).
+    cell, cap : float
+        Cell side and largest distance (metres).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Flat index of the nearest seed cell (``scipy.ndimage.distance_transform_edt``
+        with indices) and the distance to it in metres (float32, ``inf`` beyond ``cap``),
+        both flat over the grid. Depends on the seeds only: the targets on one road set
+        share it (:func:`nearest_seed_time` is one gather on it).
+    """
     from scipy.ndimage import distance_transform_edt
 
+    ny, nx = seeded.shape
+    iy, ix = distance_transform_edt(~seeded, return_distances=False, return_indices=True)
+    # Offsets by broadcasting against the row and column numbers: no full index grids.
+    dy = (np.arange(ny, dtype=np.int32)[:, None] - iy).astype(np.float32)
+    dx = (np.arange(nx, dtype=np.int32)[None, :] - ix).astype(np.float32)
+    metres = np.hypot(dy, dx) * np.float32(cell)
+    metres[metres > cap * (1 + 1e-9)] = np.inf
+    near = iy.astype(np.int32 if ny * nx < 2 ** 31 else np.int64) * nx + ix
+    return near.reshape(-1), metres.reshape(-1)
+
+
+def nearest_seed_time(seeds: np.ndarray, seeded: np.ndarray, cell: float, cap: float, v: float,
+                      nearest: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Each cell's time (seconds) from its nearest ``seeded`` cell (whatever that cell's own
+    time in ``seeds``, ``inf`` included) plus the distance to it (cells of ``cell`` metres)
+    at ``v`` m/s; ``inf`` farther than ``cap`` metres. ``nearest``: :func:`nearest_seeds`
+    of ``seeded`` when already at hand."""
     if not seeded.any():
         return np.full(seeds.shape, np.inf, dtype=np.float32)
-    iy, ix = distance_transform_edt(~seeded, return_distances=False, return_indices=True)
-    gy, gx = np.indices(seeds.shape, dtype=np.int32)
-    metres = np.hypot((gy - iy).astype(np.float32), (gx - ix).astype(np.float32)) * np.float32(cell)
-    out = seeds[iy, ix] + metres / np.float32(v)
-    out[metres > cap * (1 + 1e-9)] = np.inf
-    return out
+    near, metres = nearest_seeds(seeded, cell, cap) if nearest is None else nearest
+    return (seeds.reshape(-1)[near] + metres / np.float32(v)).reshape(seeds.shape)
 
 
 def paint_nearest(out: np.ndarray, worst: np.ndarray, reach: float) -> None:

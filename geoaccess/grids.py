@@ -91,16 +91,42 @@ def nearest_seed_time(seeds: np.ndarray, seeded: np.ndarray, cell: float, cap: f
 def paint_nearest(out: np.ndarray, worst: np.ndarray, reach: float) -> None:
     """In place: cells within ``reach`` cells (Chebyshev: a square) of a cell whose ``worst``
     is not ``-inf`` take the ``worst`` of the nearest such cell (the points' own cells for
-    gridded demand: homes' cells drawn whole by their own times, not speckled)."""
-    from scipy.ndimage import distance_transform_edt
+    gridded demand: homes' cells drawn whole by their own times, not speckled). Between
+    equally near cells the worse (larger) value wins, then one within ``reach``.
 
+    Few held cells (the usual case: the homes whose band differs from the roads') are
+    painted from their own neighbourhoods; many, by one distance transform of the grid.
+    Both give every cell its Euclidean-nearest held cell.
+    """
     held = worst != -np.inf
     if not held.any():
         return
-    iy, ix = distance_transform_edt(~held, return_distances=False, return_indices=True)
-    gy, gx = np.indices(out.shape, dtype=np.int32)
-    near = np.maximum(np.abs(gy - iy), np.abs(gx - ix)) <= max(np.floor(reach), 0)
-    out[near] = worst[iy[near], ix[near]]
+    ny, nx = out.shape
+    r = max(int(np.floor(reach)), 0)
+    # A held cell within r (Chebyshev) is within r·√2 (Euclidean): any nearer one lies in
+    # the window of that half-width, so looking no farther is exact.
+    w = int(np.ceil(r * np.sqrt(2.0)))
+    hy, hx = np.nonzero(held)
+    if len(hy) * (2 * w + 1) ** 2 > out.size:
+        from scipy.ndimage import distance_transform_edt
+
+        iy, ix = distance_transform_edt(~held, return_distances=False, return_indices=True)
+        near = np.maximum(np.abs(np.arange(ny, dtype=np.int32)[:, None] - iy),
+                          np.abs(np.arange(nx, dtype=np.int32)[None, :] - ix)) <= r
+        out[near] = worst[iy[near], ix[near]]
+        return
+    oy, ox = (o.ravel() for o in np.mgrid[-w:w + 1, -w:w + 1])
+    cy, cx = (hy[:, None] + oy).ravel(), (hx[:, None] + ox).ravel()
+    src = np.repeat(np.arange(len(hy)), len(oy))
+    d2 = np.tile(oy * oy + ox * ox, len(hy))
+    cheb = np.tile(np.maximum(np.abs(oy), np.abs(ox)), len(hy))
+    on = (cy >= 0) & (cy < ny) & (cx >= 0) & (cx < nx)
+    cell, src, d2, cheb = cy[on] * nx + cx[on], src[on], d2[on], cheb[on]
+    value = worst[hy[src], hx[src]]
+    order = np.lexsort((cheb > r, -value, d2, cell))  # per cell: the nearest; ties the worst, then within r
+    first = order[np.r_[True, cell[order][1:] != cell[order][:-1]]]
+    first = first[cheb[first] <= r]
+    out.reshape(-1)[cell[first]] = value[first]
 
 
 def median_spacing(xy: np.ndarray) -> float:

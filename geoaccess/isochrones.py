@@ -102,6 +102,14 @@ CIRCLE_SCALE = 1.0 / np.cos(np.pi / CIRCLE_VERTICES)
 BAND_COLUMNS = ["band", "min_minutes", "max_minutes"]
 
 
+#: Tolerance (metres) of the isochrone outlines on the web map: the run simplifies its map
+#: bands by it once, as one coverage (:func:`geoaccess.pipeline.target_isochrones`), and the
+#: map draws them as they are. Just above √(25²/2) ≈ 17.7 m, so Visvalingam–Whyatt drops the
+#: stair steps of the 25 m cells (triangles of 312 m²) while neighbouring bands keep sharing
+#: their borders.
+ISOCHRONE_SIMPLIFY_M = 18.0
+
+
 METHODS = ("exact", "raster")
 
 

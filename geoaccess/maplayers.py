@@ -31,6 +31,7 @@ from pyproj import Transformer
 from scipy.spatial import cKDTree
 
 from .coords import wgs84_to_gcj02
+from .isochrones import ISOCHRONE_SIMPLIFY_M  # noqa: F401  (the map's outline tolerance)
 from .results import WORDS
 
 if TYPE_CHECKING:
@@ -133,11 +134,9 @@ class _Display:
         if simplify_m and gdf.crs is not None and gdf.crs.is_projected:
             geoms = geoms.simplify(simplify_m, preserve_topology=True)
         geoms = geoms.to_crs("EPSG:4326") if gdf.crs is not None else geoms
-        arr = np.asarray(geoms.values, dtype=object)
-        if self.gcj:
-            arr = shapely.transform(arr, lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
-        arr = shapely.set_precision(arr, 1e-5)
-        return arr
+        gcj = self.gcj  # rounded by numpy: set_precision's noding costs 100× more, for nothing Leaflet shows
+        return shapely.transform(np.asarray(geoms.values, dtype=object), lambda xy: np.round(
+            np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])) if gcj else xy, 5))
 
     def points(self, gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
         g = gdf.geometry.to_crs("EPSG:4326") if gdf.crs is not None else gdf.geometry
@@ -146,8 +145,18 @@ class _Display:
 
 
 def _feature(geom: Any, props: dict) -> dict:
-    return {"type": "Feature", "geometry": shapely.geometry.mapping(geom) if not isinstance(geom, dict) else geom,
-            "properties": props}
+    """A GeoJSON feature of a shapely geometry, a GeoJSON dict or GeoJSON text (placed as is)."""
+    if not isinstance(geom, (dict, str)):
+        geom = shapely.geometry.mapping(geom)
+    return {"type": "Feature", "geometry": geom, "properties": props}
+
+
+def _collection_js(features: list[dict]) -> str:
+    """A FeatureCollection as JSON safe inside a <script> (see :func:`_js`); geometries
+    already GeoJSON text are placed as they are (numbers and brackets: nothing to escape)."""
+    parts = [f'{{"type":"Feature","geometry":{f["geometry"]},"properties":{_js(f["properties"])}}}'
+             if isinstance(f["geometry"], str) else _js(f) for f in features]
+    return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}"
 
 
 def _point(lon: float, lat: float) -> dict:
@@ -199,7 +208,7 @@ class GeoLayer(folium.map.Layer):
     def __init__(self, features: list[dict], name: str, pane: str, show: bool = True, interactive: bool = True):
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "GeoLayer"
-        self.data = _js({"type": "FeatureCollection", "features": features})
+        self.data = _collection_js(features)
         self.pane, self.interactive = pane, interactive
         self.n_features = len(features)
 

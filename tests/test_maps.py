@@ -307,3 +307,41 @@ def test_map_without_units_isochrones_gaps_or_sites(demo):
     assert any(n.startswith("Travel time") for n in names)
     with pytest.raises(InputError):
         map_from_result(bare, lang="de")
+
+
+def test_run_bands_are_one_coverage_near_the_raw_bands_and_the_map_draws_them_as_they_are(county):
+    """Issue 15: the run simplifies its bands once, as one coverage, and the map neither
+    simplifies them again nor moves a vertex by more than its ~1 m rounding."""
+    from pyproj import Transformer
+
+    from geoaccess.isochrones import ISOCHRONE_SIMPLIFY_M
+    from geoaccess.pipeline import target_isochrones
+
+    e = county.evaluations[0]
+    iso = county.isochrones[e.target.id]
+    assert iso.attrs["simplified_m"] == ISOCHRONE_SIMPLIFY_M
+    raw = target_isochrones(e.target, county.engine, select_facilities(e.target, county.facilities), county.demand,
+                            simplify_m=None)
+    g, r = iso.geometry.to_numpy(), raw.geometry.to_numpy()
+    assert (shapely.get_num_coordinates(g) < 0.8 * shapely.get_num_coordinates(r)).all()  # the cells' steps are gone
+    for i in range(len(g)):
+        assert shapely.symmetric_difference(g[i], r[i]).area < 0.03 * r[i].area
+        for j in range(i + 1, len(g)):  # bands still share borders: no overlaps
+            assert shapely.intersection(g[i], g[j]).area < 1e-6 * min(g[i].area, g[j].area)
+    layers = _layers(map_from_result(county, lang="zh"))
+    drawn = _features(next(layer for name, layer in layers.items() if name.startswith("等时圈")))
+    assert len(drawn) == len(g)
+    to_ll = Transformer.from_crs(iso.crs, "EPSG:4326", always_xy=True)
+    for f, band in zip(drawn, g):
+        want = np.column_stack(to_ll.transform(*shapely.get_coordinates(band).T))
+        got = np.array([xy for poly in f["geometry"]["coordinates"] for ring in poly for xy in ring]
+                       if f["geometry"]["type"] == "MultiPolygon"
+                       else [xy for ring in f["geometry"]["coordinates"] for xy in ring])
+        assert got.shape == want.shape and np.abs(got - want).max() <= 5.1e-6
+
+
+def test_braces_in_a_scenario_name_stay_text_on_the_map(demo):
+    name = "县 {{ 1 + 1 }} {% raw %} {#"
+    scenario = dataclasses.replace(demo.scenario, scenario={**demo.scenario.scenario, "name": name})
+    page = map_from_result(dataclasses.replace(demo, scenario=scenario), lang="zh").get_root().render()
+    assert f"<div class='ga-name'>{name}</div>" in page

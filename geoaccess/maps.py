@@ -34,14 +34,15 @@ import shapely
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from branca.element import Element
 
 from .errors import InputError
 from .io import write_with
-from .maplayers import (BASEMAPS, CLASS_COLOURS, GAP_COLOUR, ISOCHRONE_SIMPLIFY_M, KIND_COLOURS,  # noqa: F401
-                        SITE_COLOUR, TIER_RADIUS, UNREACHABLE_COLOUR, DemandGrid, GeoLayer, PngOverlay, TileGroup, _Display, _esc, _feature,
-                        _inline_leaflet, _kinds, _leaflet_links, _num, _Panes, _png_palette, _point, _popup_table,
-                        _tiles, _Wiring, class_labels, kind_label, minutes_class)
+from .demandraster import DemandGrid, _png_palette  # noqa: F401  (_png_palette: tests)
+from .isochrones import ISOCHRONE_SIMPLIFY_M
+from .maplayers import (BASEMAPS, CLASS_COLOURS, GAP_COLOUR, KIND_COLOURS,  # noqa: F401
+                        SITE_COLOUR, TIER_RADIUS, UNREACHABLE_COLOUR, GeoLayer, PngOverlay, RawHtml, TileGroup,
+                        _Display, _esc, _feature, _inline_leaflet, _kinds, _leaflet_links, _num, _Panes, _point,
+                        _popup_table, _tiles, _Wiring, class_labels, kind_label, minutes_class)
 from .results import (ATTRIBUTION, FAIL_COLOUR, NODATA_COLOUR, PASS_COLOUR, check_lang, goal_text, roads_from_osm,
                       target_name, unreachable_note, value_text, verdict_colour, verdict_text)
 
@@ -49,18 +50,6 @@ if TYPE_CHECKING:
     from .results import RunResult
     from .targets import Evaluation, Target
 
-
-
-class RawHtml(Element):
-    """HTML placed in the page as it is, not parsed as a Jinja template (the inline Leaflet
-    is 150 kB of script; braces in a scenario name stay text)."""
-
-    def __init__(self, html_text: str):
-        super().__init__()
-        self._html = html_text
-
-    def render(self, **kwargs) -> str:
-        return self._html
 
 
 TEXT = {

@@ -340,8 +340,12 @@ def test_run_bands_are_one_coverage_near_the_raw_bands_and_the_map_draws_them_as
         assert got.shape == want.shape and np.abs(got - want).max() <= 5.1e-6
 
 
-def test_braces_in_a_scenario_name_stay_text_on_the_map(demo):
+def test_braces_in_scenario_and_facility_names_stay_text_on_the_map(demo):
     name = "县 {{ 1 + 1 }} {% raw %} {#"
     scenario = dataclasses.replace(demo.scenario, scenario={**demo.scenario.scenario, "name": name})
-    page = map_from_result(dataclasses.replace(demo, scenario=scenario), lang="zh").get_root().render()
+    facilities = demo.facilities.copy()
+    facilities.loc[facilities.index[0], "name"] = "诊所 {{ x }} {#"
+    page = map_from_result(dataclasses.replace(demo, scenario=scenario, facilities=facilities),
+                           lang="zh").get_root().render()
     assert f"<div class='ga-name'>{name}</div>" in page
+    assert '"t":"诊所 {{ x }} {#"' in page  # in the facilities' GeoJSON, not read as Jinja

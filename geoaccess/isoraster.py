@@ -24,6 +24,11 @@ RASTER_CELL_M = 25.0
 RASTER_MAX_CELLS = 60_000_000
 
 
+#: ``access="nearest"`` takes the grid of all the roads (and its nearest-road transform, kept
+#: for every target on them) when it holds at most this many times the target's own cells.
+SHARED_GRID_MAX_RATIO = 2
+
+
 def _intervals(times: dict[str, np.ndarray], limit_s: float) -> dict[str, np.ndarray]:
     """Reachable intervals of every piece within ``limit_s``: at most two per piece.
 
@@ -138,13 +143,17 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
     x0, y_top, nx, ny = _extent(lim_xy, cell, pad)
     shared = None
     if access == "nearest":
-        # Reaching most of the roads' grid: take that grid, whose nearest-road transform
-        # the targets on these roads share (a superset of this grid, cells aligned alike).
+        # Reaching most of the roads' grid: take that grid, whose nearest-road transform the
+        # targets on these roads share (cells aligned alike). A reached cell lies within the
+        # cap of a reached road or point, or within the paint reach of a point: with that
+        # margin round them inside the roads' grid, both grids give the same reached cells.
         road_extent = kept(graph.network, ("road grid", graph.snap_key(), cell, pad), lambda: _extent(xy, cell, pad))
         rx0, rtop, rnx, rny = road_extent
-        inside = (rx0 <= x0 and rtop >= y_top and rx0 + rnx * cell >= x0 + nx * cell
-                  and rtop - rny * cell <= y_top - ny * cell)
-        if inside and rnx * rny <= min(2 * nx * ny, RASTER_MAX_CELLS):
+        margin = max(r, int(np.ceil(half_spacing(p_xy) / cell)) if points is not None else 0) + 1
+        ix0, itop, inx, iny = _extent(lim_xy, cell, margin)
+        inside = (rx0 <= ix0 and rtop >= itop and rx0 + rnx * cell >= ix0 + inx * cell
+                  and rtop - rny * cell <= itop - iny * cell)
+        if inside and rnx * rny <= min(SHARED_GRID_MAX_RATIO * nx * ny, RASTER_MAX_CELLS):
             x0, y_top, nx, ny = road_extent
             shared = road_extent
     if nx * ny > RASTER_MAX_CELLS:

@@ -46,7 +46,7 @@ def _check_demand(demand: Any) -> gpd.GeoDataFrame:
     if demand.crs is None or not demand.crs.is_projected:
         raise InputError("demand must have a projected CRS in metres (e.g. a UTM zone), "
                          f"got {demand.crs!r}; use demand.to_crs(demand.estimate_utm_crs())")
-    if len(demand) and not (demand.geom_type == "Point").all():
+    if len(demand) and not (shapely.get_type_id(demand.geometry.values) == 0).all():  # 0: Point
         raise InputError("demand geometries must all be points")
     return demand
 

@@ -23,6 +23,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from branca.element import Element, MacroElement
+from folium.elements import ElementAddToElement
 from folium.template import Template
 
 from .coords import wgs84_to_gcj02
@@ -186,7 +187,7 @@ class GeoLayer(folium.map.Layer):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.geoJSON({{ this.get_name() }}_data, {
+        var {{ this.get_name() }} = L.geoJSON({{ this.data }}, {
             pane: {{ this.pane|tojson }},
             interactive: {{ this.interactive|tojson }},
             style: function (f) { return f.properties.s || {}; },
@@ -218,10 +219,15 @@ class GeoLayer(folium.map.Layer):
         self.n_features = len(features)
 
     def render(self, **kwargs):
-        # The data goes in as raw script: branca compiles what a macro renders as a template
-        # (slow on megabytes of GeoJSON; "{{" or "{#" in a name would be read as Jinja).
-        self.get_root().script.add_child(RawHtml(f"var {self.get_name()}_data = {self.data};"), name=f"{self.get_name()}_data")
-        super().render(**kwargs)
+        # folium's Layer.render, but the script goes in raw: branca compiles what a macro renders
+        # as a template (slow on megabytes of GeoJSON; "{{" or "{#" in a name is read as Jinja).
+        if self.show:
+            self.add_child(ElementAddToElement(element_name=self.get_name(), element_parent_name=self._parent.get_name()),
+                           name=self.get_name() + "_add")
+        script = self._template.module.__dict__["script"]
+        self.get_root().script.add_child(RawHtml(script(self, kwargs)), name=self.get_name())
+        for element in self._children.values():
+            element.render(**kwargs)
 
 
 class PngOverlay(folium.map.Layer):

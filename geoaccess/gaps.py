@@ -25,6 +25,7 @@ from scipy.spatial import cKDTree
 import shapely.geometry
 
 from .errors import InputError, check_positive
+from .grids import median_spacing
 from .io import csv_safe, write_atomic, write_with
 from .targets import Target
 
@@ -45,18 +46,9 @@ def _check_demand(demand: Any) -> gpd.GeoDataFrame:
     if demand.crs is None or not demand.crs.is_projected:
         raise InputError("demand must have a projected CRS in metres (e.g. a UTM zone), "
                          f"got {demand.crs!r}; use demand.to_crs(demand.estimate_utm_crs())")
-    if len(demand) and not (demand.geom_type == "Point").all():
+    if len(demand) and not (shapely.get_type_id(demand.geometry.values) == 0).all():  # 0: Point
         raise InputError("demand geometries must all be points")
     return demand
-
-
-def _spacing(xy: np.ndarray) -> float:
-    if len(xy) < 2:
-        return 0.0
-    d, _ = cKDTree(xy).query(xy, k=2)
-    nn = d[:, 1]
-    nn = nn[nn > 0]
-    return float(np.median(nn)) if nn.size else 0.0
 
 
 def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
@@ -145,7 +137,7 @@ def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
         raise InputError("by_unit=True splits gaps at admin unit boundaries and needs admin (each point's unit)")
     piece = None if piece_km is None else check_positive("piece_km", piece_km) * 1000.0
     xy = np.column_stack([demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()]) if n else np.zeros((0, 2))
-    spacing = _spacing(xy)
+    spacing = median_spacing(xy)
     if link_distance_m is None:
         link = 1.5 * spacing
         if link <= 0:
@@ -214,10 +206,14 @@ def _missing(v: Any) -> bool:
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes of ``values`` in the order of their text (missing: -1), and the texts."""
-    text = pd.Series(values, dtype=object)
-    text = text.where(~text.map(_missing), None).map(lambda v: v if v is None else str(v))
-    codes, uniques = pd.factorize(text, sort=True, use_na_sentinel=True)
-    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+    values = np.asarray(values, dtype=object)
+    missing = pd.isna(values)  # None, NaN and pd.NA, in one vectorised pass
+    codes = np.full(len(values), -1, dtype=np.int64)
+    if missing.all():
+        return codes, np.empty(0, dtype=object)
+    uniques, inverse = np.unique(values[~missing].astype(str), return_inverse=True)
+    codes[~missing] = inverse
+    return codes, uniques.astype(object)
 
 
 def _components(pairs: np.ndarray, k: int) -> np.ndarray:

@@ -4,6 +4,7 @@ regions to polygons in bulk, and a per-network cache."""
 
 from __future__ import annotations
 
+import hashlib
 import weakref
 from itertools import chain
 from typing import Any, Callable
@@ -11,9 +12,14 @@ from typing import Any, Callable
 import numpy as np
 import shapely
 
-__all__ = ["cell_min", "half_spacing", "kept", "nearest_seed_time", "paint_nearest", "raster_polygons"]
+__all__ = ["cell_min", "half_spacing", "kept", "median_spacing", "nearest_seed_time", "nearest_seeds", "paint_nearest",
+           "raster_polygons"]
 
 _KEPT: dict[tuple, tuple] = {}
+
+# median_spacing by the points' bytes: the targets of a run query the same demand points.
+_SPACINGS: dict[bytes, float] = {}
+_SPACINGS_KEPT = 8
 
 
 def kept(owner: Any, key: tuple, build: Callable[[], Any]) -> Any:
@@ -39,45 +45,114 @@ def cell_min(cell: np.ndarray, value: np.ndarray, size: int, fill: float) -> np.
     return out
 
 
-def nearest_seed_time(seeds: np.ndarray, seeded: np.ndarray, cell: float, cap: float, v: float) -> np.ndarray:
-    """Each cell's time (seconds) from its nearest ``seeded`` cell (whatever that cell's own
-    time in ``seeds``, ``inf`` included) plus the distance to it (cells of ``cell`` metres)
-    at ``v`` m/s; ``inf`` farther than ``cap`` metres."""
+def nearest_seeds(seeded: np.ndarray, cell: float, cap: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell's nearest ``seeded`` cell and the distance to it.
+
+    Parameters
+    ----------
+    seeded : numpy.ndarray
+        2-D bool grid, True at the seed cells (at least one).
+    cell, cap : float
+        Cell side and largest distance (metres).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Flat index of the nearest seed cell (``scipy.ndimage.distance_transform_edt``
+        with indices) and the distance to it in metres (float32, ``inf`` beyond ``cap``),
+        both flat over the grid. Depends on the seeds only: the targets on one road set
+        share it (:func:`nearest_seed_time` is one gather on it).
+    """
     from scipy.ndimage import distance_transform_edt
 
+    ny, nx = seeded.shape
+    iy, ix = distance_transform_edt(~seeded, return_distances=False, return_indices=True)
+    # Offsets by broadcasting against the row and column numbers: no full index grids.
+    dy = (np.arange(ny, dtype=np.int32)[:, None] - iy).astype(np.float32)
+    dx = (np.arange(nx, dtype=np.int32)[None, :] - ix).astype(np.float32)
+    metres = np.hypot(dy, dx) * np.float32(cell)
+    metres[metres > cap * (1 + 1e-9)] = np.inf
+    near = iy.astype(np.int32 if ny * nx < 2 ** 31 else np.int64) * nx + ix
+    return near.reshape(-1), metres.reshape(-1)
+
+
+def nearest_seed_time(seeds: np.ndarray, seeded: np.ndarray, cell: float, cap: float, v: float,
+                      nearest: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Each cell's time (seconds) from its nearest ``seeded`` cell (whatever that cell's own
+    time in ``seeds``, ``inf`` included) plus the distance to it (cells of ``cell`` metres)
+    at ``v`` m/s; ``inf`` farther than ``cap`` metres. ``nearest``: :func:`nearest_seeds`
+    of ``seeded`` when already at hand."""
     if not seeded.any():
         return np.full(seeds.shape, np.inf, dtype=np.float32)
-    iy, ix = distance_transform_edt(~seeded, return_distances=False, return_indices=True)
-    gy, gx = np.indices(seeds.shape, dtype=np.int32)
-    metres = np.hypot((gy - iy).astype(np.float32), (gx - ix).astype(np.float32)) * np.float32(cell)
-    out = seeds[iy, ix] + metres / np.float32(v)
-    out[metres > cap * (1 + 1e-9)] = np.inf
-    return out
+    near, metres = nearest_seeds(seeded, cell, cap) if nearest is None else nearest
+    return (seeds.reshape(-1)[near] + metres / np.float32(v)).reshape(seeds.shape)
 
 
 def paint_nearest(out: np.ndarray, worst: np.ndarray, reach: float) -> None:
     """In place: cells within ``reach`` cells (Chebyshev: a square) of a cell whose ``worst``
     is not ``-inf`` take the ``worst`` of the nearest such cell (the points' own cells for
-    gridded demand: homes' cells drawn whole by their own times, not speckled)."""
-    from scipy.ndimage import distance_transform_edt
+    gridded demand: homes' cells drawn whole by their own times, not speckled). Between
+    equally near cells the worse (larger) value wins, then one within ``reach``.
 
+    Few held cells (the usual case: the homes whose band differs from the roads') are
+    painted from their own neighbourhoods; many, by one distance transform of the grid.
+    Both give every cell its Euclidean-nearest held cell.
+    """
     held = worst != -np.inf
     if not held.any():
         return
-    iy, ix = distance_transform_edt(~held, return_distances=False, return_indices=True)
-    gy, gx = np.indices(out.shape, dtype=np.int32)
-    near = np.maximum(np.abs(gy - iy), np.abs(gx - ix)) <= max(np.floor(reach), 0)
-    out[near] = worst[iy[near], ix[near]]
+    ny, nx = out.shape
+    r = max(int(np.floor(reach)), 0)
+    # A held cell within r (Chebyshev) is within r·√2 (Euclidean): any nearer one lies in
+    # the window of that half-width, so looking no farther is exact.
+    w = int(np.ceil(r * np.sqrt(2.0)))
+    hy, hx = np.nonzero(held)
+    if len(hy) * (2 * w + 1) ** 2 > out.size:
+        from scipy.ndimage import distance_transform_edt
+
+        iy, ix = distance_transform_edt(~held, return_distances=False, return_indices=True)
+        near = np.maximum(np.abs(np.arange(ny, dtype=np.int32)[:, None] - iy),
+                          np.abs(np.arange(nx, dtype=np.int32)[None, :] - ix)) <= r
+        out[near] = worst[iy[near], ix[near]]
+        return
+    oy, ox = (o.ravel() for o in np.mgrid[-w:w + 1, -w:w + 1])
+    cy, cx = (hy[:, None] + oy).ravel(), (hx[:, None] + ox).ravel()
+    src = np.repeat(np.arange(len(hy)), len(oy))
+    d2 = np.tile(oy * oy + ox * ox, len(hy))
+    cheb = np.tile(np.maximum(np.abs(oy), np.abs(ox)), len(hy))
+    on = (cy >= 0) & (cy < ny) & (cx >= 0) & (cx < nx)
+    cell, src, d2, cheb = cy[on] * nx + cx[on], src[on], d2[on], cheb[on]
+    value = worst[hy[src], hx[src]]
+    order = np.lexsort((cheb > r, -value, d2, cell))  # per cell: the nearest; ties the worst, then within r
+    first = order[np.r_[True, cell[order][1:] != cell[order][:-1]]]
+    first = first[cheb[first] <= r]
+    out.reshape(-1)[cell[first]] = value[first]
+
+
+def median_spacing(xy: np.ndarray) -> float:
+    """The median distance (metres) from each point to its nearest other point, counting
+    only points with a neighbour at a positive distance (0.0 when none has one).
+
+    Kept by the points' content (a digest of their coordinates), so the several targets
+    of a run, which ask for the same demand points, build the k-d tree once.
+    """
+    from scipy.spatial import cKDTree
+
+    xy = np.ascontiguousarray(xy, dtype=float).reshape(-1, 2)
+    if len(xy) < 2:
+        return 0.0
+    key = hashlib.blake2b(xy.tobytes(), digest_size=16).digest()
+    if key not in _SPACINGS:
+        d = cKDTree(xy).query(xy, k=2)[0][:, 1]
+        if len(_SPACINGS) >= _SPACINGS_KEPT:
+            _SPACINGS.pop(next(iter(_SPACINGS)))
+        _SPACINGS[key] = float(np.median(d[d > 0])) if (d > 0).any() else 0.0
+    return _SPACINGS[key]
 
 
 def half_spacing(xy: np.ndarray) -> float:
     """Half the median distance between neighbouring points (metres; 0 for fewer than two)."""
-    from scipy.spatial import cKDTree
-
-    if len(xy) < 2:
-        return 0.0
-    d = cKDTree(xy).query(xy, k=2)[0][:, 1]
-    return float(np.median(d[d > 0])) / 2.0 if (d > 0).any() else 0.0
+    return median_spacing(xy) / 2.0
 
 
 def raster_polygons(values: np.ndarray, mask: np.ndarray, transform) -> tuple[np.ndarray, np.ndarray]:

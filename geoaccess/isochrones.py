@@ -65,7 +65,9 @@ computed minutes, e.g. the demand layer): a point whose band differs from the ra
 at its cell paints the cells within half the points' spacing (its population cell) with
 its time, and every point's own cell takes the worst time of its points: a home's cell
 is never drawn in a band other than its own time's, and the raster stays unspeckled. Road samples and edge vertices are kept per road set and cell size, so targets
-sharing a mode's roads (drive and ambulance) build them once.
+sharing a mode's roads (drive and ambulance) build them once; a target that reaches most of
+the roads takes the grid of all of them, whose nearest-road transform is kept too (one
+``distance_transform_edt`` per road set, not per target; the same cells either way).
 
 The exact method spends ~85 % in ``shapely.union_all`` of ~100k overlapping buffers per
 threshold (3.9 M vertices): on a 100k-node county ~20-60 s per target against 2-4 s for the
@@ -100,6 +102,14 @@ CIRCLE_SCALE = 1.0 / np.cos(np.pi / CIRCLE_VERTICES)
 
 
 BAND_COLUMNS = ["band", "min_minutes", "max_minutes"]
+
+
+#: Tolerance (metres) of the isochrone outlines on the web map: the run simplifies its map
+#: bands by it once, as one coverage (:func:`geoaccess.pipeline.target_isochrones`), and the
+#: map draws them as they are. Just above √(25²/2) ≈ 17.7 m, so Visvalingam–Whyatt drops the
+#: stair steps of the 25 m cells (triangles of 312 m²) while neighbouring bands keep sharing
+#: their borders.
+ISOCHRONE_SIMPLIFY_M = 18.0
 
 
 METHODS = ("exact", "raster")

@@ -12,7 +12,7 @@ import numpy as np
 import shapely
 
 from .errors import InputError, check_choice, check_positive
-from .grids import cell_min, half_spacing, kept, nearest_seed_time, paint_nearest, raster_polygons
+from .grids import cell_min, half_spacing, kept, nearest_seed_time, nearest_seeds, paint_nearest, raster_polygons
 from .routing import DIRECTIONS, ModeGraph, Placement, edge_piece_times
 
 
@@ -22,6 +22,11 @@ RASTER_CELL_M = 25.0
 
 #: The raster method refuses grids larger than this many cells (pass a larger cell_m).
 RASTER_MAX_CELLS = 60_000_000
+
+
+#: ``access="nearest"`` takes the grid of all the roads (and its nearest-road transform, kept
+#: for every target on them) when it holds at most this many times the target's own cells.
+SHARED_GRID_MAX_RATIO = 2
 
 
 def _intervals(times: dict[str, np.ndarray], limit_s: float) -> dict[str, np.ndarray]:
@@ -135,10 +140,22 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
     # "nearest": a margin of twice the cap, so every road nearer than the cap to a cell
     # that may be reached is on the grid (a nearer unreached road must block it).
     pad = (r + 1) * (2 if access == "nearest" else 1)
-    x0 = (np.floor(lim_xy[:, 0].min() / cell) - pad) * cell
-    y_top = (np.ceil(lim_xy[:, 1].max() / cell) + pad) * cell
-    nx = int(np.floor((lim_xy[:, 0].max() - x0) / cell)) + pad + 1
-    ny = int(np.floor((y_top - lim_xy[:, 1].min()) / cell)) + pad + 1
+    x0, y_top, nx, ny = _extent(lim_xy, cell, pad)
+    shared = None
+    if access == "nearest":
+        # Reaching most of the roads' grid: take that grid, whose nearest-road transform the
+        # targets on these roads share (cells aligned alike). A reached cell lies within the
+        # cap of a reached road or point, or within the paint reach of a point: with that
+        # margin round them inside the roads' grid, both grids give the same reached cells.
+        road_extent = kept(graph.network, ("road grid", graph.snap_key(), cell, pad), lambda: _extent(xy, cell, pad))
+        rx0, rtop, rnx, rny = road_extent
+        margin = max(r, int(np.ceil(half_spacing(p_xy) / cell)) if points is not None else 0) + 1
+        ix0, itop, inx, iny = _extent(lim_xy, cell, margin)
+        inside = (rx0 <= ix0 and rtop >= itop and rx0 + rnx * cell >= ix0 + inx * cell
+                  and rtop - rny * cell <= itop - iny * cell)
+        if inside and rnx * rny <= min(SHARED_GRID_MAX_RATIO * nx * ny, RASTER_MAX_CELLS):
+            x0, y_top, nx, ny = road_extent
+            shared = road_extent
     if nx * ny > RASTER_MAX_CELLS:
         raise InputError(f"the raster isochrone grid would hold {nx * ny:,} cells of {cell:g} m; pass a larger cell_m")
     col = np.floor((xy[:, 0] - x0) / cell).astype(np.int64)
@@ -149,7 +166,9 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
     if access == "nearest":
         road = np.zeros(seeds.shape, dtype=bool)
         road[row[on], col[on]] = True
-        out = nearest_seed_time(seeds, road, cell, cap, v)
+        nearest = None if shared is None else kept(
+            graph.network, ("nearest road", graph.snap_key(), cell, pad, cap), lambda: nearest_seeds(road, cell, cap))
+        out = nearest_seed_time(seeds, road, cell, cap, v, nearest)
         if points is not None and len(p_xy):
             pc = np.floor((p_xy[:, 0] - x0) / cell).astype(np.int64)
             pr = np.floor((y_top - p_xy[:, 1]) / cell).astype(np.int64)
@@ -183,6 +202,16 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
         np.minimum(dst, tmp[core], out=dst)
     out[out > limit_s] = np.inf
     return out, (float(x0), float(y_top), cell)
+
+
+def _extent(xy: np.ndarray, cell: float, pad: int) -> tuple[float, float, int, int]:
+    """``(x0, y_top, nx, ny)`` of the grid of ``cell`` covering ``xy`` with ``pad`` cells
+    around, its cell edges on multiples of ``cell``."""
+    x0 = (np.floor(xy[:, 0].min() / cell) - pad) * cell
+    y_top = (np.ceil(xy[:, 1].max() / cell) + pad) * cell
+    nx = int(np.floor((xy[:, 0].max() - x0) / cell)) + pad + 1
+    ny = int(np.floor((y_top - xy[:, 1].min()) / cell)) + pad + 1
+    return x0, y_top, nx, ny
 
 
 def _times_at(times: dict[str, np.ndarray], edge: np.ndarray, f: np.ndarray) -> np.ndarray:

@@ -1,9 +1,8 @@
-"""The building blocks of the web map: Leaflet layers, the demand raster, colours, classes.
+"""The building blocks of the web map: Leaflet layers, colours, classes.
 
 * :class:`GeoLayer` (GeoJSON drawn by a small Leaflet script, per-feature style/popup),
   :class:`PngOverlay` (an embedded palette PNG) and :class:`TileGroup` (a basemap);
-* :class:`DemandGrid`: demand points resampled onto a Web-Mercator-aligned pixel grid, so
-  200k demand cells cost one PNG, not 200k markers;
+* (the demand raster, :class:`geoaccess.demandraster.DemandGrid`, has its own module);
 * :class:`_Display`: run geometry to the map's lon/lat (WGS84, or GCJ-02 on Amap tiles);
 * the colours of facility kinds and travel-time classes, shared with the static map
   (:mod:`geoaccess.staticmap`) so both images read the same.
@@ -15,8 +14,6 @@ import base64
 import html
 import json
 import math
-import struct
-import zlib
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,10 +22,9 @@ import folium
 import geopandas as gpd
 import numpy as np
 import shapely
-from branca.element import MacroElement
+from branca.element import Element, MacroElement
+from folium.elements import ElementAddToElement
 from folium.template import Template
-from pyproj import Transformer
-from scipy.spatial import cKDTree
 
 from .coords import wgs84_to_gcj02
 from .results import WORDS
@@ -133,11 +129,9 @@ class _Display:
         if simplify_m and gdf.crs is not None and gdf.crs.is_projected:
             geoms = geoms.simplify(simplify_m, preserve_topology=True)
         geoms = geoms.to_crs("EPSG:4326") if gdf.crs is not None else geoms
-        arr = np.asarray(geoms.values, dtype=object)
-        if self.gcj:
-            arr = shapely.transform(arr, lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
-        arr = shapely.set_precision(arr, 1e-5)
-        return arr
+        gcj = self.gcj  # rounded by numpy: set_precision's noding costs 100× more, for nothing Leaflet shows
+        return shapely.transform(np.asarray(geoms.values, dtype=object), lambda xy: np.round(
+            np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])) if gcj else xy, 5))
 
     def points(self, gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
         g = gdf.geometry.to_crs("EPSG:4326") if gdf.crs is not None else gdf.geometry
@@ -146,8 +140,18 @@ class _Display:
 
 
 def _feature(geom: Any, props: dict) -> dict:
-    return {"type": "Feature", "geometry": shapely.geometry.mapping(geom) if not isinstance(geom, dict) else geom,
-            "properties": props}
+    """A GeoJSON feature of a shapely geometry, a GeoJSON dict or GeoJSON text (placed as is)."""
+    if not isinstance(geom, (dict, str)):
+        geom = shapely.geometry.mapping(geom)
+    return {"type": "Feature", "geometry": geom, "properties": props}
+
+
+def _collection_js(features: list[dict]) -> str:
+    """A FeatureCollection as JSON safe inside a <script> (see :func:`_js`); geometries
+    already GeoJSON text are placed as they are (numbers and brackets: nothing to escape)."""
+    parts = [f'{{"type":"Feature","geometry":{f["geometry"]},"properties":{_js(f["properties"])}}}'
+             if isinstance(f["geometry"], str) else _js(f) for f in features]
+    return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}"
 
 
 def _point(lon: float, lat: float) -> dict:
@@ -161,6 +165,17 @@ def _js(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- Leaflet layers
+
+
+class RawHtml(Element):
+    """HTML placed as it is, not compiled as a Jinja template: fast, and braces stay text."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def render(self, **kwargs) -> str:
+        return self.text
 
 
 class GeoLayer(folium.map.Layer):
@@ -199,9 +214,20 @@ class GeoLayer(folium.map.Layer):
     def __init__(self, features: list[dict], name: str, pane: str, show: bool = True, interactive: bool = True):
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "GeoLayer"
-        self.data = _js({"type": "FeatureCollection", "features": features})
+        self.data = _collection_js(features)
         self.pane, self.interactive = pane, interactive
         self.n_features = len(features)
+
+    def render(self, **kwargs):
+        # folium's Layer.render, but the script goes in raw: branca compiles what a macro renders
+        # as a template (slow on megabytes of GeoJSON; "{{" or "{#" in a name is read as Jinja).
+        if self.show:
+            self.add_child(ElementAddToElement(element_name=self.get_name(), element_parent_name=self._parent.get_name()),
+                           name=self.get_name() + "_add")
+        script = self._template.module.__dict__["script"]
+        self.get_root().script.add_child(RawHtml(script(self, kwargs)), name=self.get_name())
+        for element in self._children.values():
+            element.render(**kwargs)
 
 
 class PngOverlay(folium.map.Layer):
@@ -351,93 +377,6 @@ class _Wiring(MacroElement):
         self._name = "Wiring"
         self.layers, self.legends, self.lang, self.display_crs = layers, legends, lang, display_crs
         self.labelled, self.spread = list(labelled), list(spread)
-
-
-# --------------------------------------------------------------------------- demand raster
-
-
-def _png_palette(index: np.ndarray, palette: list[tuple[int, int, int, int]]) -> bytes:
-    """A palette PNG (colour type 3, with transparency) of a 2-D uint8 index array."""
-    h, w = index.shape
-    raw = np.zeros((h, w + 1), dtype=np.uint8)  # filter byte 0 per row
-    raw[:, 1:] = index
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0))
-            + chunk(b"PLTE", bytes(c for p in palette for c in p[:3]))
-            + chunk(b"tRNS", bytes(p[3] for p in palette))
-            + chunk(b"IDAT", zlib.compress(raw.tobytes(), 9)) + chunk(b"IEND", b""))
-
-
-def _hex_rgba(colour: str, alpha: int = 255) -> tuple[int, int, int, int]:
-    c = colour.lstrip("#")
-    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16), alpha
-
-
-_R = 6378137.0
-
-
-def _merc(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return _R * np.radians(lon), _R * np.log(np.tan(np.pi / 4 + np.radians(lat) / 2))
-
-
-def _unmerc(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return np.degrees(x / _R), np.degrees(2 * np.arctan(np.exp(y / _R)) - np.pi / 2)
-
-
-class DemandGrid:
-    """Demand points resampled onto a Web-Mercator-aligned pixel grid (nearest point).
-
-    A pixel takes the value of the nearest demand point within 0.75 cell sizes, so gridded
-    demand (raster cells) renders as its cells and scattered demand (building points) as
-    patches; elsewhere the pixel is transparent. One grid serves every target.
-    """
-
-    def __init__(self, demand: gpd.GeoDataFrame, display: _Display, max_pixels: int = 4_000_000):
-        xy = np.column_stack([demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()])
-        self.cell_m = _cell_size(demand, xy)
-        to_ll = Transformer.from_crs(demand.crs, "EPSG:4326", always_xy=True)
-        lon, lat = display.lonlat(*to_ll.transform(xy[:, 0], xy[:, 1]))
-        mx, my = _merc(lon, lat)
-        scale = 1.0 / math.cos(math.radians(float(np.mean(lat)) if len(lat) else 0.0))  # ground m -> mercator m
-        cell = self.cell_m * scale
-        px = cell / 2.0  # two pixels per cell side keeps rotated grids crisp
-        x0, x1 = mx.min() - cell, mx.max() + cell
-        y0, y1 = my.min() - cell, my.max() + cell
-        while (x1 - x0) / px * (y1 - y0) / px > max_pixels:
-            px *= 1.25
-        self.width, self.height = max(int(math.ceil((x1 - x0) / px)), 1), max(int(math.ceil((y1 - y0) / px)), 1)
-        x1, y0 = x0 + self.width * px, y1 - self.height * px
-        cx = x0 + (np.arange(self.width) + 0.5) * px
-        cy = y1 - (np.arange(self.height) + 0.5) * px
-        gx, gy = np.meshgrid(cx, cy)
-        tree = cKDTree(np.column_stack([mx, my]))
-        dist, idx = tree.query(np.column_stack([gx.ravel(), gy.ravel()]), distance_upper_bound=0.75 * cell)
-        self.index = np.where(np.isfinite(dist), idx, -1).reshape(self.height, self.width)
-        w, s = _unmerc(np.array([x0]), np.array([y0]))
-        e, n = _unmerc(np.array([x1]), np.array([y1]))
-        self.bounds = [[round(float(s[0]), 7), round(float(w[0]), 7)], [round(float(n[0]), 7), round(float(e[0]), 7)]]
-
-    def png(self, minutes: np.ndarray, target: "Target") -> bytes:
-        cls = minutes_class(minutes, target).astype(np.int16) + 1  # 0 = transparent
-        img = np.where(self.index >= 0, cls[np.clip(self.index, 0, None)], 0).astype(np.uint8)
-        palette = [(0, 0, 0, 0)] + [_hex_rgba(c) for c in CLASS_COLOURS] + [_hex_rgba(UNREACHABLE_COLOUR)]
-        return _png_palette(img, palette)
-
-
-def _cell_size(demand: gpd.GeoDataFrame, xy: np.ndarray) -> float:
-    """Demand cell size in metres: from ``cell_area_m2`` when given, else the median neighbour spacing."""
-    if "cell_area_m2" in demand and demand["cell_area_m2"].notna().any():
-        size = math.sqrt(float(np.nanmedian(demand["cell_area_m2"].to_numpy(float))))
-    elif len(xy) > 1:
-        d, _ = cKDTree(xy).query(xy, k=2)
-        size = float(np.median(d[:, 1]))
-    else:
-        size = 100.0
-    return float(min(max(size, 10.0), 2000.0))
-
 
 
 def _tiles(basemap: str, lang: str, key: str | None) -> list[dict]:

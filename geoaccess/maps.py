@@ -30,23 +30,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import folium
+import shapely
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from branca.element import Element
 
 from .errors import InputError
 from .io import write_with
-from .maplayers import (BASEMAPS, CLASS_COLOURS, GAP_COLOUR, KIND_COLOURS, SITE_COLOUR, TIER_RADIUS,  # noqa: F401
-                        UNREACHABLE_COLOUR, DemandGrid, GeoLayer, PngOverlay, TileGroup, _Display, _esc, _feature,
-                        _inline_leaflet, _kinds, _leaflet_links, _num, _Panes, _png_palette, _point, _popup_table,
-                        _tiles, _Wiring, class_labels, kind_label, minutes_class)
+from .demandraster import DemandGrid, _png_palette  # noqa: F401  (_png_palette: tests)
+from .isochrones import ISOCHRONE_SIMPLIFY_M
+from .maplayers import (BASEMAPS, CLASS_COLOURS, GAP_COLOUR, KIND_COLOURS,  # noqa: F401
+                        SITE_COLOUR, TIER_RADIUS, UNREACHABLE_COLOUR, GeoLayer, PngOverlay, RawHtml, TileGroup,
+                        _Display, _esc, _feature, _inline_leaflet, _kinds, _leaflet_links, _num, _Panes, _point,
+                        _popup_table, _tiles, _Wiring, class_labels, kind_label, minutes_class)
 from .results import (ATTRIBUTION, FAIL_COLOUR, NODATA_COLOUR, PASS_COLOUR, check_lang, goal_text, roads_from_osm,
                       target_name, unreachable_note, value_text, verdict_colour, verdict_text)
 
 if TYPE_CHECKING:
     from .results import RunResult
     from .targets import Evaluation, Target
+
+
 
 TEXT = {
     "zh": {
@@ -127,8 +131,8 @@ def map_from_result(result: "RunResult", lang: str = "zh", basemap: str | None =
                       control_scale=True, prefer_canvas=False)
     fmap.default_js, fmap.default_css = _leaflet_links(self_contained)
     if self_contained:
-        fmap.get_root().header.add_child(Element(_inline_leaflet()), name="leaflet_inline")
-    fmap.get_root().header.add_child(Element(f"<style>{_CSS}</style>"), name="geoaccess_css")
+        fmap.get_root().header.add_child(RawHtml(_inline_leaflet()), name="leaflet_inline")
+    fmap.get_root().header.add_child(RawHtml(f"<style>{_CSS}</style>"), name="geoaccess_css")
     fmap.get_root().title = _esc(f"{result.scenario.name} · geoaccess")  # branca puts it in <title> raw
     fmap.fit_bounds([[south, west], [north, east]])
     fmap.add_child(_Panes())
@@ -211,9 +215,9 @@ def map_from_result(result: "RunResult", lang: str = "zh", basemap: str | None =
         legends.setdefault(f"ga-legend-kind-{kind}", []).append(layer.raw_name)
 
     folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
-    fmap.get_root().html.add_child(Element(_title_panel(result, lang, gcj)))
-    fmap.get_root().html.add_child(Element(f"<div id='geoaccess-offline' class='ga-panel' role='status'>{t['offline']}</div>"))
-    fmap.get_root().html.add_child(Element(_legend(result, lang, sorted(kinds.unique(), key=lambda k: (tiers[k], k)),
+    fmap.get_root().html.add_child(RawHtml(_title_panel(result, lang, gcj)))
+    fmap.get_root().html.add_child(RawHtml(f"<div id='geoaccess-offline' class='ga-panel' role='status'>{t['offline']}</div>"))
+    fmap.get_root().html.add_child(RawHtml(_legend(result, lang, sorted(kinds.unique(), key=lambda k: (tiers[k], k)),
                                                     tiers, bool(gaps), bool(sites))))
     fmap.add_child(_Wiring(registry, legends, lang, "GCJ-02" if gcj else "WGS84", labelled, spread))
     return fmap
@@ -335,19 +339,22 @@ def _facility_features(fac: gpd.GeoDataFrame, lon: np.ndarray, lat: np.ndarray, 
 
 
 def _isochrone_features(iso: gpd.GeoDataFrame, target: "Target", display: _Display) -> list[dict]:
+    # Bands the run simplified as one coverage already are not simplified again.
+    done = float(iso.attrs.get("simplified_m") or 0.0) >= ISOCHRONE_SIMPLIFY_M
     iso = iso[~(iso.geometry.isna() | iso.geometry.is_empty)]
     if not len(iso):
         return []
-    geoms = display.geoms(iso, simplify_m=15.0)
+    geoms = display.geoms(iso, simplify_m=0.0 if done else ISOCHRONE_SIMPLIFY_M)
+    texts = shapely.to_geojson(geoms)  # one call for every band
     lo = iso["min_minutes"].to_numpy(float) if "min_minutes" in iso else np.zeros(len(iso))
     hi = iso["max_minutes"].to_numpy(float) if "max_minutes" in iso else lo
     cls = minutes_class((lo + hi) / 2, target)
     feats = []
-    for g, c, band in zip(geoms, cls, iso["band"] if "band" in iso else [""] * len(iso)):
+    for g, text, c, band in zip(geoms, texts, cls, iso["band"] if "band" in iso else [""] * len(iso)):
         if g is None or g.is_empty:
             continue
         colour = CLASS_COLOURS[c] if c < len(CLASS_COLOURS) else UNREACHABLE_COLOUR
-        feats.append(_feature(g, {"s": {"color": colour, "weight": 0.6, "fillColor": colour, "fillOpacity": 0.35,
+        feats.append(_feature(text, {"s": {"color": colour, "weight": 0.6, "fillColor": colour, "fillOpacity": 0.35,
                                         "opacity": 0.8}, "band": str(band)}))
     return feats
 

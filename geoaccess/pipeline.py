@@ -24,7 +24,7 @@ from .errors import InputError
 from .facilities import facilities_from_file, type_warnings
 from .io import VECTOR_SUFFIXES, write_json, write_with
 from .inputchecks import _check_gcj02, _check_overlap, _drop_far_facilities, _warn_far_demand
-from .isochrones import isochrones
+from .isochrones import ISOCHRONE_SIMPLIFY_M, isochrones
 from .outputset import OutputSet, check_output_dir, safe_folder_name
 from .proposals import SITING_MODELS, _evaluate_with_sites, _nearest_by_mode, site_target, travels_by  # noqa: F401
 from .proposals import write_sites
@@ -374,11 +374,13 @@ def run(scenario: str | Path | Scenario, out_dir: str | Path | None = None, *, w
 
 
 def target_isochrones(target: Target, engine: _Engine, chosen: np.ndarray, demand: gpd.GeoDataFrame | None = None,
-                      simplify_m: float | None = 10.0) -> gpd.GeoDataFrame:
+                      simplify_m: float | None = ISOCHRONE_SIMPLIFY_M) -> gpd.GeoDataFrame:
     """Travel-time bands of a target (at T/3, 2T/3 and T minutes) for the map, in the target's
     urban mode (rural when mostly rural) and direction, the dispatch delay taken off. With the
     run's ``demand`` (``<id>_min``, ``urban``), the cell of a home travelling by that mode shows
     its own time's band (town walkers of a drive map: their times are in the demand layer).
+    ``simplify_m`` (metres; default the map's tolerance, so the map draws the bands as they
+    are) is recorded in ``attrs["simplified_m"]``.
     """
     mode = target.mode_for(engine.urban_share >= 0.5)
     t, delay = target.threshold_min, target.dispatch_delay_min
@@ -392,6 +394,7 @@ def target_isochrones(target: Target, engine: _Engine, chosen: np.ndarray, deman
     bands[["min_minutes", "max_minutes"]] += delay
     bands["band"] = [f"{lo:g}–{hi:g}" for lo, hi in zip(bands["min_minutes"], bands["max_minutes"])]
     bands["mode"] = mode
+    bands.attrs["simplified_m"] = simplify_m
     return bands
 
 

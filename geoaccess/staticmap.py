@@ -21,8 +21,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .maplayers import (CLASS_COLOURS, GAP_COLOUR, KIND_COLOURS, SITE_COLOUR, UNREACHABLE_COLOUR, _cell_size,
-                        class_labels, kind_label, minutes_class)
+from .demandraster import _cell_size
+from .maplayers import (CLASS_COLOURS, GAP_COLOUR, KIND_COLOURS, SITE_COLOUR, UNREACHABLE_COLOUR, class_labels,
+                        kind_label, minutes_class)
 from .results import FAIL_COLOUR, NODATA_COLOUR, PASS_COLOUR, target_name
 from .targets import select_facilities
 

@@ -23,7 +23,7 @@ STAGES = [
     ("targets", {"targets", "scenario"}),
     ("gaps & siting", {"gaps", "siting"}),
     ("results", {"results"}),
-    ("outputs", {"maplayers", "staticmap", "maps", "comparemap", "tables", "report"}),
+    ("outputs", {"maplayers", "demandraster", "staticmap", "maps", "comparemap", "tables", "report"}),
     ("orchestration", {"candidates", "proposals", "curve", "comparison", "pipeline", "region", "cli"}),
 ]
 MAX_LINES = 500

@@ -600,3 +600,35 @@ def test_raster_polygons_equal_rasterios_shapes_one_by_one():
     assert len(polys) == len(want) > 100 and (shapely.get_num_interior_rings(polys) > 0).any()
     assert all(p.equals(w) and v == wv for p, v, (w, wv) in zip(polys, value, want))
     assert shapely.area(polys).sum() == pytest.approx(mask.sum() * 25.0 ** 2)
+
+
+def test_targets_on_one_road_set_share_the_nearest_road_grid_and_draw_the_same_bands(tmp_path, monkeypatch):
+    """Issue 15: the roads' grid and its nearest-road transform are built once for all the
+    targets on those roads; the bands equal those of each target's own grid."""
+    from geoaccess import grids, isoraster
+    from geoaccess.pipeline import run_scenario, target_isochrones
+    from geoaccess.scenario import load_scenario
+    from geoaccess.synthetic import generate_county
+    from geoaccess.targets import select_facilities
+
+    county = generate_county(tmp_path / "county", seed=5, area_km2=40, n_nodes=2500, write_osm=False)
+    result = run_scenario(load_scenario(county.scenario_toml), write=False)
+    calls = []
+    real = grids.nearest_seeds
+    monkeypatch.setattr(isoraster, "nearest_seeds", lambda *a: calls.append(1) or real(*a))
+    targets = [e.target for e in result.evaluations if e.target.metric != "per_1000"]
+
+    def bands(ratio):
+        monkeypatch.setattr(isoraster, "SHARED_GRID_MAX_RATIO", ratio)
+        return [target_isochrones(t, result.engine, select_facilities(t, result.facilities), result.demand,
+                                  simplify_m=None) for t in targets]
+
+    own = bands(0)  # every target on its own grid: one transform each (in nearest_seed_time, not here)
+    assert calls == []
+    monkeypatch.setattr(grids, "_KEPT", {})  # the run kept the roads' transform: build it anew
+    shared = bands(10)
+    assert len(targets) >= 2 and len(calls) == len({result.engine.graph(b["mode"].iloc[0]).snap_key() for b in shared})
+    for a, b in zip(own, shared):
+        assert len(a) == len(b) and (a["band"] == b["band"]).all()
+        assert all(x.equals(y) for x, y in zip(a.geometry, b.geometry))
+        assert sum(not g.is_empty for g in a.geometry) >= 2

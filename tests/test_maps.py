@@ -322,3 +322,45 @@ def test_map_opens_on_the_curve_target_after_another_targets_proposal():
     layers = _layers(map_from_result(res, lang="en"))
     assert layers["Travel time · Nearest medical point within 15 minutes"].show
     assert not layers["Travel time · Mean 120 emergency response time"].show
+
+
+def test_run_bands_are_one_coverage_near_the_raw_bands_and_the_map_draws_them_as_they_are(county):
+    """Issue 15: the run simplifies its bands once, as one coverage, and the map neither
+    simplifies them again nor moves a vertex by more than its ~1 m rounding."""
+    from pyproj import Transformer
+
+    from geoaccess.isochrones import ISOCHRONE_SIMPLIFY_M
+    from geoaccess.pipeline import target_isochrones
+
+    e = county.evaluations[0]
+    iso = county.isochrones[e.target.id]
+    assert iso.attrs["simplified_m"] == ISOCHRONE_SIMPLIFY_M
+    raw = target_isochrones(e.target, county.engine, select_facilities(e.target, county.facilities), county.demand,
+                            simplify_m=None)
+    g, r = iso.geometry.to_numpy(), raw.geometry.to_numpy()
+    assert (shapely.get_num_coordinates(g) < 0.8 * shapely.get_num_coordinates(r)).all()  # the cells' steps are gone
+    for i in range(len(g)):
+        assert shapely.symmetric_difference(g[i], r[i]).area < 0.03 * r[i].area
+        for j in range(i + 1, len(g)):  # bands still share borders: no overlaps
+            assert shapely.intersection(g[i], g[j]).area < 1e-6 * min(g[i].area, g[j].area)
+    layers = _layers(map_from_result(county, lang="zh"))
+    drawn = _features(next(layer for name, layer in layers.items() if name.startswith("等时圈")))
+    assert len(drawn) == len(g)
+    to_ll = Transformer.from_crs(iso.crs, "EPSG:4326", always_xy=True)
+    for f, band in zip(drawn, g):
+        want = np.column_stack(to_ll.transform(*shapely.get_coordinates(band).T))
+        got = np.array([xy for poly in f["geometry"]["coordinates"] for ring in poly for xy in ring]
+                       if f["geometry"]["type"] == "MultiPolygon"
+                       else [xy for ring in f["geometry"]["coordinates"] for xy in ring])
+        assert got.shape == want.shape and np.abs(got - want).max() <= 5.1e-6
+
+
+def test_braces_in_scenario_and_facility_names_stay_text_on_the_map(demo):
+    name = "县 {{ 1 + 1 }} {% raw %} {#"
+    scenario = dataclasses.replace(demo.scenario, scenario={**demo.scenario.scenario, "name": name})
+    facilities = demo.facilities.copy()
+    facilities.loc[facilities.index[0], "name"] = "诊所 {{ x }} {#"
+    page = map_from_result(dataclasses.replace(demo, scenario=scenario, facilities=facilities),
+                           lang="zh").get_root().render()
+    assert f"<div class='ga-name'>{name}</div>" in page
+    assert '"t":"诊所 {{ x }} {#"' in page  # in the facilities' GeoJSON, not read as Jinja

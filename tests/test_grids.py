@@ -1,0 +1,97 @@
+"""Grid helpers of the raster isochrones (issue 15's faster paths) against brute force."""
+
+import numpy as np
+import pytest
+from scipy.spatial import cKDTree
+
+from geoaccess.grids import median_spacing, nearest_seed_time, nearest_seeds, paint_nearest
+
+
+def brute_paint(out, worst, reach):
+    """Every cell: its Euclidean-nearest held cell (ties: the larger value, then one within
+    reach), if that one is within ``reach`` cells Chebyshev; by distances to all held cells."""
+    out = out.copy()
+    hy, hx = np.nonzero(worst != -np.inf)
+    r = int(np.floor(reach))
+    for y in range(out.shape[0]):
+        for x in range(out.shape[1]):
+            d2 = (hy - y) ** 2 + (hx - x) ** 2
+            best = np.flatnonzero(d2 == d2.min())
+            best = best[worst[hy[best], hx[best]] == worst[hy[best], hx[best]].max()]
+            j = best[np.argmin(np.maximum(abs(hy[best] - y), abs(hx[best] - x)))]
+            if max(abs(hy[j] - y), abs(hx[j] - x)) <= r:
+                out[y, x] = worst[hy[j], hx[j]]
+    return out
+
+
+def ties(worst, shape):
+    """Cells with two or more nearest held cells."""
+    hy, hx = np.nonzero(worst != -np.inf)
+    gy, gx = np.indices(shape)
+    d2 = (gy[..., None] - hy) ** 2 + (gx[..., None] - hx) ** 2
+    nearest = d2 == d2.min(axis=-1, keepdims=True)
+    return nearest.sum(axis=-1) > 1
+
+
+@pytest.mark.parametrize("reach", [0.4, 1.0, 1.99, 2.5, 3.2, 4.0])
+def test_paint_nearest_from_few_held_cells_equals_brute_force(reach):
+    rng = np.random.default_rng(int(reach * 10))
+    out = rng.uniform(0, 600, (80, 100)).astype(np.float32)
+    worst = np.full(out.shape, -np.inf, dtype=np.float32)
+    held = rng.random(out.shape) < 0.002
+    held[0, 0] = held[79, 99] = held[40, 50] = held[40, 52] = True  # corners; a tie between two
+    window = 2 * int(np.ceil(np.floor(reach) * np.sqrt(2))) + 1
+    assert held.sum() * window ** 2 <= out.size  # few: painted from their neighbourhoods
+    worst[held] = rng.choice([60.0, 300.0, 900.0, np.inf], held.sum())
+    want = brute_paint(out, worst, reach)
+    got = out.copy()
+    paint_nearest(got, worst, reach)
+    np.testing.assert_array_equal(got, want)
+    assert (got != out).sum() > (held.sum() if reach >= 1 else 0)  # it painted around the held cells
+
+
+def test_paint_nearest_from_many_held_cells_takes_the_transform_and_agrees_off_ties():
+    rng = np.random.default_rng(7)
+    out = rng.uniform(0, 600, (25, 30)).astype(np.float32)
+    worst = np.full(out.shape, -np.inf, dtype=np.float32)
+    held = rng.random(out.shape) < 0.5  # 375 held cells × 25 window cells > 750 cells: the transform
+    worst[held] = rng.choice([60.0, 300.0, 900.0], held.sum())
+    want = brute_paint(out, worst, 1.5)
+    got = out.copy()
+    paint_nearest(got, worst, 1.5)
+    clear = ~ties(worst, out.shape)
+    assert clear.sum() > 0.5 * out.size
+    np.testing.assert_array_equal(got[clear], want[clear])
+
+
+def test_nearest_seeds_and_seed_time_equal_brute_force():
+    rng = np.random.default_rng(3)
+    seeded = rng.random((40, 50)) < 0.02
+    seeds = np.where(seeded, rng.uniform(0, 300, seeded.shape), np.inf).astype(np.float32)
+    cell, cap, v = 25.0, 160.0, 4.0
+    near, metres = nearest_seeds(seeded, cell, cap)
+    sy, sx = np.nonzero(seeded)
+    gy, gx = np.indices(seeded.shape)
+    d = np.hypot(gy[..., None] - sy, gx[..., None] - sx).min(axis=-1).ravel() * cell
+    np.testing.assert_allclose(np.where(d > cap, np.inf, d), metres, rtol=1e-6)
+    assert seeded.reshape(-1)[near].all()
+    time = nearest_seed_time(seeds, seeded, cell, cap, v)
+    own = nearest_seed_time(seeds, seeded, cell, cap, v, (near, metres))
+    np.testing.assert_array_equal(time, own)
+    finite = np.isfinite(time.reshape(-1))
+    assert 0 < finite.sum() < time.size
+    np.testing.assert_allclose(time.reshape(-1)[finite],
+                               seeds.reshape(-1)[near[finite]] + d[finite] / v, rtol=1e-5)
+
+
+def test_median_spacing_is_kept_by_content_and_equals_a_fresh_tree():
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 1000, (500, 2))
+    d = cKDTree(xy).query(xy, k=2)[0][:, 1]
+    assert median_spacing(xy) == pytest.approx(np.median(d))
+    assert median_spacing(xy.copy()) == median_spacing(xy)
+    moved = xy.copy()
+    moved[:, 0] *= 2.0  # other content: computed anew, not the kept value
+    d2 = cKDTree(moved).query(moved, k=2)[0][:, 1]
+    assert median_spacing(moved) == pytest.approx(np.median(d2)) != median_spacing(xy)
+    assert median_spacing(np.r_[xy[:1], xy[:1]]) == 0.0 and median_spacing(xy[:1]) == 0.0

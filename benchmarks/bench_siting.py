@@ -58,9 +58,9 @@ session (load average ~4): siting 64.8 s, solver 52.4 s at its limit, gap 8.7e-4
 Now (demand points grouped by their bitset of candidates within the threshold while
 routing: 186,198 points -> 5,464 rows; dominated candidates' pairs left out: 698,986 pairs
 instead of 22.0 M; the MCLP with p <= 6 proven by a branch and bound on marginal gains with
-the last two sites evaluated in one matrix product) siting 15.3 s (solver 3.6 s, optimal,
-gap 0), peak RSS 862 MB (the run before it alone: 826 MB), same value 82.3 % -> 99.1 %;
-load average 7-9 (user time ~half the wall time).
+the last two sites evaluated in one matrix product) siting 11.5 s (solver 2.7 s, optimal,
+gap 0), peak RSS 937 MB (the run before it alone: 811 MB), same value 82.3 % -> 99.1 %;
+load average 5-7 (user time ~half the wall time; other runs of the session: 15-19 s).
 
 Each run happens in a fresh child process (the instance is rebuilt there from its seed), so
 the peak-memory column is that process's peak RSS (CBC runs as a separate executable: its

@@ -21,6 +21,7 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 
 from .errors import InputError, check_choice
+from .grids import kept
 from .modes import DIRECTIONS
 from .network import MODES, ModeSpeeds, RoadNetwork, boardable, edge_seconds, load_speeds
 from .osmtags import CLOSED, DESTINATION
@@ -74,8 +75,7 @@ class ModeGraph:
     # first edges of ``network``, in order, and the only ones snapped to, so every mode's
     # snapping views its one index.
     roads: RoadNetwork | None = field(default=None, repr=False, compare=False)
-    # Built on first use and kept: the deduplicated road arcs and the water index (snapping: snapping.road_index).
-    _water_index: WaterIndex | None = field(default=None, init=False, repr=False, compare=False)
+    # Built on first use and kept: the deduplicated road arcs (snapping and water: kept per road set).
     _arcs: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -114,12 +114,11 @@ class ModeGraph:
         return self._view(public)
 
     def water_index(self) -> WaterIndex | None:
-        """The mapped water off-network legs may not cross, or None when the network has none."""
-        if len(self.network.water) == 0:
+        """The mapped water off-network legs may not cross, or None when the network has none
+        (one index per road set, shared by every mode, as the road index)."""
+        if len(self.roads.water) == 0:
             return None
-        if self._water_index is None:
-            self._water_index = WaterIndex(self.network.water)
-        return self._water_index
+        return kept(self.roads, ("water_index",), lambda: WaterIndex(self.roads.water))
 
     def snap_key(self) -> tuple[bytes, bytes]:
         """Two mode graphs with equal keys snap every point to the same place."""

@@ -335,6 +335,7 @@ def test_modes_with_private_roads_snap_through_the_one_index_of_the_roads(monaco
 
     walk, drive = compile_mode(monaco, "walk"), compile_mode(monaco, "drive")
     assert drive.network.n_edges > monaco.n_edges  # the copies and links
+    assert walk.water_index() is drive.water_index() is not None  # Monaco's sea and harbour: one index
     shared = road_index(monaco)
     rng = np.random.default_rng(3)
     lo, hi = monaco.node_xy.min(axis=0), monaco.node_xy.max(axis=0)

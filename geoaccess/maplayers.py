@@ -178,6 +178,26 @@ class RawHtml(Element):
         return self.text
 
 
+def _render_raw(element: MacroElement, kwargs: dict) -> None:
+    """MacroElement.render, but the rendered script goes in raw: branca would compile it again as a
+    Jinja template, so a "{{" or "{%" in a name (layer, target) would be read as Jinja."""
+    script = element._template.module.__dict__["script"]
+    element.get_root().script.add_child(RawHtml(script(element, kwargs)), name=element.get_name())
+    for child in element._children.values():
+        child.render(**kwargs)
+
+
+class LayerControl(folium.LayerControl):
+    """folium's layer control with its script placed raw (layer names are text, never Jinja)."""
+
+    def render(self, **kwargs):
+        self.reset()
+        for item in self._parent._children.values():
+            if isinstance(item, folium.map.Layer) and item.control:
+                (self.overlays if item.overlay else self.base_layers)[item.layer_name] = item.get_name()
+        _render_raw(self, kwargs)
+
+
 class GeoLayer(folium.map.Layer):
     """A GeoJSON layer drawn by a small Leaflet script: per-feature ``style`` and ``popup``.
 
@@ -224,10 +244,7 @@ class GeoLayer(folium.map.Layer):
         if self.show:
             self.add_child(ElementAddToElement(element_name=self.get_name(), element_parent_name=self._parent.get_name()),
                            name=self.get_name() + "_add")
-        script = self._template.module.__dict__["script"]
-        self.get_root().script.add_child(RawHtml(script(self, kwargs)), name=self.get_name())
-        for element in self._children.values():
-            element.render(**kwargs)
+        _render_raw(self, kwargs)
 
 
 class PngOverlay(folium.map.Layer):
@@ -377,6 +394,9 @@ class _Wiring(MacroElement):
         self._name = "Wiring"
         self.layers, self.legends, self.lang, self.display_crs = layers, legends, lang, display_crs
         self.labelled, self.spread = list(labelled), list(spread)
+
+    def render(self, **kwargs):
+        _render_raw(self, kwargs)
 
 
 def _tiles(basemap: str, lang: str, key: str | None) -> list[dict]:

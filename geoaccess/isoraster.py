@@ -12,7 +12,8 @@ import numpy as np
 import shapely
 
 from .errors import InputError, check_choice, check_positive
-from .grids import cell_min, half_spacing, kept, nearest_seed_time, nearest_seeds, paint_nearest, raster_polygons
+from .grids import cell_min, half_spacing, kept, nearest_seed_time, nearest_seeds, paint_nearest, raster_polygons, \
+    self_touching
 from .routing import DIRECTIONS, ModeGraph, Placement, edge_piece_times
 
 
@@ -263,7 +264,8 @@ def _raster_bands(graph: ModeGraph, facilities: Placement, limits: np.ndarray, d
         polys = found[value == i]
         if not len(polys):
             continue
-        bad = ~shapely.is_valid(polys)
+        bad = self_touching(polys)
+        bad[bad] = ~shapely.is_valid(polys[bad])
         if bad.any():
             polys[bad] = [_polygonal(shapely.make_valid(p)) for p in polys[bad]]
             polys = shapely.get_parts(polys)

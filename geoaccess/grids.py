@@ -182,7 +182,8 @@ def raster_polygons(values: np.ndarray, mask: np.ndarray, transform) -> tuple[np
     rings = [ring for geom, _ in found for ring in geom["coordinates"]]
     per_ring = np.fromiter(map(len, rings), dtype=np.int64, count=len(rings))
     per_poly = np.fromiter((len(geom["coordinates"]) for geom, _ in found), dtype=np.int64, count=len(found))
-    xy = np.array(list(chain.from_iterable(rings)), dtype=float)
+    xy = np.fromiter(chain.from_iterable(chain.from_iterable(rings)), dtype=float, count=2 * int(per_ring.sum()))
+    xy = xy.reshape(-1, 2)
     lines = shapely.linearrings(xy, indices=np.repeat(np.arange(len(rings)), per_ring))
     polys = shapely.polygons(lines, indices=np.repeat(np.arange(len(found)), per_poly))
     return polys, np.array([v for _, v in found]).astype(values.dtype)

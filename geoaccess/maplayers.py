@@ -134,6 +134,14 @@ class _Display:
             np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])) if gcj else xy, 5))
 
     def points(self, gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+        values = gdf.geometry.values
+        if gdf.crs is not None and (shapely.get_type_id(values) == 0).all():
+            # points: their coordinates transformed as arrays, as to_crs does, without building
+            # 200k new Point objects first
+            from pyproj import Transformer
+
+            to_ll = Transformer.from_crs(gdf.crs, "EPSG:4326", always_xy=True)
+            return self.lonlat(*to_ll.transform(shapely.get_x(values), shapely.get_y(values)))
         g = gdf.geometry.to_crs("EPSG:4326") if gdf.crs is not None else gdf.geometry
         g = g.representative_point() if not (g.geom_type == "Point").all() else g
         return self.lonlat(g.x.to_numpy(), g.y.to_numpy())

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import folium
 import geopandas as gpd
-from branca.element import Element
 
 from .io import write_with
-from .maplayers import GeoLayer, TileGroup, _Display, _esc, _inline_leaflet, _leaflet_links, _num, _Panes, \
-    _popup_table, _tiles, _Wiring
+from .maplayers import GeoLayer, LayerControl, RawHtml, TileGroup, _Display, _esc, _inline_leaflet, _leaflet_links, \
+    _num, _Panes, _popup_table, _tiles, _Wiring
 from .maps import TEXT as MAP_TEXT
 from .results import FAIL_COLOUR, PASS_COLOUR, check_lang
 
@@ -130,8 +129,8 @@ def change_map(cells: gpd.GeoDataFrame, names: dict[str, str], extent: tuple[flo
                       control_scale=True)
     fmap.default_js, fmap.default_css = _leaflet_links(self_contained)
     if self_contained:
-        fmap.get_root().header.add_child(Element(_inline_leaflet()), name="leaflet_inline")
-    fmap.get_root().header.add_child(Element(f"<style>{_CSS}</style>"), name="geoaccess_css")
+        fmap.get_root().header.add_child(RawHtml(_inline_leaflet()), name="leaflet_inline")
+    fmap.get_root().header.add_child(RawHtml(f"<style>{_CSS}</style>"), name="geoaccess_css")
     fmap.get_root().title = _esc(title)
     fmap.fit_bounds([[south, west], [north, east]])
     fmap.add_child(_Panes())
@@ -148,9 +147,9 @@ def change_map(cells: gpd.GeoDataFrame, names: dict[str, str], extent: tuple[flo
         counts = "".join(f"<td><span class='ga-sw' style='background:{CHANGE_COLOURS[c]}'></span>{t[c]}: "
                          f"{_num(mine.loc[mine['change'] == c, 'pop'].sum())} {t['ppl']}</td>" for c in CHANGES)
         rows.append(f"<tr data-target='{_esc(tid)}'><td><b>{_esc(tname)}</b></td>{counts}</tr>")
-    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
+    LayerControl(collapsed=False, position="topright").add_to(fmap)
     none = "" if len(cells) else f"<div>{t['none']}</div>"
-    fmap.get_root().html.add_child(Element(
+    fmap.get_root().html.add_child(RawHtml(
         f"<div id='geoaccess-title' class='ga-panel' lang='{lang}'><div><b>{_esc(t['title'])}</b></div>"
         f"<div>{_esc(title)}</div><table>{''.join(rows)}</table>{none}</div>"
         f"<div id='geoaccess-offline' class='ga-panel' role='status'>{MAP_TEXT[lang]['offline']}</div>"))

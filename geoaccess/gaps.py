@@ -125,18 +125,19 @@ def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
         raise InputError("demand 'pop' must be finite numbers >= 0")
     fac = None
     if nearest_facility is not None:
-        fac = np.asarray(nearest_facility, dtype=object).reshape(-1)
+        fac = _values(nearest_facility)
         if fac.shape[0] != n:
             raise InputError(f"nearest_facility has {fac.shape[0]} values but demand has {n} points")
     adm = None
     if admin is not None:
-        adm = np.asarray(admin, dtype=object).reshape(-1)
+        adm = _values(admin)
         if adm.shape[0] != n:
             raise InputError(f"admin has {adm.shape[0]} values but demand has {n} points")
     if by_unit and adm is None:
         raise InputError("by_unit=True splits gaps at admin unit boundaries and needs admin (each point's unit)")
     piece = None if piece_km is None else check_positive("piece_km", piece_km) * 1000.0
-    xy = np.column_stack([demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()]) if n else np.zeros((0, 2))
+    geoms = demand.geometry.values
+    xy = np.column_stack([shapely.get_x(geoms), shapely.get_y(geoms)]) if n else np.zeros((0, 2))
     spacing = median_spacing(xy)
     if link_distance_m is None:
         link = 1.5 * spacing
@@ -149,8 +150,11 @@ def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
     if gap_idx.size == 0:
         return _empty(demand.crs)
     gxy = xy[gap_idx]
+    # the gap points' labels only, as object arrays (a column of 200k Arrow strings converts slowly)
+    fac = None if fac is None else np.asarray(fac[gap_idx], dtype=object)
+    adm = None if adm is None else np.asarray(adm[gap_idx], dtype=object)
     pairs = cKDTree(gxy).query_pairs(link * (1 + 1e-9), output_type="ndarray").reshape(-1, 2)
-    unit_code = _codes(adm[gap_idx])[0] if adm is not None else np.zeros(len(gap_idx), dtype=np.int64)
+    unit_code = _codes(adm)[0] if adm is not None else np.zeros(len(gap_idx), dtype=np.int64)
     if by_unit:
         pairs = pairs[unit_code[pairs[:, 0]] == unit_code[pairs[:, 1]]]
     label = _components(pairs, len(gap_idx))
@@ -160,8 +164,8 @@ def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
     P = np.bincount(label, weights=p)
     keep = P > 0  # a gap where nobody lives is no gap for a planner
     stats = _group_stats(label, p, tm, gxy)
-    nf = _weighted_mode(label, fac[gap_idx], p, np.isfinite(tm), len(P)) if fac is not None else [None] * len(P)
-    units = _joined(label, adm[gap_idx], len(P)) if adm is not None else np.full(len(P), "", dtype=object)
+    nf = _weighted_mode(label, fac, p, np.isfinite(tm), len(P)) if fac is not None else [None] * len(P)
+    units = _joined(label, adm, len(P)) if adm is not None else np.full(len(P), "", dtype=object)
     areas = _cluster_areas(gxy, label, spacing if spacing > 0 else link)
     first = np.full(len(P), np.iinfo(np.int64).max)
     np.minimum.at(first, label, gap_idx)
@@ -194,6 +198,13 @@ def target_gaps(target: Target, demand: gpd.GeoDataFrame, facilities: gpd.GeoDat
                      target.threshold_min, nearest_facility=demand[f"{target.id}_facility"],
                      admin=demand["unit"] if by_unit else None, by_unit=by_unit, piece_km=GAP_PIECE_KM,
                      facility_names=dict(zip(facilities["facility_id"].astype(str), facilities["name"].astype(str))))
+
+
+def _values(values: Any) -> Any:
+    """A Series' own array (converted later, gap points only), else a flat object array."""
+    if isinstance(values, (pd.Series, pd.Index)):
+        return values.array
+    return np.asarray(values, dtype=object).reshape(-1)
 
 
 def _empty(crs) -> gpd.GeoDataFrame:

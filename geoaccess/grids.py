@@ -13,7 +13,7 @@ import numpy as np
 import shapely
 
 __all__ = ["cell_min", "half_spacing", "kept", "median_spacing", "nearest_seed_time", "nearest_seeds", "paint_nearest",
-           "raster_polygons"]
+           "raster_polygons", "self_touching"]
 
 _KEPT: dict[tuple, tuple] = {}
 
@@ -182,7 +182,31 @@ def raster_polygons(values: np.ndarray, mask: np.ndarray, transform) -> tuple[np
     rings = [ring for geom, _ in found for ring in geom["coordinates"]]
     per_ring = np.fromiter(map(len, rings), dtype=np.int64, count=len(rings))
     per_poly = np.fromiter((len(geom["coordinates"]) for geom, _ in found), dtype=np.int64, count=len(found))
-    xy = np.array(list(chain.from_iterable(rings)), dtype=float)
+    xy = np.fromiter(chain.from_iterable(chain.from_iterable(rings)), dtype=float, count=2 * int(per_ring.sum()))
+    xy = xy.reshape(-1, 2)
     lines = shapely.linearrings(xy, indices=np.repeat(np.arange(len(rings)), per_ring))
     polys = shapely.polygons(lines, indices=np.repeat(np.arange(len(found)), per_poly))
     return polys, np.array([v for _, v in found]).astype(values.dtype)
+
+
+def self_touching(polys: np.ndarray) -> np.ndarray:
+    """Which polygons have a ring through one vertex twice (bool per polygon).
+
+    Of the polygons of :func:`raster_polygons` (closed, axis-parallel rings of one
+    4-connected region, whose interior is connected) only these may be invalid: a ring
+    touching itself at a cell corner, where two cells of the region meet diagonally. The
+    others need no ``shapely.is_valid`` (a GEOS pass over every ring, much slower than
+    this sort of the vertices).
+    """
+    out = np.zeros(len(polys), dtype=bool)
+    if not len(polys):
+        return out
+    rings, poly_of = shapely.get_rings(polys, return_index=True)
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    closing = np.r_[ring_of[1:] != ring_of[:-1], True]  # each ring's last vertex repeats its first
+    xy, ring_of = xy[~closing], ring_of[~closing]
+    order = np.lexsort((xy[:, 1], xy[:, 0], ring_of))
+    xy, ring_of = xy[order], ring_of[order]
+    twice = (ring_of[1:] == ring_of[:-1]) & (xy[1:] == xy[:-1]).all(axis=1)
+    out[poly_of[ring_of[1:][twice]]] = True
+    return out

@@ -134,6 +134,14 @@ class _Display:
             np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])) if gcj else xy, 5))
 
     def points(self, gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+        values = gdf.geometry.values
+        if gdf.crs is not None and (shapely.get_type_id(values) == 0).all():
+            # points: their coordinates transformed as arrays, as to_crs does, without building
+            # 200k new Point objects first
+            from pyproj import Transformer
+
+            to_ll = Transformer.from_crs(gdf.crs, "EPSG:4326", always_xy=True)
+            return self.lonlat(*to_ll.transform(shapely.get_x(values), shapely.get_y(values)))
         g = gdf.geometry.to_crs("EPSG:4326") if gdf.crs is not None else gdf.geometry
         g = g.representative_point() if not (g.geom_type == "Point").all() else g
         return self.lonlat(g.x.to_numpy(), g.y.to_numpy())
@@ -176,6 +184,26 @@ class RawHtml(Element):
 
     def render(self, **kwargs) -> str:
         return self.text
+
+
+def _render_raw(element: MacroElement, kwargs: dict) -> None:
+    """MacroElement.render, but the rendered script goes in raw: branca would compile it again as a
+    Jinja template, so a "{{" or "{%" in a name (layer, target) would be read as Jinja."""
+    script = element._template.module.__dict__["script"]
+    element.get_root().script.add_child(RawHtml(script(element, kwargs)), name=element.get_name())
+    for child in element._children.values():
+        child.render(**kwargs)
+
+
+class LayerControl(folium.LayerControl):
+    """folium's layer control with its script placed raw (layer names are text, never Jinja)."""
+
+    def render(self, **kwargs):
+        self.reset()
+        for item in self._parent._children.values():
+            if isinstance(item, folium.map.Layer) and item.control:
+                (self.overlays if item.overlay else self.base_layers)[item.layer_name] = item.get_name()
+        _render_raw(self, kwargs)
 
 
 class GeoLayer(folium.map.Layer):
@@ -224,10 +252,7 @@ class GeoLayer(folium.map.Layer):
         if self.show:
             self.add_child(ElementAddToElement(element_name=self.get_name(), element_parent_name=self._parent.get_name()),
                            name=self.get_name() + "_add")
-        script = self._template.module.__dict__["script"]
-        self.get_root().script.add_child(RawHtml(script(self, kwargs)), name=self.get_name())
-        for element in self._children.values():
-            element.render(**kwargs)
+        _render_raw(self, kwargs)
 
 
 class PngOverlay(folium.map.Layer):
@@ -377,6 +402,9 @@ class _Wiring(MacroElement):
         self._name = "Wiring"
         self.layers, self.legends, self.lang, self.display_crs = layers, legends, lang, display_crs
         self.labelled, self.spread = list(labelled), list(spread)
+
+    def render(self, **kwargs):
+        _render_raw(self, kwargs)
 
 
 def _tiles(basemap: str, lang: str, key: str | None) -> list[dict]:

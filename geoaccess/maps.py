@@ -40,8 +40,8 @@ from .io import write_with
 from .demandraster import DemandGrid, _png_palette  # noqa: F401  (_png_palette: tests)
 from .isochrones import ISOCHRONE_SIMPLIFY_M
 from .maplayers import (BASEMAPS, CLASS_COLOURS, GAP_COLOUR, KIND_COLOURS,  # noqa: F401
-                        SITE_COLOUR, TIER_RADIUS, UNREACHABLE_COLOUR, GeoLayer, PngOverlay, RawHtml, TileGroup,
-                        _Display, _esc, _feature, _inline_leaflet, _kinds, _leaflet_links, _num, _Panes, _point,
+                        SITE_COLOUR, TIER_RADIUS, UNREACHABLE_COLOUR, GeoLayer, LayerControl, PngOverlay, RawHtml,
+                        TileGroup, _Display, _esc, _feature, _inline_leaflet, _kinds, _leaflet_links, _num, _Panes, _point,
                         _popup_table, _tiles, _Wiring, class_labels, kind_label, minutes_class)
 from .results import (ATTRIBUTION, FAIL_COLOUR, NODATA_COLOUR, PASS_COLOUR, check_lang, goal_text, roads_from_osm,
                       target_name, unreachable_note, value_text, verdict_colour, verdict_text)
@@ -214,7 +214,7 @@ def map_from_result(result: "RunResult", lang: str = "zh", basemap: str | None =
                              "ga-facilities", show=True))
         legends.setdefault(f"ga-legend-kind-{kind}", []).append(layer.raw_name)
 
-    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
+    LayerControl(collapsed=False, position="topright").add_to(fmap)
     fmap.get_root().html.add_child(RawHtml(_title_panel(result, lang, gcj)))
     fmap.get_root().html.add_child(RawHtml(f"<div id='geoaccess-offline' class='ga-panel' role='status'>{t['offline']}</div>"))
     fmap.get_root().html.add_child(RawHtml(_legend(result, lang, sorted(kinds.unique(), key=lambda k: (tiers[k], k)),

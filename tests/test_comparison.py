@@ -271,3 +271,22 @@ def test_report_embeds_the_curve_with_its_goal_line(runs):
     zh = write_outputs(result, runs / "with_curve_zh", lang="zh")["report"].read_text(encoding="utf-8")
     png_zh = (runs / "with_curve_zh" / "curve_health_circle_30min.png").read_bytes()
     assert png_zh != png and base64.b64encode(png_zh).decode("ascii") in zh and "虚线为规划目标" in zh
+
+
+def test_compare_map_keeps_braces_in_names_as_text():
+    """A "{{", "{%" or "{#" in a title, target or township name is text on the map, never Jinja."""
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from geoaccess.comparemap import change_map
+
+    unit, tname, title = "甲镇 {{ 1 + 1 }}", "目标 {% raw %} {#", "run_a {{ x }} vs run_b"
+    cells = gpd.GeoDataFrame({"target": ["t1"], "demand_id": ["d1"], "unit": [unit], "pop": [30.0],
+                              "minutes_before": [45.0], "minutes_after": [20.0], "change": ["newly_covered"]},
+                             geometry=[Point(116.0, 33.0)], crs="EPSG:4326")
+    page = change_map(cells, {"t1": tname}, (115.9, 32.9, 116.1, 33.1), title, lang="en").get_root().render()
+    assert f"<div>{title}</div>" in page  # the title panel
+    assert f"<td><b>{tname}</b></td>" in page  # the title panel's row of the target
+    assert page.count(json.dumps(f"Cells that changed · {tname}")) == 2  # layer control and wiring (tojson: ASCII)
+    (layer,) = _layers(page)
+    assert f"<td>{unit}</td>" in layer["features"][0]["properties"]["p"]  # the cell's popup

@@ -95,3 +95,26 @@ def test_median_spacing_is_kept_by_content_and_equals_a_fresh_tree():
     d2 = cKDTree(moved).query(moved, k=2)[0][:, 1]
     assert median_spacing(moved) == pytest.approx(np.median(d2)) != median_spacing(xy)
     assert median_spacing(np.r_[xy[:1], xy[:1]]) == 0.0 and median_spacing(xy[:1]) == 0.0
+
+
+def test_self_touching_flags_every_polygon_geos_finds_invalid():
+    """Polygons whose ring passes one corner twice are flagged (GEOS: self-intersection); a
+    hole touching its shell at one point is valid and not flagged; every invalid polygon
+    of random rasters is flagged (checked by shapely.is_valid, polygon by polygon)."""
+    import shapely
+    from affine import Affine
+
+    from geoaccess.grids import raster_polygons, self_touching
+
+    inverted_hole = shapely.from_wkt("POLYGON ((0 0, 4 0, 4 4, 2 4, 2 3, 3 3, 3 1, 1 1, 1 3, 2 3, 2 4, 0 4, 0 0))")
+    touching_hole = shapely.from_wkt("POLYGON ((0 0, 4 0, 4 4, 0 4, 0 0), (2 0, 3 1, 1 1, 2 0))")
+    square = shapely.box(0, 0, 1, 1)
+    polys = np.array([square, inverted_hole, touching_hole, square])
+    assert list(shapely.is_valid(polys)) == [True, False, True, True]
+    assert list(self_touching(polys)) == [False, True, False, False]
+    assert len(self_touching(np.empty(0, dtype=object))) == 0
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        values = rng.integers(0, 3, size=(25, 25)).astype(np.int16)
+        found, _ = raster_polygons(values, rng.random((25, 25)) < 0.8, Affine(25.0, 0, 0, 0, -25.0, 625.0))
+        assert not (~shapely.is_valid(found) & ~self_touching(found)).any()

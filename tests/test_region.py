@@ -376,3 +376,25 @@ def test_generate_region_is_reproducible_and_fills_the_polygons(tmp_path):
     assert (shapely.distance(pts.to_numpy(), home) < 500).mean() > 0.95  # each county's facilities in its polygon
     assert set(fac["county"]) == set(a.county_ids) and (fac["type"] == "county_hospital").any()
     assert 200 < a.population / area_km2 < 600  # persons per km²
+
+
+def test_province_map_keeps_braces_in_names_as_text(tmp_path):
+    """A "{{", "{%" or "{#" in a region, county or target name reaches the browser as text, never Jinja."""
+    import dataclasses
+    import html as html_lib
+
+    from geoaccess.region.outputs import write_map
+    from geoaccess.targets import load_targets
+
+    target = dataclasses.replace(load_targets()["ems_120"], name_zh="急救 {% raw %} {#")
+    units = gpd.GeoDataFrame({"id": ["A"], "name": ["县 {{ 1 + 1 }}"]},
+                             geometry=[shapely.box(116.0, 33.0, 116.1, 33.1)], crs="EPSG:4326")
+    rows = pd.DataFrame({"county_id": ["A"], "target": ["ems_120"], "status": ["ok"], "value": [12.5],
+                         "passed": [True], "population": [1000.0], "note": [""]})
+    page = write_map(tmp_path, "省 {{ x }}", units, rows, {"ems_120": target}, self_contained=True).read_text(
+        encoding="utf-8")
+    assert "<title>省 &#123;&#123; x &#125;&#125; · geoaccess</title>" in page
+    popup = json.JSONDecoder().raw_decode(page, page.index('"popup": ') + len('"popup": '))[0]
+    assert html_lib.unescape(popup).startswith("<b>县 {{ 1 + 1 }}</b> (A)<br>急救 {% raw %} {#<br>")
+    # the layer control's label (HTML, so the browser decodes the references)
+    assert json.dumps("急救 &#123;% raw %&#125; &#123;#").replace("&", "\\u0026") in page

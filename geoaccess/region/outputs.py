@@ -125,7 +125,9 @@ def write_tables(root: Path, region_name: str, rows: pd.DataFrame, targets: dict
 
 
 def _esc(v: Any) -> str:
-    return html.escape(str(v), quote=True)
+    # braces as character references: folium compiles the map's scripts as Jinja templates, where a
+    # "{{" or "{%" in a county or target name would be read as code (the browser shows "{" all the same)
+    return html.escape(str(v), quote=True).replace("{", "&#123;").replace("}", "&#125;")
 
 
 def _verdict(passed: Any, lang: str) -> tuple[str, str]:
@@ -139,7 +141,7 @@ def write_map(root: Path, region_name: str, units: gpd.GeoDataFrame, rows: pd.Da
               targets: dict[str, Target], lang: str = "zh", self_contained: bool = False) -> Path:
     """The province map ``map.html``: one layer per target, counties coloured pass / fail /
     no verdict, popups with the value, goal and people and links to the county's map and report."""
-    from ..maps import _inline_leaflet, _leaflet_links
+    from ..maps import RawHtml, _inline_leaflet, _leaflet_links
 
     t = _TEXT[lang]
     w, s, e, n = units.total_bounds
@@ -148,7 +150,7 @@ def write_map(root: Path, region_name: str, units: gpd.GeoDataFrame, rows: pd.Da
     folium.TileLayer("OpenStreetMap", name="OpenStreetMap", overlay=True, control=True).add_to(fmap)
     fmap.default_js, fmap.default_css = _leaflet_links(self_contained)
     if self_contained:
-        fmap.get_root().header.add_child(folium.Element(_inline_leaflet()), name="leaflet_inline")
+        fmap.get_root().header.add_child(RawHtml(_inline_leaflet()), name="leaflet_inline")
     fmap.get_root().title = _esc(f"{region_name} · geoaccess")
     fmap.fit_bounds([[s, w], [n, e]])
     shapes = shapely.simplify(units.geometry.to_numpy(), 0.0005)  # ~50 m: the map shows counties, not parcels

@@ -398,3 +398,17 @@ def test_province_map_keeps_braces_in_names_as_text(tmp_path):
     assert html_lib.unescape(popup).startswith("<b>县 {{ 1 + 1 }}</b> (A)<br>急救 {% raw %} {#<br>")
     # the layer control's label (HTML, so the browser decodes the references)
     assert json.dumps("急救 &#123;% raw %&#125; &#123;#").replace("&", "\\u0026") in page
+
+
+def test_worker_peak_memory_is_its_own_not_the_spawning_parents():
+    # A worker is spawned (fork + exec) by a process that may have read the whole province;
+    # Linux carries ru_maxrss across exec, so that figure would report the parent's peak.
+    code = ("import subprocess, sys, resource\n"
+            "big = bytearray(600 * 2**20); big[::4096] = b'x' * len(big[::4096])\n"
+            "child = ('from geoaccess.region.partition import _peak_rss_mb; import resource; '\n"
+            "         'print(_peak_rss_mb(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)')\n"
+            "print(subprocess.run([sys.executable, '-c', child], capture_output=True, text=True, check=True).stdout)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    own, inherited = float(out[0]), float(out[1])
+    assert inherited > 600  # the trap is real on this kernel
+    assert 5 < own < 300    # a bare interpreter importing geoaccess.region, not the parent's 600 MB

@@ -350,7 +350,19 @@ def run_county(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _peak_rss_mb() -> float | None:
-    """Peak resident memory of this process, MB (None where the OS does not say)."""
+    """Peak resident memory of this process, MB (None where the OS does not say).
+
+    Linux: ``VmHWM`` of ``/proc/self/status``. Not ``ru_maxrss``: Linux carries that across
+    ``exec``, so a worker spawned (fork + exec) by a process that had read the whole province
+    would report the parent's peak as its own.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     try:
         import resource
     except ImportError:  # Windows

@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,7 +95,8 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
     if not rows:
         return (tags, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros(0, np.int64),
                 water_geoms)
-    arr = np.array(flat, dtype=np.float64)  # node ids below 2**53 are exact in float64
+    # node ids below 2**53 are exact in float64; fromiter over the flattened tuples: half np.array's time
+    arr = np.fromiter(chain.from_iterable(flat), np.float64, count=3 * len(flat)).reshape(-1, 3)
     row_of = np.repeat(np.arange(len(rows), dtype=np.int64), n_nodes)
     return (tags, row_of, arr[:, 0].astype(np.int64), arr[:, 1:], np.asarray(way_ids, dtype=np.int64), water_geoms)
 

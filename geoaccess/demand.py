@@ -48,8 +48,7 @@ _NODATA = -99999.0
 
 
 
-def population_from_raster(path: str | os.PathLike, band: int = 1,
-                           to_crs: str | pyproj.CRS | None = None) -> gpd.GeoDataFrame:
+def population_from_raster(path: str | os.PathLike, band: int = 1) -> gpd.GeoDataFrame:
     """One demand point per populated raster cell.
 
     Parameters
@@ -58,15 +57,11 @@ def population_from_raster(path: str | os.PathLike, band: int = 1,
         A GeoTIFF of population counts (persons per cell), e.g. WorldPop.
     band : int
         1-based band number.
-    to_crs : str or pyproj.CRS, optional
-        CRS of the returned points; default the raster's own. The cell centres are
-        transformed before the points are made: the same coordinates as
-        ``GeoDataFrame.to_crs`` gives, without making the points twice.
 
     Returns
     -------
     geopandas.GeoDataFrame
-        Points at cell centres, in the raster's CRS (or ``to_crs``), for every cell with a population
+        Points at cell centres, in the raster's CRS, for every cell with a population
         above 0 (nodata cells, as the raster declares them, and 0 cells hold nobody and
         are skipped), in row-major order; columns
         ``demand_id``, ``pop`` (persons), ``row``, ``col`` (0-based cell indices),
@@ -109,18 +104,13 @@ def population_from_raster(path: str | os.PathLike, band: int = 1,
                       f"<value> {p.name}; otherwise correct them (0 where nobody lives)")
     rows, cols = np.nonzero(data > 0)
     x, y = _cell_centres(transform, rows, cols)
-    area = _cell_area_m2(transform, crs, y, p.name)
-    out_crs = crs
-    if to_crs is not None and not crs.is_exact_same(pyproj.CRS.from_user_input(to_crs)):  # as GeoDataFrame.to_crs
-        out_crs = pyproj.CRS.from_user_input(to_crs)
-        x, y = pyproj.Transformer.from_crs(crs, out_crs, always_xy=True).transform(x, y)
     return gpd.GeoDataFrame({
         "demand_id": np.arange(rows.size, dtype=np.int64),
         "pop": data[rows, cols],
         "row": rows.astype(np.int64),
         "col": cols.astype(np.int64),
-        "cell_area_m2": area,
-    }, geometry=gpd.points_from_xy(x, y), crs=out_crs)
+        "cell_area_m2": _cell_area_m2(transform, crs, y, p.name),
+    }, geometry=gpd.points_from_xy(x, y), crs=crs)
 
 
 def _cell_centres(transform, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -306,8 +296,7 @@ def population_from_points(path: str | os.PathLike, x: str = "lon", y: str = "la
 
 
 def population_from_file(path: str | os.PathLike, pop: str = "pop", x: str = "lon", y: str = "lat",
-                         crs: str = "EPSG:4326", band: int = 1, layer: str | None = None,
-                         to_crs: str | pyproj.CRS | None = None) -> gpd.GeoDataFrame:
+                         crs: str = "EPSG:4326", band: int = 1, layer: str | None = None) -> gpd.GeoDataFrame:
     """Demand points from any supported population source, chosen by file type.
 
     .tif / .tiff -> :func:`population_from_raster`; .csv / .xlsx ->
@@ -328,9 +317,6 @@ def population_from_file(path: str | os.PathLike, pop: str = "pop", x: str = "lo
         Raster band (1-based).
     layer : str, optional
         Layer of a GeoPackage.
-    to_crs : str or pyproj.CRS, optional
-        CRS of the returned points (``GeoDataFrame.to_crs``; a raster's cell centres are
-        transformed before its points are made); default the source's own.
 
     Returns
     -------
@@ -345,19 +331,16 @@ def population_from_file(path: str | os.PathLike, pop: str = "pop", x: str = "lo
     p = check_input_file(path, "population file", RASTER_SUFFIXES + TABLE_SUFFIXES + VECTOR_SUFFIXES)
     name = p.name.lower()
     if name.endswith(RASTER_SUFFIXES):
-        return population_from_raster(p, band=band, to_crs=to_crs)
-    def done(demand: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-        return demand if to_crs is None else demand.to_crs(to_crs)
-
+        return population_from_raster(p, band=band)
     if name.endswith(TABLE_SUFFIXES):
-        return done(population_from_points(p, x=x, y=y, pop=pop, crs=crs))
+        return population_from_points(p, x=x, y=y, pop=pop, crs=crs)
     what = f"population file {p.name}"
     gdf = read_vector(p, what, layer=layer)
     types = set(gdf.geometry.dropna().geom_type)
     if types and types <= {"Polygon", "MultiPolygon"}:
-        return done(_polygons_to_demand(gdf, pop, what))
+        return _polygons_to_demand(gdf, pop, what)
     if types == {"Point"}:
-        return done(_points_to_demand(gdf, pop, crs, what))
+        return _points_to_demand(gdf, pop, crs, what)
     raise InputError(f"{what} holds {', '.join(sorted(types)) or 'no'} geometries; population files must be all "
                      "polygons (units with a population field) or all points")
 

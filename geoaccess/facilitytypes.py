@@ -180,10 +180,11 @@ def classify_facilities(types: pd.Series, names: pd.Series | None = None, mappin
     if mapping:
         user = check_type_mapping(mapping)
         assign(norm.isin(list(user)), norm.map(user), "mapping")
+    pairs = [(str(alias), k) for k, table in load_facility_types().items() for alias in [k, *table.get("aliases", [])]]
     lookup: dict[str, str] = {}
-    for k, table in load_facility_types().items():
-        for alias in [k, *table.get("aliases", [])]:
-            lookup.setdefault(normalise_type(pd.Series([str(alias)])).iloc[0], k)
+    # One normalise_type call for every alias (one per alias was most of the time here).
+    for alias, (_, k) in zip(normalise_type(pd.Series([a for a, _ in pairs], dtype=object)), pairs):
+        lookup.setdefault(alias, k)
     assign(norm.isin(list(lookup)), norm.map(lookup), "alias")
     for column in ([normalise_type(codes).str.upper()] if codes is not None else []) + [norm.str.upper()]:
         for code, code_kind in category_codes().items():

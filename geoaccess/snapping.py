@@ -117,7 +117,9 @@ class SegmentIndex:
         # The last piece of each edge: its far end is the edge's v end (fraction exactly 1).
         self.piece_last = np.r_[self.piece_edge[1:] != self.piece_edge[:-1], True] if len(seg) else np.zeros(0, bool)
         self.half = float(self.piece_len.max()) / 2.0 if len(seg) else 0.0
-        self.tree = cKDTree((pa + pb) / 2.0)
+        # Unbalanced, uncompacted: builds ~2x and queries ~25 % faster here; answers do not depend
+        # on the tree's shape (ties go to the lowest piece, certified below).
+        self.tree = cKDTree((pa + pb) / 2.0, balanced_tree=False, compact_nodes=False)
         self.n_pieces = len(seg)
         self._geoms, self._subsets = edge_geoms, {}
 

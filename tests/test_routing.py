@@ -397,3 +397,30 @@ def test_a_run_snapping_its_modes_together_places_demand_as_mode_by_mode(monaco)
         for field in ("edge", "fraction", "distance_m", "access_s", "on_network"):
             np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
     assert together._nearest == {}
+
+
+def test_snapping_does_not_depend_on_the_kd_tree_shape():
+    """The road index's unbalanced, uncompacted cKDTree (faster to build and query) gives the
+    same answers, to the bit, as scipy's default balanced tree over the same piece centres,
+    ties included (a grid of streets with points equidistant from several)."""
+    from scipy.spatial import cKDTree
+
+    from geoaccess.snapping import SegmentIndex
+
+    rng = np.random.default_rng(3)
+    lines = [shapely.LineString([(x, 0), (x, 2000)]) for x in range(0, 2001, 100)]
+    lines += [shapely.LineString([(0, y), (2000, y)]) for y in range(0, 2001, 100)]
+    lines += [shapely.LineString(rng.uniform(0, 2000, 2) + np.cumsum(rng.normal(0, 200, (4, 2)), axis=0))
+              for _ in range(60)]
+    geoms = np.array(lines, dtype=object)
+    pts = np.r_[rng.uniform(-100, 2100, (3000, 2)), [[50.0, 50.0], [150.0, 250.0], [1000.0, 1000.0]],
+                np.column_stack([rng.integers(0, 20, 200) * 100 + 50, rng.integers(0, 20, 200) * 100 + 50])]
+    mask = rng.random(len(geoms)) > 0.3
+    fast = SegmentIndex(geoms)
+    balanced = SegmentIndex(geoms)
+    balanced.tree = cKDTree(fast.tree.data)  # scipy's defaults: balanced_tree=True, compact_nodes=True
+    assert fast.tree.data.tobytes() == balanced.tree.data.tobytes()
+    for m in (None, mask):
+        a, b = fast.query(pts, mask=m), balanced.query(pts, mask=m)
+        for field in ("edge", "fraction", "distance_m"):
+            assert np.array_equal(getattr(a, field), getattr(b, field)), field

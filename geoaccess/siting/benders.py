@@ -123,6 +123,7 @@ def _pmed_benders(D: _MedData, p: int, allow: np.ndarray, force: np.ndarray, bes
     """
     G, K = D.G, D.K
     closed = lambda lb: ub - lb <= rg * max(abs(ub + const), 1e-9)  # noqa: E731
+    fixed_bound = np.inf  # bound on the solutions cut off by reduced-cost fixing
     cuts = _Cuts(D)
     tmin = np.full(G, np.inf)
     np.minimum.at(tmin, D.cr, D.ct)
@@ -158,7 +159,8 @@ def _pmed_benders(D: _MedData, p: int, allow: np.ndarray, force: np.ndarray, bes
             break
         x = np.asarray(h.getSolution().col_value)
         y = x[:K]
-        lb = max(lb, float(h.getInfo().objective_function_value))  # any cut subset: a relaxation
+        lp = float(h.getInfo().objective_function_value)
+        lb = max(lb, lp)  # any cut subset gives a relaxation
         report("p-median bound (Benders LP), person-minutes", ub + const, lb + const, deadline)
         if closed(lb) or not add(cuts.separate(y, x[K:])):
             break
@@ -169,9 +171,21 @@ def _pmed_benders(D: _MedData, p: int, allow: np.ndarray, force: np.ndarray, bes
         best, ub = cand, v
     if closed(lb):
         return best, ub, lb, "optimal"
+    # reduced-cost fixing on the last master LP (a relaxation): opening (closing) column j
+    # costs at least lp + |rc_j|; past the incumbent it cannot lead to a better solution
+    sol = h.getSolution()
+    rc = np.asarray(sol.col_dual)[:K]
+    alt = lp + np.abs(rc)
+    off = allow & ~force & (rc > 0) & (alt > ub)
+    on = allow & ~force & (rc < 0) & (alt > ub)
+    if on.sum() + force.sum() <= p:
+        col_hi[:K][off], col_lo[:K][on] = 0.0, 1.0
+        fixed_bound = float(alt[off | on].min()) if (off | on).any() else np.inf
+    else:
+        fixed_bound = np.inf
     # MILP phase on the cuts binding at the LP optimum (the others rarely matter and
     # slow every node down); violated cuts of the MILP's solutions are added back
-    dual = np.abs(np.asarray(h.getSolution().row_dual))[1:]
+    dual = np.abs(np.asarray(sol.row_dual))[1:]
     rows, lo = [], []
     i0 = 0
     for lev, ptr, cols, coef in store:
@@ -184,6 +198,7 @@ def _pmed_benders(D: _MedData, p: int, allow: np.ndarray, force: np.ndarray, bes
     A = sp.vstack([sp.csr_matrix((np.ones(K), np.arange(K), [0, K]), shape=(1, K + G))] + rows).tocsr()
     lo = np.r_[float(p), np.concatenate(lo)]
     hi = np.r_[float(p), np.full(lo.size - 1, np.inf)]
+    done = False
     while True:
         left = deadline - time.perf_counter()
         if left <= 0.05:
@@ -191,12 +206,12 @@ def _pmed_benders(D: _MedData, p: int, allow: np.ndarray, force: np.ndarray, bes
         start = None
         yi = np.zeros(K, dtype=bool)
         yi[best] = True
-        if len(best) == p and not (yi & ~allow).any() and not (force & ~yi).any():
+        if len(best) == p and not (yi & (col_hi[:K] < 0.5)).any() and not ((col_lo[:K] > 0.5) & ~yi).any():
             start = np.r_[yi.astype(float), D.state(best)[0]]  # true times satisfy every cut
-        x, _, _, bnd, _ = _highs_solve(cost, A, lo, hi, col_lo, col_hi, np.r_[np.ones(K), np.zeros(G)],
-                                        maximize=False, offset=0.0, time_limit=left, rel_gap=rg, start=start)
+        x, st, _, bnd, _ = _highs_solve(cost, A, lo, hi, col_lo, col_hi, np.r_[np.ones(K), np.zeros(G)],
+                                        maximize=False, offset=const, time_limit=left, rel_gap=rg, start=start)
         if np.isfinite(bnd):
-            lb = max(lb, bnd)
+            lb = max(lb, min(bnd - const, fixed_bound))
         if x is None:
             break
         yb = (x[:K] > 0.5).astype(float)
@@ -209,7 +224,9 @@ def _pmed_benders(D: _MedData, p: int, allow: np.ndarray, force: np.ndarray, bes
             break
         viol, lev, ptr, cc, coef = cuts.separate(yb, x[K:])
         if not viol.size:
-            break  # the master's solution costs what the master says: its bound is final
+            # the master's solution costs what the master says: HiGHS's verdict is final
+            done = st == "optimal"
+            break
         A = sp.vstack([A, sp.csr_matrix((coef, cc, ptr), shape=(viol.size, K + G))]).tocsr()
         lo, hi = np.r_[lo, lev], np.r_[hi, np.full(viol.size, np.inf)]
-    return best, ub, lb, "optimal" if closed(lb) else "time_limit"
+    return best, ub, lb, "optimal" if (done or closed(lb)) else "time_limit"

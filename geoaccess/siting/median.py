@@ -225,11 +225,13 @@ def solve_pmedian(problem: SitingProblem, n_new: int, *, unreachable_penalty_min
     lower bound (assignment rows relaxed, a virtual option at the cap per demand point)
     by subgradient; Lagrangian reduced-cost fixing of candidates that cannot be in a
     better solution; then the chained radius MILP on the remaining candidates with
-    HiGHS, warm-started. ``time_limit_s`` bounds the whole call (a share is kept for
-    canonicalising and ranking). ``status``: ``optimal`` (gap within ``mip_rel_gap``),
-    ``time_limit`` (stopped by the time limit), or ``gap_not_closed`` (the model was too
-    large for the radius MILP and the Lagrangian bound stalled before the time limit: the
-    gap in ``mip_gap`` is proven, more time would not close it; a note says so).
+    HiGHS, warm-started, or, when that model is too large, more subgradient and then
+    Benders decomposition of the radius model (``benders.py``). ``time_limit_s`` bounds
+    the whole call (a share is kept for canonicalising and ranking). ``status``:
+    ``optimal`` (gap within ``mip_rel_gap``), ``time_limit`` (stopped by the time limit),
+    or ``gap_not_closed`` (the model was too large for the radius MILP and for Benders,
+    and the Lagrangian bound stalled before the time limit: the gap in ``mip_gap`` is
+    proven, more time would not close it; a note says so).
     ``start_sites``: site ids of a known solution (e.g. the optimum for one site fewer),
     extended greedily to ``n_new`` and used as the incumbent when it beats greedy."""
     problem = _check_problem(problem)

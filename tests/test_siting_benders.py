@@ -178,3 +178,19 @@ def test_benders_on_a_model_with_existing_sites_matches_scipy_milp(seed):
     assert ub + const == pytest.approx(ref, rel=1e-9)
     assert lb + const <= ref * (1 + 1e-9)
     assert lb + const >= ref * (1 - 1e-6)
+
+
+def test_benders_stopped_at_any_point_keeps_a_valid_bound():
+    prob = _instance(11, n=600, m=60, fixed=[5])
+    D, cols, const = _model(prob, 12.0)
+    ref = _scipy_milp(prob, 6, 12.0)
+    start = list(range(6))
+    for secs in (0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8):
+        best, ub, lb, status = _pmed_benders(D, 6, np.ones(D.K, bool), np.zeros(D.K, bool), start, D.cost(start),
+                                             time.perf_counter() + secs, 1e-9, const)
+        assert ub == pytest.approx(D.cost(best))
+        assert ub + const >= ref * (1 - 1e-9)
+        assert lb + const <= ref * (1 + 1e-9)
+        assert status in ("optimal", "time_limit")
+        if status == "optimal":
+            assert ub + const == pytest.approx(ref, rel=1e-8)

@@ -157,8 +157,11 @@ def _pmed_benders(D: _MedData, p: int, allow: np.ndarray, force: np.ndarray, bes
         h.run()
         if h.modelStatusToString(h.getModelStatus()).lower() != "optimal":
             break
-        x = np.asarray(h.getSolution().col_value)
+        sol = h.getSolution()
+        x = np.asarray(sol.col_value)
         y = x[:K]
+        # duals of this LP (rows added after it have none): for fixing and the MILP's rows
+        rc, dual = np.asarray(sol.col_dual)[:K].copy(), np.abs(np.asarray(sol.row_dual))[1:].copy()
         lp = float(h.getInfo().objective_function_value)
         lb = max(lb, lp)  # any cut subset gives a relaxation
         report("p-median bound (Benders LP), person-minutes", ub + const, lb + const, deadline)
@@ -173,8 +176,8 @@ def _pmed_benders(D: _MedData, p: int, allow: np.ndarray, force: np.ndarray, bes
         return best, ub, lb, "optimal"
     # reduced-cost fixing on the last master LP (a relaxation): opening (closing) column j
     # costs at least lp + |rc_j|; past the incumbent it cannot lead to a better solution
-    sol = h.getSolution()
-    rc = np.asarray(sol.col_dual)[:K]
+    if time.perf_counter() > deadline - 0.05:
+        return best, ub, lb, "time_limit"
     alt = lp + np.abs(rc)
     off = allow & ~force & (rc > 0) & (alt > ub)
     on = allow & ~force & (rc < 0) & (alt > ub)
@@ -185,7 +188,7 @@ def _pmed_benders(D: _MedData, p: int, allow: np.ndarray, force: np.ndarray, bes
         fixed_bound = np.inf
     # MILP phase on the cuts binding at the LP optimum (the others rarely matter and
     # slow every node down); violated cuts of the MILP's solutions are added back
-    dual = np.abs(np.asarray(sol.row_dual))[1:]
+    dual = np.r_[dual, np.ones(sum(c[0].size for c in store) - dual.size)]  # newer cuts: kept
     rows, lo = [], []
     i0 = 0
     for lev, ptr, cols, coef in store:

@@ -30,19 +30,23 @@ equal to spopt/CBC (483,083 in 114 s with --cap 300; before this change ours sto
 200000x5000 4,448,539 optimal in 28-40 s (unchanged: the Lagrangian bound closes these).
 
 geoaccess p-median: greedy + vertex substitution (Whitaker bookkeeping), Lagrangian bound
-(subgradient), reduced-cost fixing, the radius MILP only if <= 40k pairs remain. Measured
-(2-core shared machine, --cap 300): 200x50 0.02 s vs spopt 0.75 s, equal objective;
-5000x500 1.8 s, 4,461,756.6, gap 2.55 % (the LP bound itself is ~2.2 % below the
-incumbent: closing it needs branching; HiGHS on the 97k-pair radius MILP reaches only
-2.1 % in 90 s, so it is not run); 20000x1000 6.3 s, 25,019,166.0, gap 0.39 %;
-200000x5000 33 s, 385,911,986.9, gap 0.04 %. All three stop before the time limit because
-the Lagrangian bound stalls: status ``gap_not_closed`` (formerly mislabelled
-``time_limit``). spopt did not finish 5000x500 or 20000x1000 within 300 s. Checked later
-(5000x500, load average ~7): the radius model's LP relaxation (97,030 rows, 286,627
-nonzeros) by HiGHS IPM without crossover takes 116 s and gives 4,366,964.8, 2.1 % below the
-incumbent 4,461,756.6 (PDLP: no answer in 120 s); HiGHS on the radius MILP warm-started
-from it has not finished its root LP after 90 s. So a 0.1 % proof needs a better incumbent or
-branching on a bound that costs far less than this LP; neither is built yet.
+(subgradient), reduced-cost fixing, the radius MILP only if <= 40k pairs remain, otherwise
+more subgradient and then (up to 1M pairs) Benders decomposition of the radius model
+(``siting/benders.py``). Measured (2-core shared machine, --cap 300): 200x50 0.02 s vs
+spopt 0.75 s, equal objective. 5000x500, before (Lagrangian only): 5.9 s, 4,461,756.6,
+gap 2.55 %, status ``gap_not_closed`` (the radius LP bound, 4,366,964.8, was 2.1 % below
+that incumbent; HiGHS IPM needed 116 s for it). Now: the Benders LP phase reaches that LP
+bound in ~5-13 s (7 warm dual-simplex rounds instead of 116 s of IPM), its rounded LP
+solutions + vertex substitution give 4,372,812.8 (the old incumbent was 2 % above it), and
+the master MILP (binding cuts + the exact cuts of those local optima, LP reduced-cost
+fixing) proves it: ``--sizes 5000x500 --models pmedian`` 59.5 s, gap 0.060 % (load
+average ~7), spopt skipped (> cap 300 s) in the same run; at load ~4 the 0.1 % is proven
+after ~22 s and the default 0.01 % in 47 s (status ``optimal``). 20000x1000: 25,019,166.0,
+gap 0.39 % either way, but Benders now uses the whole 60 s (59.3 s at load ~7; before:
+stopped at 6.3 s with ``gap_not_closed``); its LP phase does not converge there in the
+time left. 200000x5000 (3.2M pairs, above the Benders limit): unchanged, 33 s,
+385,911,986.9, gap 0.04 %, ``gap_not_closed``. spopt did not finish 5000x500 or
+20000x1000 within 300 s.
 
 County case (``--county DIR``): ``site --target health_circle_30min --add 3`` on
 ``generate_county(DIR, seed=0)`` (2,000 km², default 500 m candidate spacing, 60 s limit),

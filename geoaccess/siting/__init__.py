@@ -43,12 +43,15 @@ candidate ``j``; existing ``fixed`` sites are always open and not counted in the
   subgradient with Polyak steps started from the incumbent's costs); Lagrangian
   reduced-cost fixing; the radius MILP with HiGHS on the remaining candidates only when
   it has <= ``_PMED_MILP_PAIRS`` pairs (HiGHS does not finish the root LP of larger ones
-  in a minute: 5000x500, 97k pairs, IPM LP ~60 s), otherwise more subgradient.
-  ``mip_gap`` is the proven gap to the Lagrangian / MILP bound. Measured (bench, p=20):
-  the LP/Lagrangian bound itself is ~2 % below the best known solution at 5000x500, so
-  without branching the reported gap there stays ~2.5 % (status ``gap_not_closed`` when
-  the bound stalls before the time limit; HiGHS on the 97k-pair radius MILP only reaches
-  2.1 % in 90 s, so it is not run); ~0.4 % at 20000x1000.
+  in a minute: 5000x500, 97k pairs, IPM LP ~60 s), otherwise more subgradient and then,
+  up to 1M pairs, Benders decomposition (``siting/benders.py``: closed-form cuts of the
+  radius model, Kelley LP phase re-solved warm, LP-rounding incumbents, the master with
+  the binding cuts as a HiGHS MILP, re-solved with the cuts its solutions violate).
+  ``mip_gap`` is the proven gap to the Lagrangian / MILP / Benders bound. Measured (bench,
+  p=20): at 5000x500 greedy + substitution stopped 2 % above the optimum and the
+  Lagrangian bound 2.5 % below it; Benders' LP rounding finds 4,372,812.8 and the master
+  MILP proves it within 0.1 % (status ``gap_not_closed`` remains for models too large for
+  Benders whose Lagrangian bound stalls before the time limit).
 * **p-center**: binary search on the sorted distinct times; each step asks whether
   ``n_new`` sites can bring every demand point within ``T`` (a set-cover MILP, tried
   first with greedy). Capacitated: each step is a feasibility MILP with

@@ -14,6 +14,7 @@ import scipy.sparse as sp
 
 from ..errors import InputError, check_positive
 from . import lagrangian
+from .benders import _pmed_benders
 from .evaluate import _canonicalise, _drop_redundant, _MedianEval, _rank, _sites_frame, _Val
 from .heuristics import _pmed_greedy, _pmed_swap
 from .lagrangian import _reduced_cost_fix, _topp
@@ -22,6 +23,9 @@ from .problem import (_MedData, SitingProblem, SitingResult, _check_n_new, _chec
 from .solver import _highs_solve, _post_seconds, _rel_gap, report
 
 _PMED_MILP_PAIRS = 40_000  # p-median pairs (after fixing) up to which the radius MILP is run
+# pairs up to which Benders runs after a stalled Lagrangian bound (5000x500: 97k, 20000x1000:
+# 349k; 200000x5000: 3.2M, where the first master LP alone would take the minute)
+_BENDERS_MAX_PAIRS = 1_000_000
 
 
 class _MedianRelaxation:
@@ -151,7 +155,7 @@ def _pmedian_core(D: _MedData, p: int, picks, deadline: float, rg: float, const:
         notes.append(f"radius MILP skipped ({npairs} pairs after fixing > {limit}); "
                      "Lagrangian bound continued")
         lb2, _, _, heur = _pmed_lagrangian(D, p, ub, lam, deadline, tol=max(rg, 1e-9) * (ub + const) / max(ub, 1e-9),
-                                          theta=0.25)
+                                           theta=0.25)
         if heur[1] and heur[0] < ub * (1 + 1e-2) and time.perf_counter() < deadline:
             cand, v = _pmed_swap(D, heur[1], p, deadline)
             if v < ub - 1e-10 * max(1.0, ub):
@@ -159,9 +163,16 @@ def _pmedian_core(D: _MedData, p: int, picks, deadline: float, rg: float, const:
         lb = max(lb, lb2)
         if tol_stop(lb + const, ub + const):
             return best, lb + const, "optimal", notes
+        if npairs <= _BENDERS_MAX_PAIRS and time.perf_counter() < deadline:
+            # the bound stalls ~2 % below the optimum where the penalty makes the instance
+            # covering-like (5000x500): Benders' master MILP branches on it
+            notes.append("Benders decomposition after the Lagrangian bound")
+            best, ub, lb3, status = _pmed_benders(D, p, ~f0, f1, best, ub, deadline, rg, const)
+            lower = max(lb, min(lb3, fixed_bound, ub))
+            return best, lower + const, ("optimal" if tol_stop(lower + const, ub + const) else status), notes
         if time.perf_counter() < deadline:
-            # the subgradient stalled before the time limit: more time would not close the
-            # gap (the LP bound itself is below the incumbent; closing it needs branching)
+            # the subgradient stalled before the time limit and the model is too large for
+            # Benders' master LP within a minute: more time would not close the gap
             notes.append(f"stopped before the time limit: the Lagrangian bound stalled with a proven gap of "
                          f"{100 * (ub - lb) / max(abs(ub + const), 1e-9):.2f} %; the incumbent may be optimal "
                          "but it is not proven (status 'gap_not_closed')")
@@ -214,11 +225,13 @@ def solve_pmedian(problem: SitingProblem, n_new: int, *, unreachable_penalty_min
     lower bound (assignment rows relaxed, a virtual option at the cap per demand point)
     by subgradient; Lagrangian reduced-cost fixing of candidates that cannot be in a
     better solution; then the chained radius MILP on the remaining candidates with
-    HiGHS, warm-started. ``time_limit_s`` bounds the whole call (a share is kept for
-    canonicalising and ranking). ``status``: ``optimal`` (gap within ``mip_rel_gap``),
-    ``time_limit`` (stopped by the time limit), or ``gap_not_closed`` (the model was too
-    large for the radius MILP and the Lagrangian bound stalled before the time limit: the
-    gap in ``mip_gap`` is proven, more time would not close it; a note says so).
+    HiGHS, warm-started, or, when that model is too large, more subgradient and then
+    Benders decomposition of the radius model (``benders.py``). ``time_limit_s`` bounds
+    the whole call (a share is kept for canonicalising and ranking). ``status``:
+    ``optimal`` (gap within ``mip_rel_gap``), ``time_limit`` (stopped by the time limit),
+    or ``gap_not_closed`` (the model was too large for the radius MILP and for Benders,
+    and the Lagrangian bound stalled before the time limit: the gap in ``mip_gap`` is
+    proven, more time would not close it; a note says so).
     ``start_sites``: site ids of a known solution (e.g. the optimum for one site fewer),
     extended greedily to ``n_new`` and used as the incumbent when it beats greedy."""
     problem = _check_problem(problem)

@@ -21,11 +21,11 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 
 from .errors import InputError, check_choice
-from .grids import kept
+from .grids import kdtree_workers, kept
 from .modes import DIRECTIONS
 from .network import MODES, ModeSpeeds, RoadNetwork, boardable, edge_seconds, load_speeds
 from .osmtags import CLOSED, DESTINATION
-from .snapping import SegmentIndex, Snapped, WaterIndex, _check_points, avoid_water, kdtree_workers, road_index
+from .snapping import SegmentIndex, Snapped, WaterIndex, _check_points, avoid_water, road_index
 
 
 

@@ -32,7 +32,8 @@ from .network import RoadNetwork, graph_from_bbox, graph_from_place, load_speeds
 from .roadclasses import check_classes
 from .routing import ModeGraph, Placement, compile_mode, od_matrix, place_points
 from .scenario import Scenario
-from .snapping import Snapped, _check_points, kdtree_workers, query_views
+from .grids import kdtree_workers
+from .snapping import Snapped, _check_points, query_views
 from .results import RunResult, summary_dict
 from .speedlimits import RoadDataWarning
 from .targets import Evaluation, Target, evaluate_ratio, evaluate_target, select_facilities
@@ -225,8 +226,7 @@ class _Engine:
         modes = list(by_key.values())
         if not modes:
             return
-        found = query_views([self.graph(m).snap_index() for m in modes], _check_points(self.demand_xy),
-                            workers=kdtree_workers())
+        found = query_views([self.graph(m).snap_index() for m in modes], _check_points(self.demand_xy), kdtree_workers())
         self._nearest.update(zip(modes, found))
 
     def facilities(self, mode: str) -> Placement:
@@ -260,11 +260,10 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
     :func:`geoaccess.candidates.read_sites`) are put in place before evaluating: the plan's
     run (see :func:`geoaccess.candidates.facilities_with_sites`; ``progress`` says what was added).
     ``check_facilities`` is called with the facilities as read, before any routing (the
-    ``site`` command checks its ``--candidates-from`` kinds there). ``map_extent``, called with
-    the network's CRS (a ``pyproj.CRS``), returns the ``(xmin, ymin, xmax, ymax)`` in metres the
-    map shows: the isochrone bands are computed only there (see ``extent`` of
-    :func:`geoaccess.isochrones.isochrones`; a region's county task passes its county's box);
-    default everywhere the facilities reach. Travel times and every figure are unchanged.
+    ``site`` command checks its ``--candidates-from`` kinds there). ``map_extent(network CRS)``
+    returns the ``(xmin, ymin, xmax, ymax)`` (metres) the map shows: isochrone bands are computed
+    only there (``extent`` of :func:`geoaccess.isochrones.isochrones`; a region's county task
+    passes its county's box); default everywhere. Travel times and every figure are unchanged.
 
     Raises
     ------

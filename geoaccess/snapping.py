@@ -17,7 +17,6 @@ lowest edge index (then nearest that edge's start) wins.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,34 +24,12 @@ import shapely
 from scipy.spatial import cKDTree
 
 from .errors import InputError
-from .grids import kept
+from .grids import kdtree_workers, kept
 
 PIECE_M = 25.0  # longest straight piece in the index, metres (short: a tight certificate in dense towns)
 _K_FIRST, _K_SECOND = 16, 128
 _CHUNK = 32_768  # points projected at a time (bounded temporaries)
 _SPARSE_SHARE = 0.5  # a view over fewer of the pieces than this queries an index of its own edges
-
-#: Environment variable capping the threads of the k-d tree queries (a positive integer);
-#: unset: every core (``workers=-1``). ``geoaccess run-region`` sets it to each county task's budget.
-KDTREE_WORKERS_VAR = "GEOACCESS_KDTREE_WORKERS"
-
-
-def kdtree_workers() -> int:
-    """Threads of the snapping k-d tree queries (scipy's ``workers``): the positive integer in
-    :data:`KDTREE_WORKERS_VAR`, else ``-1`` (every core).
-
-    Raises
-    ------
-    InputError
-        The variable is set but not a positive integer.
-    """
-    value = os.environ.get(KDTREE_WORKERS_VAR, "").strip()
-    if not value:
-        return -1
-    if not value.isdigit() or int(value) < 1:
-        raise InputError(f"environment variable {KDTREE_WORKERS_VAR}={value!r} must be a positive number of threads, "
-                         f"e.g. {KDTREE_WORKERS_VAR}=4; unset it to use every core")
-    return int(value)
 
 
 @dataclass(frozen=True)

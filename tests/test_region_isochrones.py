@@ -109,7 +109,7 @@ def test_the_k_d_tree_queries_take_the_thread_budget(monkeypatch):
     import scipy.spatial
 
     from geoaccess import snapping
-    from geoaccess.snapping import KDTREE_WORKERS_VAR, kdtree_workers
+    from geoaccess.grids import KDTREE_WORKERS_VAR, kdtree_workers
 
     seen: list[int] = []
     real = scipy.spatial.cKDTree.query
@@ -137,7 +137,7 @@ def test_the_k_d_tree_queries_take_the_thread_budget(monkeypatch):
 
 def test_the_local_cluster_gives_its_workers_the_budget(monkeypatch):
     from geoaccess.region import run as region_run
-    from geoaccess.snapping import KDTREE_WORKERS_VAR
+    from geoaccess.grids import KDTREE_WORKERS_VAR
 
     got = {}
 

@@ -23,7 +23,7 @@ import shapely
 from ..errors import InputError
 from ..io import write_json
 from ..outputset import safe_folder_name
-from ..snapping import KDTREE_WORKERS_VAR
+from ..grids import KDTREE_WORKERS_VAR
 from .config import DONE, load_region, read_units
 from .partition import fingerprint, partition, run_county
 from .outputs import county_rows, write_map, write_report, write_tables
@@ -159,7 +159,7 @@ def run_region(region_path: str | Path, out: str | Path | None = None, *, worker
         Threads per county task on the LocalCluster: the size of the BLAS/OpenMP, numexpr
         and GDAL thread pools (:data:`THREAD_VARS`, set in each worker process); default
         :func:`task_threads` (``max(1, cores // workers)``); snapping's k-d tree queries get
-        the same budget (:data:`geoaccess.snapping.KDTREE_WORKERS_VAR`). Workers of an existing
+        the same budget (:data:`geoaccess.grids.KDTREE_WORKERS_VAR`). Workers of an existing
         cluster (``scheduler``) keep what they were started with.
     scheduler : str, optional
         Address of an existing Dask scheduler (``tcp://host:8786``); its workers must see

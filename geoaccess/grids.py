@@ -1,10 +1,11 @@
 """Grid helpers of the raster isochrones and the gap areas: least value per cell, the time
 from the nearest marked cell (``scipy.ndimage.distance_transform_edt`` with indices),
-regions to polygons in bulk, and a per-network cache."""
+regions to polygons in bulk, a per-network cache, and the thread budget of the k-d tree queries."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import weakref
 from itertools import chain
 from typing import Any, Callable
@@ -12,10 +13,35 @@ from typing import Any, Callable
 import numpy as np
 import shapely
 
-__all__ = ["cell_min", "half_spacing", "kept", "median_spacing", "nearest_seed_time", "nearest_seeds", "paint_nearest",
-           "raster_polygons", "self_touching"]
+from .errors import InputError
+
+__all__ = ["KDTREE_WORKERS_VAR", "cell_min", "half_spacing", "kdtree_workers", "kept", "median_spacing",
+           "nearest_seed_time", "nearest_seeds", "paint_nearest", "raster_polygons", "self_touching"]
 
 _KEPT: dict[tuple, tuple] = {}
+
+#: Environment variable capping the threads of the k-d tree queries (a positive integer);
+#: unset: every core (``workers=-1``). ``geoaccess run-region`` sets it to each county task's budget.
+KDTREE_WORKERS_VAR = "GEOACCESS_KDTREE_WORKERS"
+
+
+def kdtree_workers() -> int:
+    """Threads of the snapping k-d tree queries (scipy's ``workers``): the positive integer in
+    :data:`KDTREE_WORKERS_VAR`, else ``-1`` (every core).
+
+    Raises
+    ------
+    InputError
+        The variable is set but not a positive integer.
+    """
+    value = os.environ.get(KDTREE_WORKERS_VAR, "").strip()
+    if not value:
+        return -1
+    if not value.isdigit() or int(value) < 1:
+        raise InputError(f"environment variable {KDTREE_WORKERS_VAR}={value!r} must be a positive number of threads, "
+                         f"e.g. {KDTREE_WORKERS_VAR}=4; unset it to use every core")
+    return int(value)
+
 
 # median_spacing by the points' bytes: the targets of a run query the same demand points.
 _SPACINGS: dict[bytes, float] = {}

@@ -125,7 +125,8 @@ DOMINATED_TOL_M = 1e-6
 def isochrones(graph: ModeGraph, facilities: Placement, thresholds_min: Sequence[float],
                direction: str = "to_facility", *, buffer_cap_m: float | None = None,
                simplify_m: float | None = None, method: str = "exact", cell_m: float = RASTER_CELL_M,
-               access: str = "any", points: tuple[np.ndarray, np.ndarray] | None = None) -> gpd.GeoDataFrame:
+               access: str = "any", points: tuple[np.ndarray, np.ndarray] | None = None,
+               extent: tuple[float, float, float, float] | None = None) -> gpd.GeoDataFrame:
     """Disjoint travel-time bands around the nearest facility.
 
     Parameters
@@ -164,6 +165,15 @@ def isochrones(graph: ModeGraph, facilities: Placement, thresholds_min: Sequence
         and each point's computed minutes in this mode (``inf`` = unreachable); the cell of a
         point is drawn by the worst time of its points, so no point lies in a band other than
         its own time's.
+    extent
+        ``(xmin, ymin, xmax, ymax)`` in metres of the network CRS (raster only): the bands are
+        needed only there, e.g. on a map of one county of a larger network. The grid is cut to
+        the extent plus a margin of a few caps (and the homes' paint reach), so that every cell
+        inside the extent gets the time it gets on the whole grid: the bands cut to the extent
+        are the same, at a fraction of the cost when the facilities reach far beyond it.
+        Outside the extent, up to the margin, bands are drawn but may stop at the grid's edge.
+        Default None: everywhere the facilities reach. Travel times are computed on the whole
+        network either way.
 
     Returns
     -------
@@ -179,11 +189,13 @@ def isochrones(graph: ModeGraph, facilities: Placement, thresholds_min: Sequence
         simplify_m = check_positive("simplify_m", simplify_m)
     check_choice("method", method, METHODS)
     check_choice("access", access, ACCESS)
+    if extent is not None:
+        extent = _check_extent(extent)
     if method == "raster":
         cell = check_positive("cell_m", cell_m)
-        bands = _raster_bands(graph, facilities, limits, direction, cap, cell, access, points)
-    elif access != "any" or points is not None:
-        raise InputError("access='nearest' and points need method='raster'")
+        bands = _raster_bands(graph, facilities, limits, direction, cap, cell, access, points, extent)
+    elif access != "any" or points is not None or extent is not None:
+        raise InputError("access='nearest', points and extent need method='raster'")
     else:
         reaches = reach_polygons(graph, facilities, limits, direction, buffer_cap_m=cap)
         bands = np.empty(len(limits), dtype=object)
@@ -244,6 +256,17 @@ def _thresholds(thresholds_min: Sequence[float]) -> np.ndarray:
     if len(values) == 0:
         raise InputError("thresholds_min must hold at least one threshold in minutes, e.g. [5, 10, 15]")
     return np.unique([check_positive("thresholds_min (minutes)", value) for value in values])
+
+
+def _check_extent(extent: Sequence[float]) -> tuple[float, float, float, float]:
+    try:
+        box = tuple(float(v) for v in extent)
+    except (TypeError, ValueError):
+        box = ()
+    if len(box) != 4 or not np.all(np.isfinite(box)) or box[0] >= box[2] or box[1] >= box[3]:
+        raise InputError(f"extent must be (xmin, ymin, xmax, ymax) in metres of the network CRS with xmin < xmax "
+                         f"and ymin < ymax, got {extent!r}")
+    return box
 
 
 def _interval_points(geo: _EdgeVertices, iv: dict[str, np.ndarray], extra_f: np.ndarray

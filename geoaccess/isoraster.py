@@ -108,16 +108,30 @@ def raster_times(graph: ModeGraph, facilities: Placement, limit_min: float, dire
 
 def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, direction: str, cap: float,
                     cell: float, access: str = "any", points: tuple[np.ndarray, np.ndarray] | None = None,
-                    bands_s: np.ndarray | None = None) -> tuple[np.ndarray, tuple[float, float, float]]:
+                    bands_s: np.ndarray | None = None, extent: tuple[float, float, float, float] | None = None
+                    ) -> tuple[np.ndarray, tuple[float, float, float]]:
     times = edge_piece_times(graph, facilities, direction, limit_min=limit_s / 60.0)
     geo = _edge_vertices(graph)
+    r = int(np.floor(cap / cell))
+    # "nearest": a margin of twice the cap, so every road nearer than the cap to a cell
+    # that may be reached is on the grid (a nearer unreached road must block it).
+    pad = (r + 1) * (2 if access == "nearest" else 1)
+    box = None
     if access == "nearest":
+        p_xy = None if points is None else np.asarray(points[0], dtype=float).reshape(-1, 2)
         edge, f, xy = _road_samples(graph, geo, cell)
+        if extent is not None:
+            # A cell's time depends on the roads within the cap of it and on the homes painting
+            # it (within their paint window), whose own cells depend on the roads within the cap
+            # of them: with that margin the extent's cells are those of the whole grid.
+            paint = 0 if p_xy is None else int(np.ceil(np.floor(half_spacing(p_xy) / cell) * np.sqrt(2.0)))
+            box = _box_grid(extent, cell, pad + paint + 2)
+            near = _in_grid(xy, box, cell)
+            edge, f, xy = edge[near], f[near], xy[near]
         t = _times_at(times, graph.arrive_edge[edge] if direction == "from_facility" else edge, f)
         t[t > limit_s] = np.inf
         lim_xy = xy[np.isfinite(t)]
         if points is not None:
-            p_xy = np.asarray(points[0], dtype=float).reshape(-1, 2)
             p_s = np.asarray(points[1], dtype=float).reshape(-1) * 60.0
             lim_xy = np.r_[lim_xy, p_xy[p_s <= limit_s]]
     else:
@@ -135,23 +149,25 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
             xy = np.r_[xy, geo.at(times["fac_edge"][fac_ok], times["fac_frac"][fac_ok])]
             t = np.r_[t, times["fac_t"][fac_ok]]
         lim_xy = xy
+        if extent is not None:
+            # A cell's time depends on the seeds within the cap; they must lie in the grid's core.
+            box = _box_grid(extent, cell, 2 * pad + 1)
     if len(lim_xy) == 0:
         return np.full((0, 0), np.inf, dtype=np.float32), (0.0, 0.0, cell)
-    r = int(np.floor(cap / cell))
-    # "nearest": a margin of twice the cap, so every road nearer than the cap to a cell
-    # that may be reached is on the grid (a nearer unreached road must block it).
-    pad = (r + 1) * (2 if access == "nearest" else 1)
-    x0, y_top, nx, ny = _extent(lim_xy, cell, pad)
+    x0, y_top, nx, ny = _clip(_extent(lim_xy, cell, pad), box, cell)
     shared = None
+    if nx <= 0 or ny <= 0:
+        return np.full((0, 0), np.inf, dtype=np.float32), (0.0, 0.0, cell)
     if access == "nearest":
         # Reaching most of the roads' grid: take that grid, whose nearest-road transform the
         # targets on these roads share (cells aligned alike). A reached cell lies within the
         # cap of a reached road or point, or within the paint reach of a point: with that
         # margin round them inside the roads' grid, both grids give the same reached cells.
-        road_extent = kept(graph.network, ("road grid", graph.snap_key(), cell, pad), lambda: _extent(xy, cell, pad))
+        road_extent = kept(graph.network, ("road grid", graph.snap_key(), cell, pad, box),
+                           lambda: _clip(_extent(xy, cell, pad), box, cell))
         rx0, rtop, rnx, rny = road_extent
         margin = max(r, int(np.ceil(half_spacing(p_xy) / cell)) if points is not None else 0) + 1
-        ix0, itop, inx, iny = _extent(lim_xy, cell, margin)
+        ix0, itop, inx, iny = _clip(_extent(lim_xy, cell, margin), box, cell)
         inside = (rx0 <= ix0 and rtop >= itop and rx0 + rnx * cell >= ix0 + inx * cell
                   and rtop - rny * cell <= itop - iny * cell)
         if inside and rnx * rny <= min(SHARED_GRID_MAX_RATIO * nx * ny, RASTER_MAX_CELLS):
@@ -159,8 +175,7 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
             shared = road_extent
     if nx * ny > RASTER_MAX_CELLS:
         raise InputError(f"the raster isochrone grid would hold {nx * ny:,} cells of {cell:g} m; pass a larger cell_m")
-    col = np.floor((xy[:, 0] - x0) / cell).astype(np.int64)
-    row = np.floor((y_top - xy[:, 1]) / cell).astype(np.int64)
+    row, col = _cell_of(xy, x0, y_top, cell)
     on = (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
     seeds = cell_min(row[on] * nx + col[on], t[on].astype(np.float32), ny * nx, np.inf).reshape(ny, nx)
     v = graph.speeds.access_kmh / 3.6
@@ -168,11 +183,10 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
         road = np.zeros(seeds.shape, dtype=bool)
         road[row[on], col[on]] = True
         nearest = None if shared is None else kept(
-            graph.network, ("nearest road", graph.snap_key(), cell, pad, cap), lambda: nearest_seeds(road, cell, cap))
+            graph.network, ("nearest road", graph.snap_key(), cell, pad, cap, box), lambda: nearest_seeds(road, cell, cap))
         out = nearest_seed_time(seeds, road, cell, cap, v, nearest)
         if points is not None and len(p_xy):
-            pc = np.floor((p_xy[:, 0] - x0) / cell).astype(np.int64)
-            pr = np.floor((y_top - p_xy[:, 1]) / cell).astype(np.int64)
+            pr, pc = _cell_of(p_xy, x0, y_top, cell)
             inside = (pc >= 0) & (pc < nx) & (pr >= 0) & (pr < ny)
             at, ps = pr[inside] * nx + pc[inside], p_s[inside].astype(np.float32)
             # Homes whose own band differs from the raster's at their cell paint their whole
@@ -215,6 +229,41 @@ def _extent(xy: np.ndarray, cell: float, pad: int) -> tuple[float, float, int, i
     return x0, y_top, nx, ny
 
 
+def _cell_of(xy: np.ndarray, x0: float, y_top: float, cell: float) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of the cell holding each point (a point on a cell edge goes to the cell
+    east and south of it). Taken from the point's own coordinates, not its offset from the
+    grid's corner, whose rounding would move points on cell edges with the grid's extent."""
+    row = np.floor(-xy[:, 1] / cell).astype(np.int64) + round(y_top / cell)
+    col = np.floor(xy[:, 0] / cell).astype(np.int64) - round(x0 / cell)
+    return row, col
+
+
+def _box_grid(extent: tuple[float, float, float, float], cell: float, margin: int) -> tuple[float, float, int, int]:
+    """``(x0, y_top, nx, ny)`` of the grid of ``cell`` covering ``extent`` (xmin, ymin, xmax,
+    ymax; metres) with ``margin`` cells around, its cell edges on multiples of ``cell``."""
+    i0, j0 = np.floor(extent[0] / cell) - margin, np.floor(extent[1] / cell) - margin
+    i1, j1 = np.ceil(extent[2] / cell) + margin, np.ceil(extent[3] / cell) + margin
+    return float(i0 * cell), float(j1 * cell), int(i1 - i0), int(j1 - j0)
+
+
+def _clip(grid: tuple[float, float, int, int], box: tuple[float, float, int, int] | None, cell: float
+          ) -> tuple[float, float, int, int]:
+    """The part of ``grid`` inside ``box`` (both aligned on multiples of ``cell``, as
+    :func:`_extent` and :func:`_box_grid` make them); ``nx`` or ``ny`` ≤ 0 when they miss."""
+    if box is None:
+        return grid
+    (gi, gj, gnx, gny), (bi, bj, bnx, bny) = ((round(g[0] / cell), round(g[1] / cell), g[2], g[3]) for g in (grid, box))
+    i0, i1 = max(gi, bi), min(gi + gnx, bi + bnx)
+    top, bottom = min(gj, bj), max(gj - gny, bj - bny)
+    return float(i0 * cell), float(top * cell), int(i1 - i0), int(top - bottom)
+
+
+def _in_grid(xy: np.ndarray, grid: tuple[float, float, int, int], cell: float) -> np.ndarray:
+    """Which points ``xy`` fall in a cell of ``grid``."""
+    x0, y_top, nx, ny = grid
+    return (xy[:, 0] >= x0) & (xy[:, 0] < x0 + nx * cell) & (xy[:, 1] <= y_top) & (xy[:, 1] > y_top - ny * cell)
+
+
 def _times_at(times: dict[str, np.ndarray], edge: np.ndarray, f: np.ndarray) -> np.ndarray:
     """Seconds at fractions ``f`` along ``edge``, from the pieces of :func:`edge_piece_times`."""
     order = np.lexsort((times["f0"], times["edge"]))
@@ -244,16 +293,17 @@ def _road_samples(graph: ModeGraph, geo: "_EdgeVertices", cell: float) -> tuple[
 
 
 def _raster_bands(graph: ModeGraph, facilities: Placement, limits: np.ndarray, direction: str, cap: float,
-                  cell: float, access: str = "any", points: tuple[np.ndarray, np.ndarray] | None = None
-                  ) -> np.ndarray:
-    """Band polygons of the raster method: cells classified by their time, polygonised."""
+                  cell: float, access: str = "any", points: tuple[np.ndarray, np.ndarray] | None = None,
+                  extent: tuple[float, float, float, float] | None = None) -> np.ndarray:
+    """Band polygons of the raster method: cells classified by their time, polygonised
+    (with ``extent``, on the cells of the whole grid within a margin of it)."""
     from affine import Affine
 
     bands = np.array([shapely.Polygon() for _ in limits], dtype=object)
     if not facilities.on_network.any():
         return bands
     seconds, (x0, y_top, cell) = _raster_seconds(graph, facilities, limits[-1] * 60.0, direction, cap, cell, access,
-                                                 points, (limits * 60.0).astype(np.float32))
+                                                 points, (limits * 60.0).astype(np.float32), extent)
     if seconds.size == 0:
         return bands
     reached = np.isfinite(seconds)

@@ -21,7 +21,7 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 
 from .errors import InputError, check_choice
-from .grids import kept
+from .grids import kdtree_workers, kept
 from .modes import DIRECTIONS
 from .network import MODES, ModeSpeeds, RoadNetwork, boardable, edge_seconds, load_speeds
 from .osmtags import CLOSED, DESTINATION
@@ -360,14 +360,14 @@ def place_points(graph: ModeGraph, points_xy: np.ndarray, snapped: Snapped | Non
 
         points_xy = _check_points(points_xy)
         if nearest is None:
-            nearest = graph.snap_index().query(points_xy, workers=-1)
+            nearest = graph.snap_index().query(points_xy, workers=kdtree_workers())
         snapped = dry(nearest, points_xy, graph.eligible)
         public = graph.public_index()
         if public is not None:
             # At a gate (as near a public road as the private one) a point is on the public road.
             private = graph.arrive_edge[snapped.edge] != snapped.edge
             if private.any():
-                near = dry(public.query(points_xy[private], workers=-1), points_xy[private], public.eligible)
+                near = dry(public.query(points_xy[private], workers=kdtree_workers()), points_xy[private], public.eligible)
                 use = near.distance_m <= snapped.distance_m[private] + _GATE_TIE_M
                 idx = np.flatnonzero(private)[use]
                 edge, fraction, distance = snapped.edge.copy(), snapped.fraction.copy(), snapped.distance_m.copy()
@@ -375,7 +375,7 @@ def place_points(graph: ModeGraph, points_xy: np.ndarray, snapped: Snapped | Non
                 snapped = Snapped(edge, fraction, distance)
         fragments = graph.fragment_index()
         if fragments is not None:
-            near = dry(fragments.query(points_xy, workers=-1), points_xy, graph.fragment)
+            near = dry(fragments.query(points_xy, workers=kdtree_workers()), points_xy, graph.fragment)
             use = near.distance_m + graph.speeds.fragment_tolerance_m < snapped.distance_m
             snapped = Snapped(np.where(use, near.edge, snapped.edge), np.where(use, near.fraction, snapped.fraction),
                               np.where(use, near.distance_m, snapped.distance_m))

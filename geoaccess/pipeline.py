@@ -32,6 +32,7 @@ from .network import RoadNetwork, graph_from_bbox, graph_from_place, load_speeds
 from .roadclasses import check_classes
 from .routing import ModeGraph, Placement, compile_mode, od_matrix, place_points
 from .scenario import Scenario
+from .grids import kdtree_workers
 from .snapping import Snapped, _check_points, query_views
 from .results import RunResult, summary_dict
 from .speedlimits import RoadDataWarning
@@ -225,7 +226,7 @@ class _Engine:
         modes = list(by_key.values())
         if not modes:
             return
-        found = query_views([self.graph(m).snap_index() for m in modes], _check_points(self.demand_xy), workers=-1)
+        found = query_views([self.graph(m).snap_index() for m in modes], _check_points(self.demand_xy), kdtree_workers())
         self._nearest.update(zip(modes, found))
 
     def facilities(self, mode: str) -> Placement:
@@ -245,7 +246,8 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
                  write: bool = True, lang: str | None = None, self_contained: bool | None = None,
                  basemap: str | None = None, carry: tuple[str, ...] = (),
                  sites: pd.DataFrame | None = None,
-                 check_facilities: Callable[[gpd.GeoDataFrame], Any] | None = None) -> RunResult:
+                 check_facilities: Callable[[gpd.GeoDataFrame], Any] | None = None,
+                 map_extent: Callable[[Any], tuple[float, float, float, float]] | None = None) -> RunResult:
     """Evaluate every target of ``scenario``, find its gaps and isochrones, and (with
     ``write``) write the outputs.
 
@@ -258,7 +260,10 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
     :func:`geoaccess.candidates.read_sites`) are put in place before evaluating: the plan's
     run (see :func:`geoaccess.candidates.facilities_with_sites`; ``progress`` says what was added).
     ``check_facilities`` is called with the facilities as read, before any routing (the
-    ``site`` command checks its ``--candidates-from`` kinds there).
+    ``site`` command checks its ``--candidates-from`` kinds there). ``map_extent(network CRS)``
+    returns the ``(xmin, ymin, xmax, ymax)`` (metres) the map shows: isochrone bands are computed
+    only there (``extent`` of :func:`geoaccess.isochrones.isochrones`; a region's county task
+    passes its county's box); default everywhere. Travel times and every figure are unchanged.
 
     Raises
     ------
@@ -312,12 +317,14 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
                             "unreachable in targets using that mode")
     result = RunResult(scenario, network, facilities, demand, units, evaluations, engine.graphs, warnings=warnings,
                        engine=engine)
+    extent = None if map_extent is None else map_extent(network.crs)
     for e in evaluations:
         if e.target.metric == "per_1000":
             continue
         say(f"gaps and isochrones: {e.target.id}")
         result.gaps[e.target.id] = target_gaps(e.target, demand[~far_demand], facilities, units is not None)
-        result.isochrones[e.target.id] = target_isochrones(e.target, engine, select_facilities(e.target, facilities), demand)
+        result.isochrones[e.target.id] = target_isochrones(e.target, engine, select_facilities(e.target, facilities), demand,
+                                                           extent=extent)
     if out is not None:
         result.files = write_outputs(result, out, lang=lang or scenario.map["lang"], progress=say,
                                      self_contained=self_contained, basemap=basemap, carry=carry)
@@ -374,13 +381,15 @@ def run(scenario: str | Path | Scenario, out_dir: str | Path | None = None, *, w
 
 
 def target_isochrones(target: Target, engine: _Engine, chosen: np.ndarray, demand: gpd.GeoDataFrame | None = None,
-                      simplify_m: float | None = ISOCHRONE_SIMPLIFY_M) -> gpd.GeoDataFrame:
+                      simplify_m: float | None = ISOCHRONE_SIMPLIFY_M,
+                      extent: tuple[float, float, float, float] | None = None) -> gpd.GeoDataFrame:
     """Travel-time bands of a target (at T/3, 2T/3 and T minutes) for the map, in the target's
     urban mode (rural when mostly rural) and direction, the dispatch delay taken off. With the
     run's ``demand`` (``<id>_min``, ``urban``), the cell of a home travelling by that mode shows
     its own time's band (town walkers of a drive map: their times are in the demand layer).
     ``simplify_m`` (metres; default the map's tolerance, so the map draws the bands as they
-    are) is recorded in ``attrs["simplified_m"]``.
+    are) is recorded in ``attrs["simplified_m"]``. ``extent`` (metres, network CRS): draw the
+    bands only there (see :func:`geoaccess.isochrones.isochrones`).
     """
     mode = target.mode_for(engine.urban_share >= 0.5)
     t, delay = target.threshold_min, target.dispatch_delay_min
@@ -390,7 +399,7 @@ def target_isochrones(target: Target, engine: _Engine, chosen: np.ndarray, deman
     bands = isochrones(graph, engine.facilities(mode).subset(chosen), limits, target.direction, method="raster",
                        buffer_cap_m=graph.speeds.access_max_m, simplify_m=simplify_m,
                        access="nearest", points=None if demand is None else (
-                           engine.demand_xy[uses], demand[f"{target.id}_min"].to_numpy()[uses]))
+                           engine.demand_xy[uses], demand[f"{target.id}_min"].to_numpy()[uses]), extent=extent)
     bands[["min_minutes", "max_minutes"]] += delay
     bands["band"] = [f"{lo:g}–{hi:g}" for lo, hi in zip(bands["min_minutes"], bands["max_minutes"])]
     bands["mode"] = mode

@@ -24,7 +24,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from .errors import InputError
-from .grids import kept
+from .grids import kdtree_workers, kept
 
 PIECE_M = 25.0  # longest straight piece in the index, metres (short: a tight certificate in dense towns)
 _K_FIRST, _K_SECOND = 16, 128
@@ -328,7 +328,7 @@ def snap_points(edge_geoms: np.ndarray, points_xy: np.ndarray, eligible: np.ndar
         if not np.any(candidates):
             raise InputError("no road of this travel mode to snap to: the network has no usable edges for it")
         index = SegmentIndex(edge_geoms, eligible)
-    return index.query(points_xy, workers=-1)  # the k-d tree queries use every core
+    return index.query(points_xy, workers=kdtree_workers())
 
 
 class WaterIndex:

@@ -254,6 +254,28 @@ def dump_toml(data: dict[str, Any]) -> str:
 MAP_MARGIN_M = 5_000.0
 
 
+def map_box(outline_lonlat: shapely.Geometry, crs: Any, margin_m: float = MAP_MARGIN_M
+            ) -> tuple[float, float, float, float]:
+    """The box a county's map draws bands in: its outline's bounding box in ``crs`` plus ``margin_m``.
+
+    Parameters
+    ----------
+    outline_lonlat : shapely.Geometry
+        The county's outline, WGS84 lon/lat.
+    crs : pyproj.CRS or str
+        The run's projected CRS (metres).
+    margin_m : float
+        Margin around the outline's bounding box, metres.
+
+    Returns
+    -------
+    tuple of float
+        ``(xmin, ymin, xmax, ymax)`` in metres of ``crs``.
+    """
+    x0, y0, x1, y1 = gpd.GeoSeries([outline_lonlat], crs="EPSG:4326").to_crs(crs).total_bounds
+    return float(x0 - margin_m), float(y0 - margin_m), float(x1 + margin_m), float(y1 + margin_m)
+
+
 def clip_bands(bands: gpd.GeoDataFrame, outline_lonlat: shapely.Geometry,
                margin_m: float = MAP_MARGIN_M) -> gpd.GeoDataFrame:
     """Isochrone bands cut to the county's bounding box plus ``margin_m``, for its map.
@@ -277,8 +299,7 @@ def clip_bands(bands: gpd.GeoDataFrame, outline_lonlat: shapely.Geometry,
     geopandas.GeoDataFrame
         A copy with each band's polygonal parts inside the box (empty polygon where none).
     """
-    x0, y0, x1, y1 = gpd.GeoSeries([outline_lonlat], crs="EPSG:4326").to_crs(bands.crs).total_bounds
-    box = shapely.box(x0 - margin_m, y0 - margin_m, x1 + margin_m, y1 + margin_m)
+    box = shapely.box(*map_box(outline_lonlat, bands.crs, margin_m))
     cut = []
     for geom in shapely.intersection(bands.geometry.to_numpy(), box):
         parts = shapely.get_parts(shapely.get_parts(geom))  # a collection may hold multipolygons
@@ -329,9 +350,11 @@ def run_county(job: dict[str, Any]) -> dict[str, Any]:
     try:
         scenario = load_scenario(Path(job["slice"]) / "scenario.toml")
         out = check_output_dir(job["out"])  # as run_scenario does, before computing
-        result = run_scenario(scenario, write=False)
-        if job.get("outline"):
-            outline = shapely.from_wkb(job["outline"])
+        outline = shapely.from_wkb(job["outline"]) if job.get("outline") else None
+        # The bands are computed only around the county (its map's box); clip_bands makes the exact cut.
+        result = run_scenario(scenario, write=False,
+                              map_extent=None if outline is None else lambda crs: map_box(outline, crs))
+        if outline is not None:
             result.isochrones = {k: clip_bands(v, outline) for k, v in result.isochrones.items()}
         result.files = write_outputs(result, out, lang=job.get("lang") or scenario.map["lang"],
                                      self_contained=job.get("self_contained"), basemap=job.get("basemap"))

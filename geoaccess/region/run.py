@@ -23,6 +23,7 @@ import shapely
 from ..errors import InputError
 from ..io import write_json
 from ..outputset import safe_folder_name
+from ..grids import KDTREE_WORKERS_VAR
 from .config import DONE, load_region, read_units
 from .partition import fingerprint, partition, run_county
 from .outputs import county_rows, write_map, write_report, write_tables
@@ -120,7 +121,7 @@ def _client(workers: int | None, scheduler: str | None, threads: int | None = No
     # libraries' thread pools get the worker's share of the cores, so n workers do not oversubscribe them.
     budget = threads or task_threads(n)
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=logging.ERROR, env={v: str(budget) for v in THREAD_VARS})
+                           silence_logs=logging.ERROR, env={v: str(budget) for v in (*THREAD_VARS, KDTREE_WORKERS_VAR)})
     return Client(cluster), cluster
 
 
@@ -157,9 +158,9 @@ def run_region(region_path: str | Path, out: str | Path | None = None, *, worker
     threads : int, optional
         Threads per county task on the LocalCluster: the size of the BLAS/OpenMP, numexpr
         and GDAL thread pools (:data:`THREAD_VARS`, set in each worker process); default
-        :func:`task_threads` (``max(1, cores // workers)``). Workers of an existing cluster
-        (``scheduler``) keep what they were started with. Snapping's k-d tree queries
-        (scipy, ``workers=-1``) are outside this budget: they use every core.
+        :func:`task_threads` (``max(1, cores // workers)``); snapping's k-d tree queries get
+        the same budget (:data:`geoaccess.grids.KDTREE_WORKERS_VAR`). Workers of an existing
+        cluster (``scheduler``) keep what they were started with.
     scheduler : str, optional
         Address of an existing Dask scheduler (``tcp://host:8786``); its workers must see
         the output folder at the same path (a shared file system).

@@ -412,3 +412,10 @@ def test_worker_peak_memory_is_its_own_not_the_spawning_parents():
     own, inherited = float(out[0]), float(out[1])
     assert inherited > 600  # the trap is real on this kernel
     assert 5 < own < 300    # a bare interpreter importing geoaccess.region, not the parent's 600 MB
+
+
+@pytest.mark.parametrize("kw", [{"workers": 0}, {"threads": 0}, {"threads": -2}, {"workers": 1.5}, {"threads": True}])
+def test_run_region_checks_workers_and_threads_at_the_door(tmp_path, kw):
+    # checked before the region file is read: 0 would otherwise mean "the default" silently
+    with pytest.raises(InputError, match=f"{next(iter(kw))} must be a positive whole number"):
+        run_region(tmp_path / "no-such-region.toml", tmp_path / "out", **kw)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import numbers
 import os
 import threading
 import time
@@ -184,10 +185,14 @@ def run_region(region_path: str | Path, out: str | Path | None = None, *, worker
     ------
     InputError
         Bad region file or inputs, an unknown county id, a foreign output folder, an
-        unreachable scheduler.
+        unreachable scheduler, ``workers`` or ``threads`` not a positive whole number.
     """
     from dask.distributed import as_completed
 
+    for name, value in (("workers", workers), ("threads", threads)):
+        # 0 would otherwise fall back to the default without a word
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+            raise InputError(f"run_region: {name} must be a positive whole number or None (the default), got {value!r}")
     say = say or (lambda msg: None)
     t0 = time.perf_counter()
     region = load_region(region_path)

@@ -13,19 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import dominance
-from .problem import SitingProblem, siting_problem
-
-
-def _first_groups(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Group the rows of a 2-D array by equal content: (group of each row, first row of
-    each group), groups numbered by their first row."""
-    key = np.ascontiguousarray(key)
-    _, first, group = np.unique(key.view(np.dtype((np.void, key.itemsize * key.shape[1]))).ravel(),
-                                return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")
-    renumber = np.empty_like(order)
-    renumber[order] = np.arange(order.size)
-    return renumber[group.reshape(-1)], first[order]
+from .problem import SitingProblem, _first_groups, siting_problem
 
 
 def dominated_candidates(within: np.ndarray) -> np.ndarray:

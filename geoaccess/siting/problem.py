@@ -331,13 +331,20 @@ def _merge_rows(r: np.ndarray, c: np.ndarray, rows: np.ndarray, n_sites: int,
     if extra is not None:
         with np.errstate(over="ignore"):
             keys[:, 0] ^= _mix64(np.asarray(extra, dtype=np.float64).view(np.uint64))
-    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    # renumber groups by their lowest row so numbering follows demand order
+    group, first = _first_groups(keys)  # numbered by their lowest row: numbering follows demand order
+    return group, rows[first]
+
+
+def _first_groups(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group the rows of a 2-D array by equal content: (group of each row, first row of
+    each group), groups numbered by their first row."""
+    key = np.ascontiguousarray(key)
+    _, first, group = np.unique(key.view(np.dtype((np.void, key.itemsize * key.shape[1]))).ravel(),
+                                return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")
-    remap = np.empty_like(order)
-    remap[order] = np.arange(len(order))
-    return remap[inverse], rows[np.sort(first)]
+    renumber = np.empty_like(order)
+    renumber[order] = np.arange(order.size)
+    return renumber[group.reshape(-1)], first[order]
 
 
 def _merged_pairs(r: np.ndarray, c: np.ndarray, rows: np.ndarray, w: np.ndarray, n_demand: int, n_sites: int,

@@ -265,7 +265,7 @@ def _site(args: argparse.Namespace) -> int:
             console.log(escape(message))
 
         check = None  # an unknown --candidates-from kind is said before the minutes of routing
-        if args.candidates_from:
+        if args.candidates_from is not None:
             from functools import partial
 
             from .candidates import check_upgrade_kinds

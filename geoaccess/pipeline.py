@@ -96,9 +96,10 @@ def load_inputs(scenario: Scenario, progress: Progress | None = None) -> Inputs:
     Raises
     ------
     InputError
-        For any unreadable or inconsistent input, naming the file or key and the fix.
+        Any unreadable or inconsistent input (or ``GEOACCESS_KDTREE_WORKERS``), naming the file or key and the fix.
     """
     say = progress or (lambda msg: None)
+    kdtree_workers()  # a bad GEOACCESS_KDTREE_WORKERS is said here, with the inputs, not after loading them
     warnings: list[str] = []
     say("loading road network")
     network = load_network(scenario, warnings)
@@ -123,8 +124,7 @@ def load_inputs(scenario: Scenario, progress: Progress | None = None) -> Inputs:
     if f["crs"].strip().upper() in ("EPSG:4326", "WGS84", "WGS 84", "EPSG:4490", "CGCS2000"):
         warnings += _check_gcj02(network, facilities)
     a = scenario.admin
-    units = (admin_from_file(a["path"], a["name"], a["urban"], a["layer"], a["encoding"], warn_to=warnings)
-             if a["path"] else None)
+    units = admin_from_file(a["path"], a["name"], a["urban"], a["layer"], a["encoding"], warn_to=warnings) if a["path"] else None
     unit, urban = assign_units(demand, units, a["urban_density"], what=f"admin units file {a['path']}",
                                warn_to=warnings)
     demand["unit"], demand["urban"] = unit, urban

@@ -75,9 +75,9 @@ def _request(result: RunResult, target_id: str, n_new: int | None, cover_share: 
 
 def _candidates(result: RunResult, target: Target, candidates: gpd.GeoDataFrame | None,
                 candidates_from: str | Sequence[str] | None, spacing_m: float) -> gpd.GeoDataFrame:
-    if candidates is not None and candidates_from:
+    if candidates is not None and candidates_from is not None:
         raise InputError("give candidates (a file) or candidates_from (kinds to upgrade), not both")
-    if candidates_from:
+    if candidates_from is not None:  # an empty value is refused by upgrade_candidates, not taken as "none"
         cands = upgrade_candidates(result, target, candidates_from)
     elif candidates is not None:
         cands, far = drop_far_candidates(result, target, candidates.to_crs(result.demand.crs).reset_index(drop=True))

@@ -270,3 +270,24 @@ def test_solver_limits_are_checked_at_the_door(tmp_path, capsys, monkeypatch, fl
     assert main(["site", str(scenario), "--target", "health_circle_30min", "--add", "1", flag, value]) == 2
     said = capsys.readouterr()
     assert f"{flag} must be a positive number of" in " ".join((said.out + said.err).split())
+
+
+@pytest.mark.parametrize("value", ["", " ", ","])
+def test_an_empty_candidates_from_is_refused_not_taken_as_road_nodes(tmp_path, capsys, value):
+    # `--candidates-from ""` used to fall back to road-node candidates and exit 0
+    scenario = _scenario(tmp_path)
+    assert main(["site", str(scenario), "--target", "health_circle_30min", "--add", "1",
+                 "--candidates-from", value, "--out", str(tmp_path / "out")]) == 2
+    said = capsys.readouterr()
+    assert "--candidates-from needs one or more facility kinds" in " ".join((said.out + said.err).split())
+    assert not (tmp_path / "out" / "sites.csv").exists()
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_a_bad_kdtree_thread_count_is_named_by_check_and_run_before_routing(tmp_path, capsys, monkeypatch, command):
+    # `check` used to pass it and `run` to fail only after loading the roads
+    monkeypatch.setenv("GEOACCESS_KDTREE_WORKERS", "abc")
+    monkeypatch.setattr("geoaccess.pipeline.load_network", lambda *a, **k: pytest.fail("read the roads before checking"))
+    assert main([command, str(_scenario(tmp_path)), "--out", str(tmp_path / "out")]) == 2
+    said = capsys.readouterr()
+    assert "GEOACCESS_KDTREE_WORKERS='abc' must be a positive number of threads" in " ".join((said.out + said.err).split())

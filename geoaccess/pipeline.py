@@ -18,23 +18,24 @@ import pandas as pd
 
 from .admin import admin_from_file, assign_units, unit_of
 from .candidates import candidate_sites, candidates_from_file, facilities_with_sites  # noqa: F401  (public API, moved)
-from .gaps import target_gaps, write_target_gaps
+from .gaps import target_gaps
 from .demand import population_from_file
 from .errors import InputError
 from .facilities import facilities_from_file, type_warnings
-from .io import VECTOR_SUFFIXES, write_json, write_with
+from .io import VECTOR_SUFFIXES
 from .inputchecks import _check_gcj02, _check_overlap, _drop_far_facilities, _warn_far_demand
 from .isochrones import ISOCHRONE_SIMPLIFY_M, isochrones
-from .outputset import OutputSet, check_output_dir, safe_folder_name
+from .outputset import check_output_dir, safe_folder_name
+from .outputfiles import _write_tables, write_outputs  # noqa: F401  (public API, moved)
+from .gpkgwriter import GpkgWriter, overlap_enabled
 from .proposals import SITING_MODELS, _evaluate_with_sites, _nearest_by_mode, site_target, travels_by  # noqa: F401
-from .proposals import write_sites
 from .network import RoadNetwork, graph_from_bbox, graph_from_place, load_speeds, network_from_file, network_from_graph
 from .roadclasses import check_classes
 from .routing import ModeGraph, Placement, compile_mode, od_matrix, place_points
 from .scenario import Scenario
 from .grids import kdtree_workers
 from .snapping import Snapped, _check_points, query_views
-from .results import RunResult, summary_dict
+from .results import RunResult
 from .speedlimits import RoadDataWarning
 from .targets import Evaluation, Target, evaluate_ratio, evaluate_target, select_facilities
 
@@ -264,16 +265,34 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
     returns the ``(xmin, ymin, xmax, ymax)`` (metres) the map shows: isochrone bands are computed
     only there (``extent`` of :func:`geoaccess.isochrones.isochrones`; a region's county task
     passes its county's box); default everywhere. Travel times and every figure are unchanged.
+    When writing, ``demand_times.gpkg`` is written by a helper process on the second core
+    (:mod:`geoaccess.gpkgwriter`; ``GEOACCESS_OVERLAP=0``: in this process): the same files.
 
     Raises
     ------
     InputError
-        Bad input, or an output folder that cannot be written or holds foreign files.
+        Bad input, an output folder that cannot be written or holds foreign files, or a
+        ``GEOACCESS_OVERLAP`` other than 0 or 1.
     """
     say = progress or (lambda msg: None)
     out = output_dir(scenario, out_dir) if write else None
     if out is not None:
         check_output_dir(out, carry)  # before the minutes of computing, not after
+    # demand_times.gpkg is written by a helper process, started now so its imports overlap the loading
+    writer = GpkgWriter() if out is not None and overlap_enabled() else None
+    try:
+        return _run_scenario(scenario, out, say, lang, self_contained, basemap, carry, sites, check_facilities,
+                             map_extent, writer)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _run_scenario(scenario: Scenario, out: Path | None, say: Progress, lang: str | None, self_contained: bool | None,
+                  basemap: str | None, carry: tuple[str, ...], sites: pd.DataFrame | None,
+                  check_facilities: Callable[[gpd.GeoDataFrame], Any] | None,
+                  map_extent: Callable[[Any], tuple[float, float, float, float]] | None,
+                  writer: GpkgWriter | None) -> RunResult:
     inputs = load_inputs(scenario, say)
     network, facilities, demand, units = inputs.network, inputs.facilities, inputs.demand, inputs.units
     warnings = list(inputs.warnings)
@@ -327,7 +346,7 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
                                                            extent=extent)
     if out is not None:
         result.files = write_outputs(result, out, lang=lang or scenario.map["lang"], progress=say,
-                                     self_contained=self_contained, basemap=basemap, carry=carry)
+                                     self_contained=self_contained, basemap=basemap, carry=carry, writer=writer)
     return result
 
 
@@ -431,70 +450,3 @@ def _evaluate(target: Target, engine: _Engine, facilities: gpd.GeoDataFrame, dem
     demand[f"{target.id}_min"] = minutes
     demand[f"{target.id}_facility"] = np.where(nearest >= 0, ids[np.clip(nearest, 0, None)] if len(ids) else "", "")
     return evaluate_target(target, minutes, pop, urban, unit, unit_names)
-
-
-def write_outputs(result: RunResult, out: Path, lang: str = "zh", progress: Progress | None = None,
-                  self_contained: bool | None = None, basemap: str | None = None,
-                  carry: tuple[str, ...] = ()) -> dict[str, Path]:
-    """Write the run's output set into the folder ``out``, replacing the previous set whole.
-
-    The set (summary.json, units.csv, facilities.csv, demand_times.gpkg, gaps.csv/.geojson,
-    sites.csv and sites_<target>.csv when sited, curve_<target>.csv/.png with a curve, map.html,
-    report.html and the manifest ``geoaccess-run.json``) is written into
-    a staging folder beside ``out`` and swapped in with two renames, so ``out`` holds the old
-    set or the new one at every instant, and files of an earlier run (an old sites.csv) do
-    not survive. ``out`` must hold only files geoaccess wrote; ``carry`` names entries kept.
-
-    Returns
-    -------
-    dict
-        File key → final path under ``out``.
-
-    Raises
-    ------
-    InputError
-        ``out`` cannot be written or holds files geoaccess did not write.
-    """
-    with OutputSet(out, carry) as staged:
-        result.warnings.extend(staged.notes)
-        files = _write_files(result, staged.dir, lang, progress, self_contained, basemap)
-        staged.commit(result.scenario.name)
-    return {key: Path(out) / path.name for key, path in files.items()}  # as the user named the folder
-
-
-def _write_files(result: RunResult, out: Path, lang: str, progress: Progress | None, self_contained: bool | None,
-                 basemap: str | None) -> dict[str, Path]:
-    from .maps import write_map
-    from .report import write_report
-
-    say = progress or (lambda msg: None)
-    files = _write_tables(result, out, lang)
-    say("writing the web map and the report")
-    files["map"] = write_map(result, out / "map.html", lang=lang, self_contained=self_contained, basemap=basemap)
-    files["report"] = write_report(result, out / "report.html", lang=lang, map_path=files["map"])
-    return files
-
-
-def _write_tables(result: RunResult, out: Path, lang: str = "zh") -> dict[str, Path]:
-    """The run's tables (summary, units, facilities, demand times, gaps, sites, curves) into ``out``."""
-    from .curve import write_curves
-    from .tables import facilities_table, units_table, write_csv
-
-    files = {"summary": write_json(out / "summary.json", summary_dict(result))}
-    files["units"] = write_csv(units_table(result), out / "units.csv")
-    files["facilities"] = write_csv(facilities_table(result, lang), out / "facilities.csv")
-    times = result.demand.to_crs("EPSG:4326")
-    names = dict(zip(result.facilities["facility_id"].astype(str), result.facilities["name"].astype(str)))
-    for col in [c for c in times.columns if c.endswith("_min")]:
-        times[col] = times[col].replace(np.inf, np.nan)  # GeoPackage has no inf: NaN = unreachable
-    for col in [c for c in times.columns if c.endswith("_facility")]:  # every facility id beside its name
-        times.insert(times.columns.get_loc(col) + 1, f"{col}_name", times[col].astype(str).map(names))
-    # One Arrow batch and no R-tree (GIS software builds one when asked): a third of the time.
-    files["demand_times"] = write_with(out / "demand_times.gpkg", lambda tmp: times.to_file(
-        tmp, layer="demand_times", driver="GPKG", use_arrow=True, layer_options={"SPATIAL_INDEX": "NO"}))
-    if result.gaps:
-        files["gaps"], files["gaps_geojson"] = write_target_gaps(result.gaps, out)
-    if result.sites:
-        files.update(write_sites(result.sites, out))
-    files.update(write_curves(result, out, lang))
-    return files

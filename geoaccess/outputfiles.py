@@ -1,0 +1,144 @@
+"""A run's output set written: tables, demand times, map and report, swapped in as one set.
+
+:func:`write_outputs` is what ``geoaccess run``, ``site`` and a region's county tasks end
+with. ``demand_times.gpkg`` (200k points on a county, the largest file) can be written by a
+helper process (:class:`geoaccess.gpkgwriter.GpkgWriter`) while the map and the report are
+made here: the same file, written on the second core.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from .gaps import write_target_gaps
+from .gpkgwriter import GpkgWriter, write_layer
+from .io import write_json
+from .outputset import OutputSet
+from .proposals import write_sites
+from .results import RunResult, summary_dict
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+Progress = Callable[[str], None]
+DEMAND_LAYER = {"layer": "demand_times", "driver": "GPKG", "use_arrow": True,
+                "layer_options": {"SPATIAL_INDEX": "NO"}}  # one Arrow batch, no R-tree (GIS software builds one)
+
+
+def write_outputs(result: RunResult, out: Path, lang: str = "zh", progress: Progress | None = None,
+                  self_contained: bool | None = None, basemap: str | None = None,
+                  carry: tuple[str, ...] = (), writer: GpkgWriter | None = None) -> dict[str, Path]:
+    """Write the run's output set into the folder ``out``, replacing the previous set whole.
+
+    The set (summary.json, units.csv, facilities.csv, demand_times.gpkg, gaps.csv/.geojson,
+    sites.csv and sites_<target>.csv when sited, curve_<target>.csv/.png with a curve, map.html,
+    report.html and the manifest ``geoaccess-run.json``) is written into
+    a staging folder beside ``out`` and swapped in with two renames, so ``out`` holds the old
+    set or the new one at every instant, and files of an earlier run (an old sites.csv) do
+    not survive. ``out`` must hold only files geoaccess wrote; ``carry`` names entries kept.
+    With ``writer`` (a helper process), ``demand_times.gpkg`` is written there while the map
+    and the report are made here; the set is swapped in when both are done.
+
+    Returns
+    -------
+    dict
+        File key → final path under ``out``.
+
+    Raises
+    ------
+    InputError
+        ``out`` cannot be written or holds files geoaccess did not write.
+    """
+    with OutputSet(out, carry) as staged:
+        result.warnings.extend(staged.notes)
+        files = _write_files(result, staged.dir, lang, progress, self_contained, basemap, writer)
+        staged.commit(result.scenario.name)
+    return {key: Path(out) / path.name for key, path in files.items()}  # as the user named the folder
+
+
+def _write_files(result: RunResult, out: Path, lang: str, progress: Progress | None, self_contained: bool | None,
+                 basemap: str | None, writer: GpkgWriter | None = None) -> dict[str, Path]:
+    from .maps import write_map
+    from .report import write_report
+
+    say = progress or (lambda msg: None)
+    files, finish = _write_tables(result, out, lang, writer)
+    say("writing the web map and the report")
+    files["map"] = write_map(result, out / "map.html", lang=lang, self_contained=self_contained, basemap=basemap)
+    files["report"] = write_report(result, out / "report.html", lang=lang, map_path=files["map"])
+    finish()
+    return files
+
+
+def _write_tables(result: RunResult, out: Path, lang: str = "zh",
+                  writer: GpkgWriter | None = None) -> tuple[dict[str, Path], Callable[[], None]]:
+    """The run's tables (summary, units, facilities, demand times, gaps, sites, curves) into ``out``.
+
+    Returns the files and a call that returns once ``demand_times.gpkg`` is in place (at
+    once without ``writer``; with it, when the helper process has written it).
+    """
+    from .curve import write_curves
+    from .tables import facilities_table, units_table, write_csv
+
+    files = {"summary": write_json(out / "summary.json", summary_dict(result))}
+    files["units"] = write_csv(units_table(result), out / "units.csv")
+    files["facilities"] = write_csv(facilities_table(result, lang), out / "facilities.csv")
+    files["demand_times"] = out / "demand_times.gpkg"
+    finish = _write_demand_times(demand_times(result), files["demand_times"], writer)
+    if result.gaps:
+        files["gaps"], files["gaps_geojson"] = write_target_gaps(result.gaps, out)
+    if result.sites:
+        files.update(write_sites(result.sites, out))
+    files.update(write_curves(result, out, lang))
+    return files, finish
+
+
+def demand_times(result: RunResult) -> "gpd.GeoDataFrame":
+    """The layer of ``demand_times.gpkg``: every demand point in lon/lat (EPSG:4326) with its
+    columns, minutes per target (NaN = unreachable: GeoPackage has no inf) and, beside every
+    nearest facility's id, its name."""
+    import geopandas as gpd
+    import shapely
+    from pyproj import Transformer
+
+    demand = result.demand
+    geom = demand.geometry.name
+    # Coordinates through pyproj as GeoDataFrame.to_crs does (same call, same numbers), without
+    # copying 200k point objects first.
+    xy = shapely.get_coordinates(demand.geometry.to_numpy())
+    lon, lat = Transformer.from_crs(demand.crs, "EPSG:4326", always_xy=True).transform(xy[:, 0], xy[:, 1])
+    times = demand.copy()
+    times[geom] = gpd.GeoSeries(shapely.points(lon, lat), crs="EPSG:4326", index=demand.index)
+    names = dict(zip(result.facilities["facility_id"].astype(str), result.facilities["name"].astype(str)))
+    for col in [c for c in times.columns if c.endswith("_min")]:
+        times[col] = times[col].replace(np.inf, np.nan)
+    for col in [c for c in times.columns if c.endswith("_facility")]:  # every facility id beside its name
+        times.insert(times.columns.get_loc(col) + 1, f"{col}_name", times[col].astype(str).map(names))
+    return times
+
+
+def _write_demand_times(times: "gpd.GeoDataFrame", path: Path, writer: GpkgWriter | None) -> Callable[[], None]:
+    # Written under a temporary name and renamed when complete, as io.write_with does.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)  # the GPKG driver refuses to overwrite an existing (empty) file
+    if writer is None:
+        try:
+            write_layer(times, tmp, DEMAND_LAYER)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return lambda: None
+    job = writer.submit(times, tmp, DEMAND_LAYER)
+
+    def finish() -> None:
+        job.wait()
+        os.replace(tmp, path)
+
+    return finish

@@ -2,8 +2,8 @@
 
 :func:`write_outputs` is what ``geoaccess run``, ``site`` and a region's county tasks end
 with. ``demand_times.gpkg`` (200k points on a county, the largest file) can be written by a
-helper process (:class:`geoaccess.gpkgwriter.GpkgWriter`) while the map and the report are
-made here: the same file, written on the second core.
+helper process (:class:`geoaccess.helperproc.Helper`) while the map and the report are
+made here: the same call, so the same file, on the second core.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from .gaps import write_target_gaps
-from .gpkgwriter import GpkgWriter, write_layer
+from .helperproc import Helper, submit
 from .io import write_json
 from .outputset import OutputSet
 from .proposals import write_sites
@@ -26,13 +26,11 @@ if TYPE_CHECKING:
     import geopandas as gpd
 
 Progress = Callable[[str], None]
-DEMAND_LAYER = {"layer": "demand_times", "driver": "GPKG", "use_arrow": True,
-                "layer_options": {"SPATIAL_INDEX": "NO"}}  # one Arrow batch, no R-tree (GIS software builds one)
 
 
 def write_outputs(result: RunResult, out: Path, lang: str = "zh", progress: Progress | None = None,
                   self_contained: bool | None = None, basemap: str | None = None,
-                  carry: tuple[str, ...] = (), writer: GpkgWriter | None = None) -> dict[str, Path]:
+                  carry: tuple[str, ...] = (), helper: Helper | None = None) -> dict[str, Path]:
     """Write the run's output set into the folder ``out``, replacing the previous set whole.
 
     The set (summary.json, units.csv, facilities.csv, demand_times.gpkg, gaps.csv/.geojson,
@@ -41,7 +39,7 @@ def write_outputs(result: RunResult, out: Path, lang: str = "zh", progress: Prog
     a staging folder beside ``out`` and swapped in with two renames, so ``out`` holds the old
     set or the new one at every instant, and files of an earlier run (an old sites.csv) do
     not survive. ``out`` must hold only files geoaccess wrote; ``carry`` names entries kept.
-    With ``writer`` (a helper process), ``demand_times.gpkg`` is written there while the map
+    With ``helper`` (a helper process), ``demand_times.gpkg`` is written there while the map
     and the report are made here; the set is swapped in when both are done.
 
     Returns
@@ -56,18 +54,18 @@ def write_outputs(result: RunResult, out: Path, lang: str = "zh", progress: Prog
     """
     with OutputSet(out, carry) as staged:
         result.warnings.extend(staged.notes)
-        files = _write_files(result, staged.dir, lang, progress, self_contained, basemap, writer)
+        files = _write_files(result, staged.dir, lang, progress, self_contained, basemap, helper)
         staged.commit(result.scenario.name)
     return {key: Path(out) / path.name for key, path in files.items()}  # as the user named the folder
 
 
 def _write_files(result: RunResult, out: Path, lang: str, progress: Progress | None, self_contained: bool | None,
-                 basemap: str | None, writer: GpkgWriter | None = None) -> dict[str, Path]:
+                 basemap: str | None, helper: Helper | None = None) -> dict[str, Path]:
     from .maps import write_map
     from .report import write_report
 
     say = progress or (lambda msg: None)
-    files, finish = _write_tables(result, out, lang, writer)
+    files, finish = _write_tables(result, out, lang, helper)
     say("writing the web map and the report")
     files["map"] = write_map(result, out / "map.html", lang=lang, self_contained=self_contained, basemap=basemap)
     files["report"] = write_report(result, out / "report.html", lang=lang, map_path=files["map"])
@@ -76,11 +74,11 @@ def _write_files(result: RunResult, out: Path, lang: str, progress: Progress | N
 
 
 def _write_tables(result: RunResult, out: Path, lang: str = "zh",
-                  writer: GpkgWriter | None = None) -> tuple[dict[str, Path], Callable[[], None]]:
+                  helper: Helper | None = None) -> tuple[dict[str, Path], Callable[[], None]]:
     """The run's tables (summary, units, facilities, demand times, gaps, sites, curves) into ``out``.
 
     Returns the files and a call that returns once ``demand_times.gpkg`` is in place (at
-    once without ``writer``; with it, when the helper process has written it).
+    once without ``helper``; with it, when the helper process has written it).
     """
     from .curve import write_curves
     from .tables import facilities_table, units_table, write_csv
@@ -89,7 +87,7 @@ def _write_tables(result: RunResult, out: Path, lang: str = "zh",
     files["units"] = write_csv(units_table(result), out / "units.csv")
     files["facilities"] = write_csv(facilities_table(result, lang), out / "facilities.csv")
     files["demand_times"] = out / "demand_times.gpkg"
-    finish = _write_demand_times(demand_times(result), files["demand_times"], writer)
+    finish = _write_demand_times(demand_times(result), files["demand_times"], helper)
     if result.gaps:
         files["gaps"], files["gaps_geojson"] = write_target_gaps(result.gaps, out)
     if result.sites:
@@ -122,23 +120,26 @@ def demand_times(result: RunResult) -> "gpd.GeoDataFrame":
     return times
 
 
-def _write_demand_times(times: "gpd.GeoDataFrame", path: Path, writer: GpkgWriter | None) -> Callable[[], None]:
-    # Written under a temporary name and renamed when complete, as io.write_with does.
+def _write_demand_times(times: "gpd.GeoDataFrame", path: Path, helper: Helper | None) -> Callable[[], None]:
+    import geopandas as gpd
+
+    # Under a temporary name, renamed when complete (as io.write_with does).
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     os.unlink(tmp)  # the GPKG driver refuses to overwrite an existing (empty) file
-    if writer is None:
+    # One Arrow batch and no R-tree (GIS software builds one when asked).
+    job = submit(helper, gpd.GeoDataFrame.to_file, times, tmp, layer="demand_times", driver="GPKG", use_arrow=True,
+                 layer_options={"SPATIAL_INDEX": "NO"})
+
+    def finish() -> None:
         try:
-            write_layer(times, tmp, DEMAND_LAYER)
+            job.result()
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    if helper is None:
+        finish()  # written now, in order, as before
         return lambda: None
-    job = writer.submit(times, tmp, DEMAND_LAYER)
-
-    def finish() -> None:
-        job.wait()
-        os.replace(tmp, path)
-
     return finish

@@ -27,7 +27,7 @@ from .inputchecks import _check_gcj02, _check_overlap, _drop_far_facilities, _wa
 from .isochrones import ISOCHRONE_SIMPLIFY_M, isochrones
 from .outputset import check_output_dir, safe_folder_name
 from .outputfiles import _write_tables, write_outputs  # noqa: F401  (public API, moved)
-from .gpkgwriter import GpkgWriter, overlap_enabled
+from .helperproc import Helper, each, overlap_enabled, submit
 from .proposals import SITING_MODELS, _evaluate_with_sites, _nearest_by_mode, site_target, travels_by  # noqa: F401
 from .network import RoadNetwork, graph_from_bbox, graph_from_place, load_speeds, network_from_file, network_from_graph
 from .roadclasses import check_classes
@@ -278,21 +278,22 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
     out = output_dir(scenario, out_dir) if write else None
     if out is not None:
         check_output_dir(out, carry)  # before the minutes of computing, not after
-    # demand_times.gpkg is written by a helper process, started now so its imports overlap the loading
-    writer = GpkgWriter() if out is not None and overlap_enabled() else None
+    # A helper process clusters the gaps and writes demand_times.gpkg on the second core; started
+    # now, its imports overlap the loading.
+    helper = Helper(preload=("geopandas", "geoaccess.gaps")) if out is not None and overlap_enabled() else None
     try:
         return _run_scenario(scenario, out, say, lang, self_contained, basemap, carry, sites, check_facilities,
-                             map_extent, writer)
+                             map_extent, helper)
     finally:
-        if writer is not None:
-            writer.close()
+        if helper is not None:
+            helper.close()
 
 
 def _run_scenario(scenario: Scenario, out: Path | None, say: Progress, lang: str | None, self_contained: bool | None,
                   basemap: str | None, carry: tuple[str, ...], sites: pd.DataFrame | None,
                   check_facilities: Callable[[gpd.GeoDataFrame], Any] | None,
                   map_extent: Callable[[Any], tuple[float, float, float, float]] | None,
-                  writer: GpkgWriter | None) -> RunResult:
+                  helper: Helper | None) -> RunResult:
     inputs = load_inputs(scenario, say)
     network, facilities, demand, units = inputs.network, inputs.facilities, inputs.demand, inputs.units
     warnings = list(inputs.warnings)
@@ -337,17 +338,29 @@ def _run_scenario(scenario: Scenario, out: Path | None, say: Progress, lang: str
     result = RunResult(scenario, network, facilities, demand, units, evaluations, engine.graphs, warnings=warnings,
                        engine=engine)
     extent = None if map_extent is None else map_extent(network.crs)
-    for e in evaluations:
-        if e.target.metric == "per_1000":
-            continue
-        say(f"gaps and isochrones: {e.target.id}")
-        result.gaps[e.target.id] = target_gaps(e.target, demand[~far_demand], facilities, units is not None)
-        result.isochrones[e.target.id] = target_isochrones(e.target, engine, select_facilities(e.target, facilities), demand,
-                                                           extent=extent)
+    timed = [e.target for e in evaluations if e.target.metric != "per_1000"]
+    gaps = submit(helper, each, target_gaps, timed, demand[~far_demand], facilities, units is not None)
+    for k, target in enumerate(timed):
+        say(f"gaps and isochrones: {target.id}")
+        try:
+            result.isochrones[target.id] = target_isochrones(target, engine, select_facilities(target, facilities),
+                                                             demand, extent=extent)
+        except Exception:
+            _raise_gap_error(gaps.result()[:k + 1])  # a gap list before this target's failed first in sequence
+            raise
+    _raise_gap_error(gaps.result())
+    result.gaps.update((target.id, value) for target, (_, value) in zip(timed, gaps.result()))
     if out is not None:
         result.files = write_outputs(result, out, lang=lang or scenario.map["lang"], progress=say,
-                                     self_contained=self_contained, basemap=basemap, carry=carry, writer=writer)
+                                     self_contained=self_contained, basemap=basemap, carry=carry, helper=helper)
     return result
+
+
+def _raise_gap_error(done: list[tuple[bool, Any]]) -> None:
+    """Raise the first error of ``done`` (see :func:`geoaccess.helperproc.each`), if any."""
+    for ok, value in done:
+        if not ok:
+            raise value
 
 
 def run(scenario: str | Path | Scenario, out_dir: str | Path | None = None, *, write: bool = False,

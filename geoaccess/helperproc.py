@@ -106,9 +106,9 @@ class Helper:
     """
 
     def __init__(self, preload: Sequence[str] = ()):
-        root = str(Path(__file__).resolve().parents[1])
-        code = (f"import sys; sys.path.insert(0, {root!r}); from geoaccess.helperproc import _serve; "
-                f"_serve({list(preload)!r})")
+        # This process's module path, so calls name the same modules here and there (this geoaccess first).
+        path = [str(Path(__file__).resolve().parents[1]), *sys.path]
+        code = f"import sys; sys.path[:] = {path!r}; from geoaccess.helperproc import _serve; _serve({list(preload)!r})"
         self._pending: list[Job] = []
         try:
             self.proc: subprocess.Popen | None = subprocess.Popen(

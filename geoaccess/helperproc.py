@@ -110,8 +110,11 @@ class Helper:
         path = [str(Path(__file__).resolve().parents[1]), *sys.path]
         code = f"import sys; sys.path[:] = {path!r}; from geoaccess.helperproc import _serve; _serve({list(preload)!r})"
         self._pending: list[Job] = []
+        self.proc: subprocess.Popen | None = None
+        if not sys.executable:  # an embedding application: no Python to start
+            return
         try:
-            self.proc: subprocess.Popen | None = subprocess.Popen(
+            self.proc = subprocess.Popen(
                 [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         except OSError:
             self.proc = None
@@ -200,18 +203,23 @@ def _serve(preload: Sequence[str]) -> None:
             call = _receive(stdin)
         except EOFError:
             return
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")  # the run's own filters decide when they are shown
-            try:
-                fn, args, kwargs = pickle.loads(call)
-                answer: tuple = (True, fn(*args, **kwargs))
-            except Exception as exc:  # noqa: BLE001  (sent to the run, raised there)
-                answer = (False, exc)
-        found = [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
+        answer, call = _run(call), None  # nothing of the call kept while waiting for the next
+        _send(stdout, answer)
+
+
+def _run(call: bytes) -> bytes:
+    """One call of the helper: its answer, pickled (its arguments are dropped on return)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # the run's own filters decide when they are shown
         try:
-            payload = pickle.dumps((*answer, found), protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:  # noqa: BLE001  (what does not pickle goes as its type and text)
-            error = answer[1] if not answer[0] else exc
-            payload = pickle.dumps((False, RuntimeError(f"{type(error).__name__}: {error}"),
-                                    [(m, UserWarning, f, n) for m, _, f, n in found]))
-        _send(stdout, payload)
+            fn, args, kwargs = pickle.loads(call)
+            answer: tuple = (True, fn(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001  (sent to the run, raised there)
+            answer = (False, exc)
+    found = [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
+    try:
+        return pickle.dumps((*answer, found), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # noqa: BLE001  (what does not pickle goes as its type and text)
+        error = answer[1] if not answer[0] else exc
+        return pickle.dumps((False, RuntimeError(f"{type(error).__name__}: {error}"),
+                             [(m, UserWarning, f, n) for m, _, f, n in found]))

@@ -340,7 +340,9 @@ def _run_scenario(scenario: Scenario, out: Path | None, say: Progress, lang: str
                        engine=engine)
     extent = None if map_extent is None else map_extent(network.crs)
     timed = [e.target for e in evaluations if e.target.metric != "per_1000"]
-    gaps = submit(helper, each, target_gaps, timed, demand[~far_demand], facilities, units is not None)
+    # The gap lists are clustered by the helper process while the isochrones are drawn here.
+    gaps = submit(helper if timed else None, each, target_gaps, timed, demand[~far_demand], facilities,
+                  units is not None)
     for k, target in enumerate(timed):
         say(f"gaps and isochrones: {target.id}")
         try:

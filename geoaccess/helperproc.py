@@ -2,14 +2,15 @@
 
 GDAL holds Python's GIL while it writes (pyogrio), and so does most of what a run does
 after its evaluation (gap clustering, isochrones, the map), so threads cannot overlap
-them. :class:`Helper` starts a second Python process when a run starts (its imports
-overlap the loading); a call sent to it (function and arguments pickled through a pipe)
+them. :class:`Helper` starts a second Python process once a run has read its inputs (its
+imports overlap the snapping and the searches); a call sent to it (function and arguments pickled through a pipe)
 runs there and its result comes back the same way: the same function on the same values,
 so the same result. Calls run one after another in the order they were sent.
 
 ``GEOACCESS_OVERLAP=0`` (:data:`OVERLAP_VAR`) runs every call in the run's own process,
 when it is made; ``1`` or unset: the helper process. If the helper cannot be started or
-dies, the call runs in the run's process (the same result, only later).
+dies, or a call or its value does not pickle, the call runs in the run's process (the same
+result, only later).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import struct
 import subprocess
 import sys
 import threading
+import traceback
 import warnings
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Sequence
@@ -102,20 +104,29 @@ class Helper:
     Parameters
     ----------
     preload : sequence of str
-        Modules the helper imports as it starts (while the run loads its inputs).
+        Modules the helper imports as it starts (while the run is busy with other work).
+    start : bool, default True
+        Start the process now; else at :meth:`start` (calls made before run here).
     """
 
-    def __init__(self, preload: Sequence[str] = ()):
-        # This process's module path, so calls name the same modules here and there (this geoaccess first).
-        path = [str(Path(__file__).resolve().parents[1]), *sys.path]
-        code = f"import sys; sys.path[:] = {path!r}; from geoaccess.helperproc import _serve; _serve({list(preload)!r})"
+    def __init__(self, preload: Sequence[str] = (), start: bool = True):
+        self.preload = tuple(preload)
         self._pending: list[Job] = []
         self.proc: subprocess.Popen | None = None
-        if not sys.executable:  # an embedding application: no Python to start
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Start the helper process (nothing if it runs, or if there is no Python to start)."""
+        if self.proc is not None or not sys.executable:  # no sys.executable: an embedding application
             return
+        # This process's module path, so calls name the same modules here and there (this geoaccess first).
+        path = [str(Path(__file__).resolve().parents[1]), *sys.path]
+        code = (f"import sys; sys.path[:] = {path!r}; from geoaccess.helperproc import _serve; "
+                f"_serve({list(self.preload)!r})")
         try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL)
         except OSError:
             self.proc = None
 
@@ -126,12 +137,17 @@ class Helper:
         self.close()
 
     def submit(self, fn: Callable, *args: Any, **kwargs: Any) -> Job:
-        """Send ``fn(*args, **kwargs)`` to the helper and return at once (``fn`` and the
-        arguments must pickle; ``fn`` by its module and name). Without a helper, run it now."""
+        """Send ``fn(*args, **kwargs)`` to the helper and return at once (``fn`` goes by its
+        module and name). Without a helper, or if the call does not pickle, run it now; a call
+        the helper cannot unpickle, or whose value does not pickle, runs again here (so calls
+        should return a value or write one file, as those of a run do)."""
         if self.proc is None:
             return _here(fn, args, kwargs)
         job = Job(self, (fn, args, kwargs))
-        payload = pickle.dumps(job.call, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            payload = pickle.dumps(job.call, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001  (a value that does not pickle: the call runs here)
+            return _here(fn, args, kwargs)
         # Sent from a thread: the pipe takes 64 KB at a time while the helper may still be busy.
         job.sender = threading.Thread(target=self._send, args=(payload,), daemon=True)
         job.sender.start()
@@ -159,7 +175,8 @@ class Helper:
                 break
             for message, category, filename, lineno in caught:
                 warnings.warn_explicit(message, category, filename, lineno)
-            first.done = (ok, value)
+            # ok None: the helper could not take the call or return its value: it runs here
+            first.done = (ok, value) if ok is not None else _here(*first.call).done
         return job.done
 
     def close(self) -> None:
@@ -209,17 +226,19 @@ def _serve(preload: Sequence[str]) -> None:
 
 def _run(call: bytes) -> bytes:
     """One call of the helper: its answer, pickled (its arguments are dropped on return)."""
+    try:
+        fn, args, kwargs = pickle.loads(call)
+    except Exception:  # noqa: BLE001  (e.g. a module this process cannot import): the run's process calls it
+        return pickle.dumps((None, None, []))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # the run's own filters decide when they are shown
         try:
-            fn, args, kwargs = pickle.loads(call)
             answer: tuple = (True, fn(*args, **kwargs))
         except Exception as exc:  # noqa: BLE001  (sent to the run, raised there)
+            exc.add_note("raised in geoaccess's helper process:\n" + traceback.format_exc())  # not in str(exc)
             answer = (False, exc)
     found = [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
     try:
         return pickle.dumps((*answer, found), protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:  # noqa: BLE001  (what does not pickle goes as its type and text)
-        error = answer[1] if not answer[0] else exc
-        return pickle.dumps((False, RuntimeError(f"{type(error).__name__}: {error}"),
-                             [(m, UserWarning, f, n) for m, _, f, n in found]))
+    except Exception:  # noqa: BLE001  (a value or error that does not pickle: the run's process calls it)
+        return pickle.dumps((None, None, []))

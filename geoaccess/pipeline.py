@@ -265,8 +265,9 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
     returns the ``(xmin, ymin, xmax, ymax)`` (metres) the map shows: isochrone bands are computed
     only there (``extent`` of :func:`geoaccess.isochrones.isochrones`; a region's county task
     passes its county's box); default everywhere. Travel times and every figure are unchanged.
-    When writing, ``demand_times.gpkg`` is written by a helper process on the second core
-    (:mod:`geoaccess.gpkgwriter`; ``GEOACCESS_OVERLAP=0``: in this process): the same files.
+    When writing, a helper process on the second core clusters the gap lists while the
+    isochrones are drawn, and writes ``demand_times.gpkg`` while the map and the report are
+    made (:mod:`geoaccess.helperproc`; ``GEOACCESS_OVERLAP=0``: all in this process): the same files.
 
     Raises
     ------
@@ -278,9 +279,8 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
     out = output_dir(scenario, out_dir) if write else None
     if out is not None:
         check_output_dir(out, carry)  # before the minutes of computing, not after
-    # A helper process clusters the gaps and writes demand_times.gpkg on the second core; started
-    # now, its imports overlap the loading.
-    helper = (Helper(preload=("geopandas", "pyogrio", "rasterio.features", "geoaccess.gaps"))
+    # A helper process clusters the gaps and writes demand_times.gpkg on the second core.
+    helper = (Helper(preload=("geopandas", "pyogrio", "rasterio.features", "geoaccess.gaps"), start=False)
               if out is not None and overlap_enabled() else None)
     try:
         return _run_scenario(scenario, out, say, lang, self_contained, basemap, carry, sites, check_facilities,
@@ -296,6 +296,8 @@ def _run_scenario(scenario: Scenario, out: Path | None, say: Progress, lang: str
                   map_extent: Callable[[Any], tuple[float, float, float, float]] | None,
                   helper: Helper | None) -> RunResult:
     inputs = load_inputs(scenario, say)
+    if helper is not None:  # after the loading (which may use both cores): its imports overlap the snapping
+        helper.start()
     network, facilities, demand, units = inputs.network, inputs.facilities, inputs.demand, inputs.units
     warnings = list(inputs.warnings)
     if check_facilities is not None:

@@ -123,6 +123,7 @@ def test_helper_raises_what_the_call_raises_and_answers_in_order():
         with pytest.raises(InputError) as there:
             failing.result()
         assert type(there.value) is type(here.value) and str(there.value) == str(here.value)
+        assert "raised in geoaccess's helper process" in there.value.__notes__[0]  # its traceback, beside the message
         with pytest.raises(ValueError, match=r"invalid literal for int\(\) with base 10: 'x'"):
             bad_int.result()
         assert helper.submit(math.hypot, 6.0, 8.0).result() == 10.0  # alive after the errors
@@ -147,3 +148,10 @@ def test_a_bad_overlap_setting_stops_run_and_check_naming_the_variable(tmp_path,
     assert main(["check", scenario, "--out", str(tmp_path / "out")]) == 2
     assert "GEOACCESS_OVERLAP='yes' must be 0" in capsys.readouterr().out
     assert not (tmp_path / "out").exists()
+
+
+def test_a_call_that_does_not_pickle_runs_in_this_process():
+    with Helper() as helper:
+        local = helper.submit(lambda: os.getpid())  # a lambda goes by no importable name
+        assert local.result() == os.getpid()
+        assert helper.submit(os.getpid).result() != os.getpid()  # the helper still serves

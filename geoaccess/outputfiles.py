@@ -3,7 +3,8 @@
 :func:`write_outputs` is what ``geoaccess run``, ``site`` and a region's county tasks end
 with. ``demand_times.gpkg`` (200k points on a county, the largest file) can be written by a
 helper process (:class:`geoaccess.helperproc.Helper`) while the map and the report are
-made here: the same call, so the same file, on the second core.
+made here: the same call (:func:`geoaccess.tables.write_demand_times`), so the same file,
+on the second core.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
-
-import numpy as np
+from typing import Callable
 
 from .gaps import write_target_gaps
 from .helperproc import Helper, submit
@@ -21,9 +20,6 @@ from .io import write_json
 from .outputset import OutputSet
 from .proposals import write_sites
 from .results import RunResult, summary_dict
-
-if TYPE_CHECKING:
-    import geopandas as gpd
 
 Progress = Callable[[str], None]
 
@@ -87,7 +83,7 @@ def _write_tables(result: RunResult, out: Path, lang: str = "zh",
     files["units"] = write_csv(units_table(result), out / "units.csv")
     files["facilities"] = write_csv(facilities_table(result, lang), out / "facilities.csv")
     files["demand_times"] = out / "demand_times.gpkg"
-    finish = _write_demand_times(demand_times(result), files["demand_times"], helper)
+    finish = _write_demand_times(result, files["demand_times"], helper)
     if result.gaps:
         files["gaps"], files["gaps_geojson"] = write_target_gaps(result.gaps, out)
     if result.sites:
@@ -96,40 +92,14 @@ def _write_tables(result: RunResult, out: Path, lang: str = "zh",
     return files, finish
 
 
-def demand_times(result: RunResult) -> "gpd.GeoDataFrame":
-    """The layer of ``demand_times.gpkg``: every demand point in lon/lat (EPSG:4326) with its
-    columns, minutes per target (NaN = unreachable: GeoPackage has no inf) and, beside every
-    nearest facility's id, its name."""
-    import geopandas as gpd
-    import shapely
-    from pyproj import Transformer
-
-    demand = result.demand
-    geom = demand.geometry.name
-    # Coordinates through pyproj as GeoDataFrame.to_crs does (same call, same numbers), without
-    # copying 200k point objects first.
-    xy = shapely.get_coordinates(demand.geometry.to_numpy())
-    lon, lat = Transformer.from_crs(demand.crs, "EPSG:4326", always_xy=True).transform(xy[:, 0], xy[:, 1])
-    times = demand.copy()
-    times[geom] = gpd.GeoSeries(shapely.points(lon, lat), crs="EPSG:4326", index=demand.index)
-    names = dict(zip(result.facilities["facility_id"].astype(str), result.facilities["name"].astype(str)))
-    for col in [c for c in times.columns if c.endswith("_min")]:
-        times[col] = times[col].replace(np.inf, np.nan)
-    for col in [c for c in times.columns if c.endswith("_facility")]:  # every facility id beside its name
-        times.insert(times.columns.get_loc(col) + 1, f"{col}_name", times[col].astype(str).map(names))
-    return times
-
-
-def _write_demand_times(times: "gpd.GeoDataFrame", path: Path, helper: Helper | None) -> Callable[[], None]:
-    import geopandas as gpd
+def _write_demand_times(result: RunResult, path: Path, helper: Helper | None) -> Callable[[], None]:
+    from .tables import write_demand_times
 
     # Under a temporary name, renamed when complete (as io.write_with does).
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     os.unlink(tmp)  # the GPKG driver refuses to overwrite an existing (empty) file
-    # One Arrow batch and no R-tree (GIS software builds one when asked).
-    job = submit(helper, gpd.GeoDataFrame.to_file, times, tmp, layer="demand_times", driver="GPKG", use_arrow=True,
-                 layer_options={"SPATIAL_INDEX": "NO"})
+    job = submit(helper, write_demand_times, result.demand, result.facilities[["facility_id", "name"]], tmp)
 
     def finish() -> None:
         try:

@@ -280,7 +280,8 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
     if out is not None:
         check_output_dir(out, carry)  # before the minutes of computing, not after
     # A helper process clusters the gaps and writes demand_times.gpkg on the second core.
-    helper = (Helper(preload=("geopandas", "pyogrio", "rasterio.features", "geoaccess.gaps"), start=False)
+    helper = (Helper(preload=("geopandas", "pyogrio", "rasterio.features", "geoaccess.gaps", "geoaccess.tables"),
+                     start=False)
               if out is not None and overlap_enabled() else None)
     try:
         return _run_scenario(scenario, out, say, lang, self_contained, basemap, carry, sites, check_facilities,

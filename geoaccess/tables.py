@@ -1,4 +1,5 @@
-"""The run's tables as a planner opens them in Excel: ``units.csv`` and ``facilities.csv``.
+"""The run's tables as a planner opens them in Excel: ``units.csv`` and ``facilities.csv``;
+and the demand points with their minutes, ``demand_times.gpkg`` (:func:`write_demand_times`).
 
 Every CSV is UTF-8 with a BOM (Excel and WPS then show Chinese names right) and goes
 through :func:`geoaccess.io.csv_safe`. People have one decimal and minutes two; a
@@ -17,6 +18,8 @@ from .io import csv_safe, write_atomic
 from .targets import select_facilities
 
 if TYPE_CHECKING:
+    import geopandas as gpd
+
     from .results import RunResult
 
 PEOPLE_COLUMNS = ("population_total", "population_covered", "population_unreachable", "pop", "gain", "cumulative")
@@ -81,3 +84,34 @@ def write_csv(table: pd.DataFrame, path: str | Path) -> Path:
     with write_atomic(Path(path), encoding="utf-8-sig") as fh:  # BOM: Excel opens Chinese names right
         csv_safe(table).to_csv(fh, index=False)
     return Path(path)
+
+
+def demand_times(demand: "gpd.GeoDataFrame", facilities: pd.DataFrame) -> "gpd.GeoDataFrame":
+    """The layer of ``demand_times.gpkg``: every demand point in lon/lat (EPSG:4326) with its
+    columns, minutes per target (NaN = unreachable: GeoPackage has no inf) and, beside every
+    nearest facility's id (``<id>_facility``), its name (from ``facilities``' ``facility_id``
+    and ``name``)."""
+    import geopandas as gpd
+    import shapely
+    from pyproj import Transformer
+
+    geom = demand.geometry.name
+    # Coordinates through pyproj as GeoDataFrame.to_crs does (same call, same numbers), without
+    # copying 200k point objects first.
+    xy = shapely.get_coordinates(demand.geometry.to_numpy())
+    lon, lat = Transformer.from_crs(demand.crs, "EPSG:4326", always_xy=True).transform(xy[:, 0], xy[:, 1])
+    times = demand.copy()
+    times[geom] = gpd.GeoSeries(shapely.points(lon, lat), crs="EPSG:4326", index=demand.index)
+    names = dict(zip(facilities["facility_id"].astype(str), facilities["name"].astype(str)))
+    for col in [c for c in times.columns if c.endswith("_min")]:
+        times[col] = times[col].replace(np.inf, np.nan)
+    for col in [c for c in times.columns if c.endswith("_facility")]:  # every facility id beside its name
+        times.insert(times.columns.get_loc(col) + 1, f"{col}_name", times[col].astype(str).map(names))
+    return times
+
+
+def write_demand_times(demand: "gpd.GeoDataFrame", facilities: pd.DataFrame, path: str | Path) -> None:
+    """Write :func:`demand_times` as the layer ``demand_times`` of a new GeoPackage ``path``:
+    one Arrow batch and no R-tree (GIS software builds one when asked)."""
+    demand_times(demand, facilities).to_file(path, layer="demand_times", driver="GPKG", use_arrow=True,
+                                             layer_options={"SPATIAL_INDEX": "NO"})

@@ -57,7 +57,7 @@ def test_overlapped_run_writes_the_same_files_as_the_sequential_run(tmp_path, mo
     seq = _run(tmp_path / "seq", monkeypatch, "0")
     assert sent == []  # nothing went to a helper
     par = _run(tmp_path / "par", monkeypatch, "1")
-    assert sent == ["each", "to_file"]  # the gap lists and demand_times.gpkg, in a live helper process
+    assert sent == ["each", "write_demand_times"]  # the gap lists and demand_times.gpkg, in a live helper process
     for name in TABLES:
         assert (tmp_path / "seq" / name).read_bytes() == (tmp_path / "par" / name).read_bytes(), name
     ids = re.compile(r"_[0-9a-f]{32}")  # folium names its elements at random, on every run

@@ -153,6 +153,23 @@ def test_od_matrix_in_forked_processes_equals_one_process():
     assert one[:, 9].nnz == 0
 
 
+def test_od_matrix_progress_bar_only_on_a_terminal(monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    g = walk(one_way_square())
+    rng = np.random.default_rng(3)
+    dem, src = place_points(g, rng.uniform(0, 1000, size=(20, 2))), place_points(g, rng.uniform(0, 1000, size=(6, 2)))
+    for stream, shown in ((io.StringIO(), False), (Terminal(), True)):
+        monkeypatch.setattr("sys.stderr", stream)
+        od_matrix(g, dem, src, 15.0, batch=2, progress=True)
+        # a log file (not a terminal) gets no bar redraws; a terminal gets the bar
+        assert ("travel-time matrix" in stream.getvalue()) is shown
+
+
 def test_od_keeps_zero_minute_pairs():
     g = walk(line_network())
     pts = np.array([[1000.0, 0.0]])

@@ -94,6 +94,32 @@ def test_roads_file_is_noded_at_shared_vertices_only():
     assert net.n_edges == 5 and net.edges["oneway"].sum() == 2
 
 
+def test_roads_file_edges_are_the_projected_vertices_in_travel_order():
+    # Lon/lat lines: each edge's line is its vertices projected one by one with pyproj (the
+    # analysis CRS given), drawn in the direction of travel; the line tagged oneway=-1 runs
+    # from its last vertex to its first. Edge lengths are geodesic (pyproj Geod).
+    from pyproj import Geod, Transformer
+
+    from geoaccess.network import network_from_lines
+
+    a = [(116.0, 30.0), (116.001, 30.0005), (116.002, 30.0)]
+    b = [(116.001, 29.999), (116.001, 30.0005), (116.0015, 30.002), (116.001, 30.003)]
+    lines = gpd.GeoDataFrame({"highway": ["primary", "residential"], "oneway": ["no", "-1"]},
+                             geometry=[shapely.LineString(a), shapely.LineString(b)], crs="EPSG:4326")
+    net = network_from_lines(lines, crs="EPSG:32650")
+    to_utm = Transformer.from_crs("EPSG:4326", "EPSG:32650", always_xy=True)
+    pieces = {"primary": [a[:2], a[1:]], "residential": [b[1::-1], b[:0:-1]]}  # split at the shared vertex
+    e = net.edges
+    assert len(e) == 4 and e["oneway"].tolist() == [False, False, True, True]
+    for i, want in enumerate(pieces["primary"] + pieces["residential"]):
+        lon, lat = np.array(want).T
+        assert e["highway"][i] == ("primary" if i < 2 else "residential")
+        assert np.array_equal(shapely.get_coordinates(e.geometry[i]), np.column_stack(to_utm.transform(lon, lat)))
+        assert e["length_m"][i] == pytest.approx(Geod(ellps="WGS84").line_length(lon, lat), rel=1e-12)
+        x0, y0 = net.node_xy[e["u"][i]]
+        assert (x0, y0) == tuple(shapely.get_coordinates(e.geometry[i])[0])
+
+
 def test_roads_file_errors():
     with pytest.raises(InputError, match="no CRS"):
         graph_from_lines(gpd.GeoDataFrame(geometry=[shapely.LineString([(0, 0), (1, 1)])]))

@@ -191,3 +191,19 @@ def test_maxspeed_tag_overrides_the_class_speed_for_cars_only():
     walk_s, _ = edge_seconds(net, speeds["walk"])
     assert drive_s[0] == pytest.approx(1000 / (30 * 0.85 / 3.6))  # maxspeed × primary congestion
     assert walk_s[0] == pytest.approx(720.0)
+
+
+def test_roads_geopackage_read_with_arrow_is_the_plain_read(tmp_path):
+    # The Arrow reader (roads GeoPackages) gives the frame the plain GDAL reader gives:
+    # Chinese text, missing text, whole numbers with gaps, decimals.
+    from geoaccess.io import read_vector
+
+    lines = gpd.GeoDataFrame(
+        {"等级": ["县道", None, "乡道"], "oneway": ["是", "否", None], "lanes": [2, None, 1],
+         "maxspeed": [40.5, np.nan, 30.0], "osm_id": [1, 2, 3]},
+        geometry=[shapely.LineString([(116, 30), (116.01, 30)]), shapely.LineString([(116, 30), (116, 30.01)]),
+                  shapely.LineString([(116.01, 30), (116.01, 30.01)])], crs="EPSG:4326")
+    lines.to_file(tmp_path / "roads.gpkg")
+    plain = gpd.read_file(tmp_path / "roads.gpkg")
+    pd.testing.assert_frame_equal(read_vector(tmp_path / "roads.gpkg", use_arrow=True), plain)
+    pd.testing.assert_frame_equal(read_vector(tmp_path / "roads.gpkg"), plain)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from pyproj import CRS, Transformer
 from ._paths import data_path
 from .coords import utm_crs_for
 from .errors import InputError, check_choice, check_positive
+from .grids import kdtree_workers
 from .modes import MODES
 from . import speedlimits
 from .osmtags import ACCESS_NAMES, CLOSED, DESTINATION, OPEN
@@ -223,12 +225,9 @@ def _split_at_nodes(coords: np.ndarray, line_of: np.ndarray, junction: np.ndarra
 
 
 def _geodesic_steps(lonlat: np.ndarray) -> np.ndarray:
-    from pyproj import Geod
-
     if len(lonlat) < 2:
         return np.zeros(0)
-    _, _, step = Geod(ellps="WGS84").inv(lonlat[:-1, 0], lonlat[:-1, 1], lonlat[1:, 0], lonlat[1:, 1])
-    return step
+    return _step_lengths(lonlat[:-1], lonlat[1:], CRS("EPSG:4326"))
 
 
 def _dropped_summary(reasons: np.ndarray, km: np.ndarray) -> dict[str, dict[str, float]]:
@@ -369,13 +368,28 @@ def _lengths_m(geoms: np.ndarray, crs: CRS) -> np.ndarray:
     return np.bincount(which[1:][same], weights=step, minlength=len(geoms))
 
 
+_HALVES_FROM = 50_000  # geodesic steps computed in two threads from this many
+
+
 def _step_lengths(a: np.ndarray, b: np.ndarray, crs: CRS) -> np.ndarray:
     """Distances a → b in metres (``(n, 2)`` each): geodesic (WGS84) for lon/lat, planar otherwise."""
     if not crs.is_geographic:
         return np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1])
     from pyproj import Geod
 
-    return Geod(ellps="WGS84").inv(a[:, 0], a[:, 1], b[:, 0], b[:, 1])[2]
+    geod = Geod(ellps="WGS84")
+
+    def inv(part: slice) -> np.ndarray:
+        return geod.inv(a[part, 0], a[part, 1], b[part, 0], b[part, 1])[2]
+
+    if len(a) < _HALVES_FROM or kdtree_workers() == 1:  # the run's thread budget (run-region sets it)
+        return inv(slice(None))
+    # pyproj lets go of the GIL: two halves on two cores (each step is computed alone: same numbers).
+    half = len(a) // 2
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(inv, slice(None, half))
+        second = inv(slice(half, None))
+        return np.concatenate([first.result(), second])
 
 
 def _auto_crs(xy: np.ndarray, source: CRS) -> CRS:

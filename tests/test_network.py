@@ -207,3 +207,19 @@ def test_roads_geopackage_read_with_arrow_is_the_plain_read(tmp_path):
     plain = gpd.read_file(tmp_path / "roads.gpkg")
     pd.testing.assert_frame_equal(read_vector(tmp_path / "roads.gpkg", use_arrow=True), plain)
     pd.testing.assert_frame_equal(read_vector(tmp_path / "roads.gpkg"), plain)
+
+
+def test_geodesic_steps_in_two_threads_are_pyprojs(monkeypatch):
+    # Above 50,000 steps the geodesic lengths are computed in two halves on two threads;
+    # each equals pyproj's own Geod.inv of the whole, to the bit, and so does the one-thread budget.
+    from pyproj import CRS, Geod
+
+    from geoaccess.roadnet import _step_lengths
+
+    rng = np.random.default_rng(3)
+    a = np.column_stack([rng.uniform(73, 135, 60_001), rng.uniform(18, 53, 60_001)])
+    b = a + rng.normal(0, 0.01, a.shape)
+    want = Geod(ellps="WGS84").inv(a[:, 0], a[:, 1], b[:, 0], b[:, 1])[2]
+    assert np.array_equal(_step_lengths(a, b, CRS("EPSG:4326")), want)
+    monkeypatch.setenv("GEOACCESS_KDTREE_WORKERS", "1")
+    assert np.array_equal(_step_lengths(a, b, CRS("EPSG:4326")), want)

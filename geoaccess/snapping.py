@@ -17,6 +17,8 @@ lowest edge index (then nearest that edge's start) wins.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -199,12 +201,15 @@ class SegmentIndex:
         px = points_xy[:, 0] - self.origin[0]
         py = points_xy[:, 1] - self.origin[1]
         first = [(np.empty(n), np.empty(n, dtype=np.int64), np.empty(n), []) for _ in masks]
-        for s in range(0, n, _CHUNK):
-            sl = slice(s, min(s + _CHUNK, n))
-            for (best, piece, t, todo), (b, p, tt, ok) in zip(first, self._query_k(px[sl], py[sl], _K_FIRST, workers,
-                                                                                   masks)):
+        chunks = [slice(s, min(s + _CHUNK, n)) for s in range(0, n, _CHUNK)]
+        threads = max(1, min(len(chunks), (os.cpu_count() or 1) if workers == -1 else workers))
+        # The chunks on the threads (numpy and the tree let go of the GIL), each query on one: same answers.
+        with ThreadPoolExecutor(threads) as pool:
+            found = list(pool.map(lambda sl: self._query_k(px[sl], py[sl], _K_FIRST, 1, masks), chunks))
+        for sl, per_mask in zip(chunks, found):
+            for (best, piece, t, todo), (b, p, tt, ok) in zip(first, per_mask):
                 best[sl], piece[sl], t[sl] = b, p, tt
-                todo.append(np.flatnonzero(~ok) + s)
+                todo.append(np.flatnonzero(~ok) + sl.start)
         return [self._finish(points_xy, px, py, best, piece, t, np.concatenate(todo) if todo else
                              np.zeros(0, dtype=np.int64), workers, mask)
                 for (best, piece, t, todo), mask in zip(first, masks)]

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
@@ -451,3 +452,17 @@ def test_snapping_chunks_on_threads_answer_as_one_thread_and_brute_force(workers
             assert np.array_equal(getattr(one, field), getattr(many, field)), field
         d, _ = _brute_force_snap(geoms, np.ones(len(geoms), bool) if m is None else m, pts)
         np.testing.assert_allclose(many.distance_m, d.min(axis=1), rtol=1e-12, atol=1e-7)
+
+
+def test_parallel_arcs_reduce_to_the_fastest_sorted_by_tail_and_head():
+    # _dedup against pandas: the least seconds per (tail, head) of the open arcs, in (tail, head) order.
+    from geoaccess.modegraph import _dedup
+
+    rng = np.random.default_rng(7)
+    tails, heads = rng.integers(0, 300, 5000), rng.integers(0, 300, 5000)
+    seconds = rng.uniform(0, 20, 5000).round(1)
+    seconds[rng.random(5000) < 0.1] = np.inf
+    want = (pd.DataFrame({"t": tails, "h": heads, "s": seconds})[np.isfinite(seconds)]
+            .groupby(["t", "h"], sort=True)["s"].min().reset_index())
+    t, h, s = _dedup(tails, heads, seconds)
+    assert np.array_equal(t, want["t"]) and np.array_equal(h, want["h"]) and np.array_equal(s, want["s"])

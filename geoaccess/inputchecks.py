@@ -6,30 +6,11 @@ handled (not refused) is said in a warning.
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
-
 import geopandas as gpd
 import numpy as np
 
 from .errors import InputError
 from .network import RoadNetwork
-from .snapping import SegmentIndex, road_index
-
-#: Facility CRS names under which the GCJ-02 check runs (coordinates declared WGS84 or CGCS2000).
-WGS84_NAMES = ("EPSG:4326", "WGS84", "WGS 84", "EPSG:4490", "CGCS2000")
-
-
-def _road_index_soon(network: RoadNetwork, facilities_crs: str) -> Future[SegmentIndex] | None:
-    """The road index (:func:`geoaccess.snapping.road_index`, kept for snapping) built on a
-    thread while the other inputs are read, when the GCJ-02 check will need it (facilities
-    declared in :data:`WGS84_NAMES`); None otherwise. Its errors surface at ``result()``."""
-    if facilities_crs.strip().upper() not in WGS84_NAMES:
-        return None
-    pool = ThreadPoolExecutor(1)
-    try:
-        return pool.submit(road_index, network)
-    finally:
-        pool.shutdown(wait=False)  # the build goes on; the thread ends with it
 
 
 def _check_overlap(network: RoadNetwork, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame) -> None:
@@ -114,8 +95,7 @@ def _drop_far_facilities(network: RoadNetwork, facilities: gpd.GeoDataFrame, cap
     return facilities[~far].reset_index(drop=True)
 
 
-def _check_gcj02(network: RoadNetwork, facilities: gpd.GeoDataFrame,
-                 roads: Future[SegmentIndex] | None = None) -> list[str]:
+def _check_gcj02(network: RoadNetwork, facilities: gpd.GeoDataFrame) -> list[str]:
     """Warn when facilities declared WGS84 may be GCJ-02 (Amap/Tencent) coordinates.
 
     Amap and Tencent coordinates are GCJ-02, shifted 100–700 m from WGS84 inside China;
@@ -124,10 +104,10 @@ def _check_gcj02(network: RoadNetwork, facilities: gpd.GeoDataFrame,
     coordinates are un-shifted is the fingerprint of GCJ-02, and one that more than
     doubles says they are WGS84. Where roads are everywhere (a dense town centre) or
     there are too few facilities in China, neither happens: the test cannot decide, and
-    the warning says how to check by hand. ``roads``: the road index being built
-    (:func:`_road_index_soon`); default built here.
+    the warning says how to check by hand.
     """
     from .coords import gcj02_to_wgs84, out_of_china
+    from .snapping import road_index
 
     wgs = facilities.to_crs("EPSG:4326")
     lon, lat = wgs.geometry.x.to_numpy(), wgs.geometry.y.to_numpy()
@@ -142,7 +122,7 @@ def _check_gcj02(network: RoadNetwork, facilities: gpd.GeoDataFrame,
                 f"{inside.sum()} facilit{'y lies' if inside.sum() == 1 else 'ies lie'} in China, too few to test. {check}"]
     fixed_lon, fixed_lat = gcj02_to_wgs84(lon[inside], lat[inside])
     fixed = gpd.GeoSeries(gpd.points_from_xy(fixed_lon, fixed_lat), crs="EPSG:4326").to_crs(network.crs)
-    roads = roads.result() if roads is not None else road_index(network)
+    roads = road_index(network)
     given = facilities.to_crs(network.crs)
     as_given = roads.query(np.column_stack([given.geometry.x, given.geometry.y])[inside])
     as_gcj = roads.query(np.column_stack([fixed.x, fixed.y]))

@@ -11,27 +11,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import warnings as _warnings
-from typing import Any
-
 from pyproj import CRS
 
 from .errors import InputError
 from .io import VECTOR_SUFFIXES, check_input_file, read_vector
 from .osm import graph_from_bbox, graph_from_place, network_from_graph, network_from_osm, osmnx_settings
-from .roadclasses import check_classes
 from .roadfiles import graph_from_lines, network_from_lines
 from .roadnet import (MODES, ModeSpeeds, RoadNetwork, boardable, edge_kmh, edge_seconds, load_report, load_speeds,
                       parse_maxspeed, report_lines)
-from .speedlimits import RoadDataWarning
 
 if TYPE_CHECKING:  # networkx loads only where a graph is built
     import networkx as nx
 
 __all__ = ["MODES", "NETWORK_SUFFIXES", "ModeSpeeds", "RoadNetwork", "boardable", "edge_kmh", "edge_seconds",
            "graph_from_bbox", "graph_from_file", "graph_from_lines", "graph_from_place", "load_report", "load_speeds",
-           "network_from_file", "network_from_graph", "network_from_lines", "network_from_osm", "network_from_settings",
-           "osmnx_settings",
+           "network_from_file", "network_from_graph", "network_from_lines", "network_from_osm", "osmnx_settings",
            "parse_maxspeed", "report_lines"]
 
 NETWORK_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.xml", ".xml", ".graphml") + VECTOR_SUFFIXES
@@ -86,46 +80,3 @@ def network_from_file(path: str | Path, crs: str | CRS | None = None, *, class_c
     except Exception as exc:
         raise InputError(f"could not read road network {p.name}: {type(exc).__name__}: {exc}") from None
     return network_from_graph(graph, crs=crs, source=p.name)
-
-
-def network_from_settings(net: dict[str, Any], crs: str | CRS | None = None,
-                          warnings: list[str] | None = None) -> RoadNetwork:
-    """The road network of a scenario's ``[network]`` settings: a local file, or an OSM
-    download by place or bbox.
-
-    Parameters
-    ----------
-    net
-        ``Scenario.network``: ``source`` (a file) or ``place`` / ``bbox``; for roads files the
-        ``class``/``oneway``/``maxspeed`` columns, ``classes``, ``speeds`` and ``design_speed``.
-    crs
-        Projected analysis CRS (``[scenario] crs``); default the UTM zone of the network's centre.
-    warnings
-        What the reading warns about (:class:`~geoaccess.speedlimits.RoadDataWarning`:
-        unmapped classes, unreadable limits) is appended here, for the CLI and summary.json;
-        ``None``: issued as Python warnings.
-
-    Raises
-    ------
-    InputError
-        As :func:`network_from_file`, :func:`graph_from_place` and :func:`graph_from_bbox`.
-    """
-    if net["source"]:
-        options = {}
-        if net["source"].lower().endswith(VECTOR_SUFFIXES):
-            options = {"class_column": net["class"], "oneway_column": net["oneway"],
-                       "maxspeed_column": net["maxspeed"], "classes": check_classes(net["classes"], net["speeds"]),
-                       "design_speed": net["design_speed"]}
-        if warnings is None:
-            return network_from_file(net["source"], crs=crs, **options)
-        with _warnings.catch_warnings(record=True) as caught:
-            _warnings.simplefilter("always", RoadDataWarning)
-            network = network_from_file(net["source"], crs=crs, **options)
-        for w in caught:
-            if issubclass(w.category, RoadDataWarning):
-                warnings.append(str(w.message))
-            else:  # not ours: pass it on as it came
-                _warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        return network
-    graph = graph_from_place(net["place"]) if net["place"] else graph_from_bbox(tuple(net["bbox"]))
-    return network_from_graph(graph, crs=crs)

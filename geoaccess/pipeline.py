@@ -7,6 +7,7 @@ and every target costs one multi-source search per mode it uses.
 
 from __future__ import annotations
 
+import warnings as _warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -21,29 +22,54 @@ from .gaps import target_gaps, write_target_gaps
 from .demand import population_from_file
 from .errors import InputError
 from .facilities import facilities_from_file, type_warnings
-from .io import write_json, write_with
-from .inputchecks import _check_gcj02, _check_overlap, _drop_far_facilities, _road_index_soon, _warn_far_demand
+from .io import VECTOR_SUFFIXES, write_json, write_with
+from .inputchecks import _check_gcj02, _check_overlap, _drop_far_facilities, _warn_far_demand
 from .isochrones import ISOCHRONE_SIMPLIFY_M, isochrones
 from .outputset import OutputSet, check_output_dir, safe_folder_name
 from .proposals import SITING_MODELS, _evaluate_with_sites, _nearest_by_mode, site_target, travels_by  # noqa: F401
 from .proposals import write_sites
-from .network import RoadNetwork, load_speeds, network_from_settings
+from .network import RoadNetwork, graph_from_bbox, graph_from_place, load_speeds, network_from_file, network_from_graph
+from .roadclasses import check_classes
 from .routing import ModeGraph, Placement, compile_mode, od_matrix, place_points
 from .scenario import Scenario
 from .grids import kdtree_workers
 from .snapping import Snapped, _check_points, query_views
 from .results import RunResult, summary_dict
+from .speedlimits import RoadDataWarning
 from .targets import Evaluation, Target, evaluate_ratio, evaluate_target, select_facilities
 
 Progress = Callable[[str], None]
 
 
 def load_network(scenario: Scenario, warnings: list[str] | None = None) -> RoadNetwork:
-    """The scenario's road network: a local file, or an OSM download by place or bbox
-    (:func:`geoaccess.network.network_from_settings` of ``[network]``). What the reading
-    warns about is appended to ``warnings`` when given; otherwise it is issued as a Python warning.
+    """The scenario's road network: a local file, or an OSM download by place or bbox.
+
+    Roads files are read with the ``[network]`` class/oneway/maxspeed columns and
+    ``[network.classes]``. What the reading warns about (:class:`RoadDataWarning`:
+    unmapped classes, unreadable limits) is appended to ``warnings`` when given, for the
+    CLI and summary.json; otherwise it is issued as a Python warning.
     """
-    return network_from_settings(scenario.network, scenario.scenario.get("crs"), warnings)
+    net = scenario.network
+    crs = scenario.scenario.get("crs")
+    if net["source"]:
+        options = {}
+        if net["source"].lower().endswith(VECTOR_SUFFIXES):
+            options = {"class_column": net["class"], "oneway_column": net["oneway"],
+                       "maxspeed_column": net["maxspeed"], "classes": check_classes(net["classes"], net["speeds"]),
+                       "design_speed": net["design_speed"]}
+        if warnings is None:
+            return network_from_file(net["source"], crs=crs, **options)
+        with _warnings.catch_warnings(record=True) as caught:
+            _warnings.simplefilter("always", RoadDataWarning)
+            network = network_from_file(net["source"], crs=crs, **options)
+        for w in caught:
+            if issubclass(w.category, RoadDataWarning):
+                warnings.append(str(w.message))
+            else:  # not ours: pass it on as it came
+                _warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return network
+    graph = graph_from_place(net["place"]) if net["place"] else graph_from_bbox(tuple(net["bbox"]))
+    return network_from_graph(graph, crs=crs)
 
 
 @dataclass
@@ -79,7 +105,6 @@ def load_inputs(scenario: Scenario, progress: Progress | None = None) -> Inputs:
     network = load_network(scenario, warnings)
     say(f"road network: {network.n_nodes:,} nodes, {network.n_edges:,} road segments ({network.crs.to_string()})")
     f = scenario.facilities
-    roads = _road_index_soon(network, f["crs"])  # built on a thread while the other inputs are read
     facilities = facilities_from_file(f["path"], x=f["x"], y=f["y"], type=f["type"], name=f["name"],
                                       capacity=f["capacity"], id=f["id"], crs=f["crs"], sheet=f["sheet"],
                                       layer=f["layer"], encoding=f["encoding"], types=f["types"], code=f["code"],
@@ -96,8 +121,8 @@ def load_inputs(scenario: Scenario, progress: Progress | None = None) -> Inputs:
     cap_m = max(speeds[mode].access_max_m for t in scenario.targets.values() for mode in t.modes)
     far_demand = _warn_far_demand(network, demand, cap_m, Path(p["path"]).name, warnings)
     facilities = _drop_far_facilities(network, facilities, cap_m, Path(f["path"]).name, warnings)
-    if roads is not None:  # facilities declared WGS84 or CGCS2000
-        warnings += _check_gcj02(network, facilities, roads)
+    if f["crs"].strip().upper() in ("EPSG:4326", "WGS84", "WGS 84", "EPSG:4490", "CGCS2000"):
+        warnings += _check_gcj02(network, facilities)
     a = scenario.admin
     units = admin_from_file(a["path"], a["name"], a["urban"], a["layer"], a["encoding"], warn_to=warnings) if a["path"] else None
     unit, urban = assign_units(demand, units, a["urban_density"], what=f"admin units file {a['path']}",

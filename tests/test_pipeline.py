@@ -331,32 +331,3 @@ def test_demo_county_runs_the_synthetic_rural_county(tmp_path):
     circle = summary["targets"][1]
     assert 0 < circle["population_total"] < summary["population_total"]  # rural people only
     assert len(circle["units"]) >= 5 and (tmp_path / "input" / "scenario.toml").exists()
-
-
-def test_the_road_index_built_on_a_thread_during_loading_is_the_one_snapping_keeps(county, tmp_path, monkeypatch):
-    """Facilities declared WGS84: the road index is built on a thread while the other inputs
-    are read, once (snapping reuses it), equal to an index built afresh; its errors surface
-    at the GCJ-02 check as they did; declared GCJ-02, nothing is started."""
-    import geoaccess.snapping as snapping
-    from geoaccess.errors import InputError
-    from geoaccess.inputchecks import _road_index_soon
-    from geoaccess.pipeline import load_inputs
-
-    built = []
-    real = snapping.SegmentIndex
-    monkeypatch.setattr(snapping, "SegmentIndex", lambda *a, **k: built.append(1) or real(*a, **k))
-    inputs = load_inputs(load_scenario(county.scenario_toml))
-    index = snapping.road_index(inputs.network)
-    assert len(built) == 1
-    fresh = real(inputs.network.edges.geometry.to_numpy())
-    for name in ("ax", "ay", "dx", "dy", "piece_edge", "piece_s0", "edge_len"):
-        assert np.array_equal(getattr(index, name), getattr(fresh, name)), name
-    assert np.array_equal(index.tree.data, fresh.tree.data)
-    assert _road_index_soon(inputs.network, "GCJ-02") is None
-
-    class NoRoads:  # a network without edges to snap to
-        edges = gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs="EPSG:32650"))
-
-    soon = _road_index_soon(NoRoads(), " wgs84 ")
-    with pytest.raises(InputError, match="no road of this travel mode to snap to"):
-        soon.result()

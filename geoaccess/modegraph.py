@@ -400,5 +400,5 @@ def _dedup(tails: np.ndarray, heads: np.ndarray, seconds: np.ndarray) -> tuple[n
     key = tails.astype(np.int64) * (int(heads.max()) + 1 if len(heads) else 1) + heads
     order = np.lexsort((seconds, key))
     key, tails, heads, seconds = key[order], tails[order], heads[order], seconds[order]
-    first = np.r_[True, key[1:] != key[:-1]]
+    first = np.r_[len(key) > 0, key[1:] != key[:-1]][: len(key)]  # no arcs open: none kept, no IndexError
     return tails[first], heads[first], seconds[first]

@@ -483,3 +483,6 @@ def test_parallel_arcs_reduce_to_the_fastest_sorted_by_tail_and_head():
             .groupby(["t", "h"], sort=True)["s"].min().reset_index())
     t, h, s = _dedup(tails, heads, seconds)
     assert np.array_equal(t, want["t"]) and np.array_equal(h, want["h"]) and np.array_equal(s, want["s"])
+    # no arc open (every direction closed) and no arc at all: nothing kept, no IndexError
+    for t0, h0 in ((np.array([1, 2]), np.array([2, 1])), (np.zeros(0, np.int64), np.zeros(0, np.int64))):
+        assert [len(a) for a in _dedup(t0, h0, np.full(len(t0), np.inf))] == [0, 0, 0]

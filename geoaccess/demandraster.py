@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 import geopandas as gpd
 import numpy as np
 from pyproj import Transformer
+from scipy.ndimage import maximum_filter
 from scipy.spatial import cKDTree
 
+from .grids import kdtree_workers
 from .maplayers import CLASS_COLOURS, UNREACHABLE_COLOUR, _Display, minutes_class
 
 if TYPE_CHECKING:
@@ -77,10 +79,21 @@ class DemandGrid:
         x1, y0 = x0 + self.width * px, y1 - self.height * px
         cx = x0 + (np.arange(self.width) + 0.5) * px
         cy = y1 - (np.arange(self.height) + 0.5) * px
-        gx, gy = np.meshgrid(cx, cy)
+        reach = 0.75 * cell
+        # Only pixels within a few pixels of a point can have one within reach: the others
+        # (outside the county, a third of the box) would each cost a tree search for nothing.
+        k = int(math.ceil(reach / px)) + 1
+        occupied = np.zeros((self.height, self.width), dtype=np.uint8)
+        occupied[np.clip(((y1 - my) // px).astype(np.int64), 0, self.height - 1),
+                 np.clip(((mx - x0) // px).astype(np.int64), 0, self.width - 1)] = 1
+        ask = np.flatnonzero(maximum_filter(occupied, size=2 * k + 1, mode="constant"))
+        row, col = np.divmod(ask, self.width)
         tree = cKDTree(np.column_stack([mx, my]))
-        dist, idx = tree.query(np.column_stack([gx.ravel(), gy.ravel()]), distance_upper_bound=0.75 * cell)
-        self.index = np.where(np.isfinite(dist), idx, -1).reshape(self.height, self.width)
+        dist, idx = tree.query(np.column_stack([cx[col], cy[row]]), distance_upper_bound=reach,
+                               workers=kdtree_workers())
+        index = np.full(self.height * self.width, -1, dtype=np.int64)
+        index[ask] = np.where(np.isfinite(dist), idx, -1)
+        self.index = index.reshape(self.height, self.width)
         w, s = _unmerc(np.array([x0]), np.array([y0]))
         e, n = _unmerc(np.array([x1]), np.array([y1]))
         self.bounds = [[round(float(s[0]), 7), round(float(w[0]), 7)], [round(float(n[0]), 7), round(float(e[0]), 7)]]

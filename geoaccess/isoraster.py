@@ -175,13 +175,22 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
             shared = road_extent
     if nx * ny > RASTER_MAX_CELLS:
         raise InputError(f"the raster isochrone grid would hold {nx * ny:,} cells of {cell:g} m; pass a larger cell_m")
-    row, col = _cell_of(xy, x0, y_top, cell)
-    on = (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
-    seeds = cell_min(row[on] * nx + col[on], t[on].astype(np.float32), ny * nx, np.inf).reshape(ny, nx)
+
+    def road_cells() -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        row, col = _cell_of(xy, x0, y_top, cell)
+        on = (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
+        flat = row[on] * nx + col[on]
+        road = None
+        if access == "nearest":
+            road = np.zeros((ny, nx), dtype=bool)
+            road.reshape(-1)[flat] = True
+        return flat, on, road
+    # On the shared grid the samples' cells are the same for every target on these roads.
+    flat, on, road = road_cells() if shared is None else kept(
+        graph.network, ("road cells", graph.snap_key(), cell, pad, box, shared), road_cells)
+    seeds = cell_min(flat, t[on].astype(np.float32), ny * nx, np.inf).reshape(ny, nx)
     v = graph.speeds.access_kmh / 3.6
     if access == "nearest":
-        road = np.zeros(seeds.shape, dtype=bool)
-        road[row[on], col[on]] = True
         nearest = None if shared is None else kept(
             graph.network, ("nearest road", graph.snap_key(), cell, pad, cap, box), lambda: nearest_seeds(road, cell, cap))
         out = nearest_seed_time(seeds, road, cell, cap, v, nearest)
@@ -267,8 +276,15 @@ def _in_grid(xy: np.ndarray, grid: tuple[float, float, int, int], cell: float) -
 def _times_at(times: dict[str, np.ndarray], edge: np.ndarray, f: np.ndarray) -> np.ndarray:
     """Seconds at fractions ``f`` along ``edge``, from the pieces of :func:`edge_piece_times`."""
     order = np.lexsort((times["f0"], times["edge"]))
-    key = times["edge"][order] * 2.0 + times["f0"][order]
-    p = order[np.clip(np.searchsorted(key, edge * 2.0 + f, side="right") - 1, 0, len(order) - 1)]
+    # Most edges are one piece from f0 = 0: that piece, by a lookup. The others (split at a
+    # facility) by a search of the pieces' keys, as the lookup gives for the single pieces.
+    count = np.bincount(times["edge"], minlength=int(edge.max(initial=-1)) + 1)
+    p = order[np.minimum(np.cumsum(count) - count, len(order) - 1)[edge]]
+    other = np.flatnonzero((count[edge] != 1) | (times["f0"][p] != 0.0))
+    if len(other):
+        key = times["edge"][order] * 2.0 + times["f0"][order]
+        at = np.searchsorted(key, edge[other] * 2.0 + f[other], side="right") - 1
+        p[other] = order[np.clip(at, 0, len(order) - 1)]
     with np.errstate(invalid="ignore"):
         ta = times["t0"][p] + np.where(f > times["f0"][p], (f - times["f0"][p]) * times["s0"][p], 0.0)
         tb = times["t1"][p] + np.where(f < times["f1"][p], (times["f1"][p] - f) * times["s1"][p], 0.0)

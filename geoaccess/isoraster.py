@@ -74,18 +74,26 @@ class _EdgeVertices:
             frac = np.where(total > 0, cum / total, 0.0)
         frac[end] = np.where(total[end] > 0, 1.0, frac[end])
         self.xy, self.edge_of, self.frac, self.start, self.end = xy, edge_of, frac, start, end
+        self.columns = (np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]))
         self.key = edge_of * 2.0 + frac  # sorted: edges in order, fractions increasing
         self.cum_total = cum[end]  # planar length of each edge
 
     def at(self, edge: np.ndarray, f: np.ndarray) -> np.ndarray:
         """Coordinates of the points at fractions ``f`` along ``edge``."""
         j = np.searchsorted(self.key, edge * 2.0 + f, side="right") - 1
-        j = np.clip(j, self.start[edge], np.maximum(self.end[edge] - 1, self.start[edge]))
-        k = np.minimum(j + 1, self.end[edge])
+        start, end = self.start[edge], self.end[edge]
+        j = np.minimum(np.maximum(j, start), np.maximum(end - 1, start))  # np.clip, without its slower array path
+        k = np.minimum(j + 1, end)
         df = self.frac[k] - self.frac[j]
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.clip(np.where(df > 0, (f - self.frac[j]) / df, 0.0), 0.0, 1.0)
-        return self.xy[j] + t[:, None] * (self.xy[k] - self.xy[j])
+        # Per coordinate from contiguous columns: the same arithmetic as on (n, 2) rows, and
+        # 1-D gathers are several times faster than gathering rows.
+        out = np.empty((len(j), 2))
+        for c, column in enumerate(self.columns):
+            a = column[j]
+            out[:, c] = a + t * (column[k] - a)
+        return out
 
 
 def raster_times(graph: ModeGraph, facilities: Placement, limit_min: float, direction: str = "to_facility", *,

@@ -60,6 +60,9 @@ class DemandGrid:
     A pixel takes the value of the nearest demand point within 0.75 cell sizes, so gridded
     demand (raster cells) renders as its cells and scattered demand (building points) as
     patches; elsewhere the pixel is transparent. One grid serves every target.
+
+    ``index`` (height × width): the demand row each pixel shows (-1: none); ``pixel``: Web
+    Mercator x of the grid's left edge, y of its top edge and the pixel side (metres).
     """
 
     def __init__(self, demand: gpd.GeoDataFrame, display: _Display, max_pixels: int = 4_000_000):
@@ -94,6 +97,7 @@ class DemandGrid:
         index = np.full(self.height * self.width, -1, dtype=np.int64)
         index[ask] = np.where(np.isfinite(dist), idx, -1)
         self.index = index.reshape(self.height, self.width)
+        self.pixel = (x0, y1, px)  # Web Mercator x of the left edge, y of the top edge, pixel side (m)
         w, s = _unmerc(np.array([x0]), np.array([y0]))
         e, n = _unmerc(np.array([x1]), np.array([y1]))
         self.bounds = [[round(float(s[0]), 7), round(float(w[0]), 7)], [round(float(n[0]), 7), round(float(e[0]), 7)]]

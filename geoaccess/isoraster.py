@@ -331,6 +331,15 @@ def _raster_bands(graph: ModeGraph, facilities: Placement, limits: np.ndarray, d
     if seconds.size == 0:
         return bands
     reached = np.isfinite(seconds)
+    rows, cols = np.flatnonzero(reached.any(axis=1)), np.flatnonzero(reached.any(axis=0))
+    if not len(rows):
+        return bands
+    if all(float(v).is_integer() and abs(v) < 2 ** 52 for v in (cell, x0, y_top)):
+        # Polygonise only the reached cells' box (GDAL's time goes with the cells): with whole
+        # metres the corners' coordinates are exact either way, so the polygons are the same.
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        seconds, reached = seconds[box], reached[box]
+        x0, y_top = x0 + cols[0] * cell, y_top - rows[0] * cell
     # t <= T_i: band i, i.e. the number of limits below t (as searchsorted(side="left"), a few
     # times faster on millions of cells; float64 limits, so float32 times compare exactly)
     klass = np.zeros(seconds.shape, dtype=np.int16)

@@ -169,3 +169,26 @@ def test_edge_points_lie_where_shapely_interpolates_them():
     got = geo.at(edge, f)
     want = shapely.get_coordinates(shapely.line_interpolate_point(np.array(lines)[edge], f, normalized=True))
     np.testing.assert_allclose(got, want, atol=1e-9)
+
+
+def test_polygons_of_the_reached_box_equal_those_of_the_whole_grid_in_whole_metres():
+    """What _raster_bands relies on to polygonise only the reached cells' box: with a whole-metre
+    cell and corner, the cropped grid's polygons are the whole grid's, byte for byte."""
+    import shapely
+    from affine import Affine
+
+    from geoaccess.grids import raster_polygons
+
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        values = rng.integers(0, 3, size=(60, 70)).astype(np.int16)
+        mask = np.zeros(values.shape, dtype=bool)
+        r0, c0 = rng.integers(1, 20, 2)
+        mask[r0:r0 + 30, c0:c0 + 35] = rng.random((30, 35)) < 0.85
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        x0, y_top = 547_700.0, 3_723_975.0
+        whole, v1 = raster_polygons(values, mask, Affine(25.0, 0, x0, 0, -25.0, y_top))
+        part, v2 = raster_polygons(values[box], mask[box],
+                                   Affine(25.0, 0, x0 + cols[0] * 25.0, 0, -25.0, y_top - rows[0] * 25.0))
+        assert list(v1) == list(v2) and list(shapely.to_wkb(whole)) == list(shapely.to_wkb(part))

@@ -65,11 +65,16 @@ class DemandGrid:
     Mercator x of the grid's left edge, y of its top edge and the pixel side (metres).
     """
 
-    def __init__(self, demand: gpd.GeoDataFrame, display: _Display, max_pixels: int = 4_000_000):
-        xy = np.column_stack([demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()])
+    def __init__(self, demand: gpd.GeoDataFrame, display: _Display, max_pixels: int = 4_000_000,
+                 lonlat: tuple[np.ndarray, np.ndarray] | None = None):
+        # lonlat: the points' display lon/lat when the caller has them (_Display.points), not again
+        xy = None
+        if lonlat is None:
+            xy = np.column_stack([demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()])
+            to_ll = Transformer.from_crs(demand.crs, "EPSG:4326", always_xy=True)
+            lonlat = display.lonlat(*to_ll.transform(xy[:, 0], xy[:, 1]))
+        lon, lat = lonlat
         self.cell_m = _cell_size(demand, xy)
-        to_ll = Transformer.from_crs(demand.crs, "EPSG:4326", always_xy=True)
-        lon, lat = display.lonlat(*to_ll.transform(xy[:, 0], xy[:, 1]))
         mx, my = _merc(lon, lat)
         scale = 1.0 / math.cos(math.radians(float(np.mean(lat)) if len(lat) else 0.0))  # ground m -> mercator m
         cell = self.cell_m * scale
@@ -109,11 +114,14 @@ class DemandGrid:
         return _png_palette(img, palette)
 
 
-def _cell_size(demand: gpd.GeoDataFrame, xy: np.ndarray) -> float:
-    """Demand cell size in metres: from ``cell_area_m2`` when given, else the median neighbour spacing."""
+def _cell_size(demand: gpd.GeoDataFrame, xy: np.ndarray | None) -> float:
+    """Demand cell size in metres: from ``cell_area_m2`` when given, else the median neighbour
+    spacing (of ``xy``, the points' coordinates; None: taken from ``demand``)."""
     if "cell_area_m2" in demand and demand["cell_area_m2"].notna().any():
         size = math.sqrt(float(np.nanmedian(demand["cell_area_m2"].to_numpy(float))))
-    elif len(xy) > 1:
+    elif len(demand) > 1:
+        if xy is None:
+            xy = np.column_stack([demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()])
         d, _ = cKDTree(xy).query(xy, k=2)
         size = float(np.median(d[:, 1]))
     else:

@@ -61,13 +61,14 @@ class DemandGrid:
     demand (raster cells) renders as its cells and scattered demand (building points) as
     patches; elsewhere the pixel is transparent. One grid serves every target.
 
-    ``index`` (height × width): the demand row each pixel shows (-1: none); ``pixel``: Web
-    Mercator x of the grid's left edge, y of its top edge and the pixel side (metres).
+    ``lonlat``: the points' display longitudes and latitudes (degrees) when the caller has
+    them (:meth:`_Display.points`), else computed here. ``index`` (height × width): the demand
+    row each pixel shows (-1: none); ``pixel``: Web Mercator x of the grid's left edge, y of
+    its top edge and the pixel side (metres).
     """
 
     def __init__(self, demand: gpd.GeoDataFrame, display: _Display, max_pixels: int = 4_000_000,
                  lonlat: tuple[np.ndarray, np.ndarray] | None = None):
-        # lonlat: the points' display lon/lat when the caller has them (_Display.points), not again
         xy = None
         if lonlat is None:
             xy = np.column_stack([demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()])

@@ -390,3 +390,7 @@ def test_demand_grid_queries_only_pixels_near_points_and_equals_querying_every_p
     assert (expected == -1).mean() > 0.5  # most pixels are far from every point
     np.testing.assert_array_equal(grid.index, expected)
     assert len(np.unique(grid.index[grid.index >= 0])) > 0.95 * len(xy)  # (random points may crowd a few out)
+    # the map passes the lon/lat it already has: the same grid
+    given = DemandGrid(demand, _Display(False), lonlat=_Display(False).points(demand))
+    np.testing.assert_array_equal(given.index, grid.index)
+    assert given.pixel == grid.pixel and given.bounds == grid.bounds

@@ -149,10 +149,6 @@ def _render(result: "RunResult", e, lang: str, w: dict, size_in: tuple[float, fl
     _scale_bar(ax, w["km"])
     ax.set_title(target_name(e.target, lang), fontsize=9, loc="left")
     fig.legend(handles=handles, loc="outside right center", fontsize=6.5, frameon=False)
-    # The constrained layout once, then one draw: savefig would lay out in a dry draw and again
-    # in the real one (the second run moves nothing: the same image, tested).
-    fig.get_layout_engine().execute(fig)
-    fig.set_layout_engine("none")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
     return buf.getvalue()

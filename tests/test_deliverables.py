@@ -155,19 +155,6 @@ def test_static_map_draws_the_layers_of_its_target(county):
     assert present("#1a9850") or present("#91cf60")  # demand cells in the first time classes
 
 
-def test_static_map_laid_out_once_is_the_image_savefig_lays_out_itself(county, monkeypatch):
-    """The report's map runs the constrained layout once and draws once; matplotlib's own
-    savefig (layout engine kept: a dry draw, then the real one) gives the same PNG bytes."""
-    from matplotlib.figure import Figure
-
-    tid = "medical_point_15min"
-    once = static_map_png(county, tid, "zh")
-    keep = Figure.set_layout_engine
-    monkeypatch.setattr(Figure, "set_layout_engine",
-                        lambda self, layout=None, **kw: None if layout == "none" else keep(self, layout, **kw))
-    assert static_map_png(county, tid, "zh") == once
-
-
 def test_tables_open_right_in_excel(demo, tmp_path):
     files = write_outputs(demo, tmp_path / "out", lang="zh")
     for name in ("units.csv", "facilities.csv"):

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 import geopandas as gpd
 import numpy as np
 from pyproj import Transformer
+from scipy.ndimage import maximum_filter
 from scipy.spatial import cKDTree
 
+from .grids import kdtree_workers
 from .maplayers import CLASS_COLOURS, UNREACHABLE_COLOUR, _Display, minutes_class
 
 if TYPE_CHECKING:
@@ -58,13 +60,22 @@ class DemandGrid:
     A pixel takes the value of the nearest demand point within 0.75 cell sizes, so gridded
     demand (raster cells) renders as its cells and scattered demand (building points) as
     patches; elsewhere the pixel is transparent. One grid serves every target.
+
+    ``lonlat``: the points' display longitudes and latitudes (degrees) when the caller has
+    them (:meth:`_Display.points`), else computed here. ``index`` (height × width): the demand
+    row each pixel shows (-1: none); ``pixel``: Web Mercator x of the grid's left edge, y of
+    its top edge and the pixel side (metres).
     """
 
-    def __init__(self, demand: gpd.GeoDataFrame, display: _Display, max_pixels: int = 4_000_000):
-        xy = np.column_stack([demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()])
+    def __init__(self, demand: gpd.GeoDataFrame, display: _Display, max_pixels: int = 4_000_000,
+                 lonlat: tuple[np.ndarray, np.ndarray] | None = None):
+        xy = None
+        if lonlat is None:
+            xy = np.column_stack([demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()])
+            to_ll = Transformer.from_crs(demand.crs, "EPSG:4326", always_xy=True)
+            lonlat = display.lonlat(*to_ll.transform(xy[:, 0], xy[:, 1]))
+        lon, lat = lonlat
         self.cell_m = _cell_size(demand, xy)
-        to_ll = Transformer.from_crs(demand.crs, "EPSG:4326", always_xy=True)
-        lon, lat = display.lonlat(*to_ll.transform(xy[:, 0], xy[:, 1]))
         mx, my = _merc(lon, lat)
         scale = 1.0 / math.cos(math.radians(float(np.mean(lat)) if len(lat) else 0.0))  # ground m -> mercator m
         cell = self.cell_m * scale
@@ -77,10 +88,22 @@ class DemandGrid:
         x1, y0 = x0 + self.width * px, y1 - self.height * px
         cx = x0 + (np.arange(self.width) + 0.5) * px
         cy = y1 - (np.arange(self.height) + 0.5) * px
-        gx, gy = np.meshgrid(cx, cy)
+        reach = 0.75 * cell
+        # Only pixels within a few pixels of a point can have one within reach: the others
+        # (outside the county, a third of the box) would each cost a tree search for nothing.
+        k = int(math.ceil(reach / px)) + 1
+        occupied = np.zeros((self.height, self.width), dtype=np.uint8)
+        occupied[np.clip(((y1 - my) // px).astype(np.int64), 0, self.height - 1),
+                 np.clip(((mx - x0) // px).astype(np.int64), 0, self.width - 1)] = 1
+        ask = np.flatnonzero(maximum_filter(occupied, size=2 * k + 1, mode="constant"))
+        row, col = np.divmod(ask, self.width)
         tree = cKDTree(np.column_stack([mx, my]))
-        dist, idx = tree.query(np.column_stack([gx.ravel(), gy.ravel()]), distance_upper_bound=0.75 * cell)
-        self.index = np.where(np.isfinite(dist), idx, -1).reshape(self.height, self.width)
+        dist, idx = tree.query(np.column_stack([cx[col], cy[row]]), distance_upper_bound=reach,
+                               workers=kdtree_workers())
+        index = np.full(self.height * self.width, -1, dtype=np.int64)
+        index[ask] = np.where(np.isfinite(dist), idx, -1)
+        self.index = index.reshape(self.height, self.width)
+        self.pixel = (x0, y1, px)  # Web Mercator x of the left edge, y of the top edge, pixel side (m)
         w, s = _unmerc(np.array([x0]), np.array([y0]))
         e, n = _unmerc(np.array([x1]), np.array([y1]))
         self.bounds = [[round(float(s[0]), 7), round(float(w[0]), 7)], [round(float(n[0]), 7), round(float(e[0]), 7)]]
@@ -92,11 +115,14 @@ class DemandGrid:
         return _png_palette(img, palette)
 
 
-def _cell_size(demand: gpd.GeoDataFrame, xy: np.ndarray) -> float:
-    """Demand cell size in metres: from ``cell_area_m2`` when given, else the median neighbour spacing."""
+def _cell_size(demand: gpd.GeoDataFrame, xy: np.ndarray | None) -> float:
+    """Demand cell size in metres: from ``cell_area_m2`` when given, else the median neighbour
+    spacing (of ``xy``, the points' coordinates; None: taken from ``demand``)."""
     if "cell_area_m2" in demand and demand["cell_area_m2"].notna().any():
         size = math.sqrt(float(np.nanmedian(demand["cell_area_m2"].to_numpy(float))))
-    elif len(xy) > 1:
+    elif len(demand) > 1:
+        if xy is None:
+            xy = np.column_stack([demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()])
         d, _ = cKDTree(xy).query(xy, k=2)
         size = float(np.median(d[:, 1]))
     else:

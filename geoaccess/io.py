@@ -55,18 +55,24 @@ def check_input_file(path: str | os.PathLike, what: str, suffixes: Iterable[str]
 
 
 def read_vector(path: str | os.PathLike, what: str = "vector file", layer: str | None = None,
-                encoding: str | None = None) -> gpd.GeoDataFrame:
+                encoding: str | None = None, use_arrow: bool = False) -> gpd.GeoDataFrame:
     """Read a GeoPackage / Shapefile / GeoJSON into a GeoDataFrame.
 
     Shapefiles from Chinese GIS software are often GBK-encoded without a ``.cpg``
     file; when ``encoding`` is not given and the attribute table is not valid UTF-8,
     the file is read again as GBK (the superset GB18030 is used, so GB2312 files
-    work too). Pass ``encoding`` to force one.
+    work too). Pass ``encoding`` to force one. ``use_arrow``: a GeoPackage is read with
+    pyogrio's Arrow reader first (half the CPU time on large layers; UTF-8 only).
     """
     p = check_input_file(path, what, VECTOR_SUFFIXES)
     kwargs: dict[str, Any] = {}
     if layer is not None:
         kwargs["layer"] = layer
+    if use_arrow and encoding is None and p.suffix.lower() == ".gpkg":
+        try:
+            return gpd.read_file(p, use_arrow=True, **kwargs)
+        except Exception:  # not UTF-8, or unreadable: the reader below decides and words the error
+            pass
     try:
         if encoding is not None:
             return gpd.read_file(p, encoding=encoding, **kwargs)

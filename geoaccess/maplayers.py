@@ -128,10 +128,22 @@ class _Display:
         geoms = gdf.geometry
         if simplify_m and gdf.crs is not None and gdf.crs.is_projected:
             geoms = geoms.simplify(simplify_m, preserve_topology=True)
-        geoms = geoms.to_crs("EPSG:4326") if gdf.crs is not None else geoms
         gcj = self.gcj  # rounded by numpy: set_precision's noding costs 100× more, for nothing Leaflet shows
-        return shapely.transform(np.asarray(geoms.values, dtype=object), lambda xy: np.round(
-            np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])) if gcj else xy, 5))
+        data = np.asarray(geoms.values, dtype=object)
+        project = None
+        if gdf.crs is not None and not gdf.crs.equals("EPSG:4326") and not shapely.has_z(data).any():
+            # to lon/lat in the same pass as the rounding (as to_crs transforms: the same numbers)
+            from pyproj import Transformer
+
+            project = Transformer.from_crs(gdf.crs, "EPSG:4326", always_xy=True).transform
+        elif gdf.crs is not None:
+            data = np.asarray(geoms.to_crs("EPSG:4326").values, dtype=object)
+
+        def display(xy: np.ndarray) -> np.ndarray:
+            if project is not None:
+                xy = np.array(project(xy[:, 0], xy[:, 1])).T
+            return np.round(np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])) if gcj else xy, 5)
+        return shapely.transform(data, display)
 
     def points(self, gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
         values = gdf.geometry.values

@@ -162,7 +162,7 @@ def map_from_result(result: "RunResult", lang: str = "zh", basemap: str | None =
 
     # travel-time areas: isochrones (bottom) and demand raster, one per target
     isochrones = getattr(result, "isochrones", None) or {}
-    grid = DemandGrid(demand, display) if len(demand) else None
+    grid = DemandGrid(demand, display, lonlat=(lon, lat)) if len(demand) else None
     for e in result.evaluations:
         tid, tname = e.target.id, target_name(e.target, lang)
         legend_layers = legends.setdefault(f"ga-legend-{tid}", [])
@@ -318,7 +318,7 @@ def _facility_features(fac: gpd.GeoDataFrame, lon: np.ndarray, lat: np.ndarray, 
     style = {"radius": TIER_RADIUS.get(tier, 4), "color": "#ffffff", "weight": 1.5, "fillColor": colour,
              "fillOpacity": 1.0}
     feats = []
-    for (_, row), x, y in zip(fac.iterrows(), lon, lat):
+    for row, x, y in zip(fac.to_dict(orient="records"), lon, lat):  # dicts: iterrows builds a Series per row
         fid = str(row.get("facility_id", ""))
         raw_type = row.get("type", "")
         type_text = kind_label(kind, lang)
@@ -401,7 +401,7 @@ def _gap_features(gaps: gpd.GeoDataFrame, target: "Target", lang: str, display: 
     pop = gaps["pop"].to_numpy(float) if "pop" in gaps else np.ones(len(gaps))
     top = max(float(np.nanmax(pop)) if len(pop) else 1.0, 1e-9)
     feats = []
-    for i, ((_, row), x, y) in enumerate(zip(gaps.iterrows(), lon, lat)):
+    for i, (row, x, y) in enumerate(zip(gaps.to_dict(orient="records"), lon, lat)):
         gid = row.get("gap_id", i + 1)
         rows = [(t["population"], f"{_num(row.get('pop'))} {t['people']}")]
         if "n_points" in row:

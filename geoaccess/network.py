@@ -74,7 +74,7 @@ def network_from_file(path: str | Path, crs: str | CRS | None = None, *, class_c
 
             graph = ox.load_graphml(p)
         else:
-            return network_from_lines(read_vector(p, "road network"), crs=crs, name=p.name, **given)
+            return network_from_lines(read_vector(p, "road network", use_arrow=True), crs=crs, name=p.name, **given)
     except InputError:
         raise
     except Exception as exc:

@@ -128,13 +128,14 @@ def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetw
     way_row, refs, lonlat, steps = way_row[keep_node], refs[keep_node], lonlat[keep_node], steps[keep_node]
     # Junctions: a node met more than once among the kept ways' nodes, and every way end.
     _, inverse, counts = np.unique(refs, return_inverse=True, return_counts=True)
-    seg_start, seg_end, geoms = _split_at_nodes(lonlat, way_row, counts[inverse] > 1)
+    runs = _split_at_nodes(lonlat, way_row, counts[inverse] > 1)
+    seg_start, seg_end = runs.start, runs.end
     seg_way = way_row[seg_start]
     attrs = meaning.iloc[seg_way].reset_index(drop=True)
     attrs["osm_way"] = way_ids[seg_way]
     # A segment's steps run from its first node up to its last (segments of a way are contiguous).
     step_seg = np.maximum(np.searchsorted(seg_start, np.arange(len(steps)), side="right") - 1, 0)
-    return _network_from_segments(refs[seg_start], refs[seg_end], geoms, attrs, CRS("EPSG:4326"), crs, report,
+    return _network_from_segments(refs[seg_start], refs[seg_end], runs, attrs, CRS("EPSG:4326"), crs, report,
                                   water=water, length=np.bincount(step_seg, weights=steps, minlength=len(seg_start)))
 
 

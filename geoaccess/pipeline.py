@@ -113,7 +113,7 @@ def load_inputs(scenario: Scenario, progress: Progress | None = None) -> Inputs:
     warnings += type_warnings(facilities, {tid: t.facility_types for tid, t in scenario.targets.items()})
     p = scenario.population
     demand = population_from_file(p["path"], pop=p["pop"], x=p["x"], y=p["y"], crs=p["crs"], band=p["band"],
-                                  layer=p["layer"]).to_crs(network.crs)
+                                  layer=p["layer"], to_crs=network.crs)
     if len(demand) == 0:
         raise InputError(f"the population file {p['path']} holds no people (every cell or point is 0 or nodata)")
     say(f"facilities: {len(facilities):,}; demand points: {len(demand):,} holding {demand['pop'].sum():,.0f} people")

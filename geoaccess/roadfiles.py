@@ -166,14 +166,15 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
         raise InputError(f"{name} holds no lines with two distinct points")
     # Junctions: a vertex met more than once among the kept lines' vertices, and every line end.
     counts = np.bincount(vertex_id)
-    seg_start, seg_end, seg_geoms = _split_at_nodes(coords, line_of, counts[vertex_id] > 1)
+    runs = _split_at_nodes(coords, line_of, counts[vertex_id] > 1)
+    seg_start, seg_end = runs.start, runs.end
     seg_line = line_of[seg_start]
     seg_attrs = meaning.iloc[seg_line].reset_index(drop=True)
     seg_attrs["osm_way"] = seg_line
     # Steps from a segment's first vertex up to its last belong to it (segments of a line are contiguous).
     step_seg = np.maximum(np.searchsorted(seg_start, np.arange(len(steps)), side="right") - 1, 0)
     seg_length = np.bincount(step_seg, weights=steps, minlength=len(seg_start))
-    return _network_from_segments(vertex_id[seg_start], vertex_id[seg_end], seg_geoms, seg_attrs, source_crs,
+    return _network_from_segments(vertex_id[seg_start], vertex_id[seg_end], runs, seg_attrs, source_crs,
                                   crs, report, length=seg_length)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from pyproj import CRS, Transformer
 from ._paths import data_path
 from .coords import utm_crs_for
 from .errors import InputError, check_choice, check_positive
+from .grids import kdtree_workers
 from .modes import MODES
 from . import speedlimits
 from .osmtags import ACCESS_NAMES, CLOSED, DESTINATION, OPEN
@@ -187,13 +189,30 @@ class RoadNetwork:
         return graph
 
 
-def _split_at_nodes(coords: np.ndarray, line_of: np.ndarray, junction: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Runs:
+    """Road segments as runs of one vertex array: segment ``i`` is ``coords[start[i]:end[i] + 1]``
+    (what :func:`_split_at_nodes` finds; projected once as vertices, not per geometry)."""
+
+    coords: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+
+    def vertices(self, backward: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every segment's vertex positions in ``coords``, in order (reversed where ``backward``),
+        and the segment of each."""
+        counts = self.end - self.start + 1
+        seg = np.repeat(np.arange(len(self.start)), counts)
+        along = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return np.where(backward[seg], self.end[seg] - along, self.start[seg] + along), seg
+
+
+def _split_at_nodes(coords: np.ndarray, line_of: np.ndarray, junction: np.ndarray) -> Runs:
     """Cut lines into edges at their junction vertices and at their ends.
 
     ``coords`` are the vertices of all lines in order, ``line_of`` the line of each (lines
     contiguous), ``junction`` marks vertices where roads meet. Returns, per edge, the
-    positions of its first and last vertex and its LineString.
+    positions of its first and last vertex in ``coords``.
     """
     starts = np.r_[0, np.flatnonzero(line_of[1:] != line_of[:-1]) + 1]
     ends = np.r_[starts[1:], len(line_of)] - 1
@@ -202,19 +221,13 @@ def _split_at_nodes(coords: np.ndarray, line_of: np.ndarray, junction: np.ndarra
     node_pos = np.flatnonzero(split)
     # Each consecutive pair of node vertices within one line is one edge.
     same = line_of[node_pos[:-1]] == line_of[node_pos[1:]]
-    seg_start, seg_end = node_pos[:-1][same], node_pos[1:][same]
-    counts = seg_end - seg_start + 1
-    vert = np.repeat(seg_start, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
-    return seg_start, seg_end, shapely.linestrings(coords[vert], indices=np.repeat(np.arange(len(seg_start)), counts))
+    return Runs(coords, node_pos[:-1][same], node_pos[1:][same])
 
 
 def _geodesic_steps(lonlat: np.ndarray) -> np.ndarray:
-    from pyproj import Geod
-
     if len(lonlat) < 2:
         return np.zeros(0)
-    _, _, step = Geod(ellps="WGS84").inv(lonlat[:-1, 0], lonlat[:-1, 1], lonlat[1:, 0], lonlat[1:, 1])
-    return step
+    return _step_lengths(lonlat[:-1], lonlat[1:], CRS("EPSG:4326"))
 
 
 def _dropped_summary(reasons: np.ndarray, km: np.ndarray) -> dict[str, dict[str, float]]:
@@ -229,25 +242,31 @@ def _dropped_text(dropped: dict[str, dict[str, float]]) -> str:
     return "; ".join(f"{v['ways']:,} ways ({v['km']:,.1f} km) {k}" for k, v in dropped.items()) or "nothing dropped"
 
 
-def _network_from_segments(u_key: np.ndarray, v_key: np.ndarray, geoms: np.ndarray, attrs: pd.DataFrame,
+def _network_from_segments(u_key: np.ndarray, v_key: np.ndarray, geoms: np.ndarray | Runs, attrs: pd.DataFrame,
                            source_crs: CRS, crs: str | CRS | None, report: dict,
                            water: np.ndarray | None = None, length: np.ndarray | None = None) -> RoadNetwork:
     """Assemble a :class:`RoadNetwork` from road segments drawn from ``u_key`` to ``v_key``.
 
-    ``attrs`` holds :func:`geoaccess.osmtags.interpret_ways` columns per segment; segments
-    open only backwards are turned round so that ``oneway`` always means u → v. ``water``
-    (geometries in ``source_crs``) is projected with the roads; ``length`` (metres per
-    segment) is computed from the geometries when not given.
+    ``geoms`` are LineStrings, or :class:`Runs` of one vertex array (its vertices are
+    projected once and the edge lines made from them: the same coordinates, without making
+    every line twice). ``attrs`` holds :func:`geoaccess.osmtags.interpret_ways` columns per
+    segment; segments open only backwards are turned round so that ``oneway`` always means
+    u → v. ``water`` (geometries in ``source_crs``) is projected with the roads; ``length``
+    (metres per segment) is computed from LineStrings when not given (required with runs).
     """
     backward = attrs["oneway"].to_numpy() == -1
     u_key, v_key = np.where(backward, v_key, u_key), np.where(backward, u_key, v_key)
-    geoms = geoms.copy()
-    geoms[backward] = shapely.reverse(geoms[backward])
     node_keys, inverse = np.unique(np.r_[u_key, v_key], return_inverse=True)
     u, v = inverse[: len(u_key)], inverse[len(u_key):]
-    coords = shapely.get_coordinates(geoms)
-    first = np.r_[0, np.cumsum(shapely.get_num_coordinates(geoms))[:-1]]
-    last = np.cumsum(shapely.get_num_coordinates(geoms)) - 1
+    if isinstance(geoms, Runs):
+        coords = geoms.coords
+        first, last = np.where(backward, geoms.end, geoms.start), np.where(backward, geoms.start, geoms.end)
+    else:
+        geoms = geoms.copy()
+        geoms[backward] = shapely.reverse(geoms[backward])
+        coords = shapely.get_coordinates(geoms)
+        first = np.r_[0, np.cumsum(shapely.get_num_coordinates(geoms))[:-1]]
+        last = np.cumsum(shapely.get_num_coordinates(geoms)) - 1
     node_src = np.zeros((len(node_keys), 2))
     node_src[u] = coords[first]
     node_src[v] = coords[last]
@@ -259,7 +278,12 @@ def _network_from_segments(u_key: np.ndarray, v_key: np.ndarray, geoms: np.ndarr
                          "leave it unset for an automatic UTM zone")
     to_target = Transformer.from_crs(source_crs, target_crs, always_xy=True)
     node_xy = np.column_stack(to_target.transform(node_src[:, 0], node_src[:, 1]))
-    projected = shapely.transform(geoms, lambda c: np.column_stack(to_target.transform(c[:, 0], c[:, 1])))
+    if isinstance(geoms, Runs):
+        vert, seg = geoms.vertices(backward)
+        projected = shapely.linestrings(np.column_stack(to_target.transform(coords[:, 0], coords[:, 1]))[vert],
+                                        indices=seg)
+    else:
+        projected = shapely.transform(geoms, lambda c: np.column_stack(to_target.transform(c[:, 0], c[:, 1])))
     if length is None:
         length = _lengths_m(geoms, source_crs)
     edges = gpd.GeoDataFrame({
@@ -344,13 +368,28 @@ def _lengths_m(geoms: np.ndarray, crs: CRS) -> np.ndarray:
     return np.bincount(which[1:][same], weights=step, minlength=len(geoms))
 
 
+_HALVES_FROM = 50_000  # geodesic steps computed in two threads from this many
+
+
 def _step_lengths(a: np.ndarray, b: np.ndarray, crs: CRS) -> np.ndarray:
     """Distances a → b in metres (``(n, 2)`` each): geodesic (WGS84) for lon/lat, planar otherwise."""
     if not crs.is_geographic:
         return np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1])
     from pyproj import Geod
 
-    return Geod(ellps="WGS84").inv(a[:, 0], a[:, 1], b[:, 0], b[:, 1])[2]
+    geod = Geod(ellps="WGS84")
+
+    def inv(part: slice) -> np.ndarray:
+        return geod.inv(a[part, 0], a[part, 1], b[part, 0], b[part, 1])[2]
+
+    if len(a) < _HALVES_FROM or kdtree_workers() == 1:  # the run's thread budget (run-region sets it)
+        return inv(slice(None))
+    # pyproj lets go of the GIL: two halves on two cores (each step is computed alone: same numbers).
+    half = len(a) // 2
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(inv, slice(None, half))
+        second = inv(slice(half, None))
+        return np.concatenate([first.result(), second])
 
 
 def _auto_crs(xy: np.ndarray, source: CRS) -> CRS:

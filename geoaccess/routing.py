@@ -381,7 +381,7 @@ def od_matrix(graph: ModeGraph, demand: Placement, sources: Placement, cutoff_mi
     the road nodes each search reaches are expanded to the demand points beside them.
     ``processes`` > 1 splits the batches over that many forked processes (where the
     platform can fork; scipy's Dijkstra does not run in parallel threads). ``progress``
-    shows a tqdm bar over the batches (on stderr).
+    shows a tqdm bar over the batches on stderr when it is a terminal.
     """
     global _OD_JOB
     check_choice("direction", direction, DIRECTIONS)
@@ -407,8 +407,9 @@ def od_matrix(graph: ModeGraph, demand: Placement, sources: Placement, cutoff_mi
     else:
         from tqdm import tqdm
 
-        parts = [job.run(*b) for b in tqdm(bounds, desc="travel-time matrix", unit="batch", disable=not progress,
-                                            leave=False)]
+        # disable=None: no bar when stderr is not a terminal (a redirected log would fill with redraws)
+        parts = [job.run(*b) for b in tqdm(bounds, desc="travel-time matrix", unit="batch",
+                                            disable=None if progress else True, leave=False)]
     if parts:
         rows, cols, vals = (np.concatenate(x) for x in zip(*parts))
     else:

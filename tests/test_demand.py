@@ -73,6 +73,31 @@ def _write_tif(path, data, crs="EPSG:32650", nodata=-1.0, res=100.0):
     return path
 
 
+def test_raster_to_crs_equals_geopandas_to_crs(worldpop, tmp_path):
+    """The points made in the target CRS (cell centres transformed first) are those of
+    GeoDataFrame.to_crs, to the bit; the same CRS, or none, leaves the raster's."""
+    utm = pyproj.CRS("EPSG:32734")
+    direct = population_from_raster(WORLDPOP, to_crs=utm)
+    assert direct.crs == utm and len(direct) == len(worldpop)
+    expect = np.column_stack([worldpop.to_crs(utm).geometry.x, worldpop.to_crs(utm).geometry.y])
+    assert np.array_equal(np.column_stack([direct.geometry.x, direct.geometry.y]), expect)
+    # everything but the points is the raster's own (cell areas on the ellipsoid, not in UTM)
+    pd.testing.assert_frame_equal(pd.DataFrame(direct.drop(columns="geometry")),
+                                  pd.DataFrame(worldpop.drop(columns="geometry")))
+    via_file = population_from_file(WORLDPOP, to_crs="EPSG:32734")
+    assert np.array_equal(np.column_stack([via_file.geometry.x, via_file.geometry.y]), expect)
+    tif = _write_tif(tmp_path / "p.tif", np.array([[1.0, 2.0], [0.0, 4.0]]))
+    same = population_from_raster(tif, to_crs="EPSG:32650")
+    plain = population_from_raster(tif)
+    assert same.crs == plain.crs and same.geometry.x.tolist() == plain.geometry.x.tolist() == [500_050.0, 500_150.0,
+                                                                                                  500_150.0]
+    # other sources go through GeoDataFrame.to_crs
+    pd.DataFrame({"lon": [106.7], "lat": [26.5], "pop": [9]}).to_csv(tmp_path / "p.csv", index=False)
+    pt = population_from_file(tmp_path / "p.csv", to_crs="EPSG:32648")
+    x, y = pyproj.Transformer.from_crs(4326, 32648, always_xy=True).transform(106.7, 26.5)
+    assert pt.crs == pyproj.CRS("EPSG:32648") and (pt.geometry.x[0], pt.geometry.y[0]) == pytest.approx((x, y), abs=1e-6)
+
+
 def test_raster_drops_nodata_nan_zero_and_negative(tmp_path):
     # NaN and negative cells that are not the declared nodata are refused since issue 10
     # (tests/bad_inputs/test_population_units.py); here they are declared nodata (-1).

@@ -118,3 +118,77 @@ def test_self_touching_flags_every_polygon_geos_finds_invalid():
         values = rng.integers(0, 3, size=(25, 25)).astype(np.int16)
         found, _ = raster_polygons(values, rng.random((25, 25)) < 0.8, Affine(25.0, 0, 0, 0, -25.0, 625.0))
         assert not (~shapely.is_valid(found) & ~self_touching(found)).any()
+
+
+def test_times_at_picks_each_samples_piece_as_a_search_of_all_pieces():
+    """Single-piece edges are looked up, split edges searched: each sample's time from the
+    piece of its edge with the largest start at or before it (brute force, one by one)."""
+    from geoaccess.isoraster import _times_at
+
+    rng = np.random.default_rng(5)
+    splits = {2: [0.3], 5: [0.25, 0.6], 9: [0.5]}
+    edge, f0, f1 = [], [], []
+    for e in range(12):
+        cuts = [0.0, *splits.get(e, []), 1.0]
+        edge += [e] * (len(cuts) - 1)
+        f0 += cuts[:-1]
+        f1 += cuts[1:]
+    n = len(edge)
+    perm = rng.permutation(n)  # pieces in no particular order, as edge_piece_times lists them
+    times = {"edge": np.array(edge)[perm], "f0": np.array(f0)[perm], "f1": np.array(f1)[perm],
+             "t0": rng.uniform(0, 600, n), "t1": rng.uniform(0, 600, n),
+             "s0": np.where(rng.random(n) < 0.2, np.inf, rng.uniform(10, 300, n)),
+             "s1": np.where(rng.random(n) < 0.2, np.inf, rng.uniform(10, 300, n))}
+    times["t0"][0] = np.inf
+    e = np.r_[rng.integers(0, 12, 300), 2, 5, 5, 9, 0, 11]
+    f = np.r_[rng.random(300), 0.3, 0.25, 0.6, 0.5, 0.0, 1.0]
+    got = _times_at(times, e, f)
+    for k in range(len(e)):
+        mine = np.flatnonzero((times["edge"] == e[k]) & (times["f0"] <= f[k]))
+        p = mine[np.argmax(times["f0"][mine])]
+        ta = times["t0"][p] + ((f[k] - times["f0"][p]) * times["s0"][p] if f[k] > times["f0"][p] else 0.0)
+        tb = times["t1"][p] + ((times["f1"][p] - f[k]) * times["s1"][p] if f[k] < times["f1"][p] else 0.0)
+        assert got[k] == min(ta, tb), k
+
+
+def test_edge_points_lie_where_shapely_interpolates_them():
+    from types import SimpleNamespace
+
+    import geopandas as gpd
+    import shapely
+
+    from geoaccess.isoraster import _EdgeVertices
+
+    rng = np.random.default_rng(2)
+    lines = [shapely.LineString(np.cumsum(rng.uniform(-50, 80, (k, 2)), axis=0)) for k in (2, 3, 7, 12)]
+    lines.append(shapely.LineString([(5, 5), (5, 5), (40, 5)]))  # a repeated vertex
+    graph = SimpleNamespace(network=SimpleNamespace(edges=gpd.GeoDataFrame(geometry=lines)))
+    geo = _EdgeVertices(graph)
+    edge = np.r_[rng.integers(0, len(lines), 400), np.arange(len(lines)), np.arange(len(lines))]
+    f = np.r_[rng.random(400), np.zeros(len(lines)), np.ones(len(lines))]
+    got = geo.at(edge, f)
+    want = shapely.get_coordinates(shapely.line_interpolate_point(np.array(lines)[edge], f, normalized=True))
+    np.testing.assert_allclose(got, want, atol=1e-9)
+
+
+def test_polygons_of_the_reached_box_equal_those_of_the_whole_grid_in_whole_metres():
+    """What _raster_bands relies on to polygonise only the reached cells' box: with a whole-metre
+    cell and corner, the cropped grid's polygons are the whole grid's, byte for byte."""
+    import shapely
+    from affine import Affine
+
+    from geoaccess.grids import raster_polygons
+
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        values = rng.integers(0, 3, size=(60, 70)).astype(np.int16)
+        mask = np.zeros(values.shape, dtype=bool)
+        r0, c0 = rng.integers(1, 20, 2)
+        mask[r0:r0 + 30, c0:c0 + 35] = rng.random((30, 35)) < 0.85
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        x0, y_top = 547_700.0, 3_723_975.0
+        whole, v1 = raster_polygons(values, mask, Affine(25.0, 0, x0, 0, -25.0, y_top))
+        part, v2 = raster_polygons(values[box], mask[box],
+                                   Affine(25.0, 0, x0 + cols[0] * 25.0, 0, -25.0, y_top - rows[0] * 25.0))
+        assert list(v1) == list(v2) and list(shapely.to_wkb(whole)) == list(shapely.to_wkb(part))

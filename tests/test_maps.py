@@ -364,3 +364,33 @@ def test_braces_in_scenario_and_facility_names_stay_text_on_the_map(demo):
                            lang="zh").get_root().render()
     assert f"<div class='ga-name'>{name}</div>" in page
     assert '"t":"诊所 {{ x }} {#"' in page  # in the facilities' GeoJSON, not read as Jinja
+
+
+def test_demand_grid_queries_only_pixels_near_points_and_equals_querying_every_pixel():
+    """Two far-apart clusters (most of the box empty): the index equals a query of every pixel."""
+    from pyproj import Transformer
+    from scipy.spatial import cKDTree
+
+    from geoaccess.demandraster import _merc
+
+    rng = np.random.default_rng(7)
+    xy = np.r_[rng.uniform(0, 3000, (300, 2)), rng.uniform(0, 2000, (200, 2)) + [20_000, 15_000]] + [500_000, 3_700_000]
+    demand = gpd.GeoDataFrame({"pop": np.ones(len(xy)), "cell_area_m2": np.full(len(xy), 100.0 ** 2)},
+                              geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs="EPSG:32650")
+    grid = DemandGrid(demand, _Display(False))
+    lon, lat = Transformer.from_crs("EPSG:32650", "EPSG:4326", always_xy=True).transform(xy[:, 0], xy[:, 1])
+    mx, my = _merc(np.asarray(lon), np.asarray(lat))
+    x0, y1, px = grid.pixel
+    cx = x0 + (np.arange(grid.width) + 0.5) * px
+    cy = y1 - (np.arange(grid.height) + 0.5) * px
+    gx, gy = np.meshgrid(cx, cy)
+    reach = 0.75 * 100.0 / np.cos(np.radians(np.mean(lat)))
+    dist, idx = cKDTree(np.c_[mx, my]).query(np.c_[gx.ravel(), gy.ravel()], distance_upper_bound=reach)
+    expected = np.where(np.isfinite(dist), idx, -1).reshape(grid.height, grid.width)
+    assert (expected == -1).mean() > 0.5  # most pixels are far from every point
+    np.testing.assert_array_equal(grid.index, expected)
+    assert len(np.unique(grid.index[grid.index >= 0])) > 0.95 * len(xy)  # (random points may crowd a few out)
+    # the map passes the lon/lat it already has: the same grid
+    given = DemandGrid(demand, _Display(False), lonlat=_Display(False).points(demand))
+    np.testing.assert_array_equal(given.index, grid.index)
+    assert given.pixel == grid.pixel and given.bounds == grid.bounds

@@ -94,6 +94,32 @@ def test_roads_file_is_noded_at_shared_vertices_only():
     assert net.n_edges == 5 and net.edges["oneway"].sum() == 2
 
 
+def test_roads_file_edges_are_the_projected_vertices_in_travel_order():
+    # Lon/lat lines: each edge's line is its vertices projected one by one with pyproj (the
+    # analysis CRS given), drawn in the direction of travel; the line tagged oneway=-1 runs
+    # from its last vertex to its first. Edge lengths are geodesic (pyproj Geod).
+    from pyproj import Geod, Transformer
+
+    from geoaccess.network import network_from_lines
+
+    a = [(116.0, 30.0), (116.001, 30.0005), (116.002, 30.0)]
+    b = [(116.001, 29.999), (116.001, 30.0005), (116.0015, 30.002), (116.001, 30.003)]
+    lines = gpd.GeoDataFrame({"highway": ["primary", "residential"], "oneway": ["no", "-1"]},
+                             geometry=[shapely.LineString(a), shapely.LineString(b)], crs="EPSG:4326")
+    net = network_from_lines(lines, crs="EPSG:32650")
+    to_utm = Transformer.from_crs("EPSG:4326", "EPSG:32650", always_xy=True)
+    pieces = {"primary": [a[:2], a[1:]], "residential": [b[1::-1], b[:0:-1]]}  # split at the shared vertex
+    e = net.edges
+    assert len(e) == 4 and e["oneway"].tolist() == [False, False, True, True]
+    for i, want in enumerate(pieces["primary"] + pieces["residential"]):
+        lon, lat = np.array(want).T
+        assert e["highway"][i] == ("primary" if i < 2 else "residential")
+        assert np.array_equal(shapely.get_coordinates(e.geometry[i]), np.column_stack(to_utm.transform(lon, lat)))
+        assert e["length_m"][i] == pytest.approx(Geod(ellps="WGS84").line_length(lon, lat), rel=1e-12)
+        x0, y0 = net.node_xy[e["u"][i]]
+        assert (x0, y0) == tuple(shapely.get_coordinates(e.geometry[i])[0])
+
+
 def test_roads_file_errors():
     with pytest.raises(InputError, match="no CRS"):
         graph_from_lines(gpd.GeoDataFrame(geometry=[shapely.LineString([(0, 0), (1, 1)])]))
@@ -165,3 +191,35 @@ def test_maxspeed_tag_overrides_the_class_speed_for_cars_only():
     walk_s, _ = edge_seconds(net, speeds["walk"])
     assert drive_s[0] == pytest.approx(1000 / (30 * 0.85 / 3.6))  # maxspeed × primary congestion
     assert walk_s[0] == pytest.approx(720.0)
+
+
+def test_roads_geopackage_read_with_arrow_is_the_plain_read(tmp_path):
+    # The Arrow reader (roads GeoPackages) gives the frame the plain GDAL reader gives:
+    # Chinese text, missing text, whole numbers with gaps, decimals.
+    from geoaccess.io import read_vector
+
+    lines = gpd.GeoDataFrame(
+        {"等级": ["县道", None, "乡道"], "oneway": ["是", "否", None], "lanes": [2, None, 1],
+         "maxspeed": [40.5, np.nan, 30.0], "osm_id": [1, 2, 3]},
+        geometry=[shapely.LineString([(116, 30), (116.01, 30)]), shapely.LineString([(116, 30), (116, 30.01)]),
+                  shapely.LineString([(116.01, 30), (116.01, 30.01)])], crs="EPSG:4326")
+    lines.to_file(tmp_path / "roads.gpkg")
+    plain = gpd.read_file(tmp_path / "roads.gpkg")
+    pd.testing.assert_frame_equal(read_vector(tmp_path / "roads.gpkg", use_arrow=True), plain)
+    pd.testing.assert_frame_equal(read_vector(tmp_path / "roads.gpkg"), plain)
+
+
+def test_geodesic_steps_in_two_threads_are_pyprojs(monkeypatch):
+    # Above 50,000 steps the geodesic lengths are computed in two halves on two threads;
+    # each equals pyproj's own Geod.inv of the whole, to the bit, and so does the one-thread budget.
+    from pyproj import CRS, Geod
+
+    from geoaccess.roadnet import _step_lengths
+
+    rng = np.random.default_rng(3)
+    a = np.column_stack([rng.uniform(73, 135, 60_001), rng.uniform(18, 53, 60_001)])
+    b = a + rng.normal(0, 0.01, a.shape)
+    want = Geod(ellps="WGS84").inv(a[:, 0], a[:, 1], b[:, 0], b[:, 1])[2]
+    assert np.array_equal(_step_lengths(a, b, CRS("EPSG:4326")), want)
+    monkeypatch.setenv("GEOACCESS_KDTREE_WORKERS", "1")
+    assert np.array_equal(_step_lengths(a, b, CRS("EPSG:4326")), want)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
@@ -151,6 +152,23 @@ def test_od_matrix_in_forked_processes_equals_one_process():
     np.testing.assert_array_equal(one.indices, two.indices)
     np.testing.assert_array_equal(one.data, two.data)
     assert one[:, 9].nnz == 0
+
+
+def test_od_matrix_progress_bar_only_on_a_terminal(monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    g = walk(one_way_square())
+    rng = np.random.default_rng(3)
+    dem, src = place_points(g, rng.uniform(0, 1000, size=(20, 2))), place_points(g, rng.uniform(0, 1000, size=(6, 2)))
+    for stream, shown in ((io.StringIO(), False), (Terminal(), True)):
+        monkeypatch.setattr("sys.stderr", stream)
+        od_matrix(g, dem, src, 15.0, batch=2, progress=True)
+        # a log file (not a terminal) gets no bar redraws; a terminal gets the bar
+        assert ("travel-time matrix" in stream.getvalue()) is shown
 
 
 def test_od_keeps_zero_minute_pairs():
@@ -424,3 +442,47 @@ def test_snapping_does_not_depend_on_the_kd_tree_shape():
         a, b = fast.query(pts, mask=m), balanced.query(pts, mask=m)
         for field in ("edge", "fraction", "distance_m"):
             assert np.array_equal(getattr(a, field), getattr(b, field)), field
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, -1])
+def test_snapping_chunks_on_threads_answer_as_one_thread_and_brute_force(workers, monkeypatch):
+    """The first search runs its chunks of points on ``workers`` threads: every answer equals
+    the one-thread answer to the bit (ties on a street grid included), and the distance is
+    shapely's to the nearest road."""
+    import geoaccess.snapping as snapping
+    from geoaccess.snapping import SegmentIndex
+
+    monkeypatch.setattr(snapping, "_CHUNK", 256)  # 3,203 points: 13 chunks
+    rng = np.random.default_rng(5)
+    lines = [shapely.LineString([(x, 0), (x, 2000)]) for x in range(0, 2001, 100)]
+    lines += [shapely.LineString([(0, y), (2000, y)]) for y in range(0, 2001, 100)]
+    lines += [shapely.LineString(rng.uniform(0, 2000, 2) + np.cumsum(rng.normal(0, 200, (4, 2)), axis=0))
+              for _ in range(60)]
+    geoms = np.array(lines, dtype=object)
+    pts = np.r_[rng.uniform(-100, 2100, (3000, 2)), [[50.0, 50.0], [150.0, 250.0], [1000.0, 1000.0]],
+                np.column_stack([rng.integers(0, 20, 200) * 100 + 50, rng.integers(0, 20, 200) * 100 + 50])]
+    mask = rng.random(len(geoms)) > 0.3
+    index = SegmentIndex(geoms)
+    for m in (None, mask):
+        one, many = index.query(pts, workers=1, mask=m), index.query(pts, workers=workers, mask=m)
+        for field in ("edge", "fraction", "distance_m"):
+            assert np.array_equal(getattr(one, field), getattr(many, field)), field
+        d, _ = _brute_force_snap(geoms, np.ones(len(geoms), bool) if m is None else m, pts)
+        np.testing.assert_allclose(many.distance_m, d.min(axis=1), rtol=1e-12, atol=1e-7)
+
+
+def test_parallel_arcs_reduce_to_the_fastest_sorted_by_tail_and_head():
+    # _dedup against pandas: the least seconds per (tail, head) of the open arcs, in (tail, head) order.
+    from geoaccess.modegraph import _dedup
+
+    rng = np.random.default_rng(7)
+    tails, heads = rng.integers(0, 300, 5000), rng.integers(0, 300, 5000)
+    seconds = rng.uniform(0, 20, 5000).round(1)
+    seconds[rng.random(5000) < 0.1] = np.inf
+    want = (pd.DataFrame({"t": tails, "h": heads, "s": seconds})[np.isfinite(seconds)]
+            .groupby(["t", "h"], sort=True)["s"].min().reset_index())
+    t, h, s = _dedup(tails, heads, seconds)
+    assert np.array_equal(t, want["t"]) and np.array_equal(h, want["h"]) and np.array_equal(s, want["s"])
+    # no arc open (every direction closed) and no arc at all: nothing kept, no IndexError
+    for t0, h0 in ((np.array([1, 2]), np.array([2, 1])), (np.zeros(0, np.int64), np.zeros(0, np.int64))):
+        assert [len(a) for a in _dedup(t0, h0, np.full(len(t0), np.inf))] == [0, 0, 0]

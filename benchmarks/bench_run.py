@@ -16,15 +16,14 @@ scenario is run with the network read from ``roads.gpkg`` (``--network osm`` for
    ``evaluate`` (targets per township; it repeats the search, tens of ms), ``gaps``,
    ``isochrones``, ``map``, ``report`` and ``write`` (summary, units, demand times, gaps).
    Each line shows the wall time and the process RSS peak (psutil, sampled every 5 ms)
-   during the stage. The stages run one after another here; the run itself clusters the
-   gap lists and writes ``demand_times.gpkg`` in a helper process on the second core
-   (``geoaccess.helperproc``) while it draws the isochrones and the map: the whole-run
-   lines below are what a user waits for;
-2. the whole ``python -m geoaccess.cli run`` in a child process, as it runs
-   (``GEOACCESS_OVERLAP`` unset) and with ``GEOACCESS_OVERLAP=0`` (everything in one
-   process): wall time (start-up and imports included), CPU time (user + sys of the run
-   and its helper) and the peak RSS of the larger of the two processes
-   (``getrusage(RUSAGE_CHILDREN).ru_maxrss``: the largest, not their sum).
+   during the stage;
+2. the whole ``python -m geoaccess.cli run`` in a child process: wall time (start-up and
+   imports included), CPU time (user + sys of the child and every descendant it waited
+   for, from ``os.wait4``) and the peak RSS of the child *and all its descendants
+   together*: the sum of their RSS, sampled every 5 ms with psutil (the list of
+   descendants re-read every 50 ms), so a process the run starts cannot hide its memory;
+   never below the kernel's ``ru_maxrss`` (the largest single process), which catches a
+   spike between two samples.
 
 **XML grid** (``--grid``): an OSM XML grid of ``--grid-side``² nodes (default 150² =
 22,500) 100 m apart, every fifth street ``tertiary`` (50 km/h) and the others
@@ -54,7 +53,6 @@ import argparse
 import inspect
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -97,25 +95,55 @@ class _Peak:
         return False
 
 
-def _child(argv: list[str], cwd: Path, env: dict[str, str] | None = None, cpu: dict | None = None
-           ) -> tuple[float, float, str]:
-    """Run ``argv`` in a child process: (wall seconds, peak RSS in MB, stdout). ``cpu``, when
-    given, receives ``seconds`` (user + sys of the child and everything it waited for)."""
-    code = ("import resource, subprocess, sys, time, json\n"
-            "t0 = time.perf_counter()\n"
-            "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-            "dt = time.perf_counter() - t0\n"
-            "ru = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-            "print(json.dumps({'s': dt, 'mb': ru.ru_maxrss / 1024, 'cpu': ru.ru_utime + ru.ru_stime,\n"
-            "                  'rc': p.returncode, 'out': p.stdout, 'err': p.stderr[-3000:]}))\n")
-    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=cwd, check=True,
-                          env=None if env is None else {**os.environ, **env})
-    info = json.loads(done.stdout)
-    if info["rc"] not in (0, 3):
-        raise SystemExit(f"{' '.join(argv)} failed ({info['rc']}):\n{info['err']}")
-    if cpu is not None:
-        cpu["seconds"] = info["cpu"]
-    return info["s"], info["mb"], info["out"]
+def _tree_rss(procs: list) -> int:
+    """Sum of the RSS (bytes) of ``procs`` that are still alive."""
+    import psutil
+
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:  # ended since the list was read
+            pass
+    return total
+
+
+def _child(argv: list[str], cwd: Path, interval: float = 0.005, refresh: float = 0.05
+           ) -> tuple[float, float, float, str]:
+    """Run ``argv`` in a child process: (wall seconds, CPU seconds, peak RSS in MB, stdout).
+
+    CPU is user + sys of the child and the descendants it waited for (``os.wait4``). The
+    peak is that of the *sum* of the RSS of the child and all its descendants, sampled every
+    ``interval`` seconds (the descendants listed again every ``refresh`` seconds: listing
+    them reads all of /proc), and at least the kernel's ``ru_maxrss`` (largest single process).
+    """
+    import psutil
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=err, text=True)
+        root = psutil.Process(proc.pid)
+        tree, listed, peak = [root], t0, 0
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            now = time.perf_counter()
+            if now - listed >= refresh:
+                try:
+                    tree, listed = [root, *root.children(recursive=True)], now
+                except psutil.Error:  # the child ended meanwhile: wait4 reaps it next
+                    pass
+            peak = max(peak, _tree_rss(tree))
+            time.sleep(interval)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode not in (0, 3):
+        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n{stderr[-3000:]}")
+    peak = max(peak, usage.ru_maxrss * 1024)  # ru_maxrss in KB on Linux
+    return seconds, usage.ru_utime + usage.ru_stime, peak / 2 ** 20, stdout
 
 
 # --------------------------------------------------------------------------- county
@@ -205,8 +233,6 @@ def county_stages(scenario_path: Path) -> list[tuple[str, float, float]]:
             write_report(result, out / "report.html", lang="zh", map_path=map_path)
         with stage("write"):
             files = P._write_tables(result, out)
-            if isinstance(files, tuple):  # (files, wait for demand_times.gpkg): issue 15 on
-                files[1]()
         sizes = {p.name: p.stat().st_size for p in out.iterdir()}
     print("  files: " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(sizes.items())))
     print(f"  {network.n_nodes:,} network nodes, {len(demand):,} demand points, {len(facilities):,} facilities; "
@@ -224,13 +250,11 @@ def run_county(args) -> None:
     for name, s, mb in rows:
         print(f"  {name:<12}{s:>9.2f}{mb:>13.0f}")
     print(f"  {'sum':<12}{sum(s for _, s, _ in rows):>9.2f}")
-    for label, env in (("", None), (" GEOACCESS_OVERLAP=0", {"GEOACCESS_OVERLAP": "0"})):
-        cpu: dict = {}
-        with tempfile.TemporaryDirectory() as tmp:
-            s, mb, _ = _child([sys.executable, "-m", "geoaccess.cli", "run", str(scenario), "--out",
-                               str(Path(tmp) / "out")], REPO, env=env, cpu=cpu)
-        print(f"  whole `geoaccess run`{label} (child process, start-up included): {s:.2f} s, CPU {cpu['seconds']:.2f} s, "
-              f"peak RSS {mb:,.0f} MB")
+    with tempfile.TemporaryDirectory() as tmp:
+        s, cpu, mb, _ = _child([sys.executable, "-m", "geoaccess.cli", "run", str(scenario), "--out",
+                                str(Path(tmp) / "out")], REPO)
+    print(f"  whole `geoaccess run` (child process, start-up included): {s:.2f} s, CPU {cpu:.2f} s, "
+          f"peak RSS (child and descendants summed) {mb:,.0f} MB")
 
 
 # --------------------------------------------------------------------------- XML grid
@@ -341,11 +365,11 @@ def run_grid(args) -> None:
     print(f"\n== XML grid: {args.grid_side ** 2:,} nodes, {args.clinics} clinics, {args.people:,} people points, "
           f"drive within {args.minutes:g} min")
     with tempfile.TemporaryDirectory() as tmp:
-        ga_s, ga_mb, _ = _child([sys.executable, "-m", "geoaccess.cli", "run", str(folder / "scenario.toml"),
+        ga_s, _, ga_mb, _ = _child([sys.executable, "-m", "geoaccess.cli", "run", str(folder / "scenario.toml"),
                                  "--out", str(Path(tmp) / "out")], REPO)
         summary = json.loads((Path(tmp) / "out" / "summary.json").read_text(encoding="utf-8"))
     ga_share = summary["targets"][0]["value"] if "targets" in summary else None
-    ref_s, ref_mb, out = _child([sys.executable, "-c", REFERENCE, str(folder), str(args.minutes)], REPO)
+    ref_s, _, ref_mb, out = _child([sys.executable, "-c", REFERENCE, str(folder), str(args.minutes)], REPO)
     ref_share = float(out.strip().splitlines()[-1])
     print(f"  {'':<34}{'wall s':>8}{'peak MB':>9}{'share':>9}")
     print(f"  {'geoaccess run (all outputs)':<34}{ga_s:>8.2f}{ga_mb:>9.0f}{ga_share:>9.4f}")

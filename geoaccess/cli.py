@@ -399,7 +399,6 @@ def _say_output_dir(scenario, out: Path | None) -> None:
 
 def _check(args: argparse.Namespace) -> int:
     """``geoaccess check``: read every input as ``run`` does, print what will be used, route nothing."""
-    from .helperproc import overlap_enabled
     from .outputset import check_output_dir
     from .pipeline import describe_inputs, load_inputs, output_dir
     from .scenario import load_scenario
@@ -408,7 +407,6 @@ def _check(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     out = output_dir(scenario, args.out)
     check_output_dir(out, _carry(args.scenario, out))
-    overlap_enabled()  # a bad GEOACCESS_OVERLAP is said here, as run would say it
     inputs = load_inputs(scenario)
     for line in describe_inputs(inputs, out):
         console.print(escape(line), soft_wrap=True)

@@ -27,7 +27,6 @@ from .inputchecks import _check_gcj02, _check_overlap, _drop_far_facilities, _wa
 from .isochrones import ISOCHRONE_SIMPLIFY_M, isochrones
 from .outputset import check_output_dir, safe_folder_name
 from .outputfiles import _write_tables, write_outputs  # noqa: F401  (public API, moved)
-from .helperproc import Helper, each, overlap_enabled, submit
 from .proposals import SITING_MODELS, _evaluate_with_sites, _nearest_by_mode, site_target, travels_by  # noqa: F401
 from .network import RoadNetwork, graph_from_bbox, graph_from_place, load_speeds, network_from_file, network_from_graph
 from .roadclasses import check_classes
@@ -265,40 +264,17 @@ def run_scenario(scenario: Scenario, out_dir: str | Path | None = None, progress
     returns the ``(xmin, ymin, xmax, ymax)`` (metres) the map shows: isochrone bands are computed
     only there (``extent`` of :func:`geoaccess.isochrones.isochrones`; a region's county task
     passes its county's box); default everywhere. Travel times and every figure are unchanged.
-    When writing, a helper process on the second core clusters the gap lists while the
-    isochrones are drawn, and writes ``demand_times.gpkg`` while the map and the report are
-    made (:mod:`geoaccess.helperproc`; ``GEOACCESS_OVERLAP=0``: all in this process): the same files.
 
     Raises
     ------
     InputError
-        Bad input, an output folder that cannot be written or holds foreign files, or a
-        ``GEOACCESS_OVERLAP`` other than 0 or 1.
+        Bad input, or an output folder that cannot be written or holds foreign files.
     """
     say = progress or (lambda msg: None)
     out = output_dir(scenario, out_dir) if write else None
     if out is not None:
         check_output_dir(out, carry)  # before the minutes of computing, not after
-    # A helper process clusters the gaps and writes demand_times.gpkg on the second core.
-    helper = (Helper(preload=("geopandas", "pyogrio", "rasterio.features", "geoaccess.gaps", "geoaccess.tables"),
-                     start=False)
-              if out is not None and overlap_enabled() else None)
-    try:
-        return _run_scenario(scenario, out, say, lang, self_contained, basemap, carry, sites, check_facilities,
-                             map_extent, helper)
-    finally:
-        if helper is not None:
-            helper.close()
-
-
-def _run_scenario(scenario: Scenario, out: Path | None, say: Progress, lang: str | None, self_contained: bool | None,
-                  basemap: str | None, carry: tuple[str, ...], sites: pd.DataFrame | None,
-                  check_facilities: Callable[[gpd.GeoDataFrame], Any] | None,
-                  map_extent: Callable[[Any], tuple[float, float, float, float]] | None,
-                  helper: Helper | None) -> RunResult:
     inputs = load_inputs(scenario, say)
-    if helper is not None:  # after the loading (which may use both cores): its imports overlap the snapping
-        helper.start()
     network, facilities, demand, units = inputs.network, inputs.facilities, inputs.demand, inputs.units
     warnings = list(inputs.warnings)
     if check_facilities is not None:
@@ -342,31 +318,17 @@ def _run_scenario(scenario: Scenario, out: Path | None, say: Progress, lang: str
     result = RunResult(scenario, network, facilities, demand, units, evaluations, engine.graphs, warnings=warnings,
                        engine=engine)
     extent = None if map_extent is None else map_extent(network.crs)
-    timed = [e.target for e in evaluations if e.target.metric != "per_1000"]
-    # The gap lists are clustered by the helper process while the isochrones are drawn here.
-    gaps = submit(helper if timed else None, each, target_gaps, timed, demand[~far_demand], facilities,
-                  units is not None)
-    for k, target in enumerate(timed):
-        say(f"gaps and isochrones: {target.id}")
-        try:
-            result.isochrones[target.id] = target_isochrones(target, engine, select_facilities(target, facilities),
-                                                             demand, extent=extent)
-        except Exception:
-            _raise_gap_error(gaps.result()[:k + 1])  # a gap list before this target's failed first in sequence
-            raise
-    _raise_gap_error(gaps.result())
-    result.gaps.update((target.id, value) for target, (_, value) in zip(timed, gaps.result()))
+    for e in evaluations:
+        if e.target.metric == "per_1000":
+            continue
+        say(f"gaps and isochrones: {e.target.id}")
+        result.gaps[e.target.id] = target_gaps(e.target, demand[~far_demand], facilities, units is not None)
+        result.isochrones[e.target.id] = target_isochrones(e.target, engine, select_facilities(e.target, facilities), demand,
+                                                           extent=extent)
     if out is not None:
         result.files = write_outputs(result, out, lang=lang or scenario.map["lang"], progress=say,
-                                     self_contained=self_contained, basemap=basemap, carry=carry, helper=helper)
+                                     self_contained=self_contained, basemap=basemap, carry=carry)
     return result
-
-
-def _raise_gap_error(done: list[tuple[bool, Any]]) -> None:
-    """Raise the first error of ``done`` (see :func:`geoaccess.helperproc.each`), if any."""
-    for ok, value in done:
-        if not ok:
-            raise value
 
 
 def run(scenario: str | Path | Scenario, out_dir: str | Path | None = None, *, write: bool = False,

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "geoaccess"
 # Stage of every module, in the order data flows (docs/architecture.md). A module may import
 # only from its own stage or earlier ones. A new module gets a row here and in the doc.
 STAGES = [
-    ("base", {"_version", "_paths", "errors", "io", "outputset", "helperproc", "coords", "points", "speedlimits", "osmtags", "roadclasses",
+    ("base", {"_version", "_paths", "errors", "io", "outputset", "coords", "points", "speedlimits", "osmtags", "roadclasses",
               "grids", "modes"}),
     ("load", {"roadnet", "osm", "roadfiles", "network", "facilitytypes", "facilities", "demand", "buildings", "admin", "water", "snapping", "inputchecks", "synthetic"}),
     ("travel times", {"modegraph", "routing", "isoraster", "isochrones", "service"}),

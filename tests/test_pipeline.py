@@ -10,6 +10,7 @@ import networkx as nx
 import numpy as np
 import osmnx as ox
 import pandas as pd
+import pyogrio
 import pytest
 import shapely
 
@@ -150,6 +151,39 @@ def test_demo_summary_numbers_equal_the_written_demand_times(demo):
     reach = np.isfinite(minutes)
     assert ems["value"] == pytest.approx((minutes[reach] * pop[reach]).sum() / pop[reach].sum())
     assert ems["share_within"] == pytest.approx(pop[minutes <= 15].sum() / pop.sum())
+
+
+
+def test_demo_demand_times_layer_against_to_crs_and_the_facility_list(demo):
+    """demand_times.gpkg as a reader sees it: layer, CRS, column order and dtypes; lon/lat
+    equal to GeoDataFrame.to_crs of the run's demand, minutes with NaN for inf, and every
+    nearest facility's name as a pandas merge on the facility list gives it."""
+    r = run_scenario(load_scenario(data_path("demo", "scenario.toml")), write=False)
+    assert [name for name, _ in pyogrio.list_layers(demo / "demand_times.gpkg")] == ["demand_times"]
+    times = gpd.read_file(demo / "demand_times.gpkg", layer="demand_times")
+    assert times.crs == "EPSG:4326"
+    lonlat = r.demand.to_crs("EPSG:4326")
+    assert np.array_equal(shapely.get_coordinates(times.geometry.values), shapely.get_coordinates(lonlat.geometry.values))
+    expected_columns = []
+    for col in r.demand.columns.drop(r.demand.geometry.name):
+        expected_columns += [col, f"{col}_name"] if col.endswith("_facility") else [col]
+    assert list(times.columns) == expected_columns + ["geometry"]
+    facilities = r.facilities[["facility_id", "name"]].astype(str)
+    for col in expected_columns:
+        if col.endswith("_min"):
+            expect = r.demand[col].to_numpy(float)
+            assert times[col].dtype == np.float64
+            assert np.array_equal(np.where(np.isinf(expect), np.nan, expect), times[col].to_numpy(), equal_nan=True)
+        elif col.endswith("_facility_name"):
+            ids = r.demand[col[:-len("_name")]].astype(str).rename("facility_id").to_frame()
+            named = ids.merge(facilities, on="facility_id", how="left")["name"]
+            assert times[col].isna().tolist() == named.isna().tolist()  # no facility: no name
+            assert times[col].dropna().tolist() == named.dropna().tolist()
+            assert named.notna().any()
+        elif col.endswith("_facility"):
+            assert times[col].tolist() == r.demand[col].astype(str).tolist()
+        else:
+            assert np.array_equal(times[col].to_numpy(), r.demand[col].to_numpy()), col
 
 
 MINIMAL = """\

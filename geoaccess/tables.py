@@ -19,6 +19,7 @@ from .targets import select_facilities
 
 if TYPE_CHECKING:
     import geopandas as gpd
+    import pyarrow as pa
 
     from .results import RunResult
 
@@ -86,32 +87,82 @@ def write_csv(table: pd.DataFrame, path: str | Path) -> Path:
     return Path(path)
 
 
-def demand_times(demand: "gpd.GeoDataFrame", facilities: pd.DataFrame) -> "gpd.GeoDataFrame":
-    """The layer of ``demand_times.gpkg``: every demand point in lon/lat (EPSG:4326) with its
-    columns, minutes per target (NaN = unreachable: GeoPackage has no inf) and, beside every
-    nearest facility's id (``<id>_facility``), its name (from ``facilities``' ``facility_id``
-    and ``name``)."""
-    import geopandas as gpd
+
+# A 2-D point in little-endian WKB: byte order 1, geometry type 1 (Point), x, y.
+_WKB_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])  # packed: 21 bytes
+
+
+def _wkb_points(x: np.ndarray, y: np.ndarray) -> "pa.Array":
+    """2-D points as a binary Arrow array of WKB, the bytes ``shapely.to_wkb`` writes for them."""
+    import pyarrow as pa
+
+    wkb = np.empty(len(x), _WKB_POINT)
+    wkb["order"], wkb["type"], wkb["x"], wkb["y"] = 1, 1, x, y
+    offsets = np.arange(0, (len(x) + 1) * _WKB_POINT.itemsize, _WKB_POINT.itemsize, dtype=np.int32)
+    return pa.Array.from_buffers(pa.binary(), len(x), [None, pa.py_buffer(offsets), pa.py_buffer(wkb)])
+
+
+def demand_times_table(demand: "gpd.GeoDataFrame", facilities: pd.DataFrame) -> "pa.Table":
+    """The layer of ``demand_times.gpkg`` as an Arrow table, in ``demand``'s column order.
+
+    Every demand point in lon/lat (EPSG:4326, the numbers ``GeoDataFrame.to_crs`` gives) as
+    WKB, its columns, minutes per target (``*_min``; inf, unreachable, becomes null: GeoPackage
+    has no inf) and, beside every nearest facility's id (``<id>_facility``), its name
+    (``<id>_facility_name``, from ``facilities``' ``facility_id`` and ``name``; the last row
+    of a repeated id; null where no facility is named).
+
+    Parameters
+    ----------
+    demand : GeoDataFrame
+        The run's demand: 2-D points (metres, any CRS) with the targets' columns.
+    facilities : DataFrame
+        ``facility_id`` and ``name`` of the run's facilities.
+
+    Raises
+    ------
+    ValueError
+        ``demand`` holds a geometry other than a 2-D point (a run's demand never does).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import shapely
     from pyproj import Transformer
 
     geom = demand.geometry.name
-    # Coordinates through pyproj as GeoDataFrame.to_crs does (same call, same numbers), without
-    # copying 200k point objects first.
-    xy = shapely.get_coordinates(demand.geometry.to_numpy())
+    points = demand.geometry.to_numpy()
+    if len(points) and ((shapely.get_type_id(points) != 0) | shapely.has_z(points)).any():
+        raise ValueError("demand_times_table takes 2-D points only")
+    xy = shapely.get_coordinates(points)
+    # The transform GeoDataFrame.to_crs makes (same call, same numbers), on the coordinates only.
     lon, lat = Transformer.from_crs(demand.crs, "EPSG:4326", always_xy=True).transform(xy[:, 0], xy[:, 1])
-    times = demand.copy()
-    times[geom] = gpd.GeoSeries(shapely.points(lon, lat), crs="EPSG:4326", index=demand.index)
-    names = dict(zip(facilities["facility_id"].astype(str), facilities["name"].astype(str)))
-    for col in [c for c in times.columns if c.endswith("_min")]:
-        times[col] = times[col].replace(np.inf, np.nan)
-    for col in [c for c in times.columns if c.endswith("_facility")]:  # every facility id beside its name
-        times.insert(times.columns.get_loc(col) + 1, f"{col}_name", times[col].astype(str).map(names))
-    return times
+    attrs = pd.DataFrame(demand.drop(columns=geom))
+    for col in [c for c in attrs.columns if c.endswith("_min")]:
+        attrs[col] = attrs[col].replace(np.inf, np.nan)
+    table = pa.Table.from_pandas(attrs, preserve_index=False)  # NaN -> null, as GeoDataFrame.to_file's Arrow path
+    # Names looked up in Arrow (a hash of ~400 ids, not a dict call per point); reversed so
+    # that, as in a dict, a repeated id's last row wins.
+    def strings(values: pd.Series) -> pa.Array:  # missing (NaN, None) -> null, as pandas' map sees them
+        return pa.array(values.astype(str).to_numpy(object), pa.string(), from_pandas=True)
+
+    ids, names = strings(facilities["facility_id"][::-1]), strings(facilities["name"][::-1])
+    for col in [c for c in attrs.columns if c.endswith("_facility")]:
+        found = pc.index_in(strings(attrs[col]), value_set=ids)
+        table = table.add_column(table.schema.get_field_index(col) + 1, f"{col}_name", pc.take(names, found))
+    return table.add_column(demand.columns.get_loc(geom), geom, _wkb_points(lon, lat))
 
 
 def write_demand_times(demand: "gpd.GeoDataFrame", facilities: pd.DataFrame, path: str | Path) -> None:
-    """Write :func:`demand_times` as the layer ``demand_times`` of a new GeoPackage ``path``:
-    one Arrow batch and no R-tree (GIS software builds one when asked)."""
-    demand_times(demand, facilities).to_file(path, layer="demand_times", driver="GPKG", use_arrow=True,
-                                             layer_options={"SPATIAL_INDEX": "NO"})
+    """Write :func:`demand_times_table` as the layer ``demand_times`` (points, EPSG:4326) of a
+    new GeoPackage ``path``: one Arrow batch and no R-tree (GIS software builds one when asked).
+
+    Raises
+    ------
+    ValueError
+        As :func:`demand_times_table`.
+    """
+    from pyogrio.raw import write_arrow
+
+    table = demand_times_table(demand, facilities)
+    write_arrow(table, path, layer="demand_times", driver="GPKG", geometry_name=demand.geometry.name,
+                geometry_type="Point" if table.num_rows else "Unknown", crs="EPSG:4326",
+                layer_options={"SPATIAL_INDEX": "NO"})

@@ -186,6 +186,51 @@ def test_demo_demand_times_layer_against_to_crs_and_the_facility_list(demo):
             assert np.array_equal(times[col].to_numpy(), r.demand[col].to_numpy()), col
 
 
+
+def test_write_demand_times_equals_geopandas_to_crs_map_and_to_file(tmp_path):
+    """demand_times.gpkg written from Arrow (numpy WKB, names looked up in Arrow) holds the
+    rows GeoDataFrame.to_crs + a dict lookup + to_file (without Arrow) write: unreachable
+    (inf) and missing minutes null, no facility, an unknown id or a facility without a name
+    no name, a repeated id's last name."""
+    import sqlite3
+
+    from geoaccess.tables import _wkb_points, write_demand_times
+
+    demand = gpd.GeoDataFrame({
+        "demand_id": [0, 1, 2, 3], "pop": [1.5, 2.0, np.nan, 4.0], "unit": ["甲镇", "乙镇", "甲镇", "乙镇"],
+        "urban": [True, False, False, True],
+        "a_min": [1.25, np.inf, 3.0, np.nan], "a_facility": ["F1", "", "F9", "F2"],
+        "b_min": [0.0, 2.5, np.inf, 7.75], "b_facility": ["F2", "F3", "", "F1"],
+    }, geometry=gpd.points_from_xy([500_000.0, 500_123.4, 501_000.5, 499_000.25],
+                                   [3_700_000.0, 3_700_010.0, 3_699_000.5, 3_701_234.5]), crs="EPSG:32650")
+    facilities = pd.DataFrame({"facility_id": ["F1", "F2", "F1", "F3"], "name": ["甲卫生院", "乙诊所", "丙医院", np.nan]})
+    write_demand_times(demand, facilities, tmp_path / "ours.gpkg")
+
+    expected = demand.to_crs("EPSG:4326")
+    names = dict(zip(facilities["facility_id"], facilities["name"]))  # the last F1 wins
+    for col in ("a", "b"):
+        expected[f"{col}_min"] = expected[f"{col}_min"].replace(np.inf, np.nan)
+        expected.insert(expected.columns.get_loc(f"{col}_facility") + 1, f"{col}_facility_name",
+                        expected[f"{col}_facility"].map(names))
+    expected.to_file(tmp_path / "expected.gpkg", layer="demand_times", driver="GPKG", use_arrow=False,
+                     layer_options={"SPATIAL_INDEX": "NO"})
+    rows = []
+    for name in ("ours", "expected"):
+        with sqlite3.connect(tmp_path / f"{name}.gpkg") as db:
+            rows.append((db.execute("SELECT * FROM demand_times ORDER BY fid").fetchall(),
+                         db.execute("SELECT sql FROM sqlite_master WHERE name = 'demand_times'").fetchall(),
+                         db.execute("SELECT * FROM gpkg_geometry_columns").fetchall()))
+    assert rows[0] == rows[1]  # every value, null and geometry blob; the same table definition
+    ours = gpd.read_file(tmp_path / "ours.gpkg", layer="demand_times")
+    assert ours["a_facility_name"].fillna("-").tolist() == ["丙医院", "-", "-", "乙诊所"]
+    assert ours["b_facility_name"].fillna("-").tolist() == ["乙诊所", "-", "-", "丙医院"]  # F3 has no name
+    assert ours["b_min"].isna().tolist() == [False, False, True, False] and ours.crs == "EPSG:4326"
+    x, y = np.array([0.5, -1e7, 123.456789]), np.array([-0.25, 3e6, np.pi])
+    assert _wkb_points(x, y).to_pylist() == shapely.to_wkb(shapely.points(x, y)).tolist()
+    with pytest.raises(ValueError, match="2-D points"):
+        write_demand_times(demand.set_geometry(demand.buffer(1.0)), facilities, tmp_path / "polygons.gpkg")
+
+
 MINIMAL = """\
 [scenario]
 name = "my-county"

@@ -142,7 +142,7 @@ def demand_times_table(demand: "gpd.GeoDataFrame", facilities: pd.DataFrame) -> 
     # Names looked up in Arrow (a hash of ~400 ids, not a dict call per point); reversed so
     # that, as in a dict, a repeated id's last row wins.
     def strings(values: pd.Series) -> pa.Array:  # missing (NaN, None) -> null, as pandas' map sees them
-        return pa.array(values.astype(str).to_numpy(object), pa.string(), from_pandas=True)
+        return pa.array(values.astype(str), pa.string())  # Arrow-backed strings: no Python str per value
 
     ids, names = strings(facilities["facility_id"][::-1]), strings(facilities["name"][::-1])
     for col in [c for c in attrs.columns if c.endswith("_facility")]:

@@ -87,7 +87,6 @@ def write_csv(table: pd.DataFrame, path: str | Path) -> Path:
     return Path(path)
 
 
-
 # A 2-D point in little-endian WKB: byte order 1, geometry type 1 (Point), x, y.
 _WKB_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])  # packed: 21 bytes
 
@@ -100,6 +99,14 @@ def _wkb_points(x: np.ndarray, y: np.ndarray) -> "pa.Array":
     wkb["order"], wkb["type"], wkb["x"], wkb["y"] = 1, 1, x, y
     offsets = np.arange(0, (len(x) + 1) * _WKB_POINT.itemsize, _WKB_POINT.itemsize, dtype=np.int32)
     return pa.Array.from_buffers(pa.binary(), len(x), [None, pa.py_buffer(offsets), pa.py_buffer(wkb)])
+
+
+def _arrow_strings(values: pd.Series) -> "pa.Array":
+    """``values`` as strings, missing values (NaN, None) null as pandas sees them; pandas'
+    Arrow-backed strings go over without a Python string per value."""
+    import pyarrow as pa
+
+    return pa.array(values.astype(str), pa.string())
 
 
 def demand_times_table(demand: "gpd.GeoDataFrame", facilities: pd.DataFrame) -> "pa.Table":
@@ -139,14 +146,11 @@ def demand_times_table(demand: "gpd.GeoDataFrame", facilities: pd.DataFrame) -> 
     for col in [c for c in attrs.columns if c.endswith("_min")]:
         attrs[col] = attrs[col].replace(np.inf, np.nan)
     table = pa.Table.from_pandas(attrs, preserve_index=False)  # NaN -> null, as GeoDataFrame.to_file's Arrow path
-    # Names looked up in Arrow (a hash of ~400 ids, not a dict call per point); reversed so
-    # that, as in a dict, a repeated id's last row wins.
-    def strings(values: pd.Series) -> pa.Array:  # missing (NaN, None) -> null, as pandas' map sees them
-        return pa.array(values.astype(str), pa.string())  # Arrow-backed strings: no Python str per value
-
-    ids, names = strings(facilities["facility_id"][::-1]), strings(facilities["name"][::-1])
+    # Names looked up in Arrow (a hash of the facility ids, not a dict call per point);
+    # reversed so that, as in a dict, a repeated id's last row wins.
+    ids, names = _arrow_strings(facilities["facility_id"][::-1]), _arrow_strings(facilities["name"][::-1])
     for col in [c for c in attrs.columns if c.endswith("_facility")]:
-        found = pc.index_in(strings(attrs[col]), value_set=ids)
+        found = pc.index_in(_arrow_strings(attrs[col]), value_set=ids)
         table = table.add_column(table.schema.get_field_index(col) + 1, f"{col}_name", pc.take(names, found))
     return table.add_column(demand.columns.get_loc(geom), geom, _wkb_points(lon, lat))
 

@@ -22,8 +22,9 @@ scenario is run with the network read from ``roads.gpkg`` (``--network osm`` for
    for, from ``os.wait4``) and the peak RSS of the child *and all its descendants
    together*: the sum of their RSS, sampled every 5 ms with psutil (the list of
    descendants re-read every 50 ms), so a process the run starts cannot hide its memory;
-   never below the kernel's ``ru_maxrss`` (the largest single process), which catches a
-   spike between two samples.
+   never below the largest ``VmHWM`` (high-water RSS of one process, from /proc) seen,
+   which catches a spike between two samples. Not ``ru_maxrss``: Linux carries it across
+   exec, so the child would report this process's own peak.
 
 **XML grid** (``--grid``): an OSM XML grid of ``--grid-side``² nodes (default 150² =
 22,500) 100 m apart, every fifth street ``tertiary`` (50 km/h) and the others
@@ -95,17 +96,19 @@ class _Peak:
         return False
 
 
-def _tree_rss(procs: list) -> int:
-    """Sum of the RSS (bytes) of ``procs`` that are still alive."""
+def _tree_memory(procs: list) -> tuple[int, int]:
+    """(sum of the RSS, largest ``VmHWM``) in bytes of ``procs`` that are still alive."""
     import psutil
 
-    total = 0
+    total = high = 0
     for proc in procs:
         try:
             total += proc.memory_info().rss
-        except psutil.Error:  # ended since the list was read
+            with open(f"/proc/{proc.pid}/status", encoding="ascii") as fh:
+                high = max([high, *(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmHWM:"))])
+        except (psutil.Error, OSError):  # ended since the list was read (or no /proc)
             pass
-    return total
+    return total, high
 
 
 def _child(argv: list[str], cwd: Path, interval: float = 0.005, refresh: float = 0.05
@@ -115,7 +118,7 @@ def _child(argv: list[str], cwd: Path, interval: float = 0.005, refresh: float =
     CPU is user + sys of the child and the descendants it waited for (``os.wait4``). The
     peak is that of the *sum* of the RSS of the child and all its descendants, sampled every
     ``interval`` seconds (the descendants listed again every ``refresh`` seconds: listing
-    them reads all of /proc), and at least the kernel's ``ru_maxrss`` (largest single process).
+    them reads all of /proc), and at least the largest ``VmHWM`` of one of them.
     """
     import psutil
 
@@ -134,7 +137,7 @@ def _child(argv: list[str], cwd: Path, interval: float = 0.005, refresh: float =
                     tree, listed = [root, *root.children(recursive=True)], now
                 except psutil.Error:  # the child ended meanwhile: wait4 reaps it next
                     pass
-            peak = max(peak, _tree_rss(tree))
+            peak = max(peak, *_tree_memory(tree))
             time.sleep(interval)
         seconds = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
@@ -142,7 +145,6 @@ def _child(argv: list[str], cwd: Path, interval: float = 0.005, refresh: float =
         stdout, stderr = out.read(), err.read()
     if proc.returncode not in (0, 3):
         raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n{stderr[-3000:]}")
-    peak = max(peak, usage.ru_maxrss * 1024)  # ru_maxrss in KB on Linux
     return seconds, usage.ru_utime + usage.ru_stime, peak / 2 ** 20, stdout
 
 

@@ -45,8 +45,12 @@ def _opl_text(text: str) -> str:
 
 
 def _opl_tags(field: str) -> dict[str, str]:
-    """An OPL tags field (``k=v,k=v`` without its leading ``T``) as a dict."""
-    return {_opl_text(k): _opl_text(v) for k, _, v in (kv.partition("=") for kv in field.split(",") if kv)}
+    """An OPL tags field (``k=v,k=v`` without its leading ``T``) as a dict, still escaped.
+
+    Decode with :func:`_opl_text` before use. The keys and values geoaccess compares with
+    (``highway``, ``natural=water`` …) need no escape, so they compare equal escaped or not.
+    """
+    return dict(kv.split("=", 1) for kv in field.split(",")) if field else {}
 
 
 def _opl_nodes(fields: list[str], n_nodes: int) -> np.ndarray:
@@ -101,7 +105,7 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
             water_relations |= tags.get("type") == "multipolygon" and _is_water_area(tags)
             continue
         if "highway" in tags:
-            rows.append({k: v for k in TAG_KEYS if (v := tags.get(k)) is not None})
+            rows.append({k: _opl_text(v) for k in TAG_KEYS if (v := tags.get(k)) is not None})
             way_ids.append(int(head[1:]))
             node_fields.append(rest[1:])
         elif tags.get("natural") == "coastline" or _is_water_area(tags):  # not natural=wood, waterway=stream …

@@ -26,7 +26,8 @@ TRICKY = """<?xml version='1.0' encoding='UTF-8'?>
   <node id='9' lat='1e-7' lon='179.9999999'/>
   <way id='10'><nd ref='1'/><nd ref='3'/><nd ref='2'/><nd ref='4'/>
     <tag k='highway' v='res,id=en tial%'/><tag k='name' v='a%b é 路'/><tag k='max speed' v='30'/>
-    <tag k='maxspeed' v='50 mph'/><tag k='access' v='private;delivery'/></way>
+    <tag k='maxspeed' v='50 mph'/><tag k='access' v='private;delivery'/>
+    <tag k='motor_vehicle' v='no'/><tag k='motor%vehicle' v='yes'/></way>
   <way id='11'><nd ref='3'/><nd ref='5'/><tag k='highway' v='track'/></way>
   <way id='12'><nd ref='5'/><nd ref='6'/><nd ref='9'/><tag k='highway' v='primary'/><tag k='oneway' v='-1'/></way>
   <way id='13'><nd ref='6'/><nd ref='7'/><nd ref='8'/><nd ref='6'/><tag k='natural' v='water'/></way>
@@ -79,7 +80,7 @@ def test_bulk_read_equals_pyosmium_objects(tmp_path, which):
     if which == "tricky":
         # escaped characters decoded; the missing node 3 cut out; way 11 (one located node) gone
         assert tags.loc[10, "highway"] == "res,id=en tial%" and tags.loc[10, "maxspeed"] == "50 mph"
-        assert tags.loc[10, "access"] == "private;delivery" and list(tags.index) == [10, 12]
+        assert tags.loc[10, "access"] == "private;delivery" and tags.loc[10, "motor_vehicle"] == "no" and list(tags.index) == [10, 12]
         assert refs.tolist() == [1, 2, 4, 5, 6, 9]
         assert lonlat[:3].tolist() == [[117.1, 33.5], [-117.0000001, -33.4543095], [0.12, 0.0]]
         # the closed water way, the coastline, and the relation's multipolygon (one more pass)

@@ -36,6 +36,7 @@ def _is_water_area(tags: Any) -> bool:
     return tags.get("natural") == "water" or tags.get("waterway") == "riverbank" or tags.get("water") == "river"
 
 
+_CHUNK_WAYS = 4096  # road ways parsed per numpy call (~40,000 nodes: small temporaries)
 _OPL_ESCAPE = re.compile(r"%([0-9a-fA-F]+)%")
 
 
@@ -91,25 +92,36 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
                          osmium.filter.KeyFilter("highway", "natural", "waterway", "water"), writer)
         finally:
             writer.close()
-        lines = opl.read_text(encoding="utf-8").splitlines()
+        # Line by line and in chunks of ways: no temporary string or array of the whole file.
+        # (glibc raises its mmap threshold to the largest block freed: one ~20 MB string left
+        # the county run's later arrays on the heap and its peak RSS ~170 MB higher.)
+        rows: list[dict] = []
+        way_ids: list[int] = []
+        parts: list[np.ndarray] = []  # (node id, lon, lat) of the road ways' nodes, in order
+        counts: list[int] = []  # nodes per road way
+        chunk: list[str] = []
+        water_fields: list[tuple[bool, str]] = []  # (coastline?, node list) of water ways
+        water_relations = False
+        with open(opl, encoding="utf-8") as lines:
+            for line in lines:
+                head, tag_field, rest = line.rstrip("\n").split(" ")  # spaces inside tags are escaped
+                tags = _opl_tags(tag_field[1:])
+                if head[0] == "r":
+                    water_relations |= tags.get("type") == "multipolygon" and _is_water_area(tags)
+                    continue
+                if "highway" in tags:
+                    rows.append({k: _opl_text(v) for k in TAG_KEYS if (v := tags.get(k)) is not None})
+                    way_ids.append(int(head[1:]))
+                    chunk.append(rest[1:])
+                    counts.append(rest.count(",") + 1 if len(rest) > 1 else 0)
+                    if len(chunk) == _CHUNK_WAYS:
+                        parts.append(_opl_nodes(chunk, sum(counts[-len(chunk):])))
+                        chunk = []
+                elif tags.get("natural") == "coastline" or _is_water_area(tags):  # not natural=wood …
+                    water_fields.append((tags.get("natural") == "coastline", rest[1:]))
+        if chunk:
+            parts.append(_opl_nodes(chunk, sum(counts[-len(chunk):])))
 
-    rows: list[dict] = []
-    way_ids: list[int] = []
-    node_fields: list[str] = []  # the road ways' node lists, in order
-    water_fields: list[tuple[bool, str]] = []  # (coastline?, node list) of water ways
-    water_relations = False
-    for line in lines:
-        head, tag_field, rest = line.split(" ")  # spaces inside tags are escaped
-        tags = _opl_tags(tag_field[1:])
-        if head[0] == "r":
-            water_relations |= tags.get("type") == "multipolygon" and _is_water_area(tags)
-            continue
-        if "highway" in tags:
-            rows.append({k: _opl_text(v) for k in TAG_KEYS if (v := tags.get(k)) is not None})
-            way_ids.append(int(head[1:]))
-            node_fields.append(rest[1:])
-        elif tags.get("natural") == "coastline" or _is_water_area(tags):  # not natural=wood, waterway=stream …
-            water_fields.append((tags.get("natural") == "coastline", rest[1:]))
     water: list[Any] = []
     for coastline, field in water_fields:
         nodes = _opl_nodes([field], field.count(",") + 1 if field else 0)
@@ -133,9 +145,8 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
                     continue
     water_geoms = shapely.make_valid(np.array(water, dtype=object)) if water else np.empty(0, dtype=object)
 
-    counts = np.array([f.count(",") + 1 if f else 0 for f in node_fields], dtype=np.int64)
-    arr = _opl_nodes(node_fields, int(counts.sum()))
-    row_of = np.repeat(np.arange(len(rows), dtype=np.int64), counts)
+    arr = np.concatenate(parts) if parts else np.zeros((0, 3))
+    row_of = np.repeat(np.arange(len(rows), dtype=np.int64), np.asarray(counts, dtype=np.int64))
     located = _located(arr)
     # A way with fewer than two located nodes is no road: its row goes with it.
     keep_row = np.bincount(row_of[located], minlength=len(rows)) >= 2

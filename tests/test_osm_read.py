@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from geoaccess import osm
 from geoaccess.osm import _read_osm
 from geoaccess.osmtags import TAG_KEYS
 
@@ -63,8 +64,9 @@ def reference(path: Path):
     return tags, np.repeat(np.arange(len(rows)), n_nodes), [n[0] for n in flat], [n[1:] for n in flat], water
 
 
-@pytest.mark.parametrize("which", ["tricky", "monaco"])
-def test_bulk_read_equals_pyosmium_objects(tmp_path, which):
+@pytest.mark.parametrize("which, chunk", [("tricky", 4096), ("tricky", 1), ("monaco", 4096), ("monaco", 1000)])
+def test_bulk_read_equals_pyosmium_objects(tmp_path, monkeypatch, which, chunk):
+    monkeypatch.setattr(osm, "_CHUNK_WAYS", chunk)  # ways parsed per numpy call: the same answer
     if which == "tricky":
         path = tmp_path / "tricky.osm"
         path.write_text(TRICKY, encoding="utf-8")

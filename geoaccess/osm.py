@@ -9,10 +9,11 @@ junctions, mapped water kept for snapping); networkx is used only for graphs use
 from __future__ import annotations
 
 import math
+import re
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
-from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,38 @@ def _is_water_area(tags: Any) -> bool:
     return tags.get("natural") == "water" or tags.get("waterway") == "riverbank" or tags.get("water") == "river"
 
 
+_CHUNK_WAYS = 4096  # road ways parsed per numpy call (~40,000 nodes: small temporaries)
+_OPL_ESCAPE = re.compile(r"%([0-9a-fA-F]+)%")
+
+
+def _opl_text(text: str) -> str:
+    """A key or value as OPL writes it (``%hex%`` for spaces, commas, ``=``, ``%`` …), decoded."""
+    return _OPL_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text) if "%" in text else text
+
+
+def _opl_tags(field: str) -> dict[str, str]:
+    """An OPL tags field (``k=v,k=v`` without its leading ``T``) as a dict, still escaped.
+
+    Decode with :func:`_opl_text` before use. The keys and values geoaccess compares with
+    (``highway``, ``natural=water`` …) need no escape, so they compare equal escaped or not.
+    """
+    return dict(kv.split("=", 1) for kv in field.split(",")) if field else {}
+
+
+def _opl_nodes(fields: list[str], n_nodes: int) -> np.ndarray:
+    """OPL node lists with locations (``n1x117.1y33.5,n3xy,…``, no leading ``N``) as (id, lon, lat) rows.
+
+    A node missing from the extract (``n3xy``) gets NaN lon/lat. numpy's text reader rounds
+    correctly, as pyosmium's ``Location.lon`` (whole 1e-7 degrees / 1e7) does: the same doubles.
+    """
+    # Ids and coordinates hold only digits, '.' and '-': the letters are the only separators.
+    text = ",".join(fields).replace("n", "").replace("xy", ",nan,nan").replace("x", ",").replace("y", ",")
+    arr = np.fromstring(text, dtype=np.float64, sep=",")
+    if arr.size != 3 * n_nodes:
+        raise RuntimeError(f"OPL node list read as {arr.size} numbers, expected {3 * n_nodes}")
+    return arr.reshape(-1, 3)
+
+
 def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Ways with a ``highway`` tag, and mapped water, from an OSM PBF or XML file, with pyosmium.
 
@@ -46,39 +79,59 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
     """
     import osmium
 
-    rows: list[dict] = []
-    way_ids: list[int] = []
-    flat: list[tuple[int, float, float]] = []  # (node id, lon, lat) of every road way's nodes, in order
-    n_nodes: list[int] = []
+    # libosmium reads the file, keeps the tagged ways and relations and writes them as OPL
+    # text with their nodes' locations, all in C++; the text is parsed here in bulk. Handing
+    # every way node to Python as an object cost ~1 s of the county's roads.osm.
+    with tempfile.TemporaryDirectory(prefix="geoaccess-osm-") as tmp:
+        opl = Path(tmp) / "ways.opl"
+        locations = osmium.NodeLocationsForWays(osmium.index.create_map("flex_mem"))
+        locations.ignore_errors()  # a node missing from the extract: no location (left out below)
+        writer = osmium.SimpleWriter(osmium.io.File(str(opl), "opl,locations_on_ways=true,add_metadata=false"))
+        try:
+            osmium.apply(str(path), locations, osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.RELATION),
+                         osmium.filter.KeyFilter("highway", "natural", "waterway", "water"), writer)
+        finally:
+            writer.close()
+        # Line by line and in chunks of ways: no temporary string or array of the whole file.
+        # (glibc raises its mmap threshold to the largest block freed: one ~20 MB string left
+        # the county run's later arrays on the heap and its peak RSS ~170 MB higher.)
+        rows: list[dict] = []
+        way_ids: list[int] = []
+        parts: list[np.ndarray] = []  # (node id, lon, lat) of the road ways' nodes, in order
+        counts: list[int] = []  # nodes per road way
+        chunk: list[str] = []
+        water_fields: list[tuple[bool, str]] = []  # (coastline?, node list) of water ways
+        water_relations = False
+        with open(opl, encoding="utf-8") as lines:
+            for line in lines:
+                head, tag_field, rest = line.rstrip("\n").split(" ")  # spaces inside tags are escaped
+                tags = _opl_tags(tag_field[1:])
+                if head[0] == "r":
+                    water_relations |= tags.get("type") == "multipolygon" and _is_water_area(tags)
+                    continue
+                if "highway" in tags:
+                    rows.append({k: _opl_text(v) for k in TAG_KEYS if (v := tags.get(k)) is not None})
+                    way_ids.append(int(head[1:]))
+                    chunk.append(rest[1:])
+                    counts.append(rest.count(",") + 1 if len(rest) > 1 else 0)
+                    if len(chunk) == _CHUNK_WAYS:
+                        parts.append(_opl_nodes(chunk, sum(counts[-len(chunk):])))
+                        chunk = []
+                elif tags.get("natural") == "coastline" or _is_water_area(tags):  # not natural=wood …
+                    water_fields.append((tags.get("natural") == "coastline", rest[1:]))
+        if chunk:
+            parts.append(_opl_nodes(chunk, sum(counts[-len(chunk):])))
+
     water: list[Any] = []
-    water_relations = False
-    processor = osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION).with_locations()
-    wanted = osmium.filter.KeyFilter("highway", "natural", "waterway", "water")
-    for obj in processor.with_filter(osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.RELATION)).with_filter(
-            wanted):
-        tags = obj.tags
-        if obj.is_relation():
-            water_relations |= tags.get("type") == "multipolygon" and _is_water_area(tags)
-            continue
-        road = "highway" in tags
-        coastline = not road and tags.get("natural") == "coastline"
-        if not (road or coastline or _is_water_area(tags)):  # natural=wood, waterway=stream …
-            continue
-        # The location fetched once per node (NodeRef.lon/.lat each fetch it again): ~30 % of this loop.
-        nodes = [(n.ref, loc.lon, loc.lat) for n in obj.nodes if (loc := n.location).valid()]
+    for coastline, field in water_fields:
+        nodes = _opl_nodes([field], field.count(",") + 1 if field else 0)
+        nodes = nodes[_located(nodes)]
         if len(nodes) < 2:
             continue
-        if not road:
-            if coastline:
-                water.append(shapely.LineString([n[1:] for n in nodes]))
-            elif _is_water_area(tags) and len(nodes) >= 4 and nodes[0][0] == nodes[-1][0]:
-                water.append(shapely.Polygon([n[1:] for n in nodes]))
-            continue
-        # One C++ lookup per key we read: ~3x faster than iterating the way's tags in Python.
-        rows.append({k: v for k in TAG_KEYS if (v := tags.get(k)) is not None})
-        way_ids.append(obj.id)
-        flat.extend(nodes)
-        n_nodes.append(len(nodes))
+        if coastline:
+            water.append(shapely.LineString(nodes[:, 1:]))
+        elif len(nodes) >= 4 and nodes[0, 0] == nodes[-1, 0]:
+            water.append(shapely.Polygon(nodes[:, 1:]))
     if water_relations:
         # Rivers and lakes mapped as multipolygon relations: pyosmium assembles them (one
         # more pass over the file, only when it holds some).
@@ -90,15 +143,27 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
                     water.append(shapely.from_wkb(factory.create_multipolygon(area)))
                 except RuntimeError:  # an unclosed ring at the edge of the extract: left out
                     continue
-    tags = pd.DataFrame(rows, columns=list(TAG_KEYS), index=pd.Index(way_ids, name="osm_way"))
     water_geoms = shapely.make_valid(np.array(water, dtype=object)) if water else np.empty(0, dtype=object)
+
+    arr = np.concatenate(parts) if parts else np.zeros((0, 3))
+    row_of = np.repeat(np.arange(len(rows), dtype=np.int64), np.asarray(counts, dtype=np.int64))
+    located = _located(arr)
+    # A way with fewer than two located nodes is no road: its row goes with it.
+    keep_row = np.bincount(row_of[located], minlength=len(rows)) >= 2
+    arr, row_of = arr[located & keep_row[row_of]], row_of[located & keep_row[row_of]]
+    row_of = (np.cumsum(keep_row) - 1)[row_of]
+    rows = [r for r, k in zip(rows, keep_row) if k]
+    way_ids = np.asarray(way_ids, dtype=np.int64)[keep_row]
+    tags = pd.DataFrame(rows, columns=list(TAG_KEYS), index=pd.Index(way_ids, name="osm_way"))
     if not rows:
         return (tags, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros(0, np.int64),
                 water_geoms)
-    # node ids below 2**53 are exact in float64; fromiter over the flattened tuples: half np.array's time
-    arr = np.fromiter(chain.from_iterable(flat), np.float64, count=3 * len(flat)).reshape(-1, 3)
-    row_of = np.repeat(np.arange(len(rows), dtype=np.int64), n_nodes)
-    return (tags, row_of, arr[:, 0].astype(np.int64), arr[:, 1:], np.asarray(way_ids, dtype=np.int64), water_geoms)
+    return tags, row_of, arr[:, 0].astype(np.int64), arr[:, 1:], way_ids, water_geoms
+
+
+def _located(nodes: np.ndarray) -> np.ndarray:
+    """Rows of (id, lon, lat) whose location is valid (pyosmium's ``Location.valid()``)."""
+    return (np.abs(nodes[:, 1]) <= 180) & (np.abs(nodes[:, 2]) <= 90)
 
 
 def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetwork:

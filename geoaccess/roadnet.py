@@ -276,14 +276,17 @@ def _network_from_segments(u_key: np.ndarray, v_key: np.ndarray, geoms: np.ndarr
     if target_crs.is_geographic:
         raise InputError(f"the analysis CRS must be projected (metres), got {target_crs.to_string()} in degrees; "
                          "leave it unset for an automatic UTM zone")
+    # Every vertex projected once; the nodes are vertices (the same numbers as projecting them alone).
     to_target = Transformer.from_crs(source_crs, target_crs, always_xy=True)
-    node_xy = np.column_stack(to_target.transform(node_src[:, 0], node_src[:, 1]))
+    xy = _project(to_target, coords)
+    node_xy = np.zeros((len(node_keys), 2))
+    node_xy[u] = xy[first]
+    node_xy[v] = xy[last]
     if isinstance(geoms, Runs):
         vert, seg = geoms.vertices(backward)
-        projected = shapely.linestrings(np.column_stack(to_target.transform(coords[:, 0], coords[:, 1]))[vert],
-                                        indices=seg)
+        projected = shapely.linestrings(xy[vert], indices=seg)
     else:
-        projected = shapely.transform(geoms, lambda c: np.column_stack(to_target.transform(c[:, 0], c[:, 1])))
+        projected = shapely.transform(geoms, lambda c: xy)  # c is `coords`: get_coordinates of the same geoms
     if length is None:
         length = _lengths_m(geoms, source_crs)
     edges = gpd.GeoDataFrame({
@@ -389,6 +392,21 @@ def _step_lengths(a: np.ndarray, b: np.ndarray, crs: CRS) -> np.ndarray:
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(inv, slice(None, half))
         second = inv(slice(half, None))
+        return np.concatenate([first.result(), second])
+
+
+def _project(transformer: Transformer, coords: np.ndarray) -> np.ndarray:
+    """``(n, 2)`` coordinates through ``transformer``; large arrays in two halves on two threads
+    (pyproj lets go of the GIL and keeps a PROJ object per thread; each point is transformed alone)."""
+    def run(part: slice) -> np.ndarray:
+        return np.column_stack(transformer.transform(coords[part, 0], coords[part, 1]))
+
+    if len(coords) < _HALVES_FROM or kdtree_workers() == 1:  # the run's thread budget
+        return run(slice(None))
+    half = len(coords) // 2
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(run, slice(None, half))
+        second = run(slice(half, None))
         return np.concatenate([first.result(), second])
 
 

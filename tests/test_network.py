@@ -223,3 +223,20 @@ def test_geodesic_steps_in_two_threads_are_pyprojs(monkeypatch):
     assert np.array_equal(_step_lengths(a, b, CRS("EPSG:4326")), want)
     monkeypatch.setenv("GEOACCESS_KDTREE_WORKERS", "1")
     assert np.array_equal(_step_lengths(a, b, CRS("EPSG:4326")), want)
+
+
+def test_road_vertices_projected_in_two_threads_are_pyprojs(monkeypatch):
+    # Above 50,000 vertices the projection runs in two halves on two threads; the result equals
+    # pyproj's transform of the whole array to the bit, and so does the one-thread budget.
+    from pyproj import Transformer
+
+    from geoaccess.roadnet import _project
+
+    rng = np.random.default_rng(4)
+    coords = np.column_stack([rng.uniform(114, 120, 60_001), rng.uniform(30, 36, 60_001)])
+    to_utm = Transformer.from_crs("EPSG:4326", "EPSG:32650", always_xy=True)
+    want = np.column_stack(Transformer.from_crs("EPSG:4326", "EPSG:32650", always_xy=True).transform(*coords.T))
+    assert _project(to_utm, coords).tobytes() == want.tobytes()
+    monkeypatch.setenv("GEOACCESS_KDTREE_WORKERS", "1")
+    assert _project(to_utm, coords).tobytes() == want.tobytes()
+    assert _project(to_utm, coords[:10]).tobytes() == want[:10].tobytes()

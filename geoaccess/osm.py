@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,8 +91,14 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
         try:
             osmium.apply(str(path), locations, osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.RELATION),
                          osmium.filter.KeyFilter("highway", "natural", "waterway", "water"), writer)
-        finally:
             writer.close()
+        except (OSError, RuntimeError):
+            with suppress(Exception):  # already closed, or its flush is what failed
+                writer.close()
+            if shutil.disk_usage(tmp).free < 64 * 2**20:
+                raise InputError(f"could not read {path.name}: the temporary copy of its ways in {tmp} ran out of disk "
+                                 "space; free space there or set TMPDIR to a folder with room") from None
+            raise
         # Line by line and in chunks of ways: no temporary string or array of the whole file.
         # (glibc raises its mmap threshold to the largest block freed: one ~20 MB string left
         # the county run's later arrays on the heap and its peak RSS ~170 MB higher.)

@@ -90,3 +90,31 @@ def test_bulk_read_equals_pyosmium_objects(tmp_path, monkeypatch, which, chunk):
     # ways' water geometries (the relations' multipolygons come after them)
     got_ways = water[:len(want_water)]
     assert all(shapely.equals_exact(got_ways, shapely.make_valid(np.array(want_water, dtype=object)), 0))
+
+
+def test_a_full_temporary_folder_is_named_with_the_fix(monkeypatch):
+    # libosmium fails with a bare error when the temporary OPL copy of the ways cannot be
+    # written; a full disk is named, with the folder and the fix (exit 2, not a traceback)
+    import osmium
+
+    from geoaccess.errors import InputError
+    from geoaccess.network import network_from_file
+
+    def full(*args, **kwargs):
+        raise RuntimeError("write failed: No space left on device")
+
+    monkeypatch.setattr(osmium, "apply", full)
+    monkeypatch.setattr(osm.shutil, "disk_usage", lambda p: shutil_usage(0))
+    with pytest.raises(InputError, match=r"monaco.osm.pbf: the temporary copy of its ways in .* ran out of disk "
+                                         r"space; free space there or set TMPDIR"):
+        network_from_file(MONACO)
+    # not full: the library's error is reported as the file's read error, as before
+    monkeypatch.setattr(osm.shutil, "disk_usage", lambda p: shutil_usage(10 * 2**30))
+    with pytest.raises(InputError, match="could not read road network monaco.osm.pbf: RuntimeError: write failed"):
+        network_from_file(MONACO)
+
+
+def shutil_usage(free):
+    import shutil
+
+    return shutil._ntuple_diskusage(20 * 2**30, 20 * 2**30 - free, free)

@@ -15,7 +15,7 @@ import shapely
 
 from .errors import InputError
 
-__all__ = ["KDTREE_WORKERS_VAR", "cell_min", "half_spacing", "kdtree_workers", "kept", "median_spacing",
+__all__ = ["KDTREE_WORKERS_VAR", "cell_max_at", "cell_min", "half_spacing", "kdtree_workers", "kept", "median_spacing",
            "nearest_seed_time", "nearest_seeds", "paint_nearest", "raster_polygons", "self_touching"]
 
 _KEPT: dict[tuple, tuple] = {}
@@ -69,6 +69,19 @@ def cell_min(cell: np.ndarray, value: np.ndarray, size: int, fill: float) -> np.
     out = np.full(size, fill, dtype=value.dtype)
     np.minimum.at(out, cell, value)
     return out
+
+
+def cell_max_at(cell: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct cells of ``cell`` (flat indices, ascending) and the largest ``value`` of each.
+
+    Sorts the points rather than filling a grid: for a few hundred thousand points on a grid of
+    millions of cells, several times faster than a grid-wide ``-cell_min(cell, -value)``, with
+    the same values (a maximum is exact).
+    """
+    order = np.lexsort((value, cell))
+    cell = cell[order]
+    last = np.r_[cell[1:] != cell[:-1], True] if len(cell) else np.zeros(0, dtype=bool)
+    return cell[last], value[order][last]
 
 
 def nearest_seeds(seeded: np.ndarray, cell: float, cap: float) -> tuple[np.ndarray, np.ndarray]:

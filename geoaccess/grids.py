@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 import weakref
-from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import chain
 from typing import Any, Callable
 
@@ -18,7 +16,7 @@ import shapely
 from .errors import InputError
 
 __all__ = ["KDTREE_WORKERS_VAR", "cell_max_at", "cell_min", "half_spacing", "kdtree_workers", "kept", "median_spacing",
-           "median_spacing_soon", "nearest_seed_time", "nearest_seeds", "paint_nearest", "raster_polygons", "self_touching"]
+           "nearest_seed_time", "nearest_seeds", "paint_nearest", "raster_polygons", "self_touching"]
 
 _KEPT: dict[tuple, tuple] = {}
 
@@ -48,10 +46,6 @@ def kdtree_workers() -> int:
 # median_spacing by the points' bytes: the targets of a run query the same demand points.
 _SPACINGS: dict[bytes, float] = {}
 _SPACINGS_KEPT = 8
-# median_spacing_soon: the spacings being found on the background thread, by key.
-_SPACINGS_SOON: dict[bytes, Future] = {}
-_SPACING_LOCK = threading.Lock()
-_SPACING_POOL: ThreadPoolExecutor | None = None
 
 
 def kept(owner: Any, key: tuple, build: Callable[[], Any]) -> Any:
@@ -182,59 +176,22 @@ def median_spacing(xy: np.ndarray) -> float:
     only points with a neighbour at a positive distance (0.0 when none has one).
 
     Kept by the points' content (a digest of their coordinates), so the several targets
-    of a run, which ask for the same demand points, build the k-d tree once; one asked for
-    earlier with :func:`median_spacing_soon` is waited for (its errors raised here).
+    of a run, which ask for the same demand points, build the k-d tree once.
     """
+    from scipy.spatial import cKDTree
+
     xy = np.ascontiguousarray(xy, dtype=float).reshape(-1, 2)
     if len(xy) < 2:
         return 0.0
     key = hashlib.blake2b(xy.tobytes(), digest_size=16).digest()
-    with _SPACING_LOCK:
-        pending = _SPACINGS_SOON.get(key)
-    if pending is not None:
-        pending.result()
-    with _SPACING_LOCK:
-        if key in _SPACINGS:
-            return _SPACINGS[key]
-    return _spacing(key, xy, kdtree_workers())
-
-
-def median_spacing_soon(xy: np.ndarray) -> None:
-    """Start :func:`median_spacing` of ``xy`` on a background thread, for a later call to
-    find done: the k-d tree lets go of the GIL, so it runs on a core the caller leaves idle
-    (the run's travel-time searches hold the GIL). Does nothing on a thread budget of one
-    (:func:`kdtree_workers`), for fewer than two points or when already kept or started.
-    """
-    global _SPACING_POOL
-    xy = np.ascontiguousarray(xy, dtype=float).reshape(-1, 2)
-    if len(xy) < 2 or kdtree_workers() == 1:
-        return
-    key = hashlib.blake2b(xy.tobytes(), digest_size=16).digest()
-    with _SPACING_LOCK:
-        if key in _SPACINGS or key in _SPACINGS_SOON:
-            return
-        if _SPACING_POOL is None:
-            _SPACING_POOL = ThreadPoolExecutor(1, thread_name_prefix="geoaccess-spacing")
-        # One query thread: the caller's thread keeps the other core busy.
-        _SPACINGS_SOON[key] = _SPACING_POOL.submit(_spacing, key, xy, 1)
-
-
-def _spacing(key: bytes, xy: np.ndarray, workers: int) -> float:
-    from scipy.spatial import cKDTree
-
-    try:
-        # Unbalanced, uncompacted: a faster build, the same distances.
+    if key not in _SPACINGS:
+        # Unbalanced, uncompacted: a faster build, the same distances; the query on the run's threads.
         tree = cKDTree(xy, balanced_tree=False, compact_nodes=False)
-        d = tree.query(xy, k=2, workers=workers)[0][:, 1]
-        spacing = float(np.median(d[d > 0])) if (d > 0).any() else 0.0
-        with _SPACING_LOCK:
-            if len(_SPACINGS) >= _SPACINGS_KEPT:
-                _SPACINGS.pop(next(iter(_SPACINGS)))
-            _SPACINGS[key] = spacing
-        return spacing
-    finally:
-        with _SPACING_LOCK:
-            _SPACINGS_SOON.pop(key, None)
+        d = tree.query(xy, k=2, workers=kdtree_workers())[0][:, 1]
+        if len(_SPACINGS) >= _SPACINGS_KEPT:
+            _SPACINGS.pop(next(iter(_SPACINGS)))
+        _SPACINGS[key] = float(np.median(d[d > 0])) if (d > 0).any() else 0.0
+    return _SPACINGS[key]
 
 
 def half_spacing(xy: np.ndarray) -> float:

@@ -32,7 +32,7 @@ from .network import RoadNetwork, graph_from_bbox, graph_from_place, load_speeds
 from .roadclasses import check_classes
 from .routing import ModeGraph, Placement, compile_mode, od_matrix, place_points
 from .scenario import Scenario
-from .grids import kdtree_workers, median_spacing_soon
+from .grids import kdtree_workers
 from .snapping import Snapped, _check_points, query_views
 from .results import RunResult, summary_dict
 from .speedlimits import RoadDataWarning
@@ -413,7 +413,9 @@ def _evaluate(target: Target, engine: _Engine, facilities: gpd.GeoDataFrame, dem
     if not chosen.any():
         warnings.append(f"target {target.id}: no facility of type {', '.join(target.facility_types)} in the "
                         "facility file; everybody counts as unreachable")
-    pop, urban, unit = demand["pop"].to_numpy(float), demand["urban"].to_numpy(bool), demand["unit"].to_numpy(object)
+    pop = demand["pop"].to_numpy(float)
+    urban = demand["urban"].to_numpy(bool)
+    unit = demand["unit"].to_numpy(object)
     if target.metric == "per_1000":
         mode = target.mode
         if target.capacity not in facilities:
@@ -424,8 +426,6 @@ def _evaluate(target: Target, engine: _Engine, facilities: gpd.GeoDataFrame, dem
         sub = facilities[chosen]
         return evaluate_ratio(target, pop, urban, unit, sub[target.capacity].to_numpy(float), sub["unit"].to_numpy(), od,
                               unit_names)
-    # The spacing of the homes its map bands paint, found on the core these searches leave idle
-    median_spacing_soon(engine.demand_xy[travels_by(target, target.mode_for(engine.urban_share >= 0.5), urban)])
     minutes, nearest = _nearest_by_mode(target, engine, urban, lambda mode: engine.facilities(mode).subset(chosen))
     ids = facilities["facility_id"].to_numpy()[chosen]
     demand[f"{target.id}_min"] = minutes

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from geoaccess import grids
-from geoaccess.grids import cell_max_at, median_spacing, median_spacing_soon, nearest_seed_time, nearest_seeds, paint_nearest
+from geoaccess.grids import cell_max_at, median_spacing, nearest_seed_time, nearest_seeds, paint_nearest
 
 
 def brute_paint(out, worst, reach):
@@ -111,37 +110,6 @@ def test_median_spacing_is_kept_by_content_and_equals_a_fresh_tree():
     d2 = cKDTree(moved).query(moved, k=2)[0][:, 1]
     assert median_spacing(moved) == pytest.approx(np.median(d2)) != median_spacing(xy)
     assert median_spacing(np.r_[xy[:1], xy[:1]]) == 0.0 and median_spacing(xy[:1]) == 0.0
-
-
-def test_median_spacing_found_on_the_background_thread_equals_the_one_thread_path_and_brute_force(monkeypatch):
-    from scipy.spatial.distance import cdist
-
-    rng = np.random.default_rng(11)
-    xy = np.r_[rng.random((1500, 2)) * 4000.0, [[10.0, 10.0], [10.0, 10.0]]]  # a duplicate: 0 m, not counted
-    d = cdist(xy, xy)
-    np.fill_diagonal(d, np.inf)
-    nearest = d.min(axis=1)
-    expected = float(np.median(nearest[nearest > 0]))
-    monkeypatch.delenv("GEOACCESS_KDTREE_WORKERS", raising=False)
-    median_spacing_soon(xy)
-    key = next(iter(grids._SPACINGS_SOON), None)  # started (or already done, then kept)
-    assert key is not None or any(v == expected for v in grids._SPACINGS.values())
-    assert median_spacing(xy) == expected
-    assert not grids._SPACINGS_SOON
-    # One thread: nothing starts in the background; the call computes the same number itself.
-    monkeypatch.setenv("GEOACCESS_KDTREE_WORKERS", "1")
-    other = xy[::-1].copy()  # other bytes: not kept
-    median_spacing_soon(other)
-    assert not grids._SPACINGS_SOON and median_spacing(other) == expected
-
-
-def test_median_spacing_says_the_background_threads_error_where_the_spacing_is_asked_for(monkeypatch):
-    monkeypatch.delenv("GEOACCESS_KDTREE_WORKERS", raising=False)
-    xy = np.array([[0.0, 0.0], [np.nan, 1.0], [3.0, 4.0]])
-    median_spacing_soon(xy)  # returns at once; the tree fails on its thread
-    with pytest.raises(ValueError, match="finite"):
-        median_spacing(xy)
-    assert not grids._SPACINGS_SOON
 
 
 def test_self_touching_flags_every_polygon_geos_finds_invalid():

@@ -74,14 +74,16 @@ def cell_min(cell: np.ndarray, value: np.ndarray, size: int, fill: float) -> np.
 def cell_max_at(cell: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct cells of ``cell`` (flat indices, ascending) and the largest ``value`` of each.
 
-    Sorts the points rather than filling a grid: for a few hundred thousand points on a grid of
-    millions of cells, several times faster than a grid-wide ``-cell_min(cell, -value)``, with
-    the same values (a maximum is exact).
+    From the points sorted by cell (``numpy.maximum.reduceat`` over each cell's run), not a
+    grid-wide ``-cell_min(cell, -value)``: on the county's 5.3M-cell grid it skips a grid of
+    temporaries and two masks over it, with the same values (a maximum is exact).
     """
-    order = np.lexsort((value, cell))
+    if not len(cell):
+        return cell[:0], value[:0]
+    order = np.argsort(cell)
     cell = cell[order]
-    last = np.r_[cell[1:] != cell[:-1], True] if len(cell) else np.zeros(0, dtype=bool)
-    return cell[last], value[order][last]
+    start = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+    return cell[start], np.maximum.reduceat(value[order], start)
 
 
 def nearest_seeds(seeded: np.ndarray, cell: float, cap: float) -> tuple[np.ndarray, np.ndarray]:

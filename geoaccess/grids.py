@@ -15,7 +15,7 @@ import shapely
 
 from .errors import InputError
 
-__all__ = ["KDTREE_WORKERS_VAR", "cell_min", "half_spacing", "kdtree_workers", "kept", "median_spacing",
+__all__ = ["KDTREE_WORKERS_VAR", "cell_max_at", "cell_min", "half_spacing", "kdtree_workers", "kept", "median_spacing",
            "nearest_seed_time", "nearest_seeds", "paint_nearest", "raster_polygons", "self_touching"]
 
 _KEPT: dict[tuple, tuple] = {}
@@ -69,6 +69,21 @@ def cell_min(cell: np.ndarray, value: np.ndarray, size: int, fill: float) -> np.
     out = np.full(size, fill, dtype=value.dtype)
     np.minimum.at(out, cell, value)
     return out
+
+
+def cell_max_at(cell: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct cells of ``cell`` (flat indices, ascending) and the largest ``value`` of each.
+
+    From the points sorted by cell (``numpy.maximum.reduceat`` over each cell's run), not a
+    grid-wide ``-cell_min(cell, -value)``: on the county's 5.3M-cell grid it skips a grid of
+    temporaries and two masks over it, with the same values (a maximum is exact).
+    """
+    if not len(cell):
+        return cell[:0], value[:0]
+    order = np.argsort(cell)
+    cell = cell[order]
+    start = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+    return cell[start], np.maximum.reduceat(value[order], start)
 
 
 def nearest_seeds(seeded: np.ndarray, cell: float, cap: float) -> tuple[np.ndarray, np.ndarray]:

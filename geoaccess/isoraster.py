@@ -12,8 +12,8 @@ import numpy as np
 import shapely
 
 from .errors import InputError, check_choice, check_positive
-from .grids import cell_min, half_spacing, kept, nearest_seed_time, nearest_seeds, paint_nearest, raster_polygons, \
-    self_touching
+from .grids import cell_max_at, cell_min, half_spacing, kept, nearest_seed_time, nearest_seeds, paint_nearest, \
+    raster_polygons, self_touching
 from .routing import DIRECTIONS, ModeGraph, Placement, edge_piece_times
 
 
@@ -213,8 +213,8 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
             differ = np.searchsorted(bands_s, ps) != np.searchsorted(bands_s, out.reshape(-1)[at])
             worst = -cell_min(at[differ], -ps[differ], ny * nx, np.inf)
             paint_nearest(out, worst.reshape(ny, nx), half_spacing(p_xy) / cell)
-            worst = -cell_min(at, -ps, ny * nx, np.inf)
-            out.reshape(-1)[worst != -np.inf] = worst[worst != -np.inf]
+            held, worst = cell_max_at(at, ps)
+            out.reshape(-1)[held] = worst
         out[out > limit_s] = np.inf
         return out, (float(x0), float(y_top), cell)
     # Off-road leg: t(c) = min over seed cells s within the cap of t(s) + |c - s| / v, a

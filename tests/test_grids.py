@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from geoaccess.grids import median_spacing, nearest_seed_time, nearest_seeds, paint_nearest
+from geoaccess.grids import cell_max_at, median_spacing, nearest_seed_time, nearest_seeds, paint_nearest
 
 
 def brute_paint(out, worst, reach):
@@ -62,6 +62,21 @@ def test_paint_nearest_from_many_held_cells_takes_the_transform_and_agrees_off_t
     clear = ~ties(worst, out.shape)
     assert clear.sum() > 0.5 * out.size
     np.testing.assert_array_equal(got[clear], want[clear])
+
+
+def test_cell_max_at_gives_each_cells_largest_value_as_a_pandas_groupby():
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    cell = rng.integers(0, 500, 3000)
+    value = rng.choice(np.array([1.0, 2.5, 7.0, np.inf], dtype=np.float32), 3000)
+    value[:50] = rng.random(50).astype(np.float32)
+    held, worst = cell_max_at(cell, value)
+    expected = pd.Series(value).groupby(cell).max()
+    assert np.array_equal(held, expected.index.to_numpy())
+    assert worst.dtype == np.float32 and np.array_equal(worst, expected.to_numpy())
+    empty = cell_max_at(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+    assert len(empty[0]) == 0 and len(empty[1]) == 0
 
 
 def test_nearest_seeds_and_seed_time_equal_brute_force():

@@ -16,7 +16,7 @@ import math
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import geopandas as gpd
 import numpy as np
@@ -382,28 +382,24 @@ def _step_lengths(a: np.ndarray, b: np.ndarray, crs: CRS) -> np.ndarray:
 
     geod = Geod(ellps="WGS84")
 
-    def inv(part: slice) -> np.ndarray:
-        return geod.inv(a[part, 0], a[part, 1], b[part, 0], b[part, 1])[2]
-
-    if len(a) < _HALVES_FROM or kdtree_workers() == 1:  # the run's thread budget (run-region sets it)
-        return inv(slice(None))
-    # pyproj lets go of the GIL: two halves on two cores (each step is computed alone: same numbers).
-    half = len(a) // 2
-    with ThreadPoolExecutor(1) as pool:
-        first = pool.submit(inv, slice(None, half))
-        second = inv(slice(half, None))
-        return np.concatenate([first.result(), second])
+    # each step is computed alone: the halves give the same numbers as one call
+    return _in_halves(lambda part: geod.inv(a[part, 0], a[part, 1], b[part, 0], b[part, 1])[2], len(a))
 
 
 def _project(transformer: Transformer, coords: np.ndarray) -> np.ndarray:
     """``(n, 2)`` coordinates through ``transformer``; large arrays in two halves on two threads
     (pyproj lets go of the GIL and keeps a PROJ object per thread; each point is transformed alone)."""
-    def run(part: slice) -> np.ndarray:
-        return np.column_stack(transformer.transform(coords[part, 0], coords[part, 1]))
+    return _in_halves(lambda part: np.column_stack(transformer.transform(coords[part, 0], coords[part, 1])),
+                      len(coords))
 
-    if len(coords) < _HALVES_FROM or kdtree_workers() == 1:  # the run's thread budget
+
+def _in_halves(run: Callable[[slice], np.ndarray], n: int) -> np.ndarray:
+    """``run(slice)`` over ``n`` items, concatenated; from :data:`_HALVES_FROM` items in two halves on
+    two threads (for pyproj calls, which let go of the GIL), unless the run's thread budget
+    (``GEOACCESS_KDTREE_WORKERS``; run-region sets it) is one thread."""
+    if n < _HALVES_FROM or kdtree_workers() == 1:
         return run(slice(None))
-    half = len(coords) // 2
+    half = n // 2
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(run, slice(None, half))
         second = run(slice(half, None))

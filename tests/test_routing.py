@@ -417,6 +417,19 @@ def test_a_run_snapping_its_modes_together_places_demand_as_mode_by_mode(monaco)
     assert together._nearest == {}
 
 
+def _grid_and_wiggles(rng):
+    """A 100 m street grid and 60 wiggly roads (2 km square), 3,203 points (some on corners and
+    mid-block), and a mask keeping ~70 % of the roads: ties and near-ties for snapping."""
+    lines = [shapely.LineString([(x, 0), (x, 2000)]) for x in range(0, 2001, 100)]
+    lines += [shapely.LineString([(0, y), (2000, y)]) for y in range(0, 2001, 100)]
+    lines += [shapely.LineString(rng.uniform(0, 2000, 2) + np.cumsum(rng.normal(0, 200, (4, 2)), axis=0))
+              for _ in range(60)]
+    geoms = np.array(lines, dtype=object)
+    pts = np.r_[rng.uniform(-100, 2100, (3000, 2)), [[50.0, 50.0], [150.0, 250.0], [1000.0, 1000.0]],
+                np.column_stack([rng.integers(0, 20, 200) * 100 + 50, rng.integers(0, 20, 200) * 100 + 50])]
+    return geoms, pts, rng.random(len(geoms)) > 0.3
+
+
 def test_snapping_does_not_depend_on_the_kd_tree_shape():
     """The road index's unbalanced, uncompacted cKDTree (faster to build and query) gives the
     same answers, to the bit, as scipy's default balanced tree over the same piece centres,
@@ -426,14 +439,7 @@ def test_snapping_does_not_depend_on_the_kd_tree_shape():
     from geoaccess.snapping import SegmentIndex
 
     rng = np.random.default_rng(3)
-    lines = [shapely.LineString([(x, 0), (x, 2000)]) for x in range(0, 2001, 100)]
-    lines += [shapely.LineString([(0, y), (2000, y)]) for y in range(0, 2001, 100)]
-    lines += [shapely.LineString(rng.uniform(0, 2000, 2) + np.cumsum(rng.normal(0, 200, (4, 2)), axis=0))
-              for _ in range(60)]
-    geoms = np.array(lines, dtype=object)
-    pts = np.r_[rng.uniform(-100, 2100, (3000, 2)), [[50.0, 50.0], [150.0, 250.0], [1000.0, 1000.0]],
-                np.column_stack([rng.integers(0, 20, 200) * 100 + 50, rng.integers(0, 20, 200) * 100 + 50])]
-    mask = rng.random(len(geoms)) > 0.3
+    geoms, pts, mask = _grid_and_wiggles(rng)
     fast = SegmentIndex(geoms)
     balanced = SegmentIndex(geoms)
     balanced.tree = cKDTree(fast.tree.data)  # scipy's defaults: balanced_tree=True, compact_nodes=True
@@ -454,14 +460,7 @@ def test_snapping_chunks_on_threads_answer_as_one_thread_and_brute_force(workers
 
     monkeypatch.setattr(snapping, "_CHUNK", 256)  # 3,203 points: 13 chunks
     rng = np.random.default_rng(5)
-    lines = [shapely.LineString([(x, 0), (x, 2000)]) for x in range(0, 2001, 100)]
-    lines += [shapely.LineString([(0, y), (2000, y)]) for y in range(0, 2001, 100)]
-    lines += [shapely.LineString(rng.uniform(0, 2000, 2) + np.cumsum(rng.normal(0, 200, (4, 2)), axis=0))
-              for _ in range(60)]
-    geoms = np.array(lines, dtype=object)
-    pts = np.r_[rng.uniform(-100, 2100, (3000, 2)), [[50.0, 50.0], [150.0, 250.0], [1000.0, 1000.0]],
-                np.column_stack([rng.integers(0, 20, 200) * 100 + 50, rng.integers(0, 20, 200) * 100 + 50])]
-    mask = rng.random(len(geoms)) > 0.3
+    geoms, pts, mask = _grid_and_wiggles(rng)
     index = SegmentIndex(geoms)
     for m in (None, mask):
         one, many = index.query(pts, workers=1, mask=m), index.query(pts, workers=workers, mask=m)

@@ -25,7 +25,7 @@ from .grids import kdtree_workers, kept
 from .modes import DIRECTIONS
 from .network import MODES, ModeSpeeds, RoadNetwork, boardable, edge_seconds, load_speeds
 from .osmtags import CLOSED, DESTINATION
-from .snapping import SegmentIndex, Snapped, WaterIndex, _check_points, avoid_water, road_index
+from .snapping import SegmentIndex, Snapped, WaterIndex, avoid_water, check_points, road_index
 
 
 
@@ -358,7 +358,7 @@ def place_points(graph: ModeGraph, points_xy: np.ndarray, snapped: Snapped | Non
             # A leg never crosses mapped water: else the nearest edge of `mask` whose leg is dry.
             return found if water is None else avoid_water(geoms, xy, found, mask, water, graph.speeds.access_max_m)
 
-        points_xy = _check_points(points_xy)
+        points_xy = check_points(points_xy)
         if nearest is None:
             nearest = graph.snap_index().query(points_xy, workers=kdtree_workers())
         snapped = dry(nearest, points_xy, graph.eligible)

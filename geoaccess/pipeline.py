@@ -33,7 +33,7 @@ from .roadclasses import check_classes
 from .routing import ModeGraph, Placement, compile_mode, od_matrix, place_points
 from .scenario import Scenario
 from .grids import kdtree_workers
-from .snapping import Snapped, _check_points, query_views
+from .snapping import Snapped, query_views
 from .results import RunResult
 from .speedlimits import RoadDataWarning
 from .targets import Evaluation, Target, evaluate_ratio, evaluate_target, select_facilities
@@ -226,7 +226,7 @@ class _Engine:
         modes = list(by_key.values())
         if not modes:
             return
-        found = query_views([self.graph(m).snap_index() for m in modes], _check_points(self.demand_xy), kdtree_workers())
+        found = query_views([self.graph(m).snap_index() for m in modes], self.demand_xy, kdtree_workers())
         self._nearest.update(zip(modes, found))
 
     def facilities(self, mode: str) -> Placement:

@@ -275,7 +275,9 @@ class _MaskedIndex:
 def query_views(views: list, points_xy: np.ndarray, workers: int = 1) -> list[Snapped]:
     """:meth:`SegmentIndex.query` of ``(n, 2)`` points (metres) on each of ``views``
     (indexes or their views), in order. Views of one index (travel modes on the same roads)
-    share its nearest-piece search and the projections; only which pieces count differs."""
+    share its nearest-piece search and the projections; only which pieces count differs.
+    Raises :class:`InputError` for NaN or infinite coordinates (see :func:`check_points`)."""
+    points_xy = check_points(points_xy)
     out: list[Snapped | None] = [None] * len(views)
     groups: dict[int, tuple[SegmentIndex, list]] = {}
     for i, view in enumerate(views):
@@ -298,7 +300,14 @@ def road_index(network) -> SegmentIndex:
     return kept(network, ("road_index",), lambda: SegmentIndex(network.edges.geometry.to_numpy()))
 
 
-def _check_points(points_xy: np.ndarray) -> np.ndarray:
+def check_points(points_xy: np.ndarray) -> np.ndarray:
+    """``points_xy`` as an ``(n, 2)`` float array (metres).
+
+    Raises
+    ------
+    InputError
+        A point with a NaN or infinite coordinate (its rows are named).
+    """
     points_xy = np.asarray(points_xy, dtype=float).reshape(-1, 2)
     if not np.isfinite(points_xy).all():
         bad = np.flatnonzero(~np.isfinite(points_xy).all(axis=1))
@@ -329,7 +338,7 @@ def snap_points(edge_geoms: np.ndarray, points_xy: np.ndarray, eligible: np.ndar
     Snapped
         Edge index, fraction along it and distance in metres for every point.
     """
-    points_xy = _check_points(points_xy)
+    points_xy = check_points(points_xy)
     if index is None or not index.matches(eligible):
         candidates = np.ones(len(edge_geoms), dtype=bool) if eligible is None else eligible
         if not np.any(candidates):

@@ -485,3 +485,14 @@ def test_parallel_arcs_reduce_to_the_fastest_sorted_by_tail_and_head():
     # no arc open (every direction closed) and no arc at all: nothing kept, no IndexError
     for t0, h0 in ((np.array([1, 2]), np.array([2, 1])), (np.zeros(0, np.int64), np.zeros(0, np.int64))):
         assert [len(a) for a in _dedup(t0, h0, np.full(len(t0), np.inf))] == [0, 0, 0]
+
+
+def test_query_views_refuses_points_with_nan_or_infinite_coordinates():
+    from geoaccess.errors import InputError
+    from geoaccess.snapping import SegmentIndex, query_views
+
+    geoms, pts, mask = _grid_and_wiggles(np.random.default_rng(8))
+    index = SegmentIndex(geoms)
+    pts[[4, 17]] = [np.nan, 5.0], [np.inf, np.inf]
+    with pytest.raises(InputError, match=r"2 point\(s\) have NaN or infinite coordinates \(rows \[4, 17\]\)"):
+        query_views([index, index.view(mask)], pts)

@@ -107,6 +107,7 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
         parts: list[np.ndarray] = []  # (node id, lon, lat) of the road ways' nodes, in order
         counts: list[int] = []  # nodes per road way
         chunk: list[str] = []
+        chunk_nodes = 0  # nodes in chunk
         water_fields: list[tuple[bool, str]] = []  # (coastline?, node list) of water ways
         water_relations = False
         with open(opl, encoding="utf-8") as lines:
@@ -119,15 +120,17 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
                 if "highway" in tags:
                     rows.append({k: _opl_text(v) for k in TAG_KEYS if (v := tags.get(k)) is not None})
                     way_ids.append(int(head[1:]))
-                    chunk.append(rest[1:])
                     counts.append(rest.count(",") + 1 if len(rest) > 1 else 0)
+                    if counts[-1]:  # a way with no nodes adds none (its empty list would break the join)
+                        chunk.append(rest[1:])
+                        chunk_nodes += counts[-1]
                     if len(chunk) == _CHUNK_WAYS:
-                        parts.append(_opl_nodes(chunk, sum(counts[-len(chunk):])))
-                        chunk = []
+                        parts.append(_opl_nodes(chunk, chunk_nodes))
+                        chunk, chunk_nodes = [], 0
                 elif tags.get("natural") == "coastline" or _is_water_area(tags):  # not natural=wood …
                     water_fields.append((tags.get("natural") == "coastline", rest[1:]))
         if chunk:
-            parts.append(_opl_nodes(chunk, sum(counts[-len(chunk):])))
+            parts.append(_opl_nodes(chunk, chunk_nodes))
 
     water: list[Any] = []
     for coastline, field in water_fields:

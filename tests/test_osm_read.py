@@ -92,6 +92,34 @@ def test_bulk_read_equals_pyosmium_objects(tmp_path, monkeypatch, which, chunk):
     assert all(shapely.equals_exact(got_ways, shapely.make_valid(np.array(want_water, dtype=object)), 0))
 
 
+EMPTY_WAYS = """<?xml version='1.0' encoding='UTF-8'?>
+<osm version='0.6' generator='test'>
+  <node id='1' lat='26.5' lon='106.7'/><node id='2' lat='26.51' lon='106.7'/><node id='3' lat='26.51' lon='106.71'/>
+  <way id='1'><nd ref='1'/><nd ref='2'/><tag k='highway' v='residential'/></way>
+  <way id='2'><tag k='highway' v='residential'/></way>
+  <way id='3'><nd ref='2'/><nd ref='3'/><tag k='highway' v='primary'/></way>
+  <way id='4'><tag k='natural' v='coastline'/></way>
+  <way id='5'><tag k='highway' v='track'/></way>
+  <way id='6'><nd ref='1'/><nd ref='3'/><tag k='highway' v='tertiary'/></way>
+</osm>
+"""
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 4096])
+def test_ways_without_nodes_are_left_out_anywhere_in_the_file(tmp_path, monkeypatch, chunk):
+    # a way with no nd (an editor's leftover, a clipped extract) among the others: left out like a
+    # one-node way, in every chunking, not a parse error for the whole file
+    monkeypatch.setattr(osm, "_CHUNK_WAYS", chunk)
+    path = tmp_path / "empty_ways.osm"
+    path.write_text(EMPTY_WAYS, encoding="utf-8")
+    tags, row_of, refs, lonlat, way_ids, water = _read_osm(path)
+    want_tags, want_row, want_refs, want_lonlat, _ = reference(path)
+    pd.testing.assert_frame_equal(tags, want_tags)
+    assert way_ids.tolist() == [1, 3, 6] and row_of.tolist() == want_row.tolist() == [0, 0, 1, 1, 2, 2]
+    assert refs.tolist() == want_refs == [1, 2, 2, 3, 1, 3] and len(water) == 0
+    assert lonlat.tobytes() == np.array(want_lonlat, dtype=np.float64).tobytes()
+
+
 def test_a_full_temporary_folder_is_named_with_the_fix(monkeypatch):
     # libosmium fails with a bare error when the temporary OPL copy of the ways cannot be
     # written; a full disk is named, with the folder and the fix (exit 2, not a traceback)

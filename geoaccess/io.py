@@ -68,9 +68,15 @@ def read_vector(path: str | os.PathLike, what: str = "vector file", layer: str |
     kwargs: dict[str, Any] = {}
     if layer is not None:
         kwargs["layer"] = layer
+    elif p.suffix.lower() == ".gpkg":
+        _check_one_layer(p, what)
     if use_arrow and encoding is None and p.suffix.lower() == ".gpkg":
         try:
-            return gpd.read_file(p, use_arrow=True, **kwargs)
+            gdf = gpd.read_file(p, use_arrow=True, **kwargs)
+            for col in gdf.columns:  # Arrow keeps text that is not UTF-8 as it is: checked here, once
+                if isinstance(gdf[col].array, pd.arrays.ArrowStringArray):
+                    gdf[col].array._pa_array.validate(full=True)
+            return gdf
         except Exception:  # not UTF-8, or unreadable: the reader below decides and words the error
             pass
     try:
@@ -81,11 +87,31 @@ def read_vector(path: str | os.PathLike, what: str = "vector file", layer: str |
             gdf = gpd.read_file(p, encoding="gb18030", **kwargs)
         return gdf
     except UnicodeDecodeError:
-        return gpd.read_file(p, encoding="gb18030", **kwargs)
+        try:
+            return gpd.read_file(p, encoding="gb18030", **kwargs)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"could not read {what} {p}: its text is neither UTF-8 nor GBK ({exc.reason} at byte "
+                             f"{exc.start} of a value); save it again with UTF-8 text (QGIS: Export > Save Features "
+                             "As, encoding UTF-8)") from None
     except InputError:
         raise
     except Exception as exc:  # pyogrio/GDAL errors: say which file and why
         raise InputError(f"could not read {what} {p}: {exc}") from None
+
+
+def _check_one_layer(p: Path, what: str) -> None:
+    """A GeoPackage of several layers needs its layer named: the first one is not a guess to make."""
+    import pyogrio
+
+    try:
+        names = [str(n) for n in pyogrio.list_layers(p)[:, 0]]
+    except Exception:  # unreadable: the reader says why
+        return
+    if len(names) > 1:
+        shown = ", ".join(repr(n) for n in names[:10]) + (" …" if len(names) > 10 else "")
+        raise InputError(f"{what} {p.name} holds {len(names)} layers ({shown}): name the one to read with "
+                         "layer = \"...\" in its section of the scenario ([network], [facilities], [population] "
+                         "or [admin])")
 
 
 def _has_mojibake(gdf: gpd.GeoDataFrame) -> bool:

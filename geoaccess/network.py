@@ -38,7 +38,8 @@ def graph_from_file(path: str | Path) -> nx.MultiDiGraph:
 
 def network_from_file(path: str | Path, crs: str | CRS | None = None, *, class_column: str | None = None,
                       oneway_column: str | None = None, maxspeed_column: str | None = None,
-                      classes: dict[str, str] | None = None, design_speed: str = "none") -> RoadNetwork:
+                      classes: dict[str, str] | None = None, design_speed: str = "none",
+                      layer: str | None = None) -> RoadNetwork:
     """Load a road network file: OSM ``.osm.pbf``/``.osm`` (:func:`network_from_osm`),
     GraphML saved by osmnx, or a roads vector file (GeoPackage, Shapefile, GeoJSON).
 
@@ -48,6 +49,8 @@ def network_from_file(path: str | Path, crs: str | CRS | None = None, *, class_c
         Projected analysis CRS in metres; default: the UTM zone of the network's centre.
     class_column, oneway_column, maxspeed_column, classes, design_speed
         Roads vector files only (see :func:`network_from_lines`); OSM files carry tags.
+    layer
+        The layer of a GeoPackage holding several (required then; ``[network] layer``).
 
     Raises
     ------
@@ -60,9 +63,11 @@ def network_from_file(path: str | Path, crs: str | CRS | None = None, *, class_c
     options = {"class_column": class_column, "oneway_column": oneway_column, "maxspeed_column": maxspeed_column,
                "classes": classes or None, "design_speed": None if design_speed == "none" else design_speed}
     given = {k: v for k, v in options.items() if v is not None}
+    if layer is not None:
+        given["layer"] = layer
     if given and not name.endswith(VECTOR_SUFFIXES):
         keys = {"class_column": "class", "oneway_column": "oneway", "maxspeed_column": "maxspeed",
-                "classes": "classes", "design_speed": "design_speed"}
+                "classes": "classes", "design_speed": "design_speed", "layer": "layer"}
         raise InputError(f"[network] {', '.join(keys[k] for k in given)} appl{'ies' if len(given) == 1 else 'y'} to "
                          f"roads files ({', '.join(VECTOR_SUFFIXES)}); {p.name} is OSM data whose highway, oneway "
                          "and maxspeed tags are read as they are. Remove the key(s) from [network].")
@@ -74,7 +79,8 @@ def network_from_file(path: str | Path, crs: str | CRS | None = None, *, class_c
 
             graph = ox.load_graphml(p)
         else:
-            return network_from_lines(read_vector(p, "road network", use_arrow=True), crs=crs, name=p.name, **given)
+            lines = read_vector(p, "road network", layer=given.pop("layer", None), use_arrow=True)
+            return network_from_lines(lines, crs=crs, name=p.name, **given)
     except InputError:
         raise
     except Exception as exc:

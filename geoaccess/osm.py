@@ -92,9 +92,10 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
             osmium.apply(str(path), locations, osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.RELATION),
                          osmium.filter.KeyFilter("highway", "natural", "waterway", "water"), writer)
             writer.close()
-        except (OSError, RuntimeError):
+        except (OSError, RuntimeError) as exc:
             with suppress(Exception):  # already closed, or its flush is what failed
                 writer.close()
+            _raise_if_unsorted(path, exc)
             if shutil.disk_usage(tmp).free < 64 * 2**20:
                 raise InputError(f"could not read {path.name}: the temporary copy of its ways in {tmp} ran out of disk "
                                  "space; free space there or set TMPDIR to a folder with room") from None
@@ -147,12 +148,16 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
         # more pass over the file, only when it holds some).
         factory = osmium.geom.WKBFactory()
         areas = osmium.FileProcessor(str(path)).with_areas(osmium.filter.KeyFilter("natural", "waterway", "water"))
-        for area in areas.with_filter(osmium.filter.EntityFilter(osmium.osm.AREA)):
-            if not area.from_way() and _is_water_area(area.tags):
-                try:
-                    water.append(shapely.from_wkb(factory.create_multipolygon(area)))
-                except RuntimeError:  # an unclosed ring at the edge of the extract: left out
-                    continue
+        try:
+            for area in areas.with_filter(osmium.filter.EntityFilter(osmium.osm.AREA)):
+                if not area.from_way() and _is_water_area(area.tags):
+                    try:
+                        water.append(shapely.from_wkb(factory.create_multipolygon(area)))
+                    except RuntimeError:  # an unclosed ring at the edge of the extract: left out
+                        continue
+        except RuntimeError as exc:
+            _raise_if_unsorted(path, exc)
+            raise
     water_geoms = shapely.make_valid(np.array(water, dtype=object)) if water else np.empty(0, dtype=object)
 
     arr = np.concatenate(parts) if parts else np.zeros((0, 3))
@@ -169,6 +174,15 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
         return (tags, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros(0, np.int64),
                 water_geoms)
     return tags, row_of, arr[:, 0].astype(np.int64), arr[:, 1:], way_ids, water_geoms
+
+
+def _raise_if_unsorted(path: Path, exc: Exception) -> None:
+    """libosmium's "... IDs out of order" as an :class:`InputError` with the fix (JOSM saves new,
+    negative-id objects after the others; assembling multipolygons needs the file sorted)."""
+    if "out of order" in str(exc):
+        raise InputError(f"could not read {path.name}: its objects are not sorted by type and id ({exc}); "
+                         f"sort it first, e.g. `osmium sort {path.name} -o sorted.osm.pbf` (osmium-tool), "
+                         "and give the sorted file") from None
 
 
 def _located(nodes: np.ndarray) -> np.ndarray:

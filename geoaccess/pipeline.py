@@ -56,7 +56,9 @@ def load_network(scenario: Scenario, warnings: list[str] | None = None) -> RoadN
         if net["source"].lower().endswith(VECTOR_SUFFIXES):
             options = {"class_column": net["class"], "oneway_column": net["oneway"],
                        "maxspeed_column": net["maxspeed"], "classes": check_classes(net["classes"], net["speeds"]),
-                       "design_speed": net["design_speed"]}
+                       "design_speed": net["design_speed"], "layer": net["layer"]}
+        elif net["layer"]:
+            options = {"layer": net["layer"]}  # refused by network_from_file, naming the key
         if warnings is None:
             return network_from_file(net["source"], crs=crs, **options)
         with _warnings.catch_warnings(record=True) as caught:

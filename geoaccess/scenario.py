@@ -25,7 +25,7 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     "network": {"source": ((str,), None), "place": ((str,), None), "bbox": ((list,), None),
                 "speeds": ((dict,), {}), "min_component_nodes": ((int,), None),
                 "class": ((str,), None), "oneway": ((str,), None), "maxspeed": ((str,), None),
-                "classes": ((dict,), {}), "design_speed": ((str,), "none")},
+                "classes": ((dict,), {}), "design_speed": ((str,), "none"), "layer": ((str,), None)},
     "facilities": {"path": ((str,), ...), "x": ((str,), "lon"), "y": ((str,), "lat"), "type": ((str,), "type"),
                    "name": ((str,), "name"), "capacity": ((str,), None), "id": ((str,), None),
                    "crs": ((str,), "EPSG:4326"), "sheet": ((str, int), None), "layer": ((str,), None),

@@ -240,3 +240,42 @@ def test_road_vertices_projected_in_two_threads_are_pyprojs(monkeypatch):
     monkeypatch.setenv("GEOACCESS_KDTREE_WORKERS", "1")
     assert _project(to_utm, coords).tobytes() == want.tobytes()
     assert _project(to_utm, coords[:10]).tobytes() == want[:10].tobytes()
+
+
+def test_a_geopackage_of_several_layers_needs_its_layer_named(tmp_path):
+    # the first layer was read silently (with pyogrio's warning on stderr); now the layers are
+    # named and the fix given, and [network] layer picks one (refused for OSM files)
+    from geoaccess.errors import InputError
+    from geoaccess.network import network_from_file
+
+    roads = gpd.GeoDataFrame({"highway": ["primary", "residential"]},
+                             geometry=[shapely.LineString([(106.70, 26.50), (106.72, 26.50)]),
+                                       shapely.LineString([(106.71, 26.49), (106.71, 26.51)])], crs="EPSG:4326")
+    path = tmp_path / "two.gpkg"
+    roads.iloc[:1].to_file(path, layer="aaa_track_only", driver="GPKG")  # listed first by GDAL
+    roads.to_file(path, layer="roads", driver="GPKG")
+    with pytest.raises(InputError, match=r"two.gpkg holds 2 layers \('aaa_track_only', 'roads'\): name the one to "
+                                         r"read with layer = \"...\" in its section"):
+        network_from_file(path)
+    net = network_from_file(path, layer="roads")
+    assert len(net.edges) == 2 and sorted(net.edges["highway"].unique()) == ["primary", "residential"]
+    with pytest.raises(InputError, match=r"\[network\] layer applies to roads files"):
+        network_from_file(Path(__file__).resolve().parents[1] / "data" / "demo" / "monaco.osm.pbf", layer="roads")
+
+
+def test_geopackage_text_that_is_neither_utf8_nor_gbk_is_named_with_the_fix(tmp_path):
+    import sqlite3
+
+    from geoaccess.errors import InputError
+    from geoaccess.network import network_from_file
+
+    path = tmp_path / "bad_text.gpkg"
+    gpd.GeoDataFrame({"highway": ["primary"]}, geometry=[shapely.LineString([(106.7, 26.5), (106.72, 26.5)])],
+                     crs="EPSG:4326").to_file(path, layer="roads", driver="GPKG")
+    with sqlite3.connect(path) as db:  # bytes no decoder reads: a GeoPackage's text must be UTF-8
+        for fn in ("ST_IsEmpty", "ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY"):  # the R-tree triggers' (unchanged)
+            db.create_function(fn, 1, lambda g: 0)
+        db.execute("UPDATE roads SET highway = CAST(X'FFFE81' AS TEXT)")
+    with pytest.raises(InputError, match=r"bad_text.gpkg: its text is neither UTF-8 nor GBK .*save it again with "
+                                         r"UTF-8 text"):
+        network_from_file(path)

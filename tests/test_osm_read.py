@@ -146,3 +146,17 @@ def shutil_usage(free):
     import shutil
 
     return shutil._ntuple_diskusage(20 * 2**30, 20 * 2**30 - free, free)
+
+
+def test_an_unsorted_osm_file_is_named_with_the_fix(tmp_path):
+    # JOSM writes new objects (negative ids) after the others: libosmium's location index needs
+    # the file sorted, and its bare "Way IDs out of order" gave no fix
+    from geoaccess.errors import InputError
+    from geoaccess.network import network_from_file
+
+    path = tmp_path / "josm.osm"
+    # way 16 renumbered -16 and left after the others; relation 20 (water) needs the areas assembled
+    path.write_text(TRICKY.replace("<way id='16'>", "<way id='-16'>"), encoding="utf-8")
+    with pytest.raises(InputError, match=r"josm.osm: its objects are not sorted by type and id .*out of order.*"
+                                         r"`osmium sort josm.osm -o sorted.osm.pbf`"):
+        network_from_file(path)

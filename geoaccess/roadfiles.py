@@ -184,7 +184,8 @@ def _line_meaning(lines: gpd.GeoDataFrame, attrs: pd.DataFrame, class_column: st
     file's own vocabulary (``attrs``), access and the other OSM keys from same-named columns."""
     tags = pd.DataFrame({"highway": attrs["highway"].to_numpy(dtype=object)}, index=lines.index)
     for key in _LINE_TAG_KEYS:
-        col = find_column(lines, key)
+        # a Shapefile's field names stop at 10 characters: GDAL writes motor_vehicle as motor_vehi
+        col = find_column(lines, key) or (find_column(lines, key[:10]) if len(key) > 10 else None)
         if col is not None and col != lines.geometry.name:
             # GIS tables write flags as 1/0 (1.0 in a column with gaps), T/F or 是/否.
             tags[key] = normalise(lines[col]).replace(_FLAG_WORDS).to_numpy(dtype=object)

@@ -331,3 +331,25 @@ def test_multi_part_roads_become_one_road_per_part(multi):
     assert by_class["primary"] == pytest.approx(1700.0 if multi else 1000.0, abs=1e-6)
     assert by_class["residential"] == pytest.approx(400.0, abs=1e-6)
     assert net.n_edges == (3 if multi else 2)
+
+
+def test_motor_vehicle_cut_to_ten_characters_by_a_shapefile_is_still_read(tmp_path):
+    # GDAL writes the field motor_vehicle as motor_vehi in a .shp: it was ignored, so roads closed
+    # to cars (no / private) counted as open in the .shp and closed in the .gpkg of the same roads
+    import warnings
+
+    from geoaccess.osmtags import CLOSED, DESTINATION, OPEN
+
+    roads = gpd.GeoDataFrame({"highway": ["residential"] * 3, "motor_vehicle": ["no", "private", None]},
+                             geometry=[_line((0, 0), (500, 0)), _line((500, 0), (1000, 0)), _line((1000, 0), (1500, 0))],
+                             crs=CRS)
+    for suffix in ("gpkg", "shp"):
+        path = tmp_path / f"roads.{suffix}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the .shp: "Normalized/laundered field name"
+            roads.to_file(path, engine="pyogrio")
+        assert ("motor_vehi" in gpd.read_file(path).columns) is (suffix == "shp")
+        edges = network_from_file(path).edges
+        start = np.minimum(shapely.get_x(shapely.get_point(edges.geometry.to_numpy(), 0)),
+                           shapely.get_x(shapely.get_point(edges.geometry.to_numpy(), -1))) - X0
+        assert dict(zip(np.round(start), edges["access_drive"])) == {0.0: CLOSED, 500.0: DESTINATION, 1000.0: OPEN}

@@ -8,6 +8,7 @@ and technical grades built in) and any OSM-style access columns through
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
@@ -19,6 +20,7 @@ from pyproj import CRS
 from .errors import InputError
 from .osmtags import NOT_ROADS, TAG_KEYS, interpret_ways
 from .roadclasses import find_column, normalise, road_attributes
+from .speedlimits import RoadDataWarning
 from .roadnet import (RoadNetwork, _dropped_summary, _dropped_text, _network_from_segments, _split_at_nodes,
                       _step_lengths)
 
@@ -122,6 +124,7 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     source_crs = CRS(lines.crs)
     geoms = lines.geometry.to_numpy()
     coords, line_of = shapely.get_coordinates(geoms, return_index=True)
+    _warn_outside_area_of_use(coords, source_crs, name)
     # Vertices coinciding to 1 cm (or 1e-7 degrees) are one node.
     scale = 1e7 if source_crs.is_geographic else 100.0
     grid = np.round(coords * scale).astype(np.int64)
@@ -176,6 +179,28 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     seg_length = np.bincount(step_seg, weights=steps, minlength=len(seg_start))
     return _network_from_segments(vertex_id[seg_start], vertex_id[seg_end], runs, seg_attrs, source_crs,
                                   crs, report, length=seg_length)
+
+
+def _warn_outside_area_of_use(coords: np.ndarray, crs: CRS, name: str, margin_deg: float = 1.0) -> None:
+    """Warn (:class:`RoadDataWarning`) when a projected file's roads lie beyond its CRS's area
+    of use (plus ``margin_deg``): a zone's distortion grows fast outside it, and lengths and
+    distances are measured in that CRS (a CGCS2000 3° zone used 100° away changed the answer)."""
+    area = crs.area_of_use
+    if not crs.is_projected or area is None or area.west > area.east:  # none given, or across 180°
+        return
+    from pyproj import Transformer
+
+    (x0, y0), (x1, y1) = coords.min(axis=0), coords.max(axis=0)
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform([x0, x1, x0, x1], [y0, y0, y1, y1])
+    lon, lat = np.asarray(lon), np.asarray(lat)
+    inside = (np.isfinite(lon).all() and lon.min() >= area.west - margin_deg and lon.max() <= area.east + margin_deg
+              and lat.min() >= area.south - margin_deg and lat.max() <= area.north + margin_deg)
+    if not inside:
+        warnings.warn(f"{name}: its roads ({np.nanmin(lon):.2f}–{np.nanmax(lon):.2f}°E, {np.nanmin(lat):.2f}–"
+                      f"{np.nanmax(lat):.2f}°N) lie outside the area of use of its CRS {crs.name} "
+                      f"({area.west:.1f}–{area.east:.1f}°E, {area.south:.1f}–{area.north:.1f}°N): lengths measured "
+                      "in it are distorted. Check the file's CRS (a wrong .prj?) or save it in EPSG:4326",
+                      RoadDataWarning, stacklevel=3)
 
 
 def _line_meaning(lines: gpd.GeoDataFrame, attrs: pd.DataFrame, class_column: str | None,

@@ -353,3 +353,24 @@ def test_motor_vehicle_cut_to_ten_characters_by_a_shapefile_is_still_read(tmp_pa
         start = np.minimum(shapely.get_x(shapely.get_point(edges.geometry.to_numpy(), 0)),
                            shapely.get_x(shapely.get_point(edges.geometry.to_numpy(), -1))) - X0
         assert dict(zip(np.round(start), edges["access_drive"])) == {0.0: CLOSED, 500.0: DESTINATION, 1000.0: OPEN}
+
+
+def test_roads_outside_their_crs_area_of_use_are_warned():
+    # the same roads in a CGCS2000 3-degree zone: inside it (114°E) nothing is said; Monaco's
+    # roads (7.4°E) in that zone are 107° from its meridian, their lengths badly distorted
+    import warnings
+
+    from geoaccess.network import network_from_lines
+
+    lon_lat = gpd.GeoDataFrame({"highway": ["primary"]}, geometry=[shapely.LineString([(0, 0), (0.01, 0.005)])],
+                               crs="EPSG:4326")
+    for lon0, lat0, warned in ((114.0, 30.5, False), (7.42, 43.73, True)):
+        roads = lon_lat.set_geometry(lon_lat.translate(lon0, lat0)).to_crs("EPSG:4547")
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            network_from_lines(roads, name="roads.gpkg")
+        said = [str(w.message) for w in record if issubclass(w.category, RoadDataWarning)]
+        assert bool(said) is warned
+        if warned:
+            assert "roads.gpkg: its roads (7.42–7.43°E" in said[0] and "Check the file's CRS" in said[0]
+            assert "lie outside the area of use of its CRS CGCS2000 / 3-degree Gauss-Kruger CM 114E" in said[0]

@@ -181,25 +181,32 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
                                   crs, report, length=seg_length)
 
 
-def _warn_outside_area_of_use(coords: np.ndarray, crs: CRS, name: str, margin_deg: float = 1.0) -> None:
+def _warn_outside_area_of_use(coords: np.ndarray, crs: CRS, name: str, max_scale_error: float = 0.005) -> None:
     """Warn (:class:`RoadDataWarning`) when a projected file's roads lie beyond its CRS's area
-    of use (plus ``margin_deg``): a zone's distortion grows fast outside it, and lengths and
-    distances are measured in that CRS (a CGCS2000 3° zone used 100° away changed the answer)."""
+    of use and the projection stretches lengths there by more than ``max_scale_error`` (0.5 %;
+    checked at the corners of the roads' extent): lengths and distances are measured in that
+    CRS (a CGCS2000 3° zone used 100° away from its meridian changed the answer)."""
     area = crs.area_of_use
     if not crs.is_projected or area is None or area.west > area.east:  # none given, or across 180°
         return
-    from pyproj import Transformer
+    from pyproj import Proj, Transformer
 
     (x0, y0), (x1, y1) = coords.min(axis=0), coords.max(axis=0)
     lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform([x0, x1, x0, x1], [y0, y0, y1, y1])
     lon, lat = np.asarray(lon), np.asarray(lat)
-    inside = (np.isfinite(lon).all() and lon.min() >= area.west - margin_deg and lon.max() <= area.east + margin_deg
-              and lat.min() >= area.south - margin_deg and lat.max() <= area.north + margin_deg)
-    if not inside:
+    if (np.isfinite(lon).all() and lon.min() >= area.west and lon.max() <= area.east and lat.min() >= area.south
+            and lat.max() <= area.north):
+        return
+    with np.errstate(all="ignore"):
+        factors = Proj(crs).get_factors(lon, lat, errcheck=False)
+        scale = np.abs(np.r_[factors.meridional_scale, factors.parallel_scale] - 1.0)
+        error = np.nanmax(scale) if np.isfinite(scale).any() else np.nan
+    if not error <= max_scale_error:  # NaN (no factors there) counts as too much
+        stretch = f"by about {error:.1%}" if np.isfinite(error) else "beyond measure"
         warnings.warn(f"{name}: its roads ({np.nanmin(lon):.2f}–{np.nanmax(lon):.2f}°E, {np.nanmin(lat):.2f}–"
                       f"{np.nanmax(lat):.2f}°N) lie outside the area of use of its CRS {crs.name} "
-                      f"({area.west:.1f}–{area.east:.1f}°E, {area.south:.1f}–{area.north:.1f}°N): lengths measured "
-                      "in it are distorted. Check the file's CRS (a wrong .prj?) or save it in EPSG:4326",
+                      f"({area.west:.1f}–{area.east:.1f}°E, {area.south:.1f}–{area.north:.1f}°N), where it stretches "
+                      f"lengths {stretch}. Check the file's CRS (a wrong .prj?) or save it in EPSG:4326",
                       RoadDataWarning, stacklevel=3)
 
 

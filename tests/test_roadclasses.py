@@ -357,8 +357,7 @@ def test_motor_vehicle_cut_to_ten_characters_by_a_shapefile_is_still_read(tmp_pa
 
 def test_roads_outside_their_crs_area_of_use_are_warned():
     # the same roads in a CGCS2000 3-degree zone: inside it (114°E) nothing is said; Monaco's
-    # roads (7.4°E) in that zone are 107° from its meridian, their lengths badly distorted. Test
-    # data a few degrees outside a UTM zone (scale error under 0.5 %) is not warned (-W error below)
+    # roads (7.4°E) in that zone are 107° from its meridian, their lengths badly distorted
     import warnings
 
     from geoaccess.network import network_from_lines

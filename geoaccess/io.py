@@ -72,10 +72,12 @@ def read_vector(path: str | os.PathLike, what: str = "vector file", layer: str |
         _check_one_layer(p, what)
     if use_arrow and encoding is None and p.suffix.lower() == ".gpkg":
         try:
+            import pyarrow as pa
+
             gdf = gpd.read_file(p, use_arrow=True, **kwargs)
             for col in gdf.columns:  # Arrow keeps text that is not UTF-8 as it is: checked here, once
                 if isinstance(gdf[col].array, pd.arrays.ArrowStringArray):
-                    gdf[col].array._pa_array.validate(full=True)
+                    pa.array(gdf[col].array).validate(full=True)
             return gdf
         except Exception:  # not UTF-8, or unreadable: the reader below decides and words the error
             pass

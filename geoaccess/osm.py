@@ -222,10 +222,8 @@ def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetw
     seg_way = way_row[seg_start]
     attrs = meaning.iloc[seg_way].reset_index(drop=True)
     attrs["osm_way"] = way_ids[seg_way]
-    # A segment's steps run from its first node up to its last (segments of a way are contiguous).
-    step_seg = np.maximum(np.searchsorted(seg_start, np.arange(len(steps)), side="right") - 1, 0)
     return _network_from_segments(refs[seg_start], refs[seg_end], runs, attrs, CRS("EPSG:4326"), crs, report,
-                                  water=water, length=np.bincount(step_seg, weights=steps, minlength=len(seg_start)))
+                                  water=water, length=runs.lengths(steps))
 
 
 @contextmanager

@@ -174,11 +174,8 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     seg_line = line_of[seg_start]
     seg_attrs = meaning.iloc[seg_line].reset_index(drop=True)
     seg_attrs["osm_way"] = seg_line
-    # Steps from a segment's first vertex up to its last belong to it (segments of a line are contiguous).
-    step_seg = np.maximum(np.searchsorted(seg_start, np.arange(len(steps)), side="right") - 1, 0)
-    seg_length = np.bincount(step_seg, weights=steps, minlength=len(seg_start))
     return _network_from_segments(vertex_id[seg_start], vertex_id[seg_end], runs, seg_attrs, source_crs,
-                                  crs, report, length=seg_length)
+                                  crs, report, length=runs.lengths(steps))
 
 
 def _warn_outside_area_of_use(coords: np.ndarray, crs: CRS, name: str, max_scale_error: float = 0.005) -> None:

@@ -198,6 +198,12 @@ class Runs:
     start: np.ndarray
     end: np.ndarray
 
+    def lengths(self, steps: np.ndarray) -> np.ndarray:
+        """Per segment, the sum of ``steps`` (metres from each vertex to the next of its line,
+        0 at a line's end) from its first vertex up to its last (a line's segments are contiguous)."""
+        step_seg = np.maximum(np.searchsorted(self.start, np.arange(len(steps)), side="right") - 1, 0)
+        return np.bincount(step_seg, weights=steps, minlength=len(self.start))
+
     def vertices(self, backward: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every segment's vertex positions in ``coords``, in order (reversed where ``backward``),
         and the segment of each."""

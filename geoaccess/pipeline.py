@@ -26,7 +26,7 @@ from .io import VECTOR_SUFFIXES
 from .inputchecks import _check_gcj02, _check_overlap, _drop_far_facilities, _warn_far_demand
 from .isochrones import ISOCHRONE_SIMPLIFY_M, isochrones
 from .outputset import check_output_dir, safe_folder_name
-from .outputfiles import _write_tables, write_outputs  # noqa: F401  (public API, moved)
+from .outputfiles import _write_tables, write_outputs  # noqa: F401  (moved; bench_run.py times _write_tables)
 from .proposals import SITING_MODELS, _evaluate_with_sites, _nearest_by_mode, site_target, travels_by  # noqa: F401
 from .network import RoadNetwork, graph_from_bbox, graph_from_place, load_speeds, network_from_file, network_from_graph
 from .roadclasses import check_classes

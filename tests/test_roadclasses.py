@@ -368,3 +368,85 @@ def test_motor_vehicle_cut_to_ten_characters_by_a_shapefile_is_still_read(tmp_pa
                            shapely.get_x(shapely.get_point(edges.geometry.to_numpy(), -1))) - X0
         assert dict(zip(np.round(start), edges["access_drive"])) == {0.0: CLOSED, 500.0: DESTINATION, 1000.0: OPEN}
 
+
+
+def _check_case(folder, roads, classes=""):
+    """A roads.gpkg beside a clinic and 100 people, and a scenario using it; returns the scenario."""
+    roads.to_file(folder / "roads.gpkg", engine="pyogrio")
+    pd.DataFrame({"x": [X0], "y": [Y0], "type": ["clinic"], "name": ["卫生院"]}).to_csv(folder / "f.csv", index=False)
+    pd.DataFrame({"x": [X0 + 1000], "y": [Y0], "pop": [100]}).to_csv(folder / "p.csv", index=False)
+    text = f"""[scenario]
+name = "check"
+[network]
+source = "roads.gpkg"
+class = "等级"
+{classes}
+[facilities]
+path = "f.csv"
+x = "x"
+y = "y"
+crs = "{CRS}"
+[population]
+path = "p.csv"
+x = "x"
+y = "y"
+crs = "{CRS}"
+[targets]
+use = ["medical_point_15min"]
+"""
+    (folder / "s.toml").write_text(text, encoding="utf-8")
+    return folder / "s.toml"
+
+
+@pytest.mark.parametrize("suffix", ["gpkg", "shp"])
+def test_rows_without_geometry_are_named_and_counted_not_warned_raw(tmp_path, suffix):
+    # rows 1 (null) and 3 (empty line) were left out with geopandas' raw "GeoSeries.notna" warning
+    # on stderr and no word in the dropped list
+    import warnings
+
+    roads = gpd.GeoDataFrame({"等级": ["县道", "县道", "县道", "县道"]},
+                             geometry=[_line((0, 0), (500, 0)), None, _line((500, 0), (1000, 0)),
+                                       shapely.LineString()], crs=CRS)
+    path = tmp_path / f"roads.{suffix}"
+    roads.to_file(path, engine="pyogrio")
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        net = network_from_file(path, class_column="等级")
+    said = [str(w.message) for w in record]
+    assert [w.category for w in record] == [RoadDataWarning], said
+    assert f"roads.{suffix}: 2 rows without a geometry" in said[0] and "rows in file order: 1, 3)" in said[0]
+    assert net.report["dropped"] == {"no geometry (null or empty)": {"ways": 2, "km": 0.0}}
+    assert net.n_edges == 2
+
+
+def test_check_lists_rows_without_geometry(tmp_path, capsys):
+    roads = gpd.GeoDataFrame({"等级": ["县道", "县道"]}, geometry=[_line((0, 0), (1000, 0)), None], crs=CRS)
+    assert main(["check", str(_check_case(tmp_path, roads)), "--out", str(tmp_path / "o")]) == 0
+    captured = capsys.readouterr()
+    printed = " ".join(captured.out.split())
+    assert "not roads (dropped): no geometry (null or empty) 1 ways, 0.0 km" in printed
+    assert "warning: roads.gpkg: 1 row without a geometry" in printed and "rows in file order: 1)" in printed
+    assert "UserWarning" not in captured.err and "GeoSeries" not in captured.err
+
+
+def test_a_class_mapped_to_construction_is_dropped_as_not_built(tmp_path, capsys):
+    # 在建 (under construction) and 规划 (planned) lines of a bureau's file: not roads yet, as in OSM
+    roads = gpd.GeoDataFrame({"等级": ["县道", "在建", "规划"]},
+                             geometry=[_line((0, 0), (1000, 0)), _line((1000, 0), (2000, 0)),
+                                       _line((1000, 0), (1000, 1500))], crs=CRS)
+    classes = '[network.classes]\n"在建" = "construction"\n"规划" = "proposed"'
+    assert main(["check", str(_check_case(tmp_path, roads, classes)), "--out", str(tmp_path / "o")]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    km = (_geodesic_m((1000, 0), (2000, 0)) + _geodesic_m((1000, 0), (1000, 1500))) / 1000
+    assert f"not roads (dropped): not built or not for traffic 2 ways, {km:,.1f} km" in printed
+    assert "road network: 2 nodes, 1 road segments" in printed
+    assert "warning" not in printed  # mapped: not an unmapped class
+
+
+def test_a_class_mapped_to_an_unknown_word_is_refused_with_the_choices(tmp_path, capsys):
+    roads = gpd.GeoDataFrame({"等级": ["县道"]}, geometry=[_line((0, 0), (1000, 0))], crs=CRS)
+    scenario = _check_case(tmp_path, roads, '[network.classes]\n"在建" = "under_construction"')
+    assert main(["check", str(scenario), "--out", str(tmp_path / "o")]) == 2
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "[network.classes] maps '在建' to 'under_construction'" in printed
+    assert "construction" in printed.split("lines that are not roads in use, one of")[1]

@@ -3,7 +3,10 @@
 Lines are read with pyogrio and split at shared vertices (junctions) with shapely; the class,
 one-way and maxspeed columns go through :mod:`geoaccess.roadclasses` (Chinese administrative
 and technical grades built in) and any OSM-style access columns through
-:mod:`geoaccess.osmtags`, so a roads file means what the same roads mean in OSM.
+:mod:`geoaccess.osmtags`, so a roads file means what the same roads mean in OSM. Whatever
+CRS the file is saved in, its vertices are taken to lon/lat and the network is built as
+from OSM's lon/lat (geodesic lengths, the UTM zone of the roads), so the answer depends on
+where the roads lie, not on the file's CRS.
 """
 
 from __future__ import annotations
@@ -238,7 +241,9 @@ def _to_lonlat(coords: np.ndarray, crs: CRS, row: np.ndarray, name: str) -> tupl
         raise InputError(f"{name}: {int(bad.sum()):,} vertices of {len(rows):,} rows (0-based rows in file order: "
                          f"{', '.join(str(int(r)) for r in rows[:10])}{' …' if len(rows) > 10 else ''}; first at "
                          f"x={x:.2f}, y={y:.2f}) are no place on the earth in the file's CRS {crs.name}. Check the "
-                         "file's CRS (a wrong .prj?) or save it in EPSG:4326")
+                         "file's CRS (.prj): an 8-digit easting such as 39500000 carries a Gauss-Krüger zone number "
+                         "and needs that zone's CRS ('CGCS2000 / 3-degree Gauss-Kruger zone 39', EPSG:4527), not a "
+                         "'CM 117E' one; or save the file in EPSG:4326")
     return lonlat, lonlat_crs
 
 

@@ -450,3 +450,22 @@ def test_a_class_mapped_to_an_unknown_word_is_refused_with_the_choices(tmp_path,
     printed = " ".join(capsys.readouterr().out.split())
     assert "[network.classes] maps '在建' to 'under_construction'" in printed
     assert "construction" in printed.split("lines that are not roads in use, one of")[1]
+
+
+def test_vertices_the_crs_cannot_place_are_refused_naming_the_rows():
+    # eastings with the Gauss-Krüger zone number in front (39 500 000) under a "CM 117E" CRS, which
+    # has none: no place on the earth (PROJ gives inf), refused rather than routed
+    from geoaccess.network import network_from_lines
+
+    roads = gpd.GeoDataFrame({"highway": ["primary"] * 3},
+                             geometry=[shapely.LineString([(500_000, 3_700_000), (501_000, 3_700_000)]),
+                                       shapely.LineString([(39_501_000, 3_700_000), (39_502_000, 3_700_000)]),
+                                       shapely.LineString([(39_502_000, 3_700_000), (39_503_000, 3_700_000)])],
+                             crs="EPSG:4548")
+    with pytest.raises(InputError, match=r"roads.gpkg: 4 vertices of 2 rows \(0-based rows in file order: 1, 2; "
+                                         r"first at x=39501000.00, y=3700000.00\) are no place on the earth") as err:
+        network_from_lines(roads, name="roads.gpkg")
+    assert "EPSG:4527" in str(err.value)
+    # the same eastings under the zone's own CRS (with its number) are the roads near 117°E
+    net = network_from_lines(roads.iloc[1:].set_crs("EPSG:4527", allow_override=True))
+    assert net.crs.to_epsg() == 32650

@@ -2,8 +2,6 @@
 saved in: the same roads, facilities and people written in EPSG:4326, a CGCS2000 Gauss-Krüger
 zone, UTM and Web Mercator give the same verdicts, shares and minutes (to coordinate round-off)."""
 
-import json
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -101,6 +99,23 @@ def test_the_same_county_in_five_crss_gives_the_same_answer(county, tmp_path):
         np.testing.assert_allclose(np.sort(got.network.edges["length_m"]), np.sort(ref.network.edges["length_m"]),
                                    rtol=1e-9)
         _assert_same(ref, got, targets)
+
+
+def test_a_scenario_crs_lays_the_grids_but_lengths_stay_geodesic(county, tmp_path):
+    # [scenario] crs = the GK zone: everything is laid in it whatever the roads file's CRS, and
+    # the roads' lengths are the geodesic ones of the UTM run
+    targets = ["medical_point_15min", "health_circle_30min", "ems_120"]
+    utm = ga.run(_write(county, tmp_path / "utm", "EPSG:4326"))
+    runs = []
+    for crs in ("EPSG:4326", "EPSG:3857"):
+        path = _write(county, tmp_path / crs.replace(":", ""), crs)
+        path.write_text(path.read_text(encoding="utf-8").replace("[scenario]\n", '[scenario]\ncrs = "EPSG:4548"\n'),
+                        encoding="utf-8")
+        runs.append(ga.run(path))
+        assert runs[-1].network.crs.to_epsg() == 4548
+        np.testing.assert_allclose(np.sort(runs[-1].network.edges["length_m"]),
+                                   np.sort(utm.network.edges["length_m"]), rtol=1e-9)
+    _assert_same(*runs, targets)
 
 
 def test_lengths_are_geodesic_in_every_crs(county):

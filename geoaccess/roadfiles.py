@@ -184,7 +184,7 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
         dropped[not_road] = "not built or not for traffic"
         meaning["dropped"] = dropped
     keep_line = meaning["dropped"].to_numpy() == ""
-    report = {"source": name, "ways_read": int(n_lines),
+    report = {"source": name, "ways_read": int(n_lines + no_geometry.sum()),  # the dropped ones too
               "dropped": _dropped_summary(meaning["dropped"].to_numpy(), lengths / 1000)}
     if no_geometry.any():
         report["dropped"][_NO_GEOMETRY] = {"ways": int(no_geometry.sum()), "km": 0.0}

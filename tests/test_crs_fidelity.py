@@ -160,3 +160,21 @@ def test_monaco_in_a_chinese_gauss_kruger_zone_gives_the_lon_lat_answer(tmp_path
     assert a.network.crs.to_epsg() == b.network.crs.to_epsg() == 32632
     assert a.summary.loc["medical_point_15min", "value"] > 0.95
     _assert_same(a, b, list(a.summary.index))
+
+
+def test_graph_from_lines_keeps_the_files_crs_with_geodesic_lengths():
+    # Web Mercator at 33.5°N stretches lengths by 1.2: the graph's coordinates are the file's,
+    # its lengths the geodesic ones (Geod along the line's lon/lat vertices, computed here)
+    from geoaccess.network import graph_from_lines
+
+    lon, lat = np.array([117.80, 117.81, 117.81]), np.array([33.48, 33.48, 33.49])
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True).transform(lon, lat)
+    roads = gpd.GeoDataFrame({"highway": ["primary"]}, geometry=[shapely.LineString(np.column_stack([x, y]))],
+                             crs="EPSG:3857")
+    graph = graph_from_lines(roads)
+    assert graph.graph["crs"] == "EPSG:3857"
+    nodes = sorted((d["x"], d["y"]) for _, d in graph.nodes(data=True))
+    np.testing.assert_allclose(nodes, sorted([(x[0], y[0]), (x[-1], y[-1])]), atol=1e-6)
+    (length,) = {d["length"] for _, _, d in graph.edges(data=True)}
+    assert length == pytest.approx(Geod(ellps="WGS84").line_length(lon, lat), rel=1e-9)
+    assert roads.length[0] / length == pytest.approx(1 / np.cos(np.radians(33.485)), rel=2e-3)  # the 1.2 avoided

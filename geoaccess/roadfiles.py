@@ -163,7 +163,7 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     n_lines = len(geoms)
     # From here on the roads are positions on the earth: projected vertices go to lon/lat once,
     # so lengths and the analysis CRS do not depend on the CRS the file was saved in.
-    lonlat, lonlat_crs = _to_lonlat(coords, source_crs, file_row[line_of], name)
+    lonlat, lonlat_crs = _to_lonlat(coords, source_crs, file_row, line_of, name)
     # Length of each step to the next vertex of the same line (geodesic metres; 0 at a line's
     # end): summed per line now and per edge after splitting.
     steps = np.zeros(len(coords))
@@ -217,11 +217,12 @@ def _warn_no_geometry(rows: np.ndarray, name: str) -> None:
                   "rows in GIS software", RoadDataWarning, stacklevel=3)
 
 
-def _to_lonlat(coords: np.ndarray, crs: CRS, row: np.ndarray, name: str) -> tuple[np.ndarray, CRS]:
+def _to_lonlat(coords: np.ndarray, crs: CRS, file_row: np.ndarray, line_of: np.ndarray,
+               name: str) -> tuple[np.ndarray, CRS]:
     """The vertices as lon/lat (degrees) and their geographic CRS: lon/lat files as they are,
     projected ones taken to EPSG:4326 once (two threads on large files).
 
-    ``row`` is each vertex's row in the file (0-based), for the message.
+    ``file_row[line_of]`` is each vertex's row in the file (0-based), for the message.
 
     Raises
     ------
@@ -236,7 +237,7 @@ def _to_lonlat(coords: np.ndarray, crs: CRS, row: np.ndarray, name: str) -> tupl
         lonlat = _project(Transformer.from_crs(crs, lonlat_crs, always_xy=True), coords)
     bad = ~np.isfinite(lonlat).all(axis=1) | (np.abs(lonlat[:, 0]) > 180) | (np.abs(lonlat[:, 1]) > 90)
     if bad.any():
-        rows = np.unique(row[bad])
+        rows = np.unique(file_row[line_of[bad]])
         x, y = coords[np.flatnonzero(bad)[0]]
         raise InputError(f"{name}: {int(bad.sum()):,} vertices of {len(rows):,} rows (0-based rows in file order: "
                          f"{', '.join(str(int(r)) for r in rows[:10])}{' …' if len(rows) > 10 else ''}; first at "

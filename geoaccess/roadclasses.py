@@ -36,6 +36,7 @@ import pandas as pd
 
 from ._paths import data_path
 from .errors import InputError
+from .osmtags import NOT_ROADS
 from .speedlimits import RoadDataWarning, maxspeed_kmh
 
 ONEWAY_FORWARD = ("yes", "true", "1", "t", "y", "是", "单向", "正向")
@@ -136,16 +137,24 @@ def check_classes(classes: dict[str, Any], speed_overrides: dict[str, Any] | Non
     Raises
     ------
     InputError
-        A class that is not text or has no speed in any mode, naming the key and the
-        allowed classes.
+        A class that is not text, has no speed in any mode and is not one of OSM's words
+        for what is not a road, naming the key and the allowed classes.
+
+    Notes
+    -----
+    A value may map to OSM's words for what is not a road (``construction``,
+    ``proposed``, … :data:`geoaccess.osmtags.NOT_ROADS`), e.g. ``"在建" = "construction"``:
+    its lines are then dropped as not built, as such OSM ways are, and counted in the
+    network report (``geoaccess check``: "not built or not for traffic", ways and km).
     """
     allowed = known_classes(speed_overrides)
     out: dict[str, str] = {}
     for value, cls in classes.items():
-        if not isinstance(cls, str) or cls not in allowed:
+        if not isinstance(cls, str) or (cls not in allowed and cls not in NOT_ROADS):
             raise InputError(f"{where} maps {value!r} to {cls!r}, which is not a road class with a speed; "
                              f"use one of: {', '.join(allowed)} (or give that class a speed under "
-                             "[network.speeds.<mode>.kmh])")
+                             "[network.speeds.<mode>.kmh]); or, for lines that are not roads in use, one of "
+                             f"{', '.join(sorted(NOT_ROADS))} (dropped as not built)")
         out[_key(str(value))] = cls
     return out
 

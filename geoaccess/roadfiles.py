@@ -3,7 +3,10 @@
 Lines are read with pyogrio and split at shared vertices (junctions) with shapely; the class,
 one-way and maxspeed columns go through :mod:`geoaccess.roadclasses` (Chinese administrative
 and technical grades built in) and any OSM-style access columns through
-:mod:`geoaccess.osmtags`, so a roads file means what the same roads mean in OSM.
+:mod:`geoaccess.osmtags`, so a roads file means what the same roads mean in OSM. Whatever
+CRS the file is saved in, its vertices are taken to lon/lat and the network is built as
+from OSM's lon/lat (geodesic lengths, the UTM zone of the roads), so the answer depends on
+where the roads lie, not on the file's CRS.
 """
 
 from __future__ import annotations
@@ -15,14 +18,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS
+from pyproj import CRS, Transformer
 
 from .errors import InputError
 from .osmtags import NOT_ROADS, TAG_KEYS, interpret_ways
 from .roadclasses import find_column, normalise, road_attributes
 from .speedlimits import RoadDataWarning
-from .roadnet import (RoadNetwork, _dropped_summary, _dropped_text, _network_from_segments, _split_at_nodes,
-                      _step_lengths)
+from .roadnet import (RoadNetwork, _dropped_summary, _dropped_text, _network_from_segments, _project,
+                      _split_at_nodes, _step_lengths)
 
 if TYPE_CHECKING:  # networkx loads only where a graph is built
     import networkx as nx
@@ -32,16 +35,18 @@ def graph_from_lines(lines: gpd.GeoDataFrame, *, class_column: str | None = None
                      maxspeed_column: str | None = None, classes: dict[str, str] | None = None,
                      design_speed: str = "none", default_highway: str = "unclassified",
                      name: str = "the roads file") -> nx.MultiDiGraph:
-    """Road centre lines as an osmnx-style graph in the lines' CRS (:meth:`RoadNetwork.to_networkx`
-    of :func:`network_from_lines`, same parameters and errors)."""
+    """Road centre lines as an osmnx-style graph (:meth:`RoadNetwork.to_networkx` of
+    :func:`network_from_lines`, same parameters and errors).
+
+    Nodes' ``x``/``y`` and edge geometries are in the lines' own CRS (what the user's other
+    layers use); ``length`` is geodesic metres on the WGS84 ellipsoid whatever that CRS is,
+    as in :func:`network_from_lines` (a projection's scale factor does not enter it).
+    """
     if lines.crs is None:
         raise InputError(f"{name} has no CRS; set it in GIS software (e.g. EPSG:4326) and try again")
-    # Projected lines stay in their own CRS (lengths unchanged); lon/lat lines get a UTM zone.
-    own = CRS(lines.crs)
-    return network_from_lines(lines, crs=own if own.is_projected else None, class_column=class_column,
-                              oneway_column=oneway_column, maxspeed_column=maxspeed_column, classes=classes,
-                              design_speed=design_speed, default_highway=default_highway,
-                              name=name).to_networkx(crs=own)
+    return network_from_lines(lines, class_column=class_column, oneway_column=oneway_column,
+                              maxspeed_column=maxspeed_column, classes=classes, design_speed=design_speed,
+                              default_highway=default_highway, name=name).to_networkx(crs=CRS(lines.crs))
 
 
 #: OSM tag columns a roads file may carry beside class/oneway/maxspeed, read like OSM tags.
@@ -60,14 +65,21 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     Lines are split where they share a vertex with another line (or meet one of their own
     vertices again: a junction) and at their ends, by the same splitter as OSM ways;
     lines that cross without a shared vertex (bridges, underpasses) stay unconnected.
-    Vertices within 1 cm (1e-7 degrees in lon/lat) are one node.
+    Vertices within 1 cm (1e-7 degrees in lon/lat) of the file's CRS are one node.
+
+    The result depends on where the roads lie on the earth, not on the CRS the file was
+    saved in: projected vertices are taken to lon/lat (EPSG:4326) once, lengths are
+    geodesic on the WGS84 ellipsoid (a projection's scale factor never enters them), and
+    the analysis CRS is the UTM zone of the roads unless ``crs`` is given.
 
     Parameters
     ----------
     lines
         LineStrings (or MultiLineStrings) with a CRS, one row per road.
     crs
-        Projected analysis CRS in metres; default: the UTM zone of the network's centre.
+        Projected analysis CRS in metres (``[scenario] crs``) for the geometries and
+        everything laid on a grid; default: the UTM zone of the network's centre. Lengths
+        are geodesic either way.
     class_column, oneway_column, maxspeed_column
         Column names (``[network] class/oneway/maxspeed``); None means
         ``highway``/``oneway``/``maxspeed`` where present. Read by
@@ -92,12 +104,14 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     Raises
     ------
     InputError
-        No CRS, no lines, non-line geometries, a named column missing, no usable road.
+        No CRS, no lines, non-line geometries, vertices the file's CRS cannot take to
+        lon/lat, a named column missing, no usable road.
 
     Warns
     -----
     geoaccess.speedlimits.RoadDataWarning
-        Unmapped classes (count, km), no class column, unreadable one-way or maxspeed values.
+        Unmapped classes (count, km), no class column, unreadable one-way or maxspeed
+        values, rows without a geometry (count and rows; also in ``report["dropped"]``).
 
     Notes
     -----
@@ -111,20 +125,28 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     """
     if lines.crs is None:
         raise InputError(f"{name} has no CRS; set it in GIS software (e.g. EPSG:4326) and try again")
+    lines = lines.reset_index(drop=True)  # the index is now the row in the file (0-based)
+    values = lines.geometry.to_numpy()
+    no_geometry = shapely.is_missing(values) | shapely.is_empty(values)
+    if no_geometry.any():
+        lines = lines[~no_geometry]
+        if len(lines):
+            _warn_no_geometry(np.flatnonzero(no_geometry), name)
     if (lines.geom_type == "MultiLineString").any():  # else nothing to explode (most roads files)
-        lines = lines.explode(index_parts=False, ignore_index=True)
-    lines = lines[lines.geometry.notna() & ~lines.geometry.is_empty]
+        lines = lines.explode(index_parts=False)
+        lines = lines[~shapely.is_empty(lines.geometry.to_numpy())]  # an empty part of a multi-line
     if not lines.geom_type.isin(["LineString"]).all():
         bad = sorted(set(lines.geom_type) - {"LineString"})
         raise InputError(f"{name} must hold lines; found {', '.join(bad)} geometries. Keep only the road "
                          "centre lines in the layer.")
+    file_row = lines.index.to_numpy()
     lines = lines.reset_index(drop=True)
     if len(lines) == 0:
-        raise InputError(f"{name} holds no lines")
+        raise InputError(f"{name} holds no lines" + (f" ({int(no_geometry.sum()):,} rows without geometry)"
+                                                      if no_geometry.any() else ""))
     source_crs = CRS(lines.crs)
     geoms = lines.geometry.to_numpy()
     coords, line_of = shapely.get_coordinates(geoms, return_index=True)
-    _warn_outside_area_of_use(coords, source_crs, name)
     # Vertices coinciding to 1 cm (or 1e-7 degrees) are one node.
     scale = 1e7 if source_crs.is_geographic else 100.0
     grid = np.round(coords * scale).astype(np.int64)
@@ -139,11 +161,14 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     keep = np.r_[True, (vertex_id[1:] != vertex_id[:-1]) | (line_of[1:] != line_of[:-1])]
     coords, line_of, vertex_id = coords[keep], line_of[keep], vertex_id[keep]
     n_lines = len(geoms)
-    # Length of each step to the next vertex of the same line (metres; 0 at a line's end):
-    # summed per line now and per edge after splitting.
+    # From here on the roads are positions on the earth: projected vertices go to lon/lat once,
+    # so lengths and the analysis CRS do not depend on the CRS the file was saved in.
+    lonlat, lonlat_crs = _to_lonlat(coords, source_crs, file_row, line_of, name)
+    # Length of each step to the next vertex of the same line (geodesic metres; 0 at a line's
+    # end): summed per line now and per edge after splitting.
     steps = np.zeros(len(coords))
     same = line_of[1:] == line_of[:-1]
-    steps[:-1][same] = _step_lengths(coords[:-1][same], coords[1:][same], source_crs)
+    steps[:-1][same] = _step_lengths(lonlat[:-1][same], lonlat[1:][same], lonlat_crs)
     lengths = np.bincount(line_of, weights=steps, minlength=n_lines)
     # OSM's words for what is not a road (construction, proposed …) are dropped as from OSM,
     # unless the scenario maps them to a class.
@@ -159,52 +184,68 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
         dropped[not_road] = "not built or not for traffic"
         meaning["dropped"] = dropped
     keep_line = meaning["dropped"].to_numpy() == ""
-    report = {"source": name, "ways_read": int(n_lines),
+    report = {"source": name, "ways_read": int(n_lines + no_geometry.sum()),  # the dropped ones too
               "dropped": _dropped_summary(meaning["dropped"].to_numpy(), lengths / 1000)}
+    if no_geometry.any():
+        report["dropped"][_NO_GEOMETRY] = {"ways": int(no_geometry.sum()), "km": 0.0}
     if not keep_line.any():
         raise InputError(f"{name} holds no usable roads: {_dropped_text(report['dropped'])}")
     kept = keep_line[line_of]
-    coords, line_of, vertex_id, steps = coords[kept], line_of[kept], vertex_id[kept], steps[kept]
-    if len(coords) < 2 or not (line_of[1:] == line_of[:-1]).any():
+    lonlat, line_of, vertex_id, steps = lonlat[kept], line_of[kept], vertex_id[kept], steps[kept]
+    if len(lonlat) < 2 or not (line_of[1:] == line_of[:-1]).any():
         raise InputError(f"{name} holds no lines with two distinct points")
     # Junctions: a vertex met more than once among the kept lines' vertices, and every line end.
     counts = np.bincount(vertex_id)
-    runs = _split_at_nodes(coords, line_of, counts[vertex_id] > 1)
+    runs = _split_at_nodes(lonlat, line_of, counts[vertex_id] > 1)
     seg_start, seg_end = runs.start, runs.end
     seg_line = line_of[seg_start]
     seg_attrs = meaning.iloc[seg_line].reset_index(drop=True)
     seg_attrs["osm_way"] = seg_line
-    return _network_from_segments(vertex_id[seg_start], vertex_id[seg_end], runs, seg_attrs, source_crs,
+    return _network_from_segments(vertex_id[seg_start], vertex_id[seg_end], runs, seg_attrs, lonlat_crs,
                                   crs, report, length=runs.lengths(steps))
 
 
-def _warn_outside_area_of_use(coords: np.ndarray, crs: CRS, name: str, max_scale_error: float = 0.005) -> None:
-    """Warn (:class:`RoadDataWarning`) when a projected file's roads lie beyond its CRS's area
-    of use and the projection stretches lengths there by more than ``max_scale_error`` (0.5 %;
-    checked at the corners of the roads' extent): lengths and distances are measured in that
-    CRS (a CGCS2000 3° zone used 100° away from its meridian changed the answer)."""
-    area = crs.area_of_use
-    if not crs.is_projected or area is None or area.west > area.east:  # none given, or across 180°
-        return
-    from pyproj import Proj, Transformer
+#: ``report["dropped"]`` reason of rows that hold no geometry (null or empty).
+_NO_GEOMETRY = "no geometry (null or empty)"
 
-    (x0, y0), (x1, y1) = coords.min(axis=0), coords.max(axis=0)
-    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform([x0, x1, x0, x1], [y0, y0, y1, y1])
-    lon, lat = np.asarray(lon), np.asarray(lat)
-    if (np.isfinite(lon).all() and lon.min() >= area.west and lon.max() <= area.east and lat.min() >= area.south
-            and lat.max() <= area.north):
-        return
-    with np.errstate(all="ignore"):
-        factors = Proj(crs).get_factors(lon, lat, errcheck=False)
-        scale = np.abs(np.r_[factors.meridional_scale, factors.parallel_scale] - 1.0)
-        error = np.nanmax(scale) if np.isfinite(scale).any() else np.nan
-    if not error <= max_scale_error:  # NaN (no factors there) counts as too much
-        stretch = f"by about {error:.1%}" if np.isfinite(error) else "beyond measure"
-        warnings.warn(f"{name}: its roads ({np.nanmin(lon):.2f}–{np.nanmax(lon):.2f}°E, {np.nanmin(lat):.2f}–"
-                      f"{np.nanmax(lat):.2f}°N) lie outside the area of use of its CRS {crs.name} "
-                      f"({area.west:.1f}–{area.east:.1f}°E, {area.south:.1f}–{area.north:.1f}°N), where it stretches "
-                      f"lengths {stretch}. Check the file's CRS (a wrong .prj?) or save it in EPSG:4326",
-                      RoadDataWarning, stacklevel=3)
+
+def _warn_no_geometry(rows: np.ndarray, name: str) -> None:
+    """One :class:`RoadDataWarning` naming the rows (0-based, file order) that hold no geometry."""
+    shown = ", ".join(str(int(r)) for r in rows[:10]) + (f" and {len(rows) - 10:,} more" if len(rows) > 10 else "")
+    warnings.warn(f"{name}: {len(rows):,} row{'s' if len(rows) > 1 else ''} without a geometry (null or empty; "
+                  f"0-based rows in file order: {shown}) left out of the network. Draw their lines or delete the "
+                  "rows in GIS software", RoadDataWarning, stacklevel=3)
+
+
+def _to_lonlat(coords: np.ndarray, crs: CRS, file_row: np.ndarray, line_of: np.ndarray,
+               name: str) -> tuple[np.ndarray, CRS]:
+    """The vertices as lon/lat (degrees) and their geographic CRS: lon/lat files as they are,
+    projected ones taken to EPSG:4326 once (two threads on large files).
+
+    ``file_row[line_of]`` is each vertex's row in the file (0-based), for the message.
+
+    Raises
+    ------
+    InputError
+        Vertices the file's CRS cannot take to lon/lat (outside the projection's domain:
+        usually a wrong ``.prj``), naming the rows and the fix.
+    """
+    if crs.is_geographic:
+        return coords, crs
+    lonlat_crs = CRS("EPSG:4326")
+    with np.errstate(invalid="ignore"):
+        lonlat = _project(Transformer.from_crs(crs, lonlat_crs, always_xy=True), coords)
+    bad = ~np.isfinite(lonlat).all(axis=1) | (np.abs(lonlat[:, 0]) > 180) | (np.abs(lonlat[:, 1]) > 90)
+    if bad.any():
+        rows = np.unique(file_row[line_of[bad]])
+        x, y = coords[np.flatnonzero(bad)[0]]
+        raise InputError(f"{name}: {int(bad.sum()):,} vertices of {len(rows):,} rows (0-based rows in file order: "
+                         f"{', '.join(str(int(r)) for r in rows[:10])}{' …' if len(rows) > 10 else ''}; first at "
+                         f"x={x:.2f}, y={y:.2f}) are no place on the earth in the file's CRS {crs.name}. Check the "
+                         "file's CRS (.prj): an 8-digit easting such as 39500000 carries a Gauss-Krüger zone number "
+                         "and needs that zone's CRS ('CGCS2000 / 3-degree Gauss-Kruger zone 39', EPSG:4527), not a "
+                         "'CM 117E' one; or save the file in EPSG:4326")
+    return lonlat, lonlat_crs
 
 
 def _line_meaning(lines: gpd.GeoDataFrame, attrs: pd.DataFrame, class_column: str | None,

@@ -368,7 +368,8 @@ def report_lines(report: dict) -> list[str]:
 
 
 def _lengths_m(geoms: np.ndarray, crs: CRS) -> np.ndarray:
-    """Line lengths in metres: geodesic on the WGS84 ellipsoid for lon/lat, planar otherwise."""
+    """Line lengths in metres: geodesic on the WGS84 ellipsoid for lon/lat, planar otherwise
+    (only graphs given in a projected CRS: files are read as lon/lat, see :func:`_auto_crs`)."""
     if not crs.is_geographic:
         return shapely.length(geoms)
     coords, which = shapely.get_coordinates(geoms, return_index=True)
@@ -413,6 +414,12 @@ def _in_halves(run: Callable[[slice], np.ndarray], n: int) -> np.ndarray:
 
 
 def _auto_crs(xy: np.ndarray, source: CRS) -> CRS:
+    """The analysis CRS when none is given: the UTM zone of the nodes' mean lon/lat.
+
+    OSM files and roads files (projected ones taken to lon/lat first) always arrive here in
+    lon/lat, so their analysis CRS is a function of where the roads lie. A graph given in a
+    projected CRS (a hand-made graph in metres, an ``osmnx.project_graph`` result) keeps it.
+    """
     if source.is_projected:
         return source
     return utm_crs_for(float(np.mean(xy[:, 0])), float(np.mean(xy[:, 1])))

@@ -19,7 +19,7 @@ from geoaccess.routing import compile_mode, nearest_facility, place_points
 from geoaccess.scenario import scenario_from_dict
 from geoaccess.speedlimits import RoadDataWarning
 
-CRS = "EPSG:32650"  # UTM 50N: lengths below are exact metres
+CRS = "EPSG:32650"  # UTM 50N: coordinates below are metres on the map (lengths are geodesic: 0.04 % more here)
 X0, Y0 = 500_000.0, 3_700_000.0
 
 with open(data_path("speeds.toml"), "rb") as _fh:
@@ -28,6 +28,16 @@ with open(data_path("speeds.toml"), "rb") as _fh:
 
 def _line(*xy):
     return shapely.LineString([(X0 + x, Y0 + y) for x, y in xy])
+
+
+def _geodesic_m(*xy):
+    """Geodesic metres (WGS84) along ``_line(*xy)``: its vertices taken to lon/lat by pyproj and
+    measured with pyproj's Geod, apart from geoaccess (roads files have geodesic lengths in any CRS)."""
+    from pyproj import Geod, Transformer
+
+    x, y = np.array([(X0 + a, Y0 + b) for a, b in xy], dtype=float).T
+    lon, lat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(x, y)
+    return Geod(ellps="WGS84").line_length(lon, lat)
 
 
 def _bureau_roads():
@@ -292,10 +302,12 @@ def test_cli_run_with_a_class_column(tmp_path):
     mapped, plain = results[True], results[False]
     target = mapped["targets"][0]
     assert target["passed"] and target["value"] == 1.0
-    assert target["mean_minutes"] == pytest.approx(7 / drive["trunk"] * 60)  # 5.25 min along the 国道
+    km_trunk = _geodesic_m((0, 0), (0, 1500), (4000, 1500), (4000, 0)) / 1000  # 7 km on the map
+    assert target["mean_minutes"] == pytest.approx(km_trunk / drive["trunk"] * 60)  # 5.25 min along the 国道
     assert any("'乡村道路': 1 road, 0.5 km" in w for w in mapped["warnings"])
     assert not plain["targets"][0]["passed"] and plain["targets"][0]["value"] == 0.0
-    assert plain["targets"][0]["mean_minutes"] == pytest.approx(4 / drive["unclassified"] * 60)  # 8 min
+    km_direct = _geodesic_m((0, 0), (4000, 0)) / 1000  # 4 km on the map
+    assert plain["targets"][0]["mean_minutes"] == pytest.approx(km_direct / drive["unclassified"] * 60)  # 8 min
     assert any("no road class column" in w and "等级" in w for w in plain["warnings"])
 
 
@@ -328,8 +340,10 @@ def test_multi_part_roads_become_one_road_per_part(multi):
     roads = gpd.GeoDataFrame({"highway": ["primary", "residential"]}, geometry=geometry, crs=CRS)
     net = network_from_lines(roads)
     by_class = net.edges.groupby("highway")["length_m"].sum()
-    assert by_class["primary"] == pytest.approx(1700.0 if multi else 1000.0, abs=1e-6)
-    assert by_class["residential"] == pytest.approx(400.0, abs=1e-6)
+    first = _geodesic_m((0, 0), (1000, 0))  # 1000 m on the map
+    assert by_class["primary"] == pytest.approx(first + _geodesic_m((1000, 0), (1000, 700)) if multi else first,
+                                                abs=1e-6)
+    assert by_class["residential"] == pytest.approx(_geodesic_m((0, 0), (0, 400)), abs=1e-6)
     assert net.n_edges == (3 if multi else 2)
 
 
@@ -355,23 +369,103 @@ def test_motor_vehicle_cut_to_ten_characters_by_a_shapefile_is_still_read(tmp_pa
         assert dict(zip(np.round(start), edges["access_drive"])) == {0.0: CLOSED, 500.0: DESTINATION, 1000.0: OPEN}
 
 
-def test_roads_outside_their_crs_area_of_use_are_warned():
-    # the same roads in a CGCS2000 3-degree zone: inside it (114°E) nothing is said; Monaco's
-    # roads (7.4°E) in that zone are 107° from its meridian, their lengths badly distorted
+
+def _check_case(folder, roads, classes=""):
+    """A roads.gpkg beside a clinic and 100 people, and a scenario using it; returns the scenario."""
+    roads.to_file(folder / "roads.gpkg", engine="pyogrio")
+    pd.DataFrame({"x": [X0], "y": [Y0], "type": ["clinic"], "name": ["卫生院"]}).to_csv(folder / "f.csv", index=False)
+    pd.DataFrame({"x": [X0 + 1000], "y": [Y0], "pop": [100]}).to_csv(folder / "p.csv", index=False)
+    text = f"""[scenario]
+name = "check"
+[network]
+source = "roads.gpkg"
+class = "等级"
+{classes}
+[facilities]
+path = "f.csv"
+x = "x"
+y = "y"
+crs = "{CRS}"
+[population]
+path = "p.csv"
+x = "x"
+y = "y"
+crs = "{CRS}"
+[targets]
+use = ["medical_point_15min"]
+"""
+    (folder / "s.toml").write_text(text, encoding="utf-8")
+    return folder / "s.toml"
+
+
+@pytest.mark.parametrize("suffix", ["gpkg", "shp"])
+def test_rows_without_geometry_are_named_and_counted_not_warned_raw(tmp_path, suffix):
+    # rows 1 (null) and 3 (empty line) were left out with geopandas' raw "GeoSeries.notna" warning
+    # on stderr and no word in the dropped list
     import warnings
 
+    roads = gpd.GeoDataFrame({"等级": ["县道", "县道", "县道", "县道"]},
+                             geometry=[_line((0, 0), (500, 0)), None, _line((500, 0), (1000, 0)),
+                                       shapely.LineString()], crs=CRS)
+    path = tmp_path / f"roads.{suffix}"
+    roads.to_file(path, engine="pyogrio")
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        net = network_from_file(path, class_column="等级")
+    said = [str(w.message) for w in record]
+    assert [w.category for w in record] == [RoadDataWarning], said
+    assert f"roads.{suffix}: 2 rows without a geometry" in said[0] and "rows in file order: 1, 3)" in said[0]
+    assert net.report["dropped"] == {"no geometry (null or empty)": {"ways": 2, "km": 0.0}}
+    assert net.n_edges == 2
+
+
+def test_check_lists_rows_without_geometry(tmp_path, capsys):
+    roads = gpd.GeoDataFrame({"等级": ["县道", "县道"]}, geometry=[_line((0, 0), (1000, 0)), None], crs=CRS)
+    assert main(["check", str(_check_case(tmp_path, roads)), "--out", str(tmp_path / "o")]) == 0
+    captured = capsys.readouterr()
+    printed = " ".join(captured.out.split())
+    assert "not roads (dropped): no geometry (null or empty) 1 ways, 0.0 km" in printed
+    assert "warning: roads.gpkg: 1 row without a geometry" in printed and "rows in file order: 1)" in printed
+    assert "UserWarning" not in captured.err and "GeoSeries" not in captured.err
+
+
+def test_a_class_mapped_to_construction_is_dropped_as_not_built(tmp_path, capsys):
+    # 在建 (under construction) and 规划 (planned) lines of a bureau's file: not roads yet, as in OSM
+    roads = gpd.GeoDataFrame({"等级": ["县道", "在建", "规划"]},
+                             geometry=[_line((0, 0), (1000, 0)), _line((1000, 0), (2000, 0)),
+                                       _line((1000, 0), (1000, 1500))], crs=CRS)
+    classes = '[network.classes]\n"在建" = "construction"\n"规划" = "proposed"'
+    assert main(["check", str(_check_case(tmp_path, roads, classes)), "--out", str(tmp_path / "o")]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    km = (_geodesic_m((1000, 0), (2000, 0)) + _geodesic_m((1000, 0), (1000, 1500))) / 1000
+    assert f"not roads (dropped): not built or not for traffic 2 ways, {km:,.1f} km" in printed
+    assert "road network: 2 nodes, 1 road segments" in printed
+    assert "warning" not in printed  # mapped: not an unmapped class
+
+
+def test_a_class_mapped_to_an_unknown_word_is_refused_with_the_choices(tmp_path, capsys):
+    roads = gpd.GeoDataFrame({"等级": ["县道"]}, geometry=[_line((0, 0), (1000, 0))], crs=CRS)
+    scenario = _check_case(tmp_path, roads, '[network.classes]\n"在建" = "under_construction"')
+    assert main(["check", str(scenario), "--out", str(tmp_path / "o")]) == 2
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "[network.classes] maps '在建' to 'under_construction'" in printed
+    assert "construction" in printed.split("lines that are not roads in use, one of")[1]
+
+
+def test_vertices_the_crs_cannot_place_are_refused_naming_the_rows():
+    # eastings with the Gauss-Krüger zone number in front (39 500 000) under a "CM 117E" CRS, which
+    # has none: no place on the earth (PROJ gives inf), refused rather than routed
     from geoaccess.network import network_from_lines
 
-    lon_lat = gpd.GeoDataFrame({"highway": ["primary"]}, geometry=[shapely.LineString([(0, 0), (0.01, 0.005)])],
-                               crs="EPSG:4326")
-    for lon0, lat0, warned in ((114.0, 30.5, False), (7.42, 43.73, True)):
-        roads = lon_lat.set_geometry(lon_lat.translate(lon0, lat0)).to_crs("EPSG:4547")
-        with warnings.catch_warnings(record=True) as record:
-            warnings.simplefilter("always")
-            network_from_lines(roads, name="roads.gpkg")
-        said = [str(w.message) for w in record if issubclass(w.category, RoadDataWarning)]
-        assert bool(said) is warned
-        if warned:
-            assert "roads.gpkg: its roads (7.42–7.43°E" in said[0] and "Check the file's CRS" in said[0]
-            assert "where it stretches lengths by about 38.5%" in said[0]  # pyproj's scale factor there: 1.385
-            assert "lie outside the area of use of its CRS CGCS2000 / 3-degree Gauss-Kruger CM 114E" in said[0]
+    roads = gpd.GeoDataFrame({"highway": ["primary"] * 3},
+                             geometry=[shapely.LineString([(500_000, 3_700_000), (501_000, 3_700_000)]),
+                                       shapely.LineString([(39_501_000, 3_700_000), (39_502_000, 3_700_000)]),
+                                       shapely.LineString([(39_502_000, 3_700_000), (39_503_000, 3_700_000)])],
+                             crs="EPSG:4548")
+    with pytest.raises(InputError, match=r"roads.gpkg: 4 vertices of 2 rows \(0-based rows in file order: 1, 2; "
+                                         r"first at x=39501000.00, y=3700000.00\) are no place on the earth") as err:
+        network_from_lines(roads, name="roads.gpkg")
+    assert "EPSG:4527" in str(err.value)
+    # the same eastings under the zone's own CRS (with its number) are the roads near 117°E
+    net = network_from_lines(roads.iloc[1:].set_crs("EPSG:4527", allow_override=True))
+    assert net.crs.to_epsg() == 32650

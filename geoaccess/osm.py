@@ -24,6 +24,7 @@ import shapely
 from pyproj import CRS
 
 from .errors import InputError
+from .osmfiles import osm_file, raise_if_overlong
 from .osmtags import TAG_KEYS, interpret_ways
 from .roadnet import (RoadNetwork, _dropped_summary, _dropped_text, _geodesic_steps, _network_from_segments,
                       _split_at_nodes)
@@ -83,23 +84,29 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
     # libosmium reads the file, keeps the tagged ways and relations and writes them as OPL
     # text with their nodes' locations, all in C++; the text is parsed here in bulk. Handing
     # every way node to Python as an object cost ~1 s of the county's roads.osm.
+    source = osm_file(path)
     with tempfile.TemporaryDirectory(prefix="geoaccess-osm-") as tmp:
         opl = Path(tmp) / "ways.opl"
         locations = osmium.NodeLocationsForWays(osmium.index.create_map("flex_mem"))
         locations.ignore_errors()  # a node missing from the extract: no location (left out below)
         writer = osmium.SimpleWriter(osmium.io.File(str(opl), "opl,locations_on_ways=true,add_metadata=false"))
         try:
-            osmium.apply(str(path), locations, osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.RELATION),
+            osmium.apply(source, locations, osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.RELATION),
                          osmium.filter.KeyFilter("highway", "natural", "waterway", "water"), writer)
             writer.close()
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError, ValueError) as exc:
             with suppress(Exception):  # already closed, or its flush is what failed
                 writer.close()
+            if isinstance(exc, UnicodeDecodeError):
+                # libosmium's message quoted bytes of the file cut mid-character; pybind11 could
+                # not decode it and raised this instead: the message itself, decoded leniently.
+                exc = RuntimeError(exc.object.decode("utf-8", "replace"))
             _raise_if_unsorted(path, exc)
+            raise_if_overlong(path, exc)
             if shutil.disk_usage(tmp).free < 64 * 2**20:
                 raise InputError(f"could not read {path.name}: the temporary copy of its ways in {tmp} ran out of disk "
                                  "space; free space there or set TMPDIR to a folder with room") from None
-            raise
+            raise exc from None
         # Line by line and in chunks of ways: no temporary string or array of the whole file.
         # (glibc raises its mmap threshold to the largest block freed: one ~20 MB string left
         # the county run's later arrays on the heap and its peak RSS ~170 MB higher.)
@@ -147,7 +154,7 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
         # Rivers and lakes mapped as multipolygon relations: pyosmium assembles them (one
         # more pass over the file, only when it holds some).
         factory = osmium.geom.WKBFactory()
-        areas = osmium.FileProcessor(str(path)).with_areas(osmium.filter.KeyFilter("natural", "waterway", "water"))
+        areas = osmium.FileProcessor(source).with_areas(osmium.filter.KeyFilter("natural", "waterway", "water"))
         try:
             for area in areas.with_filter(osmium.filter.EntityFilter(osmium.osm.AREA)):
                 if not area.from_way() and _is_water_area(area.tags):
@@ -196,7 +203,15 @@ def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetw
     Both formats are read by the same code and every way goes through
     :func:`geoaccess.osmtags.interpret_ways`: which ways are roads, access per mode,
     one-way and maxspeed. Ways are split into edges at junctions (nodes shared by two
-    roads, or met twice by one) and at their ends.
+    roads, or met twice by one) and at their ends. The file is read by its content
+    (:func:`geoaccess.osmfiles.osm_file`: PBF, XML, gzip/bzip2 XML), with a warning
+    where its name says otherwise.
+
+    Raises
+    ------
+    InputError
+        The file is no OSM data (what it is and the fix), holds a tag longer than
+        libosmium reads (the objects and keys), is unsorted, or holds no usable road.
     """
     p = Path(path)
     tags, way_row, refs, lonlat, way_ids, water = _read_osm(p)

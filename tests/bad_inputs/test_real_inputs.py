@@ -98,3 +98,164 @@ def test_an_unreachable_home_is_null_in_minutes_facility_and_name_in_every_outpu
     assert [(g["pop"], g["nearest_facility"], g["nearest_facility_name"]) for g in gaps] == [("20", "", "")]
     feature = json.loads((tmp_path / "out" / "gaps.geojson").read_text(encoding="utf-8"))["features"][0]
     assert feature["properties"]["nearest_facility"] is None and feature["properties"]["nearest_facility_name"] is None
+
+
+def _pb_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _pb(number: int, value: "int | bytes") -> bytes:
+    """One protobuf field: a varint, or length-delimited bytes."""
+    if isinstance(value, int):
+        return _pb_varint(number << 3) + _pb_varint(value)
+    return _pb_varint(number << 3 | 2) + _pb_varint(len(value)) + value
+
+
+def _zigzag(v: int) -> int:
+    return (v << 1) ^ (v >> 63)
+
+
+def _pbf(path: Path, nodes: list[tuple[int, float, float]], ways: list[tuple[int, list[int], dict[str, str]]],
+         dense: bool = True, node_tags: dict[int, dict[str, str]] | None = None) -> Path:
+    """An OSM PBF file written from the format's specification (wiki.openstreetmap.org/wiki/PBF_Format),
+    not with libosmium, which refuses to write tags longer than it reads."""
+    import zlib
+
+    strings = [b""]
+
+    def sid(text: str) -> int:
+        strings.append(text.encode())
+        return len(strings) - 1
+
+    node_tags = node_tags or {}
+    groups = b""
+    if dense:
+        ids = lats = lons = kv = b""
+        prev = (0, 0, 0)
+        for nid, lon, lat in nodes:
+            cur = (nid, round(lat * 1e7), round(lon * 1e7))
+            ids, lats, lons = (ids + _pb_varint(_zigzag(cur[0] - prev[0])), lats + _pb_varint(_zigzag(cur[1] - prev[1])),
+                               lons + _pb_varint(_zigzag(cur[2] - prev[2])))
+            prev = cur
+            for k, v in node_tags.get(nid, {}).items():
+                kv += _pb_varint(sid(k)) + _pb_varint(sid(v))
+            kv += _pb_varint(0)
+        groups += _pb(2, _pb(2, _pb(1, ids) + _pb(8, lats) + _pb(9, lons) + _pb(10, kv)))
+    else:
+        body = b""
+        for nid, lon, lat in nodes:
+            tags = node_tags.get(nid, {})
+            keys = b"".join(_pb_varint(sid(k)) for k in tags)
+            vals = b"".join(_pb_varint(sid(v)) for v in tags.values())
+            body += _pb(1, _pb(1, _zigzag(nid)) + _pb(2, keys) + _pb(3, vals) + _pb(8, _zigzag(round(lat * 1e7)))
+                        + _pb(9, _zigzag(round(lon * 1e7))))
+        groups += _pb(2, body)
+    if ways:
+        body = b""
+        for wid, refs, tags in ways:
+            keys = b"".join(_pb_varint(sid(k)) for k in tags)
+            vals = b"".join(_pb_varint(sid(v)) for v in tags.values())
+            deltas = b"".join(_pb_varint(_zigzag(r - p)) for r, p in zip(refs, [0, *refs[:-1]]))
+            body += _pb(3, _pb(1, wid) + _pb(2, keys) + _pb(3, vals) + _pb(8, deltas))
+        groups += _pb(2, body)
+    block = _pb(1, b"".join(_pb(1, s) for s in strings)) + groups
+    header = _pb(4, b"OsmSchema-V0.6") + _pb(4, b"DenseNodes")
+    out = b""
+    for kind, data in ((b"OSMHeader", header), (b"OSMData", block)):
+        blob = _pb(2, len(data)) + _pb(3, zlib.compress(data))
+        head = _pb(1, kind) + _pb(3, len(blob))
+        out += len(head).to_bytes(4, "big") + head + blob
+    path.write_bytes(out)
+    return path
+
+
+def _road_scenario(folder: Path, source: str) -> Path:
+    """The hand county's scenario with another [network] source."""
+    scenario = _hand_county(folder)
+    scenario.write_text(scenario.read_text(encoding="utf-8").replace('source = "roads.osm"', f'source = "{source}"'),
+                        encoding="utf-8")
+    return scenario
+
+
+NODES = [(1, *LONLAT.transform(X0, Y0)), (2, *LONLAT.transform(X0 + 1500, Y0)), (3, *LONLAT.transform(X0 + 3000, Y0))]
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_an_overlong_tag_names_the_way_the_key_and_the_fix(tmp_path, capsys, dense):
+    """libosmium refuses keys and values over 1,024 bytes (OSM: 255 characters) without naming
+    the object; the message names it, in a PBF (dense or plain nodes) and in XML."""
+    (tmp_path / "in").mkdir()
+    _pbf(tmp_path / "in" / "roads.osm.pbf", NODES,
+         [(77, [1, 2, 3], {"highway": "primary", "note": "路" * 400}), (78, [1, 2], {"highway": "service"})],
+         dense=dense, node_tags={2: {"name": "ok"}})
+    scenario = _road_scenario(tmp_path / "in", "roads.osm.pbf")
+    assert main(["check", str(scenario)]) == 2
+    err = " ".join(capsys.readouterr().out.split())
+    assert "roads.osm.pbf" in err and "way 77: note=路路路" in err and "1,200 bytes" in err, err  # 400 × 3 bytes
+    assert "way 78" not in err and "Shorten or delete these tags" in err and "Traceback" not in err
+    # the same way in XML, value with an entity: its length is counted unescaped, as libosmium does
+    xml = _osm_xml([(5, [(0, 0), (3000, 0)], {"highway": "primary", "description": "&amp;" * 1025})])
+    scenario = _road_scenario(tmp_path / "in", "long.osm")
+    (tmp_path / "in" / "long.osm").write_text(xml, encoding="utf-8")
+    assert main(["check", str(scenario)]) == 2
+    err = " ".join(capsys.readouterr().out.split())
+    assert "way 5: description=&&&" in err and "1,025 bytes" in err, err
+
+
+def _copy_as(src: Path, dest: Path, transform=lambda b: b) -> Path:
+    dest.write_bytes(transform(src.read_bytes()))
+    return dest
+
+
+def test_a_file_whose_name_lies_about_its_format_is_read_by_its_content_with_a_warning(tmp_path, capsys):
+    import bz2
+    import gzip
+
+    _hand_county(tmp_path / "in")
+    xml = tmp_path / "in" / "roads.osm"
+    _pbf(tmp_path / "in" / "real.osm.pbf", NODES, [(1, [1, 2, 3], {"highway": "primary"})])
+    reference = {}
+    for src in (xml, tmp_path / "in" / "real.osm.pbf"):
+        assert main(["check", str(_road_scenario(tmp_path / f"ref-{src.name}", f"../in/{src.name}"))]) == 0
+        reference[src] = next(" ".join(line.split()) for line in capsys.readouterr().out.splitlines()
+                              if line.startswith("road network:"))
+    cases = {"pbf_named.osm": (tmp_path / "in" / "real.osm.pbf", lambda b: b, "is OSM PBF, not OSM XML",
+                               "rename it to pbf_named.osm.pbf"),
+             "xml_named.pbf": (xml, lambda b: b, "is OSM XML, not OSM PBF", "rename it to xml_named.osm"),
+             "gz.osm": (xml, gzip.compress, "is gzip-compressed OSM XML", "gzip -dc gz.osm > gz_unpacked.osm"),
+             "bz.osm": (xml, bz2.compress, "is bzip2-compressed OSM XML", "bzip2 -dc bz.osm > bz_unpacked.osm"),
+             "bom.osm": (xml, lambda b: b"\xef\xbb\xbf" + b, None, None)}
+    for name, (src, transform, what, fix) in cases.items():
+        _copy_as(src, tmp_path / "in" / name, transform)
+        scenario = _road_scenario(tmp_path / name, f"../in/{name}")
+        assert main(["check", str(scenario)]) == 0, name
+        out = " ".join(capsys.readouterr().out.split())
+        assert reference[src] in out, (name, out)  # the same network as the true file gives
+        if what:
+            assert what in out and fix in out, (name, out)
+        else:
+            assert "as its name says" not in out
+
+
+@pytest.mark.parametrize("content, what, fix", [
+    (b"<html><head><title>504 Gateway Timeout</title></head></html>", "a web page (HTML)", "open it in a browser"),
+    (b'{"version": 0.6, "generator": "Overpass API", "elements": []}', "Overpass JSON", "[out:xml];"),
+    (b"<?xml version='1.0'?>\n<!-- x -->\n<osmChange version='0.6'><create/></osmChange>", "an OSM change file",
+     "download an extract"),
+    (b"<?xml version='1.0'?><graphml xmlns='http://graphml.graphdrawing.org/xmlns'></graphml>", "a GraphML graph",
+     "rename it to roads.graphml"),
+    (b"PK\x03\x04rest of a zip", "a zip archive", "unzip it"),
+    (b"\x00\x01\x02garbage", "a file of another kind", "give an OpenStreetMap extract"),
+])
+def test_a_file_that_is_no_osm_data_says_what_it_is_and_the_fix(tmp_path, capsys, content, what, fix):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "roads.osm").write_bytes(content)
+    scenario = _road_scenario(tmp_path / "s", "../in/roads.osm")
+    assert main(["check", str(scenario)]) == 2
+    err = " ".join(capsys.readouterr().out.split())
+    assert "roads.osm" in err and what in err and fix in err and "XML parsing error" not in err, err

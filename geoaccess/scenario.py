@@ -68,14 +68,30 @@ def load_scenario(path: str | Path) -> Scenario:
     p = Path(path).expanduser()
     if not p.is_file():
         raise InputError(f"scenario file not found: {p}")
+    return scenario_from_dict(read_toml(p, "scenario"), base_dir=p.parent, path=p)
+
+
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file as a dict; UTF-8 with or without a BOM (Windows Notepad writes one).
+
+    Raises
+    ------
+    InputError
+        Not UTF-8, or not TOML: tomllib's line and column, and for a backslash in a
+        double-quoted string (a Windows path) how to write it.
+    """
     try:
-        with open(p, "rb") as fh:
-            raw = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"scenario {p.name} is not valid TOML: {exc}") from None
+        # utf-8-sig: a leading BOM is no TOML, but Notepad saves one; any other byte is as written
+        raw = tomllib.loads(path.read_bytes().decode("utf-8-sig"))
     except UnicodeDecodeError:
-        raise InputError(f"scenario {p.name} must be saved as UTF-8 text") from None
-    return scenario_from_dict(raw, base_dir=p.parent, path=p)
+        raise InputError(f"{what} {path.name} must be saved as UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        hint = ""
+        if "Unescaped '\\'" in str(exc):  # a Windows path: "C:\data\roads.osm"
+            hint = ("; a Windows path in double quotes needs its backslashes doubled: write it in single "
+                    "quotes ('C:\\data\\roads.osm') or with forward slashes (\"C:/data/roads.osm\")")
+        raise InputError(f"{what} {path.name} is not valid TOML: {exc}{hint}") from None
+    return raw
 
 
 def scenario_from_dict(raw: dict[str, Any], base_dir: str | Path = ".", path: Path | None = None) -> Scenario:

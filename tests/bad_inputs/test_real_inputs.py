@@ -16,6 +16,7 @@ import pytest
 from pyproj import Transformer
 
 from geoaccess.cli import main
+from geoaccess.errors import InputError
 
 UTM = "EPSG:32650"
 X0, Y0 = 500_000.0, 3_650_000.0
@@ -259,3 +260,31 @@ def test_a_file_that_is_no_osm_data_says_what_it_is_and_the_fix(tmp_path, capsys
     assert main(["check", str(scenario)]) == 2
     err = " ".join(capsys.readouterr().out.split())
     assert "roads.osm" in err and what in err and fix in err and "XML parsing error" not in err, err
+
+
+def test_a_scenario_saved_with_a_bom_reads_and_a_windows_path_says_how_to_write_it(tmp_path, capsys):
+    scenario = _hand_county(tmp_path / "in")
+    text = scenario.read_text(encoding="utf-8")
+    scenario.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))  # Windows Notepad's UTF-8
+    assert main(["check", str(scenario)]) == 0
+    assert "road network: 4 nodes, 2 road segments, 6.0 km" in " ".join(capsys.readouterr().out.split())
+    scenario.write_text(text.replace('source = "roads.osm"', 'source = "C:\\data\\roads.osm"'), encoding="utf-8")
+    assert main(["check", str(scenario)]) == 2
+    out = " ".join(capsys.readouterr().out.split())
+    assert "scenario.toml is not valid TOML" in out and "line 6" in out, out
+    assert "('C:\\data\\roads.osm')" in out and '"C:/data/roads.osm"' in out, out
+    # written either way, it is a path (not found here: named as such, not a TOML error)
+    scenario.write_text(text.replace('source = "roads.osm"', "source = 'C:\\data\\roads.osm'"), encoding="utf-8")
+    assert main(["check", str(scenario)]) == 2
+    assert "road network not found" in capsys.readouterr().out
+
+
+def test_a_region_file_with_a_bom_is_read_like_one_without(tmp_path):
+    from geoaccess.region.config import load_region
+
+    (tmp_path / "r.toml").write_bytes(b"\xef\xbb\xbf[scenario]\nname = 'x'\n")
+    with pytest.raises(InputError, match=r"has no \[region\] section"):  # past the TOML: the BOM was read
+        load_region(tmp_path / "r.toml")
+    (tmp_path / "r.toml").write_text("[region]\nunits = \"D:\\counties.geojson\"\n", encoding="utf-8")
+    with pytest.raises(InputError, match="region file r.toml is not valid TOML.*forward slashes"):
+        load_region(tmp_path / "r.toml")

@@ -74,6 +74,7 @@ def load_region(path: str | Path) -> Region:
     p = Path(path).expanduser()
     if not p.is_file():
         raise InputError(f"region file not found: {p}")
+    text = p.read_bytes()  # kept whole on the config (its digest names the run)
     raw = read_toml(p, "region file")
     if "region" not in raw:
         raise InputError(f"{p.name} has no [region] section: a region file names the county polygons with "

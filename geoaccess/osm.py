@@ -12,6 +12,7 @@ import math
 import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from functools import partial
@@ -28,6 +29,7 @@ from .osmfiles import osm_file, raise_if_overlong
 from .osmtags import TAG_KEYS, interpret_ways
 from .roadnet import (RoadNetwork, _dropped_summary, _dropped_text, _geodesic_steps, _network_from_segments,
                       _split_at_nodes)
+from .speedlimits import RoadDataWarning
 
 if TYPE_CHECKING:  # networkx loads only where a graph is built
     import networkx as nx
@@ -70,14 +72,17 @@ def _opl_nodes(fields: list[str], n_nodes: int) -> np.ndarray:
     return arr.reshape(-1, 3)
 
 
-def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
     """Ways with a ``highway`` tag, and mapped water, from an OSM PBF or XML file, with pyosmium.
 
     Returns the ways' tags (one row per way, :data:`geoaccess.osmtags.TAG_KEYS` columns,
     indexed by way id), per way node: its way's row, the OSM node id, lon and lat; the way
     ids; and the water as lon/lat shapely geometries (coastline LineStrings, water
     Polygons from closed ways and MultiPolygons from multipolygon relations). Nodes
-    missing from the extract are left out (the way is cut there).
+    missing from the extract are left out; the last item says where: ``after_gap`` (per
+    returned node, True where its way lost the node before it: the way is cut there),
+    ``ways_cut``, ``nodes_missing`` (of the ways returned) and ``ways_lost`` (road ways
+    left out with fewer than two nodes in the file).
     """
     import osmium
 
@@ -172,15 +177,21 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
     located = _located(arr)
     # A way with fewer than two located nodes is no road: its row goes with it.
     keep_row = np.bincount(row_of[located], minlength=len(rows)) >= 2
-    arr, row_of = arr[located & keep_row[row_of]], row_of[located & keep_row[row_of]]
+    # A node whose predecessor in its way is missing (the way ran out of the extract and back):
+    # the way is broken before it, not joined by a straight line across what the file lacks.
+    after_gap = np.r_[False, ~located[:-1] & (row_of[1:] == row_of[:-1])]
+    missing = {"ways_cut": int(((np.bincount(row_of[~located], minlength=len(rows)) > 0) & keep_row).sum()),
+               "nodes_missing": int((~located & keep_row[row_of]).sum()), "ways_lost": int((~keep_row).sum())}
+    kept = located & keep_row[row_of]
+    arr, row_of, missing["after_gap"] = arr[kept], row_of[kept], after_gap[kept]
     row_of = (np.cumsum(keep_row) - 1)[row_of]
     rows = [r for r, k in zip(rows, keep_row) if k]
     way_ids = np.asarray(way_ids, dtype=np.int64)[keep_row]
     tags = pd.DataFrame(rows, columns=list(TAG_KEYS), index=pd.Index(way_ids, name="osm_way"))
     if not rows:
         return (tags, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros(0, np.int64),
-                water_geoms)
-    return tags, row_of, arr[:, 0].astype(np.int64), arr[:, 1:], way_ids, water_geoms
+                water_geoms, missing)
+    return tags, row_of, arr[:, 0].astype(np.int64), arr[:, 1:], way_ids, water_geoms, missing
 
 
 def _raise_if_unsorted(path: Path, exc: Exception) -> None:
@@ -190,6 +201,20 @@ def _raise_if_unsorted(path: Path, exc: Exception) -> None:
         raise InputError(f"could not read {path.name}: its objects are not sorted by type and id ({exc}); "
                          f"sort it first, e.g. `osmium sort {path.name} -o sorted.osm.pbf` (osmium-tool), "
                          "and give the sorted file") from None
+
+
+def _warn_missing_nodes(name: str, missing: dict) -> None:
+    """A :class:`~geoaccess.speedlimits.RoadDataWarning` for roads whose nodes the file lacks."""
+    said = []
+    if missing["ways_cut"]:
+        said.append(f"{missing['ways_cut']:,} roads lack {missing['nodes_missing']:,} of their nodes (they run out of "
+                    "the extract): each is cut where nodes are missing, not joined across the gap")
+    if missing["ways_lost"]:
+        said.append(f"{missing['ways_lost']:,} roads have fewer than two of their nodes in the file and are left out")
+    if said:
+        warnings.warn(f"{name}: {'; '.join(said)}. Roads across the edge of the area may be missing: extract a "
+                      "larger area, with complete ways (`osmium extract --strategy complete_ways`, or a Geofabrik "
+                      "extract).", RoadDataWarning, stacklevel=3)
 
 
 def _located(nodes: np.ndarray) -> np.ndarray:
@@ -214,14 +239,21 @@ def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetw
         libosmium reads (the objects and keys), is unsorted, or holds no usable road.
     """
     p = Path(path)
-    tags, way_row, refs, lonlat, way_ids, water = _read_osm(p)
+    tags, way_row, refs, lonlat, way_ids, water, missing = _read_osm(p)
+    if len(tags) == 0 and missing["ways_lost"]:
+        raise InputError(f"{p.name} holds {missing['ways_lost']:,} ways with a highway tag but not their nodes (no way "
+                         "has two of its nodes in the file): extract the area with the ways' nodes, e.g. `osmium "
+                         "extract --strategy complete_ways` or Overpass `(way[highway](…); >;); out;`")
     if len(tags) == 0:
         raise InputError(f"{p.name} holds no roads (no ways with a highway tag); is it an OSM extract of the area?")
+    _warn_missing_nodes(p.name, missing)
     meaning = interpret_ways(tags)
+    # Pieces of ways between nodes missing from the file: a way is cut at such a gap.
+    piece = np.cumsum(np.r_[True, way_row[1:] != way_row[:-1]] | missing["after_gap"])
     # Metres from each node to the next of its way (0 at a way's end): summed per way for the
     # report and per edge for its length, as roads files do (one geodesic pass, not two).
     steps = np.zeros(len(lonlat))
-    steps[:-1] = np.where(way_row[1:] == way_row[:-1], _geodesic_steps(lonlat), 0.0)
+    steps[:-1] = np.where(piece[1:] == piece[:-1], _geodesic_steps(lonlat), 0.0)
     way_km = np.bincount(way_row, weights=steps, minlength=len(tags)) / 1000
     keep_way = meaning["dropped"].to_numpy() == ""
     report = {"source": p.name, "ways_read": int(len(tags)),
@@ -232,7 +264,7 @@ def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetw
     way_row, refs, lonlat, steps = way_row[keep_node], refs[keep_node], lonlat[keep_node], steps[keep_node]
     # Junctions: a node met more than once among the kept ways' nodes, and every way end.
     _, inverse, counts = np.unique(refs, return_inverse=True, return_counts=True)
-    runs = _split_at_nodes(lonlat, way_row, counts[inverse] > 1)
+    runs = _split_at_nodes(lonlat, piece[keep_node], counts[inverse] > 1)
     seg_start, seg_end = runs.start, runs.end
     seg_way = way_row[seg_start]
     attrs = meaning.iloc[seg_way].reset_index(drop=True)

@@ -288,3 +288,35 @@ def test_a_region_file_with_a_bom_is_read_like_one_without(tmp_path):
     (tmp_path / "r.toml").write_text("[region]\nunits = \"D:\\counties.geojson\"\n", encoding="utf-8")
     with pytest.raises(InputError, match="region file r.toml is not valid TOML.*forward slashes"):
         load_region(tmp_path / "r.toml")
+
+
+def test_a_road_running_out_of_the_extract_is_cut_at_the_gap_not_joined_across_it(tmp_path, capsys):
+    """Way 5 runs 1 → 9 → 2 → 3 → 8 with nodes 9 and 8 not in the file (a "simple" bbox
+    extract): the road between 1 and 2 is unknown, so only 2 → 3 is a road (was: a straight
+    1 → 2 → 3 road across the gap). Way 6 has one node in the file: left out. Both are said."""
+    from pyproj import Geod
+
+    from geoaccess.network import network_from_file
+    from geoaccess.osm import _read_osm
+
+    path = _pbf(tmp_path / "cut.osm.pbf", NODES, [(5, [1, 9, 2, 3, 8], {"highway": "primary"}),
+                                                   (6, [3, 7], {"highway": "service"})])
+    *_, missing = _read_osm(path)
+    assert missing["after_gap"].tolist() == [False, True, False] and missing["ways_cut"] == 1
+    assert missing["nodes_missing"] == 2 and missing["ways_lost"] == 1
+    with pytest.warns(UserWarning, match=r"1 roads lack 2 of their nodes .* cut where nodes are missing.*"
+                                         r"1 roads have fewer than two of their nodes in the file"):
+        net = network_from_file(path)
+    edges = net.edges
+    (lon2, lat2), (lon3, lat3) = ([round(v * 1e7) / 1e7 for v in n[1:]] for n in NODES[1:])  # as the PBF stores them
+    by_hand = Geod(ellps="WGS84").inv(lon2, lat2, lon3, lat3)[2]  # node 2 → node 3, metres
+    assert len(edges) == 1 and edges["osm_way"].tolist() == [5]
+    assert edges["length_m"].iloc[0] == pytest.approx(by_hand, rel=1e-9)
+    # a file of highway ways without their nodes: said so, with the fix
+    (tmp_path / "in").mkdir()
+    _pbf(tmp_path / "in" / "bare.osm.pbf", [(1, *NODES[0][1:])],
+         [(5, [8, 9], {"highway": "primary"})])
+    scenario = _road_scenario(tmp_path / "in", "bare.osm.pbf")
+    assert main(["check", str(scenario)]) == 2
+    out = " ".join(capsys.readouterr().out.split())
+    assert "bare.osm.pbf holds 1 ways with a highway tag but not their nodes" in out and "complete_ways" in out, out

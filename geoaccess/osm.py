@@ -25,7 +25,7 @@ import shapely
 from pyproj import CRS
 
 from .errors import InputError
-from .osmfiles import osm_file, raise_if_overlong
+from .osmfiles import osm_file, raise_if_malformed, raise_if_overlong
 from .osmtags import TAG_KEYS, interpret_ways
 from .roadnet import (RoadNetwork, _dropped_summary, _dropped_text, _geodesic_steps, _network_from_segments,
                       _split_at_nodes)
@@ -108,6 +108,7 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
                 exc = RuntimeError(exc.object.decode("utf-8", "replace"))
             _raise_if_unsorted(path, exc)
             raise_if_overlong(path, exc)
+            raise_if_malformed(path, exc)
             if shutil.disk_usage(tmp).free < 64 * 2**20:
                 raise InputError(f"could not read {path.name}: the temporary copy of its ways in {tmp} ran out of disk "
                                  "space; free space there or set TMPDIR to a folder with room") from None

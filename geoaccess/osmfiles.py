@@ -268,3 +268,19 @@ def raise_if_overlong(path: Path, exc: Exception) -> None:
                      f"reads (OSM allows 255 characters): {listed}. Shorten or delete these tags where the file "
                      "was made (e.g. leave that column out when converting to OSM, or edit them in JOSM) and "
                      "give the file again") from None
+
+
+def raise_if_malformed(path: Path, exc: Exception) -> None:
+    """libosmium's parse errors as an :class:`InputError` with the fix: a file that ends early
+    (an interrupted download or copy), XML that is not well-formed (the line and column)."""
+    text = str(exc)
+    if "PBF error" in text and ("EOF" in text or "truncated" in text):
+        raise InputError(f"could not read {path.name}: it ends early ({text}), as a download or copy that was "
+                         "interrupted does; download or copy it again") from None
+    if "XML parsing error" in text:
+        cut = "unclosed token" in text or "no element found" in text
+        raise InputError(f"could not read {path.name}: {text}; "
+                         + ("it ends early, as an interrupted download does: download it again" if cut else
+                            "the file is not well-formed OSM XML there: correct that line, or export the data "
+                            "again (JOSM, Overpass, osmium)")) from None
+

@@ -320,3 +320,19 @@ def test_a_road_running_out_of_the_extract_is_cut_at_the_gap_not_joined_across_i
     assert main(["check", str(scenario)]) == 2
     out = " ".join(capsys.readouterr().out.split())
     assert "bare.osm.pbf holds 1 ways with a highway tag but not their nodes" in out and "complete_ways" in out, out
+
+
+@pytest.mark.parametrize("name, damage, said", [
+    ("cut.osm.pbf", lambda b: b[:-20], "it ends early (PBF error: unexpected EOF)"),
+    ("cut.osm", lambda b: b[: len(b) // 2], "it ends early, as an interrupted download does"),
+    ("bad.osm", lambda b: b.replace(b"<tag k='highway'", b"<tag k='highway' k='x'"),
+     "duplicate attribute; the file is not well-formed OSM XML there: correct that line"),
+])
+def test_a_cut_short_or_malformed_file_says_so_with_the_fix(tmp_path, capsys, name, damage, said):
+    scenario = _road_scenario(tmp_path / "in", name)
+    source = (_pbf(tmp_path / "whole.osm.pbf", NODES, [(1, [1, 2, 3], {"highway": "primary"})]).read_bytes()
+              if name.endswith(".pbf") else (tmp_path / "in" / "roads.osm").read_bytes())
+    (tmp_path / "in" / name).write_bytes(damage(source))
+    assert main(["check", str(scenario)]) == 2
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"could not read {name}: " in out and said in out and "RuntimeError" not in out, out

@@ -170,8 +170,8 @@ def test_province_map_shows_every_user_string_as_typed(tmp_path, browser):
         var texts = [];
         document.querySelectorAll('path.leaflet-interactive').forEach(function (p) {
             p.dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: 1, clientY: 1}));
-            var c = document.querySelector('.leaflet-popup-content');
-            if (c) { texts.push(c.textContent); }
+            var c = document.querySelectorAll('.leaflet-popup-content');  // the last: the one just opened
+            if (c.length) { texts.push(c[c.length - 1].textContent); }
         });
         return texts;""")
     assert len(texts) == len(ids)

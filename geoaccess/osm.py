@@ -25,7 +25,7 @@ import shapely
 from pyproj import CRS
 
 from .errors import InputError
-from .osmfiles import osm_file, raise_if_malformed, raise_if_overlong
+from .osmfiles import osm_file, raise_if_malformed, raise_if_nodes_misplaced, raise_if_overlong
 from .osmtags import TAG_KEYS, interpret_ways
 from .roadnet import (RoadNetwork, _dropped_summary, _dropped_text, _geodesic_steps, _network_from_segments,
                       _split_at_nodes)
@@ -176,6 +176,8 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
     arr = np.concatenate(parts) if parts else np.zeros((0, 3))
     row_of = np.repeat(np.arange(len(rows), dtype=np.int64), np.asarray(counts, dtype=np.int64))
     located = _located(arr)
+    if not located.all():
+        raise_if_nodes_misplaced(path, source, np.unique(arr[~located, 0]).astype(np.int64))
     # A way with fewer than two located nodes is no road: its row goes with it.
     keep_row = np.bincount(row_of[located], minlength=len(rows)) >= 2
     # A node whose predecessor in its way is missing (the way ran out of the extract and back):

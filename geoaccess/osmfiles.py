@@ -284,3 +284,30 @@ def raise_if_malformed(path: Path, exc: Exception) -> None:
                             "the file is not well-formed OSM XML there: correct that line, or export the data "
                             "again (JOSM, Overpass, osmium)")) from None
 
+
+def raise_if_nodes_misplaced(path: Path, source: Any, missing_ids: np.ndarray) -> None:
+    """Nodes of roads libosmium could not place (``missing_ids``) although the file may hold
+    them: negative ids (objects drawn in JOSM and saved before upload, which libosmium's
+    location index does not keep) or nodes stored after the ways (an unsorted file). Only
+    called when some nodes are missing: one more pass over the file's nodes, in C++.
+
+    Raises
+    ------
+    InputError
+        Either case, with the fix; nodes truly absent (an extract's edge) raise nothing.
+    """
+    import osmium
+
+    negative = missing_ids[missing_ids < 0]
+    if negative.size:
+        raise InputError(f"could not read {path.name}: {negative.size:,} nodes of its roads have negative ids (node "
+                         f"{negative[0]} …), as objects drawn in JOSM and saved before upload have; geoaccess cannot "
+                         f"place them. Give them positive ids first: `osmium renumber {path.name} -o renumbered.osm.pbf` "
+                         "(osmium-tool), and give that file")
+    nodes = osmium.FileProcessor(source, osmium.osm.NODE).with_filter(osmium.filter.IdFilter(missing_ids.tolist()))
+    found = sum(1 for _ in nodes)
+    if found:
+        raise InputError(f"could not read {path.name}: {found:,} nodes its roads use come after those roads in the file "
+                         "(it is not sorted: nodes, then ways, then relations, each by id); sort it first, e.g. "
+                         f"`osmium sort {path.name} -o sorted.osm.pbf` (osmium-tool), and give the sorted file")
+

@@ -336,3 +336,22 @@ def test_a_cut_short_or_malformed_file_says_so_with_the_fix(tmp_path, capsys, na
     assert main(["check", str(scenario)]) == 2
     out = " ".join(capsys.readouterr().out.split())
     assert f"could not read {name}: " in out and said in out and "RuntimeError" not in out, out
+
+
+def test_nodes_the_file_holds_but_libosmium_cannot_place_are_not_taken_for_an_extracts_edge(tmp_path, capsys):
+    """Nodes after the ways (an unsorted file) and negative ids (drawn in JOSM, not uploaded)
+    are in the file: the roads must not be cut or dropped as if they ran off the extract."""
+    scenario = _road_scenario(tmp_path / "in", "edited.osm")
+    lines = (tmp_path / "in" / "roads.osm").read_text(encoding="utf-8").split("\n")
+    nodes = [line for line in lines if line.startswith("<node")]
+    others = [line for line in lines if not line.startswith("<node")]
+    (tmp_path / "in" / "edited.osm").write_text("\n".join(others[:-1] + nodes + others[-1:]), encoding="utf-8")
+    assert main(["check", str(scenario)]) == 2
+    out = " ".join(capsys.readouterr().out.split())
+    assert "could not read edited.osm: 4 nodes its roads use come after those roads" in out
+    assert "osmium sort edited.osm" in out, out
+    text = "\n".join(lines).replace("id='4'", "id='-4'").replace("ref='4'", "ref='-4'")  # a road's end node
+    (tmp_path / "in" / "edited.osm").write_text(text, encoding="utf-8")
+    assert main(["check", str(scenario)]) == 2
+    out = " ".join(capsys.readouterr().out.split())
+    assert "1 nodes of its roads have negative ids (node -4 …)" in out and "osmium renumber edited.osm" in out, out

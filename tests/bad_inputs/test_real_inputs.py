@@ -355,3 +355,18 @@ def test_nodes_the_file_holds_but_libosmium_cannot_place_are_not_taken_for_an_ex
     assert main(["check", str(scenario)]) == 2
     out = " ".join(capsys.readouterr().out.split())
     assert "1 nodes of its roads have negative ids (node -4 …)" in out and "osmium renumber edited.osm" in out, out
+
+
+@pytest.mark.parametrize("edit, said", [
+    (("[targets]\nuse = [\"health_circle_30min\"]", "[targets]\nuse = []"), "[targets] use is empty"),
+    (('crs = "EPSG:32650"', 'crs = "EPSG:99999"'), "[scenario] crs 'EPSG:99999' is no coordinate system pyproj knows"),
+    (('crs = "EPSG:32650"', 'crs = "EPSG:4326"'), "[scenario] crs must be projected (metres); 'EPSG:4326' is in degrees"),
+])
+def test_scenario_keys_that_used_to_fail_late_are_named_at_load(tmp_path, capsys, edit, said):
+    """An empty target list gave a traceback (max() of nothing); an unknown or geographic
+    [scenario] crs was reported as the road network's fault."""
+    scenario = _hand_county(tmp_path / "in")
+    scenario.write_text(scenario.read_text(encoding="utf-8").replace(*edit), encoding="utf-8")
+    assert main(["check", str(scenario)]) == 2
+    out = " ".join(capsys.readouterr().out.split())
+    assert said in out and "road network" not in out and "Traceback" not in out, out

@@ -26,6 +26,8 @@ from .errors import InputError
 from .speedlimits import RoadDataWarning
 
 _SNIFF_BYTES = 4096
+_XML_ENCODING = re.compile(rb"<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)")
+_EXPAT_ENCODINGS = ("utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1")  # what expat reads itself
 _XML_ROOT = re.compile(rb"<(?![?!])([A-Za-z_][\w.:-]*)")  # the first element's name, past <?xml …?> and comments
 
 
@@ -58,7 +60,12 @@ def _sniff_bytes(head: bytes) -> tuple[str, str]:
     # A PBF starts with a 4-byte length and a BlobHeader whose type is the text OSMHeader.
     if b"OSMHeader" in head[:32]:
         return "pbf", "an OSM PBF file (binary)"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "", "text in UTF-16 (its encoding)"
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    declared = _XML_ENCODING.match(text)
+    if declared and declared.group(1).decode("ascii", "replace").lower() not in _EXPAT_ENCODINGS:
+        return "", f"XML in the {declared.group(1).decode('ascii', 'replace')} encoding"
     if text.startswith(b"<"):
         root = _XML_ROOT.search(text)
         name = root.group(1).decode("ascii", "replace") if root else ""
@@ -102,14 +109,19 @@ def osm_file(path: Path) -> Any:
     kind, what = _sniff(path)
     name = path.name
     if not kind:
+        encoding = what.split()[3] if what.startswith("XML in the") else "UTF-16"
         fixes = {"GraphML": f"rename it to {_stem(name)}.graphml",
                  "Overpass": "ask Overpass for XML (`[out:xml];`) and save that as .osm",
                  "GeoJSON": f"a roads file: rename it to {_stem(name)}.geojson and name its columns in [network]",
                  "web page": "open it in a browser to read the error, then download the extract again",
                  "zip": "unzip it and give the .osm.pbf or .osm file inside",
-                 "change file": "download an extract of the area (e.g. from download.geofabrik.de) instead"}
+                 "change file": "download an extract of the area (e.g. from download.geofabrik.de) instead",
+                 "encoding": f"convert it to UTF-8 (e.g. `iconv -f {encoding} -t UTF-8 {name} > {_stem(name)}_utf8.osm`, "
+                             "then write encoding='UTF-8' in its first line), or save it from JOSM again"}
         fix = next((f for k, f in fixes.items() if k in what),
                    "give an OpenStreetMap extract (.osm.pbf, or .osm XML), e.g. from download.geofabrik.de")
+        if "encoding" in what:  # OSM data, maybe, but not in an encoding libosmium reads
+            raise InputError(f"road network {name} is {what}; libosmium reads OSM XML in UTF-8 only: {fix}")
         raise InputError(f"road network {name} is {what}, not OpenStreetMap data; {fix}")
     named = "pbf" if name.lower().endswith(".pbf") else "osm"
     if kind != named:

@@ -41,9 +41,11 @@ def _sniff(path: Path) -> tuple[str, str]:
     with open(path, "rb") as fh:
         head = fh.read(_SNIFF_BYTES)
         if head[:2] == b"\x1f\x8b":  # gzip: look at what it compresses
-            inner = zlib.decompressobj(wbits=31).decompress(head)
+            inner = b""
+            with suppress(zlib.error):  # damaged: described by what could be unpacked
+                inner = zlib.decompressobj(wbits=31).decompress(head)
             kind = "osm.gz" if _sniff_bytes(inner)[0] == "osm" else ""
-            return kind, f"gzip-compressed {_sniff_bytes(inner)[1]}"
+            return kind, f"gzip-compressed {_sniff_bytes(inner)[1]}" if kind else f"gzip-compressed data: {_sniff_bytes(inner)[1]}"
         if head[:3] == b"BZh":  # bzip2 gives nothing before a whole block (≤ 900 kB) is in
             unpack, inner = bz2.BZ2Decompressor(), b""
             while not inner and (chunk := head or fh.read(2**16)):
@@ -51,7 +53,7 @@ def _sniff(path: Path) -> tuple[str, str]:
                 with suppress(OSError, EOFError):
                     inner = unpack.decompress(chunk)
             kind = "osm.bz2" if _sniff_bytes(inner)[0] == "osm" else ""
-            return kind, f"bzip2-compressed {_sniff_bytes(inner)[1]}"
+            return kind, f"bzip2-compressed {_sniff_bytes(inner)[1]}" if kind else f"bzip2-compressed data: {_sniff_bytes(inner)[1]}"
     return _sniff_bytes(head)
 
 
@@ -109,8 +111,10 @@ def osm_file(path: Path) -> Any:
     kind, what = _sniff(path)
     name = path.name
     if not kind:
-        encoding = what.split()[3] if what.startswith("XML in the") else "UTF-16"
-        fixes = {"GraphML": f"rename it to {_stem(name)}.graphml",
+        declared = re.search(r"in the (\S+) encoding", what)
+        encoding = declared.group(1) if declared else "UTF-16"
+        fixes = {"compressed": "decompress it (7-Zip, or `gzip -d` / `bunzip2`) and give the file inside",
+                 "GraphML": f"rename it to {_stem(name)}.graphml",
                  "Overpass": "ask Overpass for XML (`[out:xml];`) and save that as .osm",
                  "GeoJSON": f"a roads file: rename it to {_stem(name)}.geojson and name its columns in [network]",
                  "web page": "open it in a browser to read the error, then download the extract again",
@@ -120,8 +124,9 @@ def osm_file(path: Path) -> Any:
                              "then write encoding='UTF-8' in its first line), or save it from JOSM again"}
         fix = next((f for k, f in fixes.items() if k in what),
                    "give an OpenStreetMap extract (.osm.pbf, or .osm XML), e.g. from download.geofabrik.de")
-        if "encoding" in what:  # OSM data, maybe, but not in an encoding libosmium reads
-            raise InputError(f"road network {name} is {what}; libosmium reads OSM XML in UTF-8 only: {fix}")
+        if "encoding" in what or "compressed" in what:  # OSM data, maybe, but not as libosmium reads it
+            raise InputError(f"road network {name} is {what}; libosmium reads OSM PBF and OSM XML in UTF-8 "
+                             f"(gzip/bzip2-compressed XML too): {fix}")
         raise InputError(f"road network {name} is {what}, not OpenStreetMap data; {fix}")
     named = "pbf" if name.lower().endswith(".pbf") else "osm"
     if kind != named:

@@ -251,9 +251,11 @@ def test_a_file_whose_name_lies_about_its_format_is_read_by_its_content_with_a_w
     (b"<?xml version='1.0'?><graphml xmlns='http://graphml.graphdrawing.org/xmlns'></graphml>", "a GraphML graph",
      "rename it to roads.graphml"),
     (b"PK\x03\x04rest of a zip", "a zip archive", "unzip it"),
+    (__import__("gzip").compress(b"\x00\x00\x00\x0d\x0a\x09OSMHeader"), "gzip-compressed data: an OSM PBF file",
+     "decompress it"),
     (b"\x00\x01\x02garbage", "a file of another kind", "give an OpenStreetMap extract"),
     ("<?xml version='1.0' encoding='GBK'?><osm version='0.6'><node id='1' lat='1' lon='1'><tag k='name' v='人民路'/>"
-     "</node></osm>".encode("gbk"), "XML in the GBK encoding; libosmium reads OSM XML in UTF-8 only",
+     "</node></osm>".encode("gbk"), "XML in the GBK encoding; libosmium reads OSM PBF and OSM XML in UTF-8",
      "iconv -f GBK -t UTF-8 roads.osm > roads_utf8.osm"),
     ("<?xml version='1.0'?><osm version='0.6'></osm>".encode("utf-16"), "text in UTF-16",
      "iconv -f UTF-16 -t UTF-8 roads.osm"),

@@ -182,7 +182,8 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
     keep_row = np.bincount(row_of[located], minlength=len(rows)) >= 2
     # A node whose predecessor in its way is missing (the way ran out of the extract and back):
     # the way is broken before it, not joined by a straight line across what the file lacks.
-    after_gap = np.r_[False, ~located[:-1] & (row_of[1:] == row_of[:-1])]
+    after_gap = np.zeros(len(arr), dtype=bool)
+    after_gap[1:] = ~located[:-1] & (row_of[1:] == row_of[:-1])
     missing = {"ways_cut": int(((np.bincount(row_of[~located], minlength=len(rows)) > 0) & keep_row).sum()),
                "nodes_missing": int((~located & keep_row[row_of]).sum()), "ways_lost": int((~keep_row).sum())}
     kept = located & keep_row[row_of]

@@ -377,3 +377,16 @@ def test_scenario_keys_that_used_to_fail_late_are_named_at_load(tmp_path, capsys
     assert main(["check", str(scenario)]) == 2
     out = " ".join(capsys.readouterr().out.split())
     assert said in out and "road network" not in out and "Traceback" not in out, out
+
+
+@pytest.mark.parametrize("ways, said", [
+    ([], "holds no roads (no ways with a highway tag)"),
+    ([(5, [1, 2], {"building": "yes"})], "holds no roads (no ways with a highway tag)"),
+    ([(5, [], {"highway": "primary"})], "holds 1 ways with a highway tag but not their nodes"),
+])
+def test_a_file_without_usable_road_ways_says_which_case(tmp_path, capsys, ways, said):
+    (tmp_path / "in").mkdir()
+    _pbf(tmp_path / "in" / "few.osm.pbf", NODES, ways)  # nodes only, or ways that are no roads / have no nodes
+    assert main(["check", str(_road_scenario(tmp_path / "in", "few.osm.pbf"))]) == 2
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"few.osm.pbf {said}" in out and "Traceback" not in out, out

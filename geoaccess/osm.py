@@ -12,6 +12,7 @@ import math
 import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from functools import partial
@@ -24,9 +25,11 @@ import shapely
 from pyproj import CRS
 
 from .errors import InputError
+from .osmfiles import osm_file, raise_if_malformed, raise_if_nodes_misplaced, raise_if_overlong
 from .osmtags import TAG_KEYS, interpret_ways
 from .roadnet import (RoadNetwork, _dropped_summary, _dropped_text, _geodesic_steps, _network_from_segments,
                       _split_at_nodes)
+from .speedlimits import RoadDataWarning
 
 if TYPE_CHECKING:  # networkx loads only where a graph is built
     import networkx as nx
@@ -69,37 +72,47 @@ def _opl_nodes(fields: list[str], n_nodes: int) -> np.ndarray:
     return arr.reshape(-1, 3)
 
 
-def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
     """Ways with a ``highway`` tag, and mapped water, from an OSM PBF or XML file, with pyosmium.
 
     Returns the ways' tags (one row per way, :data:`geoaccess.osmtags.TAG_KEYS` columns,
     indexed by way id), per way node: its way's row, the OSM node id, lon and lat; the way
     ids; and the water as lon/lat shapely geometries (coastline LineStrings, water
     Polygons from closed ways and MultiPolygons from multipolygon relations). Nodes
-    missing from the extract are left out (the way is cut there).
+    missing from the extract are left out; the last item says where: ``after_gap`` (per
+    returned node, True where its way lost the node before it: the way is cut there),
+    ``ways_cut``, ``nodes_missing`` (of the ways returned) and ``ways_lost`` (road ways
+    left out with fewer than two nodes in the file).
     """
     import osmium
 
     # libosmium reads the file, keeps the tagged ways and relations and writes them as OPL
     # text with their nodes' locations, all in C++; the text is parsed here in bulk. Handing
     # every way node to Python as an object cost ~1 s of the county's roads.osm.
+    source = osm_file(path)
     with tempfile.TemporaryDirectory(prefix="geoaccess-osm-") as tmp:
         opl = Path(tmp) / "ways.opl"
         locations = osmium.NodeLocationsForWays(osmium.index.create_map("flex_mem"))
         locations.ignore_errors()  # a node missing from the extract: no location (left out below)
         writer = osmium.SimpleWriter(osmium.io.File(str(opl), "opl,locations_on_ways=true,add_metadata=false"))
         try:
-            osmium.apply(str(path), locations, osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.RELATION),
+            osmium.apply(source, locations, osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.RELATION),
                          osmium.filter.KeyFilter("highway", "natural", "waterway", "water"), writer)
             writer.close()
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError, ValueError) as exc:
             with suppress(Exception):  # already closed, or its flush is what failed
                 writer.close()
+            if isinstance(exc, UnicodeDecodeError):
+                # libosmium's message quoted bytes of the file cut mid-character; pybind11 could
+                # not decode it and raised this instead: the message itself, decoded leniently.
+                exc = RuntimeError(exc.object.decode("utf-8", "replace"))
             _raise_if_unsorted(path, exc)
+            raise_if_overlong(path, exc)
+            raise_if_malformed(path, exc)
             if shutil.disk_usage(tmp).free < 64 * 2**20:
                 raise InputError(f"could not read {path.name}: the temporary copy of its ways in {tmp} ran out of disk "
                                  "space; free space there or set TMPDIR to a folder with room") from None
-            raise
+            raise exc from None
         # Line by line and in chunks of ways: no temporary string or array of the whole file.
         # (glibc raises its mmap threshold to the largest block freed: one ~20 MB string left
         # the county run's later arrays on the heap and its peak RSS ~170 MB higher.)
@@ -147,7 +160,7 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
         # Rivers and lakes mapped as multipolygon relations: pyosmium assembles them (one
         # more pass over the file, only when it holds some).
         factory = osmium.geom.WKBFactory()
-        areas = osmium.FileProcessor(str(path)).with_areas(osmium.filter.KeyFilter("natural", "waterway", "water"))
+        areas = osmium.FileProcessor(source).with_areas(osmium.filter.KeyFilter("natural", "waterway", "water"))
         try:
             for area in areas.with_filter(osmium.filter.EntityFilter(osmium.osm.AREA)):
                 if not area.from_way() and _is_water_area(area.tags):
@@ -163,17 +176,26 @@ def _read_osm(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
     arr = np.concatenate(parts) if parts else np.zeros((0, 3))
     row_of = np.repeat(np.arange(len(rows), dtype=np.int64), np.asarray(counts, dtype=np.int64))
     located = _located(arr)
+    if not located.all():
+        raise_if_nodes_misplaced(path, source, np.unique(arr[~located, 0]).astype(np.int64))
     # A way with fewer than two located nodes is no road: its row goes with it.
     keep_row = np.bincount(row_of[located], minlength=len(rows)) >= 2
-    arr, row_of = arr[located & keep_row[row_of]], row_of[located & keep_row[row_of]]
+    # A node whose predecessor in its way is missing (the way ran out of the extract and back):
+    # the way is broken before it, not joined by a straight line across what the file lacks.
+    after_gap = np.zeros(len(arr), dtype=bool)
+    after_gap[1:] = ~located[:-1] & (row_of[1:] == row_of[:-1])
+    missing = {"ways_cut": int(((np.bincount(row_of[~located], minlength=len(rows)) > 0) & keep_row).sum()),
+               "nodes_missing": int((~located & keep_row[row_of]).sum()), "ways_lost": int((~keep_row).sum())}
+    kept = located & keep_row[row_of]
+    arr, row_of, missing["after_gap"] = arr[kept], row_of[kept], after_gap[kept]
     row_of = (np.cumsum(keep_row) - 1)[row_of]
     rows = [r for r, k in zip(rows, keep_row) if k]
     way_ids = np.asarray(way_ids, dtype=np.int64)[keep_row]
     tags = pd.DataFrame(rows, columns=list(TAG_KEYS), index=pd.Index(way_ids, name="osm_way"))
     if not rows:
         return (tags, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros(0, np.int64),
-                water_geoms)
-    return tags, row_of, arr[:, 0].astype(np.int64), arr[:, 1:], way_ids, water_geoms
+                water_geoms, missing)
+    return tags, row_of, arr[:, 0].astype(np.int64), arr[:, 1:], way_ids, water_geoms, missing
 
 
 def _raise_if_unsorted(path: Path, exc: Exception) -> None:
@@ -183,6 +205,20 @@ def _raise_if_unsorted(path: Path, exc: Exception) -> None:
         raise InputError(f"could not read {path.name}: its objects are not sorted by type and id ({exc}); "
                          f"sort it first, e.g. `osmium sort {path.name} -o sorted.osm.pbf` (osmium-tool), "
                          "and give the sorted file") from None
+
+
+def _warn_missing_nodes(name: str, missing: dict) -> None:
+    """A :class:`~geoaccess.speedlimits.RoadDataWarning` for roads whose nodes the file lacks."""
+    said = []
+    if missing["ways_cut"]:
+        said.append(f"{missing['ways_cut']:,} roads lack {missing['nodes_missing']:,} of their nodes (they run out of "
+                    "the extract): each is cut where nodes are missing, not joined across the gap")
+    if missing["ways_lost"]:
+        said.append(f"{missing['ways_lost']:,} roads have fewer than two of their nodes in the file and are left out")
+    if said:
+        warnings.warn(f"{name}: {'; '.join(said)}. Roads across the edge of the area may be missing: extract a "
+                      "larger area, with complete ways (`osmium extract --strategy complete_ways`, or a Geofabrik "
+                      "extract).", RoadDataWarning, stacklevel=3)
 
 
 def _located(nodes: np.ndarray) -> np.ndarray:
@@ -196,17 +232,32 @@ def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetw
     Both formats are read by the same code and every way goes through
     :func:`geoaccess.osmtags.interpret_ways`: which ways are roads, access per mode,
     one-way and maxspeed. Ways are split into edges at junctions (nodes shared by two
-    roads, or met twice by one) and at their ends.
+    roads, or met twice by one) and at their ends. The file is read by its content
+    (:func:`geoaccess.osmfiles.osm_file`: PBF, XML, gzip/bzip2 XML), with a warning
+    where its name says otherwise.
+
+    Raises
+    ------
+    InputError
+        The file is no OSM data (what it is and the fix), holds a tag longer than
+        libosmium reads (the objects and keys), is unsorted, or holds no usable road.
     """
     p = Path(path)
-    tags, way_row, refs, lonlat, way_ids, water = _read_osm(p)
+    tags, way_row, refs, lonlat, way_ids, water, missing = _read_osm(p)
+    if len(tags) == 0 and missing["ways_lost"]:
+        raise InputError(f"{p.name} holds {missing['ways_lost']:,} ways with a highway tag but not their nodes (no way "
+                         "has two of its nodes in the file): extract the area with the ways' nodes, e.g. `osmium "
+                         "extract --strategy complete_ways` or Overpass `(way[highway](…); >;); out;`")
     if len(tags) == 0:
         raise InputError(f"{p.name} holds no roads (no ways with a highway tag); is it an OSM extract of the area?")
+    _warn_missing_nodes(p.name, missing)
     meaning = interpret_ways(tags)
+    # Pieces of ways between nodes missing from the file: a way is cut at such a gap.
+    piece = np.cumsum(np.r_[True, way_row[1:] != way_row[:-1]] | missing["after_gap"])
     # Metres from each node to the next of its way (0 at a way's end): summed per way for the
     # report and per edge for its length, as roads files do (one geodesic pass, not two).
     steps = np.zeros(len(lonlat))
-    steps[:-1] = np.where(way_row[1:] == way_row[:-1], _geodesic_steps(lonlat), 0.0)
+    steps[:-1] = np.where(piece[1:] == piece[:-1], _geodesic_steps(lonlat), 0.0)
     way_km = np.bincount(way_row, weights=steps, minlength=len(tags)) / 1000
     keep_way = meaning["dropped"].to_numpy() == ""
     report = {"source": p.name, "ways_read": int(len(tags)),
@@ -217,7 +268,7 @@ def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetw
     way_row, refs, lonlat, steps = way_row[keep_node], refs[keep_node], lonlat[keep_node], steps[keep_node]
     # Junctions: a node met more than once among the kept ways' nodes, and every way end.
     _, inverse, counts = np.unique(refs, return_inverse=True, return_counts=True)
-    runs = _split_at_nodes(lonlat, way_row, counts[inverse] > 1)
+    runs = _split_at_nodes(lonlat, piece[keep_node], counts[inverse] > 1)
     seg_start, seg_end = runs.start, runs.end
     seg_way = way_row[seg_start]
     attrs = meaning.iloc[seg_way].reset_index(drop=True)

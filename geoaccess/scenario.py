@@ -68,14 +68,30 @@ def load_scenario(path: str | Path) -> Scenario:
     p = Path(path).expanduser()
     if not p.is_file():
         raise InputError(f"scenario file not found: {p}")
+    return scenario_from_dict(read_toml(p, "scenario"), base_dir=p.parent, path=p)
+
+
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file as a dict; UTF-8 with or without a BOM (Windows Notepad writes one).
+
+    Raises
+    ------
+    InputError
+        Not UTF-8, or not TOML: tomllib's line and column, and for a backslash in a
+        double-quoted string (a Windows path) how to write it.
+    """
     try:
-        with open(p, "rb") as fh:
-            raw = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"scenario {p.name} is not valid TOML: {exc}") from None
+        # utf-8-sig: a leading BOM is no TOML, but Notepad saves one; any other byte is as written
+        raw = tomllib.loads(path.read_bytes().decode("utf-8-sig"))
     except UnicodeDecodeError:
-        raise InputError(f"scenario {p.name} must be saved as UTF-8 text") from None
-    return scenario_from_dict(raw, base_dir=p.parent, path=p)
+        raise InputError(f"{what} {path.name} must be saved as UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        hint = ""
+        if "Unescaped '\\'" in str(exc):  # a Windows path: "C:\data\roads.osm"
+            hint = ("; a Windows path in double quotes needs its backslashes doubled: write it in single "
+                    "quotes ('C:\\data\\roads.osm') or with forward slashes (\"C:/data/roads.osm\")")
+        raise InputError(f"{what} {path.name} is not valid TOML: {exc}{hint}") from None
+    return raw
 
 
 def scenario_from_dict(raw: dict[str, Any], base_dir: str | Path = ".", path: Path | None = None) -> Scenario:
@@ -102,11 +118,30 @@ def scenario_from_dict(raw: dict[str, Any], base_dir: str | Path = ".", path: Pa
         value = sections[section].get(key)
         if value is not None:
             sections[section][key] = _resolve(base, value)
+    _check_analysis_crs(sections["scenario"]["crs"])
     if sections["map"]["lang"] not in ("zh", "en"):
         raise InputError(f"[map] lang must be 'zh' or 'en', got {sections['map']['lang']!r}")
     check_type_mapping(sections["facilities"]["types"], "[facilities.types]")
     targets = _targets(sections["targets"])
     return Scenario(path=path, targets=targets, **{k: v for k, v in sections.items() if k != "targets"})
+
+
+def _check_analysis_crs(crs: str | None) -> None:
+    """[scenario] crs: a projected CRS pyproj knows (metres), or unset (the network's UTM zone)."""
+    if crs is None:
+        return
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        parsed = CRS.from_user_input(crs)
+    except CRSError:
+        raise InputError(f"[scenario] crs {crs!r} is no coordinate system pyproj knows; give a projected EPSG code "
+                         "in metres such as \"EPSG:32650\" (UTM 50N) or \"EPSG:4547\" (CGCS2000 3-degree GK, CM "
+                         "114E), or leave crs out for the network's UTM zone") from None
+    if not parsed.is_projected:
+        raise InputError(f"[scenario] crs must be projected (metres); {crs!r} is in degrees. Give a projected EPSG "
+                         "code such as \"EPSG:32650\" (UTM 50N), or leave crs out for the network's UTM zone")
 
 
 def _check_roads_columns(net: dict[str, Any]) -> None:
@@ -178,6 +213,9 @@ def _targets(section: dict[str, Any]) -> dict[str, Target]:
         use = [t for t in ("medical_point_15min", "health_circle_30min", "ems_120")] + list(defined)
     else:
         use = list(use) + [tid for tid in defined if tid not in use]
+    if not use:
+        raise InputError(f"[targets] use is empty: name at least one target ({', '.join(library)}; "
+                         "`geoaccess targets` lists them), or leave use out for the default three")
     unknown = [tid for tid in use if tid not in library]
     if unknown:
         raise InputError(f"[targets] use names unknown target(s) {', '.join(unknown)}; known: {', '.join(library)}")

@@ -114,9 +114,11 @@ def demand_times_table(demand: "gpd.GeoDataFrame", facilities: pd.DataFrame) -> 
 
     Every demand point in lon/lat (EPSG:4326, the numbers ``GeoDataFrame.to_crs`` gives) as
     WKB, its columns, minutes per target (``*_min``; inf, unreachable, becomes null: GeoPackage
-    has no inf) and, beside every nearest facility's id (``<id>_facility``), its name
+    has no inf) and, beside every nearest facility's id (``<id>_facility``; null for an
+    unreachable point, which has none — the run holds ``''`` there), its name
     (``<id>_facility_name``, from ``facilities``' ``facility_id`` and ``name``; the last row
-    of a repeated id; null where no facility is named).
+    of a repeated id; null where no facility is named). An unreachable point is null in
+    ``*_min``, ``*_facility`` and ``*_facility_name`` alike, so ``IS NULL`` finds it in each.
 
     Parameters
     ----------
@@ -150,8 +152,11 @@ def demand_times_table(demand: "gpd.GeoDataFrame", facilities: pd.DataFrame) -> 
     # reversed so that, as in a dict, a repeated id's last row wins.
     ids, names = _arrow_strings(facilities["facility_id"][::-1]), _arrow_strings(facilities["name"][::-1])
     for col in [c for c in attrs.columns if c.endswith("_facility")]:
-        found = pc.index_in(_arrow_strings(attrs[col]), value_set=ids)
-        table = table.add_column(table.schema.get_field_index(col) + 1, f"{col}_name", pc.take(names, found))
+        # No nearest facility ('' from the run): null like the name beside it, not an empty text.
+        facility = _arrow_strings(attrs[col].where(attrs[col] != "", None))
+        found = pc.index_in(facility, value_set=ids)
+        at = table.schema.get_field_index(col)
+        table = table.set_column(at, col, facility).add_column(at + 1, f"{col}_name", pc.take(names, found))
     return table.add_column(demand.columns.get_loc(geom), geom, _wkb_points(lon, lat))
 
 

@@ -72,7 +72,7 @@ def test_bulk_read_equals_pyosmium_objects(tmp_path, monkeypatch, which, chunk):
         path.write_text(TRICKY, encoding="utf-8")
     else:
         path = MONACO
-    tags, row_of, refs, lonlat, way_ids, water = _read_osm(path)
+    tags, row_of, refs, lonlat, way_ids, water, missing = _read_osm(path)
     want_tags, want_row, want_refs, want_lonlat, want_water = reference(path)
     pd.testing.assert_frame_equal(tags, want_tags)
     np.testing.assert_array_equal(row_of, want_row)
@@ -112,7 +112,7 @@ def test_ways_without_nodes_are_left_out_anywhere_in_the_file(tmp_path, monkeypa
     monkeypatch.setattr(osm, "_CHUNK_WAYS", chunk)
     path = tmp_path / "empty_ways.osm"
     path.write_text(EMPTY_WAYS, encoding="utf-8")
-    tags, row_of, refs, lonlat, way_ids, water = _read_osm(path)
+    tags, row_of, refs, lonlat, way_ids, water, missing = _read_osm(path)
     want_tags, want_row, want_refs, want_lonlat, _ = reference(path)
     pd.testing.assert_frame_equal(tags, want_tags)
     assert way_ids.tolist() == [1, 3, 6] and row_of.tolist() == want_row.tolist() == [0, 0, 1, 1, 2, 2]

@@ -190,8 +190,8 @@ def test_demo_demand_times_layer_against_to_crs_and_the_facility_list(demo):
 def test_write_demand_times_equals_geopandas_to_crs_map_and_to_file(tmp_path):
     """demand_times.gpkg written from Arrow (numpy WKB, names looked up in Arrow) holds the
     rows GeoDataFrame.to_crs + a dict lookup + to_file (without Arrow) write: unreachable
-    (inf) and missing minutes null, no facility, an unknown id or a facility without a name
-    no name, a repeated id's last name."""
+    (inf) and missing minutes null, no facility null (id and name), an unknown id or a
+    facility without a name no name, a repeated id's last name."""
     import sqlite3
 
     from geoaccess.tables import _wkb_points, write_demand_times
@@ -210,6 +210,8 @@ def test_write_demand_times_equals_geopandas_to_crs_map_and_to_file(tmp_path):
     names = dict(zip(facilities["facility_id"], facilities["name"]))  # the last F1 wins
     for col in ("a", "b"):
         expected[f"{col}_min"] = expected[f"{col}_min"].replace(np.inf, np.nan)
+        # no nearest facility ('' in the run) is null, like its name
+        expected[f"{col}_facility"] = expected[f"{col}_facility"].where(expected[f"{col}_facility"] != "", None)
         expected.insert(expected.columns.get_loc(f"{col}_facility") + 1, f"{col}_facility_name",
                         expected[f"{col}_facility"].map(names))
     expected.to_file(tmp_path / "expected.gpkg", layer="demand_times", driver="GPKG", use_arrow=False,

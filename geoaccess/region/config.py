@@ -4,7 +4,6 @@ the county polygons (checked and in WGS84)."""
 from __future__ import annotations
 
 import copy
-import tomllib
 import warnings as _warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ import shapely
 from ..coords import crs_kind, to_wgs84_lonlat
 from ..errors import InputError
 from ..io import VECTOR_SUFFIXES, read_vector
-from ..scenario import Scenario, scenario_from_dict
+from ..scenario import Scenario, read_toml, scenario_from_dict
 
 #: Upper bound of the default buffer, km: a 30-minute target at 120 km/h would ask for 60 km.
 BUFFER_CAP_KM = 50.0
@@ -75,11 +74,8 @@ def load_region(path: str | Path) -> Region:
     p = Path(path).expanduser()
     if not p.is_file():
         raise InputError(f"region file not found: {p}")
-    text = p.read_bytes()
-    try:
-        raw = tomllib.loads(text.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"region file {p.name} is not valid UTF-8 TOML: {exc}") from None
+    text = p.read_bytes()  # kept whole on the config (its digest names the run)
+    raw = read_toml(p, "region file")
     if "region" not in raw:
         raise InputError(f"{p.name} has no [region] section: a region file names the county polygons with "
                          "[region] units = \"counties.geojson\", id = \"<id column>\", name_column = \"<name column>\"")

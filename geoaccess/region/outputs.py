@@ -7,10 +7,12 @@ be rewritten after every finished county and again at the end.
 from __future__ import annotations
 
 import html
+import json
 import math
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import folium
 import geopandas as gpd
@@ -125,9 +127,13 @@ def write_tables(root: Path, region_name: str, rows: pd.DataFrame, targets: dict
 
 
 def _esc(v: Any) -> str:
-    # braces as character references: folium compiles the map's scripts as Jinja templates, where a
-    # "{{" or "{%" in a county or target name would be read as code (the browser shows "{" all the same)
-    return html.escape(str(v), quote=True).replace("{", "&#123;").replace("}", "&#125;")
+    # HTML text; the map's scripts go in raw (maplayers.RawHtml), so braces need no escape from Jinja
+    return html.escape(str(v), quote=True)
+
+
+def _href(cid: Any, page: str) -> str:
+    """The link to a county's page: its id %-encoded (a "#" or "%" in an id would break the URL)."""
+    return html.escape(f"counties/{quote(str(cid))}/{page}", quote=True)
 
 
 def _verdict(passed: Any, lang: str) -> tuple[str, str]:
@@ -141,7 +147,7 @@ def write_map(root: Path, region_name: str, units: gpd.GeoDataFrame, rows: pd.Da
               targets: dict[str, Target], lang: str = "zh", self_contained: bool = False) -> Path:
     """The province map ``map.html``: one layer per target, counties coloured pass / fail /
     no verdict, popups with the value, goal and people and links to the county's map and report."""
-    from ..maps import RawHtml, _inline_leaflet, _leaflet_links
+    from ..maplayers import GeoLayer, LayerControl, RawHtml, _inline_leaflet, _leaflet_links
 
     t = _TEXT[lang]
     w, s, e, n = units.total_bounds
@@ -151,13 +157,14 @@ def write_map(root: Path, region_name: str, units: gpd.GeoDataFrame, rows: pd.Da
     fmap.default_js, fmap.default_css = _leaflet_links(self_contained)
     if self_contained:
         fmap.get_root().header.add_child(RawHtml(_inline_leaflet()), name="leaflet_inline")
-    fmap.get_root().title = _esc(f"{region_name} · geoaccess")
+    fmap.get_root().title = _esc(f"{region_name} · geoaccess")  # branca puts it in <title> raw
     fmap.fit_bounds([[s, w], [n, e]])
     shapes = shapely.simplify(units.geometry.to_numpy(), 0.0005)  # ~50 m: the map shows counties, not parcels
+    geometries = [shapely.geometry.mapping(g) for g in shapes]
     for k, (tid, target) in enumerate(targets.items()):
         r = rows[rows["target"] == tid].set_index("county_id")
         features = []
-        for cid, name, geom in zip(units["id"], units["name"], shapes):
+        for cid, name, geom in zip(units["id"], units["name"], geometries):
             row = r.loc[cid]
             verdict, colour = _verdict(row["passed"] if pd.notna(row["passed"]) else None, lang)
             value = value_text(row["value"], target, lang) if row["status"] == "ok" else t[row["status"]]
@@ -166,20 +173,22 @@ def write_map(root: Path, region_name: str, units: gpd.GeoDataFrame, rows: pd.Da
                      f"<br>{t['value']}: {_esc(value)} · {t['goal']}: {_esc(goal_text(target, lang))}"
                      f"<br>{t['result']}: <b>{_esc(verdict)}</b> · {t['population']}: {pop}")
             if row["status"] == "ok":
-                popup += (f"<br><a href=\"counties/{_esc(cid)}/map.html\" target=\"_blank\">{t['map']}</a> · "
-                          f"<a href=\"counties/{_esc(cid)}/report.html\" target=\"_blank\">{t['report']}</a>")
+                popup += (f"<br><a href=\"{_href(cid, 'map.html')}\" target=\"_blank\">{t['map']}</a> · "
+                          f"<a href=\"{_href(cid, 'report.html')}\" target=\"_blank\">{t['report']}</a>")
             elif row["note"]:
                 popup += f"<br>{_esc(row['note'])}"
-            features.append({"type": "Feature", "geometry": shapely.geometry.mapping(geom),
-                             "properties": {"colour": colour, "popup": popup, "id": cid}})
-        layer = folium.FeatureGroup(name=_esc(target.name_zh if lang == "zh" else target.name_en), overlay=False,
-                                    show=k == 0)
-        folium.GeoJson({"type": "FeatureCollection", "features": features},
-                       style_function=lambda f: {"fillColor": f["properties"]["colour"], "color": "#333",
-                                                 "weight": 1, "fillOpacity": 0.55},
-                       popup=folium.GeoJsonPopup(fields=["popup"], labels=False)).add_to(layer)
+            features.append({"type": "Feature", "geometry": geom, "properties": {
+                "s": {"fillColor": colour, "color": "#333", "weight": 1, "fillOpacity": 0.55}, "p": popup}})
+        # the layer control shows names as HTML: escaped here; the layer's script is placed raw
+        layer = GeoLayer(features, name=_esc(target.name_zh if lang == "zh" else target.name_en),
+                         pane="overlayPane", show=k == 0)
+        layer.overlay = False  # a radio button: one target at a time
+        # the data as ASCII JSON (names \u-escaped, as the province map has always carried them);
+        # every "<" escaped, so no "</script>" or "<!--" inside the script
+        layer.data = json.dumps({"type": "FeatureCollection", "features": features},
+                                separators=(",", ":")).replace("<", "\\u003c")
         layer.add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    LayerControl(collapsed=False).add_to(fmap)
     page = fmap.get_root().render()
     return write_with(root / "map.html", lambda p: Path(p).write_text(page, encoding="utf-8"))
 
@@ -207,7 +216,7 @@ def write_report(root: Path, region_name: str, units: gpd.GeoDataFrame, rows: pd
                              f"<b>{_esc(verdict)}</b></td>")
             else:
                 cells.append(f"<td>{_esc(t[status])}</td>")
-        link = (f"<a href='counties/{_esc(cid)}/report.html'>{_esc(cname)}</a>" if status == "ok" else _esc(cname))
+        link = (f"<a href='{_href(cid, 'report.html')}'>{_esc(cname)}</a>" if status == "ok" else _esc(cname))
         pop = r["population"].iloc[0]
         note = r["note"].iloc[0] if status != "ok" else ""
         body.append(f"<tr><td>{link}</td><td>{_esc(cid)}</td><td>{'' if pd.isna(pop) else f'{pop:,.0f}'}</td>"

@@ -134,3 +134,47 @@ def test_report_shows_payloads_as_text(runs, browser, lang):
     body = browser.execute_script("return document.body.textContent")
     assert all(town in body for town in TOWNS)  # the township ranking
     assert_no_script_ran(browser)
+
+
+PROVINCE_NAMES = PAYLOADS + ["{{x}}", "{% raw %} {#", "&amp; &lt;b&gt;", "\"quoted\" 'single'"]
+
+
+def test_province_map_shows_every_user_string_as_typed(tmp_path, browser):
+    """The province map (region run): region, county and target names with HTML, Jinja and
+    already-escaped text reach the browser as typed, in the title, the layer control and
+    the popups, and run nothing."""
+    import dataclasses
+
+    import geopandas as gpd
+    import shapely
+
+    from geoaccess.region.outputs import write_map
+    from geoaccess.targets import load_targets
+
+    region = PAYLOADS[0] + " {{x}} &amp;"
+    target = dataclasses.replace(load_targets()["ems_120"], name_zh="急救 " + PAYLOADS[1] + " {% raw %} &amp; \"q\"")
+    ids = [f"C{i}" for i in range(len(PROVINCE_NAMES))]
+    units = gpd.GeoDataFrame({"id": ids, "name": PROVINCE_NAMES},
+                             geometry=[shapely.box(116 + i * 0.1, 33.0, 116.09 + i * 0.1, 33.1)
+                                       for i in range(len(ids))], crs="EPSG:4326")
+    rows = pd.DataFrame({"county_id": ids, "target": "ems_120", "status": "ok", "value": 12.5, "passed": True,
+                         "population": 1000.0, "note": ""})
+    page = write_map(tmp_path, region, units, rows, {"ems_120": target}, self_contained=True)
+    open_page(browser, page, hooked=False)
+    assert_no_script_ran(browser)
+    open_page(browser, page, hooked=True)
+    assert browser.title == f"{region} · geoaccess"
+    control = browser.execute_script("return document.querySelector('.leaflet-control-layers').textContent")
+    assert target.name_zh in control
+    texts = browser.execute_script("""
+        var texts = [];
+        document.querySelectorAll('path.leaflet-interactive').forEach(function (p) {
+            p.dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: 1, clientY: 1}));
+            var c = document.querySelectorAll('.leaflet-popup-content');  // the last: the one just opened
+            if (c.length) { texts.push(c[c.length - 1].textContent); }
+        });
+        return texts;""")
+    assert len(texts) == len(ids)
+    for name, cid in zip(PROVINCE_NAMES, ids):
+        assert any(text.strip().startswith(f"{name} ({cid})" + target.name_zh) for text in texts), (name, texts)
+    assert_no_script_ran(browser)

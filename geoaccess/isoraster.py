@@ -346,8 +346,16 @@ def _raster_bands(graph: ModeGraph, facilities: Placement, limits: np.ndarray, d
     for limit_s in limits[:-1] * 60.0:
         klass += seconds > limit_s
     klass[~reached] = -1
-    found, value = raster_polygons(klass, reached, Affine(cell, 0.0, x0, 0.0, -cell, y_top))
-    for i in range(len(limits)):
+    return _class_bands(klass, reached, Affine(cell, 0.0, x0, 0.0, -cell, y_top), len(limits))
+
+
+def _class_bands(klass: np.ndarray, reached: np.ndarray, transform, n: int) -> np.ndarray:
+    """Band ``i`` (of ``n``): the cells of ``klass == i`` under ``reached``, as one valid
+    (Multi)Polygon (empty where none). The bands form a valid coverage: polygonised together,
+    neighbours share their edges' coordinates exactly."""
+    bands = np.array([shapely.Polygon() for _ in range(n)], dtype=object)
+    found, value = raster_polygons(klass, reached, transform)
+    for i in range(n):
         polys = found[value == i]
         if not len(polys):
             continue

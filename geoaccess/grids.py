@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import weakref
 from itertools import chain
 from typing import Any, Callable
@@ -15,7 +16,8 @@ import shapely
 
 from .errors import InputError
 
-__all__ = ["KDTREE_WORKERS_VAR", "cell_max_at", "cell_min", "half_spacing", "kdtree_workers", "kept", "median_spacing",
+__all__ = ["KDTREE_WORKERS_VAR", "Soon", "cell_max_at", "cell_min", "half_spacing", "kdtree_workers", "kept", "kept_soon",
+           "median_spacing",
            "nearest_seed_time", "nearest_seeds", "paint_nearest", "raster_polygons", "self_touching"]
 
 _KEPT: dict[tuple, tuple] = {}
@@ -62,6 +64,41 @@ def kept(owner: Any, key: tuple, build: Callable[[], Any]) -> Any:
         hit = _KEPT[full] = (ref, build())
         weakref.finalize(owner, _KEPT.pop, full, None)
     return hit[1]
+
+
+class Soon:
+    """``build()`` started on a thread, for work that lets go of the GIL; on a one-thread budget
+    (:data:`KDTREE_WORKERS_VAR` = 1, or one core) run only when :meth:`result` is asked for,
+    as a plain call would be. Its value, or its error, comes from :meth:`result`."""
+
+    def __init__(self, build: Callable[[], Any]):
+        self._build, self._value, self._error, self._thread = build, None, None, None
+        if kdtree_workers() != 1 and (os.cpu_count() or 1) > 1:
+            self._thread = threading.Thread(target=self._run, daemon=True, name="geoaccess-soon")
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._build()
+        except BaseException as error:  # raised where the value is asked for, as a plain call would
+            self._error = error
+        self._build = None
+
+    def result(self) -> Any:
+        """The value of ``build()`` (waiting for the thread), or its error raised here."""
+        if self._thread is not None:
+            self._thread.join()
+        elif self._build is not None:
+            self._run()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def kept_soon(owner: Any, key: tuple, build: Callable[[], Any]) -> Soon:
+    """:func:`kept` of a :class:`Soon`: ``build()`` started (on a thread) the first time ``key`` is
+    asked for, its result shared by later askers with ``.result()``."""
+    return kept(owner, key, lambda: Soon(build))
 
 
 def cell_min(cell: np.ndarray, value: np.ndarray, size: int, fill: float) -> np.ndarray:
@@ -115,7 +152,7 @@ def nearest_seeds(seeded: np.ndarray, cell: float, cap: float) -> tuple[np.ndarr
     metres = np.hypot(dy, dx, out=dy)
     metres *= np.float32(cell)
     metres[metres > cap * (1 + 1e-9)] = np.inf
-    near = np.multiply(iy, nx, dtype=np.int32 if ny * nx < 2 ** 31 else np.int64)
+    near = iy * np.int32(nx) if ny * nx < 2 ** 31 else iy * np.int64(nx)  # same-type product: no casting loop
     near += ix
     return near.reshape(-1), metres.reshape(-1)
 

@@ -12,8 +12,8 @@ import numpy as np
 import shapely
 
 from .errors import InputError, check_choice, check_positive
-from .grids import cell_max_at, cell_min, half_spacing, kept, nearest_seed_time, nearest_seeds, paint_nearest, \
-    raster_polygons, self_touching
+from .grids import cell_max_at, cell_min, half_spacing, kept, kept_soon, nearest_seed_time, nearest_seeds, \
+    paint_nearest, raster_polygons, self_touching
 from .routing import DIRECTIONS, ModeGraph, Placement, edge_piece_times
 
 
@@ -174,33 +174,36 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
         road_extent = kept(graph.network, ("road grid", graph.snap_key(), cell, pad, box),
                            lambda: _clip(_extent(xy, cell, pad), box, cell))
         rx0, rtop, rnx, rny = road_extent
+
+        def takes_roads_grid(margin: int) -> bool:
+            ix0, itop, inx, iny = _clip(_extent(lim_xy, cell, margin), box, cell)
+            inside = (rx0 <= ix0 and rtop >= itop and rx0 + rnx * cell >= ix0 + inx * cell
+                      and rtop - rny * cell <= itop - iny * cell)
+            return inside and rnx * rny <= min(SHARED_GRID_MAX_RATIO * nx * ny, RASTER_MAX_CELLS)
+        nearest_key = ("nearest road", graph.snap_key(), cell, pad, cap, box)
+        if takes_roads_grid(r + 1):
+            # Taken unless the homes' paint reach (their spacing, found next) is wider than the
+            # cap: its nearest-road transform is started now, on a thread (scipy lets go of the
+            # GIL) while the spacing's k-d tree and the road seeds are computed here.
+            road = kept(graph.network, ("road cells", graph.snap_key(), cell, pad, box, road_extent),
+                        lambda: _road_cells(xy, road_extent, cell, True))[2]
+            kept_soon(graph.network, nearest_key, lambda: nearest_seeds(road, cell, cap))
         margin = max(r, int(np.ceil(half_spacing(p_xy) / cell)) if points is not None else 0) + 1
-        ix0, itop, inx, iny = _clip(_extent(lim_xy, cell, margin), box, cell)
-        inside = (rx0 <= ix0 and rtop >= itop and rx0 + rnx * cell >= ix0 + inx * cell
-                  and rtop - rny * cell <= itop - iny * cell)
-        if inside and rnx * rny <= min(SHARED_GRID_MAX_RATIO * nx * ny, RASTER_MAX_CELLS):
+        if takes_roads_grid(margin):
             x0, y_top, nx, ny = road_extent
             shared = road_extent
     if nx * ny > RASTER_MAX_CELLS:
         raise InputError(f"the raster isochrone grid would hold {nx * ny:,} cells of {cell:g} m; pass a larger cell_m")
-
-    def road_cells() -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        row, col = _cell_of(xy, x0, y_top, cell)
-        on = (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
-        flat = row[on] * nx + col[on]
-        road = None
-        if access == "nearest":
-            road = np.zeros((ny, nx), dtype=bool)
-            road.reshape(-1)[flat] = True
-        return flat, on, road
     # On the shared grid the samples' cells are the same for every target on these roads.
-    flat, on, road = road_cells() if shared is None else kept(
-        graph.network, ("road cells", graph.snap_key(), cell, pad, box, shared), road_cells)
+    grid = (x0, y_top, nx, ny)
+    flat, on, road = _road_cells(xy, grid, cell, access == "nearest") if shared is None else kept(
+        graph.network, ("road cells", graph.snap_key(), cell, pad, box, shared),
+        lambda: _road_cells(xy, grid, cell, True))
     seeds = cell_min(flat, t[on].astype(np.float32), ny * nx, np.inf).reshape(ny, nx)
     v = graph.speeds.access_kmh / 3.6
     if access == "nearest":
-        nearest = None if shared is None else kept(
-            graph.network, ("nearest road", graph.snap_key(), cell, pad, cap, box), lambda: nearest_seeds(road, cell, cap))
+        nearest = None if shared is None else kept_soon(
+            graph.network, nearest_key, lambda: nearest_seeds(road, cell, cap)).result()
         out = nearest_seed_time(seeds, road, cell, cap, v, nearest)
         if points is not None and len(p_xy):
             pr, pc = _cell_of(p_xy, x0, y_top, cell)
@@ -234,6 +237,21 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
         np.minimum(dst, tmp[core], out=dst)
     out[out > limit_s] = np.inf
     return out, (float(x0), float(y_top), cell)
+
+
+def _road_cells(xy: np.ndarray, grid: tuple[float, float, int, int], cell: float, nearest: bool
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The flat cells of the road samples ``xy`` on ``grid`` (x0, y_top, nx, ny), which samples
+    fall on it, and (``nearest``) the bool grid of the road cells."""
+    x0, y_top, nx, ny = grid
+    row, col = _cell_of(xy, x0, y_top, cell)
+    on = (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
+    flat = row[on] * nx + col[on]
+    road = None
+    if nearest:
+        road = np.zeros((ny, nx), dtype=bool)
+        road.reshape(-1)[flat] = True
+    return flat, on, road
 
 
 def _extent(xy: np.ndarray, cell: float, pad: int) -> tuple[float, float, int, int]:
@@ -288,14 +306,17 @@ def _times_at(times: dict[str, np.ndarray], edge: np.ndarray, f: np.ndarray) -> 
     # facility) by a search of the pieces' keys, as the lookup gives for the single pieces.
     count = np.bincount(times["edge"], minlength=int(edge.max(initial=-1)) + 1)
     p = order[np.minimum(np.cumsum(count) - count, len(order) - 1)[edge]]
-    other = np.flatnonzero((count[edge] != 1) | (times["f0"][p] != 0.0))
+    f0 = times["f0"][p]
+    other = np.flatnonzero((count[edge] != 1) | (f0 != 0.0))
     if len(other):
         key = times["edge"][order] * 2.0 + times["f0"][order]
         at = np.searchsorted(key, edge[other] * 2.0 + f[other], side="right") - 1
         p[other] = order[np.clip(at, 0, len(order) - 1)]
+        f0[other] = times["f0"][p[other]]
+    f1 = times["f1"][p]  # each piece's ends gathered once (millions of samples)
     with np.errstate(invalid="ignore"):
-        ta = times["t0"][p] + np.where(f > times["f0"][p], (f - times["f0"][p]) * times["s0"][p], 0.0)
-        tb = times["t1"][p] + np.where(f < times["f1"][p], (times["f1"][p] - f) * times["s1"][p], 0.0)
+        ta = times["t0"][p] + np.where(f > f0, (f - f0) * times["s0"][p], 0.0)
+        tb = times["t1"][p] + np.where(f < f1, (f1 - f) * times["s1"][p], 0.0)
     return np.fmin(ta, tb)
 
 

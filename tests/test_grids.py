@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from geoaccess.grids import cell_max_at, median_spacing, nearest_seed_time, nearest_seeds, paint_nearest
+from geoaccess.grids import KDTREE_WORKERS_VAR, Soon, cell_max_at, median_spacing, nearest_seed_time, nearest_seeds, \
+    paint_nearest
 
 
 def brute_paint(out, worst, reach):
@@ -207,3 +208,27 @@ def test_polygons_of_the_reached_box_equal_those_of_the_whole_grid_in_whole_metr
         part, v2 = raster_polygons(values[box], mask[box],
                                    Affine(25.0, 0, x0 + cols[0] * 25.0, 0, -25.0, y_top - rows[0] * 25.0))
         assert list(v1) == list(v2) and list(shapely.to_wkb(whole)) == list(shapely.to_wkb(part))
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_soon_gives_the_value_or_raises_its_error_where_asked_for(workers, monkeypatch):
+    """On a thread (two or more) or, on a one-thread budget, only when asked for: the same value,
+    and an error raised by result(), not where the work was started."""
+    import os
+    import threading
+
+    monkeypatch.setenv(KDTREE_WORKERS_VAR, workers)
+    ran = []
+    soon = Soon(lambda: ran.append(threading.current_thread().name) or np.arange(5) * 2)
+    if workers == "1":
+        assert ran == []  # nothing runs before the value is asked for
+    np.testing.assert_array_equal(soon.result(), np.arange(5) * 2)
+    np.testing.assert_array_equal(soon.result(), np.arange(5) * 2)
+    threaded = workers != "1" and (os.cpu_count() or 1) > 1
+    assert ran == ["geoaccess-soon" if threaded else threading.current_thread().name]
+
+    def fails():
+        raise MemoryError("no room")
+    failing = Soon(fails)  # nothing raised here
+    with pytest.raises(MemoryError, match="no room"):
+        failing.result()

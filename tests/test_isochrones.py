@@ -676,3 +676,41 @@ def test_targets_on_one_road_set_share_the_nearest_road_grid_and_draw_the_same_b
         assert len(a) == len(b) and (a["band"] == b["band"]).all()
         assert all(x.equals(y) for x, y in zip(a.geometry, b.geometry))
         assert sum(not g.is_empty for g in a.geometry) >= 2
+
+
+def test_the_nearest_road_transform_on_a_thread_draws_the_one_thread_bands(tmp_path, monkeypatch):
+    """The roads' nearest-road transform starts on a thread (grids.kept_soon) while the homes'
+    spacing is found; GEOACCESS_KDTREE_WORKERS=1 builds it in line, when asked for. Same bands."""
+    import os
+    import threading
+
+    from geoaccess import grids, isoraster
+    from geoaccess.pipeline import run_scenario, target_isochrones
+    from geoaccess.scenario import load_scenario
+    from geoaccess.synthetic import generate_county
+    from geoaccess.targets import select_facilities
+
+    county = generate_county(tmp_path / "county", seed=7, area_km2=40, n_nodes=2500, write_osm=False)
+    result = run_scenario(load_scenario(county.scenario_toml), write=False)
+    targets = [e.target for e in result.evaluations if e.target.metric != "per_1000"]
+    where = []
+    real = grids.nearest_seeds
+    monkeypatch.setattr(isoraster, "nearest_seeds", lambda *a: where.append(threading.current_thread().name) or real(*a))
+
+    def bands(workers):
+        monkeypatch.setenv(grids.KDTREE_WORKERS_VAR, workers)
+        monkeypatch.setattr(grids, "_KEPT", {})  # the run kept the roads' transform: build it anew
+        where.clear()
+        out = [target_isochrones(t, result.engine, select_facilities(t, result.facilities), result.demand)
+               for t in targets]
+        return out, list(where)
+
+    one, one_where = bands("1")
+    two, two_where = bands("2")
+    assert one_where and set(one_where) == {threading.current_thread().name}
+    threaded = (os.cpu_count() or 1) > 1
+    assert len(two_where) == len(one_where)
+    assert set(two_where) == {"geoaccess-soon" if threaded else threading.current_thread().name}
+    for a, b in zip(one, two):
+        assert list(a["band"]) == list(b["band"]) and sum(not g.is_empty for g in a.geometry) >= 2
+        assert list(shapely.to_wkb(a.geometry.to_numpy())) == list(shapely.to_wkb(b.geometry.to_numpy()))

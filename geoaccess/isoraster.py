@@ -82,11 +82,14 @@ class _EdgeVertices:
         """Coordinates of the points at fractions ``f`` along ``edge``."""
         j = np.searchsorted(self.key, edge * 2.0 + f, side="right") - 1
         start, end = self.start[edge], self.end[edge]
-        j = np.minimum(np.maximum(j, start), np.maximum(end - 1, start))  # np.clip, without its slower array path
-        k = np.minimum(j + 1, end)
-        df = self.frac[k] - self.frac[j]
+        # np.clip(j, start, max(end - 1, start)) in place: no temporaries of millions of samples
+        np.maximum(j, start, out=j)
+        np.minimum(j, np.maximum(end - 1, start, out=start), out=j)
+        k = np.minimum(j + 1, end, out=end)
+        fj = self.frac[j]
+        df = self.frac[k] - fj
         with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.clip(np.where(df > 0, (f - self.frac[j]) / df, 0.0), 0.0, 1.0)
+            t = np.clip(np.where(df > 0, (f - fj) / df, 0.0), 0.0, 1.0)
         # Per coordinate from contiguous columns: the same arithmetic as on (n, 2) rows, and
         # 1-D gathers are several times faster than gathering rows.
         out = np.empty((len(j), 2))
@@ -138,10 +141,10 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
             edge, f, xy = edge[near], f[near], xy[near]
         t = _times_at(times, graph.arrive_edge[edge] if direction == "from_facility" else edge, f)
         t[t > limit_s] = np.inf
-        lim_xy = xy[np.isfinite(t)]
+        lim = _bounds(xy, np.isfinite(t))
         if points is not None:
             p_s = np.asarray(points[1], dtype=float).reshape(-1) * 60.0
-            lim_xy = np.r_[lim_xy, p_xy[p_s <= limit_s]]
+            lim = _bounds_union(lim, _bounds(p_xy, p_s <= limit_s))
     else:
         iv = _intervals(times, limit_s)
         # Road samples at most cell/2 apart along every reachable interval, both ends included.
@@ -156,13 +159,13 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
         if fac_ok.any():
             xy = np.r_[xy, geo.at(times["fac_edge"][fac_ok], times["fac_frac"][fac_ok])]
             t = np.r_[t, times["fac_t"][fac_ok]]
-        lim_xy = xy
+        lim = _bounds(xy)
         if extent is not None:
             # A cell's time depends on the seeds within the cap; they must lie in the grid's core.
             box = _box_grid(extent, cell, 2 * pad + 1)
-    if len(lim_xy) == 0:
+    if lim is None:
         return np.full((0, 0), np.inf, dtype=np.float32), (0.0, 0.0, cell)
-    x0, y_top, nx, ny = _clip(_extent(lim_xy, cell, pad), box, cell)
+    x0, y_top, nx, ny = _clip(_extent(lim, cell, pad), box, cell)
     shared = None
     if nx <= 0 or ny <= 0:
         return np.full((0, 0), np.inf, dtype=np.float32), (0.0, 0.0, cell)
@@ -172,11 +175,11 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
         # cap of a reached road or point, or within the paint reach of a point: with that
         # margin round them inside the roads' grid, both grids give the same reached cells.
         road_extent = kept(graph.network, ("road grid", graph.snap_key(), cell, pad, box),
-                           lambda: _clip(_extent(xy, cell, pad), box, cell))
+                           lambda: _clip(_extent(_bounds(xy), cell, pad), box, cell))
         rx0, rtop, rnx, rny = road_extent
 
         def takes_roads_grid(margin: int) -> bool:
-            ix0, itop, inx, iny = _clip(_extent(lim_xy, cell, margin), box, cell)
+            ix0, itop, inx, iny = _clip(_extent(lim, cell, margin), box, cell)
             inside = (rx0 <= ix0 and rtop >= itop and rx0 + rnx * cell >= ix0 + inx * cell
                       and rtop - rny * cell <= itop - iny * cell)
             return inside and rnx * rny <= min(SHARED_GRID_MAX_RATIO * nx * ny, RASTER_MAX_CELLS)
@@ -254,13 +257,32 @@ def _road_cells(xy: np.ndarray, grid: tuple[float, float, int, int], cell: float
     return flat, on, road
 
 
-def _extent(xy: np.ndarray, cell: float, pad: int) -> tuple[float, float, int, int]:
-    """``(x0, y_top, nx, ny)`` of the grid of ``cell`` covering ``xy`` with ``pad`` cells
-    around, its cell edges on multiples of ``cell``."""
-    x0 = (np.floor(xy[:, 0].min() / cell) - pad) * cell
-    y_top = (np.ceil(xy[:, 1].max() / cell) + pad) * cell
-    nx = int(np.floor((xy[:, 0].max() - x0) / cell)) + pad + 1
-    ny = int(np.floor((y_top - xy[:, 1].min()) / cell)) + pad + 1
+def _bounds(xy: np.ndarray, keep: np.ndarray | None = None) -> tuple[float, float, float, float] | None:
+    """``(xmin, ymin, xmax, ymax)`` of the points ``xy`` (those where ``keep``), None if none.
+    Reduced in place (``where=``): no copy of the kept points, millions of road samples."""
+    if not len(xy) or (keep is not None and not keep.any()):
+        return None
+    where = True if keep is None else keep
+    lo = [np.min(xy[:, c], where=where, initial=np.inf) for c in (0, 1)]
+    hi = [np.max(xy[:, c], where=where, initial=-np.inf) for c in (0, 1)]
+    return lo[0], lo[1], hi[0], hi[1]
+
+
+def _bounds_union(a: tuple[float, float, float, float] | None, b: tuple[float, float, float, float] | None
+                  ) -> tuple[float, float, float, float] | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
+def _extent(bounds: tuple[float, float, float, float], cell: float, pad: int) -> tuple[float, float, int, int]:
+    """``(x0, y_top, nx, ny)`` of the grid of ``cell`` covering ``bounds`` (:func:`_bounds`) with
+    ``pad`` cells around, its cell edges on multiples of ``cell``."""
+    xmin, ymin, xmax, ymax = bounds
+    x0 = (np.floor(xmin / cell) - pad) * cell
+    y_top = (np.ceil(ymax / cell) + pad) * cell
+    nx = int(np.floor((xmax - x0) / cell)) + pad + 1
+    ny = int(np.floor((y_top - ymin) / cell)) + pad + 1
     return x0, y_top, nx, ny
 
 

@@ -18,7 +18,7 @@ from .errors import InputError
 
 __all__ = ["KDTREE_WORKERS_VAR", "Soon", "cell_max_at", "cell_min", "half_spacing", "kdtree_workers", "kept", "kept_soon",
            "median_spacing",
-           "nearest_seed_time", "nearest_seeds", "paint_nearest", "raster_polygons", "self_touching"]
+           "nearest_seed_time", "nearest_seeds", "paint_nearest", "paint_nearest_at", "raster_polygons", "self_touching"]
 
 _KEPT: dict[tuple, tuple] = {}
 
@@ -179,18 +179,35 @@ def paint_nearest(out: np.ndarray, worst: np.ndarray, reach: float) -> None:
     painted from their own neighbourhoods; many, by one distance transform of the grid.
     Both give every cell its Euclidean-nearest held cell.
     """
-    held = worst != -np.inf
-    if not held.any():
+    cells = np.flatnonzero(worst != -np.inf)
+    _paint(out, cells, worst.reshape(-1)[cells], reach)
+
+
+def paint_nearest_at(out: np.ndarray, cell: np.ndarray, value: np.ndarray, reach: float) -> None:
+    """:func:`paint_nearest` of the grid holding ``value`` at the flat cells ``cell`` (the largest
+    where a cell comes twice) and ``-inf`` elsewhere, without building that grid: a few held
+    cells are painted from their own neighbourhoods."""
+    cells, worst = cell_max_at(cell, value)
+    _paint(out, cells, worst, reach)
+
+
+def _paint(out: np.ndarray, cells: np.ndarray, values: np.ndarray, reach: float) -> None:
+    """:func:`paint_nearest` from the held cells (flat, ascending) and their values."""
+    if not len(cells):
         return
     ny, nx = out.shape
     r = max(int(np.floor(reach)), 0)
     # A held cell within r (Chebyshev) is within r·√2 (Euclidean): any nearer one lies in
     # the window of that half-width, so looking no farther is exact.
     w = int(np.ceil(r * np.sqrt(2.0)))
-    hy, hx = np.nonzero(held)
+    hy, hx = np.divmod(cells, nx)
     if len(hy) * (2 * w + 1) ** 2 > out.size:
         from scipy.ndimage import distance_transform_edt
 
+        held = np.zeros(out.shape, dtype=bool)
+        held.reshape(-1)[cells] = True
+        worst = np.full(out.shape, -np.inf, dtype=values.dtype)
+        worst.reshape(-1)[cells] = values
         iy, ix = distance_transform_edt(~held, return_distances=False, return_indices=True)
         near = np.maximum(np.abs(np.arange(ny, dtype=np.int32)[:, None] - iy),
                           np.abs(np.arange(nx, dtype=np.int32)[None, :] - ix)) <= r
@@ -203,7 +220,7 @@ def paint_nearest(out: np.ndarray, worst: np.ndarray, reach: float) -> None:
     cheb = np.tile(np.maximum(np.abs(oy), np.abs(ox)), len(hy))
     on = (cy >= 0) & (cy < ny) & (cx >= 0) & (cx < nx)
     cell, src, d2, cheb = cy[on] * nx + cx[on], src[on], d2[on], cheb[on]
-    value = worst[hy[src], hx[src]]
+    value = values[src]
     order = np.lexsort((cheb > r, -value, d2, cell))  # per cell: the nearest; ties the worst, then within r
     first = order[np.r_[True, cell[order][1:] != cell[order][:-1]]]
     first = first[cheb[first] <= r]

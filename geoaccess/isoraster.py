@@ -13,7 +13,7 @@ import shapely
 
 from .errors import InputError, check_choice, check_positive
 from .grids import cell_max_at, cell_min, half_spacing, kept, kept_soon, nearest_seed_time, nearest_seeds, \
-    paint_nearest, raster_polygons, self_touching
+    paint_nearest_at, raster_polygons, self_touching
 from .routing import DIRECTIONS, ModeGraph, Placement, edge_piece_times
 
 
@@ -217,8 +217,7 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
             # homes (unreachable: inf); then every home's own cell gets its homes' worst time.
             bands_s = np.array([np.inf]) if bands_s is None else bands_s
             differ = np.searchsorted(bands_s, ps) != np.searchsorted(bands_s, out.reshape(-1)[at])
-            worst = -cell_min(at[differ], -ps[differ], ny * nx, np.inf)
-            paint_nearest(out, worst.reshape(ny, nx), half_spacing(p_xy) / cell)
+            paint_nearest_at(out, at[differ], ps[differ], half_spacing(p_xy) / cell)
             held, worst = cell_max_at(at, ps)
             out.reshape(-1)[held] = worst
         out[out > limit_s] = np.inf

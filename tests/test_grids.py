@@ -5,7 +5,7 @@ import pytest
 from scipy.spatial import cKDTree
 
 from geoaccess.grids import KDTREE_WORKERS_VAR, Soon, cell_max_at, median_spacing, nearest_seed_time, nearest_seeds, \
-    paint_nearest
+    paint_nearest, paint_nearest_at
 
 
 def brute_paint(out, worst, reach):
@@ -49,6 +49,24 @@ def test_paint_nearest_from_few_held_cells_equals_brute_force(reach):
     paint_nearest(got, worst, reach)
     np.testing.assert_array_equal(got, want)
     assert (got != out).sum() > (held.sum() if reach >= 1 else 0)  # it painted around the held cells
+
+
+@pytest.mark.parametrize("share", [0.002, 0.5])
+def test_paint_nearest_at_points_equals_painting_their_grid(share):
+    """The homes' paint from their cells and times (several homes to a cell: the worst) equals
+    paint_nearest of the grid holding each cell's worst time, few or many held cells."""
+    rng = np.random.default_rng(int(share * 1000))
+    out = rng.uniform(0, 600, (60, 70)).astype(np.float32)
+    n = int(share * out.size * 1.5)
+    cell = rng.integers(0, out.size, n)
+    value = rng.choice([60.0, 300.0, 900.0, np.inf], n).astype(np.float32)
+    worst = np.full(out.size, -np.inf, dtype=np.float32)
+    np.maximum.at(worst, cell, value)
+    want, got = out.copy(), out.copy()
+    paint_nearest(want, worst.reshape(out.shape), 2.5)
+    paint_nearest_at(got, cell, value, 2.5)
+    np.testing.assert_array_equal(got, want)
+    assert (got != out).sum() > len(np.unique(cell))
 
 
 def test_paint_nearest_from_many_held_cells_takes_the_transform_and_agrees_off_ties():

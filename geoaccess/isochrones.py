@@ -67,8 +67,8 @@ its time, and every point's own cell takes the worst time of its points: a home'
 is never drawn in a band other than its own time's, and the raster stays unspeckled. Road samples and edge vertices are kept per road set and cell size, so targets
 sharing a mode's roads (drive and ambulance) build them once; a target that reaches most of
 the roads takes the grid of all of them, whose nearest-road transform and road-sample cells
-are kept too (one ``distance_transform_edt`` per road set, not per target; the same cells
-either way). Bands are polygonised on the reached cells' box when cell and grid corner are
+are kept too (one ``distance_transform_edt`` per road set, not per target, started on a
+thread while the homes' spacing is found; the same cells either way). Bands are polygonised on the reached cells' box when cell and grid corner are
 whole metres (the corners' coordinates are then exact: the same polygons).
 
 The exact method spends ~85 % in ``shapely.union_all`` of ~100k overlapping buffers per

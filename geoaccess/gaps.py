@@ -137,7 +137,7 @@ def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
         raise InputError("by_unit=True splits gaps at admin unit boundaries and needs admin (each point's unit)")
     piece = None if piece_km is None else check_positive("piece_km", piece_km) * 1000.0
     geoms = demand.geometry.values
-    xy = np.column_stack([shapely.get_x(geoms), shapely.get_y(geoms)]) if n else np.zeros((0, 2))
+    xy = shapely.get_coordinates(geoms) if n else np.zeros((0, 2))
     spacing = median_spacing(xy)
     if link_distance_m is None:
         link = 1.5 * spacing
@@ -150,9 +150,10 @@ def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
     if gap_idx.size == 0:
         return _empty(demand.crs)
     gxy = xy[gap_idx]
-    # the gap points' labels only, as object arrays (a column of 200k Arrow strings converts slowly)
-    fac = None if fac is None else np.asarray(fac[gap_idx], dtype=object)
-    adm = None if adm is None else np.asarray(adm[gap_idx], dtype=object)
+    # the gap points' labels only (a column of 200k Arrow strings converts slowly); text columns
+    # stay text arrays (coded by a hash in C), others become object arrays
+    fac = None if fac is None else _labels(fac[gap_idx])
+    adm = None if adm is None else _labels(adm[gap_idx])
     # An unbalanced tree builds faster; the pairs' order differs, the components do not.
     tree = cKDTree(gxy, balanced_tree=False, compact_nodes=False)
     pairs = tree.query_pairs(link * (1 + 1e-9), output_type="ndarray").reshape(-1, 2)
@@ -218,8 +219,24 @@ def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA
 
 
-def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _labels(values: Any) -> Any:
+    """``values`` as a pandas text array when they are one, else as an object array."""
+    if isinstance(values, pd.api.extensions.ExtensionArray) and pd.api.types.is_string_dtype(values.dtype):
+        return values
+    return np.asarray(values, dtype=object)
+
+
+def _codes(values: Any) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes of ``values`` in the order of their text (missing: -1), and the texts."""
+    if not isinstance(values, np.ndarray):
+        # A pandas text array: factorised by a hash (pyarrow), then only its few distinct texts
+        # sorted, not every value compared as in np.unique; the same codes.
+        codes, uniques = pd.factorize(values)
+        texts = np.asarray(uniques, dtype=object)
+        order = np.argsort(texts.astype(str), kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        return np.where(codes >= 0, rank[np.maximum(codes, 0)], -1).astype(np.int64), texts[order]
     values = np.asarray(values, dtype=object)
     missing = pd.isna(values)  # None, NaN and pd.NA, in one vectorised pass
     codes = np.full(len(values), -1, dtype=np.int64)
@@ -239,10 +256,13 @@ def _split_pieces(xy: np.ndarray, label: np.ndarray, pairs: np.ndarray, piece: f
     """Cut each cluster wider or taller than ``piece`` metres by a grid of that side anchored
     at its own lower-left corner, and re-link within each grid square."""
     n_lab = int(label.max()) + 1
-    lo = np.full((n_lab, 2), np.inf)
-    hi = np.full((n_lab, 2), -np.inf)
-    np.minimum.at(lo, label, xy)
-    np.maximum.at(hi, label, xy)
+    # extremes per column: numpy's 1-D ufunc.at is many times faster than on (n, 2) rows
+    lo = np.full((2, n_lab), np.inf)
+    hi = np.full((2, n_lab), -np.inf)
+    for c in range(2):
+        np.minimum.at(lo[c], label, xy[:, c])
+        np.maximum.at(hi[c], label, xy[:, c])
+    lo, hi = lo.T, hi.T
     big = ((hi - lo) > piece).any(axis=1)[label]
     cell = np.where(big[:, None], np.floor((xy - lo[label]) / piece), 0).astype(np.int64)
     cx, cy = np.ascontiguousarray(cell[:, 0]), np.ascontiguousarray(cell[:, 1])  # 1-D gathers: faster
@@ -274,8 +294,12 @@ def _group_stats(label: np.ndarray, p: np.ndarray, tm: np.ndarray, xy: np.ndarra
     cx = np.bincount(label, weights=w * xy[:, 0], minlength=n_lab) / W
     cy = np.bincount(label, weights=w * xy[:, 1], minlength=n_lab) / W
     d2 = (xy[:, 0] - cx[label]) ** 2 + (xy[:, 1] - cy[label]) ** 2
-    order = np.lexsort((np.arange(len(label)), d2, label))
-    rep = order[np.r_[True, label[order][1:] != label[order][:-1]]]
+    # the lowest index among each label's nearest members (the same as a sort by label, d2, index)
+    d2_min = np.full(n_lab, np.inf)
+    np.minimum.at(d2_min, label, d2)
+    nearest = np.flatnonzero(d2 == d2_min[label])
+    rep = np.full(n_lab, len(label), dtype=np.int64)
+    np.minimum.at(rep, label[nearest], nearest)
     return {"pop_unreachable": np.bincount(label, weights=np.where(reach, 0.0, p), minlength=n_lab),
             "mean_minutes": mean, "max_minutes": tmax, "best_minutes": tmin, "rep": rep}
 
@@ -289,7 +313,7 @@ def _weighted_mode(label: np.ndarray, fac: np.ndarray, p: np.ndarray, reach: np.
     if not ok.any():
         return out
     key = label[ok] * len(uniques) + code[ok]
-    combo, inverse = np.unique(key, return_inverse=True)
+    inverse, combo = pd.factorize(key, sort=True)  # np.unique's answer, by a hash
     weight = np.bincount(inverse, weights=p[ok])
     lab, cod = combo // len(uniques), combo % len(uniques)
     order = np.lexsort((cod, -weight, lab))
@@ -298,7 +322,7 @@ def _weighted_mode(label: np.ndarray, fac: np.ndarray, p: np.ndarray, reach: np.
     present, first = np.unique(code[ok], return_index=True)
     first_of = np.full(len(uniques), -1)
     first_of[present] = np.flatnonzero(ok)[first]
-    out[lab[best]] = fac[first_of[cod[best]]]
+    out[lab[best]] = np.asarray(fac[first_of[cod[best]]], dtype=object)
     return out
 
 
@@ -309,10 +333,15 @@ def _joined(label: np.ndarray, adm_codes: tuple[np.ndarray, np.ndarray], n_lab: 
     ok = code >= 0
     out = np.full(n_lab, "", dtype=object)
     if ok.any():
-        pairs = pd.DataFrame({"lab": label[ok], "code": code[ok]}).drop_duplicates().sort_values(["lab", "code"])
-        pairs["name"] = uniques[pairs["code"].to_numpy()]
-        joined = pairs.groupby("lab", sort=False)["name"].agg("; ".join)
-        out[joined.index.to_numpy()] = joined.to_numpy()
+        key = pd.unique(label[ok] * len(uniques) + code[ok])
+        key.sort()  # by label, then code (the units' text order)
+        lab, cod = key // len(uniques), key % len(uniques)
+        # Most gaps lie in one unit (always when split by unit): its name as it is; the others joined.
+        many = np.bincount(lab, minlength=n_lab)[lab] > 1
+        out[lab[~many]] = uniques[cod[~many]]
+        if many.any():
+            joined = pd.Series(uniques[cod[many]]).groupby(lab[many], sort=False).agg("; ".join)
+            out[joined.index.to_numpy()] = joined.to_numpy()
     return out
 
 

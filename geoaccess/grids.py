@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import weakref
 from itertools import chain
 from typing import Any, Callable
@@ -15,8 +16,9 @@ import shapely
 
 from .errors import InputError
 
-__all__ = ["KDTREE_WORKERS_VAR", "cell_max_at", "cell_min", "half_spacing", "kdtree_workers", "kept", "median_spacing",
-           "nearest_seed_time", "nearest_seeds", "paint_nearest", "raster_polygons", "self_touching"]
+__all__ = ["KDTREE_WORKERS_VAR", "Soon", "cell_max_at", "cell_min", "half_spacing", "kdtree_workers", "kept", "kept_soon",
+           "median_spacing",
+           "nearest_seed_time", "nearest_seeds", "paint_nearest", "paint_nearest_at", "raster_polygons", "self_touching"]
 
 _KEPT: dict[tuple, tuple] = {}
 
@@ -62,6 +64,41 @@ def kept(owner: Any, key: tuple, build: Callable[[], Any]) -> Any:
         hit = _KEPT[full] = (ref, build())
         weakref.finalize(owner, _KEPT.pop, full, None)
     return hit[1]
+
+
+class Soon:
+    """``build()`` started on a thread, for work that lets go of the GIL; on a one-thread budget
+    (:data:`KDTREE_WORKERS_VAR` = 1, or one core) run only when :meth:`result` is asked for,
+    as a plain call would be. Its value, or its error, comes from :meth:`result`."""
+
+    def __init__(self, build: Callable[[], Any]):
+        self._build, self._value, self._error, self._thread = build, None, None, None
+        if kdtree_workers() != 1 and (os.cpu_count() or 1) > 1:
+            self._thread = threading.Thread(target=self._run, daemon=True, name="geoaccess-soon")
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._build()
+        except BaseException as error:  # raised where the value is asked for, as a plain call would
+            self._error = error
+        self._build = None
+
+    def result(self) -> Any:
+        """The value of ``build()`` (waiting for the thread), or its error raised here."""
+        if self._thread is not None:
+            self._thread.join()
+        elif self._build is not None:
+            self._run()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def kept_soon(owner: Any, key: tuple, build: Callable[[], Any]) -> Soon:
+    """:func:`kept` of a :class:`Soon`: ``build()`` started (on a thread) the first time ``key`` is
+    asked for, its result shared by later askers with ``.result()``."""
+    return kept(owner, key, lambda: Soon(build))
 
 
 def cell_min(cell: np.ndarray, value: np.ndarray, size: int, fill: float) -> np.ndarray:
@@ -115,7 +152,7 @@ def nearest_seeds(seeded: np.ndarray, cell: float, cap: float) -> tuple[np.ndarr
     metres = np.hypot(dy, dx, out=dy)
     metres *= np.float32(cell)
     metres[metres > cap * (1 + 1e-9)] = np.inf
-    near = np.multiply(iy, nx, dtype=np.int32 if ny * nx < 2 ** 31 else np.int64)
+    near = iy * np.int32(nx) if ny * nx < 2 ** 31 else iy * np.int64(nx)  # same-type product: no casting loop
     near += ix
     return near.reshape(-1), metres.reshape(-1)
 
@@ -142,18 +179,35 @@ def paint_nearest(out: np.ndarray, worst: np.ndarray, reach: float) -> None:
     painted from their own neighbourhoods; many, by one distance transform of the grid.
     Both give every cell its Euclidean-nearest held cell.
     """
-    held = worst != -np.inf
-    if not held.any():
+    cells = np.flatnonzero(worst != -np.inf)
+    _paint(out, cells, worst.reshape(-1)[cells], reach)
+
+
+def paint_nearest_at(out: np.ndarray, cell: np.ndarray, value: np.ndarray, reach: float) -> None:
+    """:func:`paint_nearest` of the grid holding ``value`` at the flat cells ``cell`` (the largest
+    where a cell comes twice) and ``-inf`` elsewhere, without building that grid: a few held
+    cells are painted from their own neighbourhoods."""
+    cells, worst = cell_max_at(cell, value)
+    _paint(out, cells, worst, reach)
+
+
+def _paint(out: np.ndarray, cells: np.ndarray, values: np.ndarray, reach: float) -> None:
+    """:func:`paint_nearest` from the held cells (flat, ascending) and their values."""
+    if not len(cells):
         return
     ny, nx = out.shape
     r = max(int(np.floor(reach)), 0)
     # A held cell within r (Chebyshev) is within r·√2 (Euclidean): any nearer one lies in
     # the window of that half-width, so looking no farther is exact.
     w = int(np.ceil(r * np.sqrt(2.0)))
-    hy, hx = np.nonzero(held)
+    hy, hx = np.divmod(cells, nx)
     if len(hy) * (2 * w + 1) ** 2 > out.size:
         from scipy.ndimage import distance_transform_edt
 
+        held = np.zeros(out.shape, dtype=bool)
+        held.reshape(-1)[cells] = True
+        worst = np.full(out.shape, -np.inf, dtype=values.dtype)
+        worst.reshape(-1)[cells] = values
         iy, ix = distance_transform_edt(~held, return_distances=False, return_indices=True)
         near = np.maximum(np.abs(np.arange(ny, dtype=np.int32)[:, None] - iy),
                           np.abs(np.arange(nx, dtype=np.int32)[None, :] - ix)) <= r
@@ -166,7 +220,7 @@ def paint_nearest(out: np.ndarray, worst: np.ndarray, reach: float) -> None:
     cheb = np.tile(np.maximum(np.abs(oy), np.abs(ox)), len(hy))
     on = (cy >= 0) & (cy < ny) & (cx >= 0) & (cx < nx)
     cell, src, d2, cheb = cy[on] * nx + cx[on], src[on], d2[on], cheb[on]
-    value = worst[hy[src], hx[src]]
+    value = values[src]
     order = np.lexsort((cheb > r, -value, d2, cell))  # per cell: the nearest; ties the worst, then within r
     first = order[np.r_[True, cell[order][1:] != cell[order][:-1]]]
     first = first[cheb[first] <= r]

@@ -67,8 +67,8 @@ its time, and every point's own cell takes the worst time of its points: a home'
 is never drawn in a band other than its own time's, and the raster stays unspeckled. Road samples and edge vertices are kept per road set and cell size, so targets
 sharing a mode's roads (drive and ambulance) build them once; a target that reaches most of
 the roads takes the grid of all of them, whose nearest-road transform and road-sample cells
-are kept too (one ``distance_transform_edt`` per road set, not per target; the same cells
-either way). Bands are polygonised on the reached cells' box when cell and grid corner are
+are kept too (one ``distance_transform_edt`` per road set, not per target, started on a
+thread while the homes' spacing is found; the same cells either way). Bands are polygonised on the reached cells' box when cell and grid corner are
 whole metres (the corners' coordinates are then exact: the same polygons).
 
 The exact method spends ~85 % in ``shapely.union_all`` of ~100k overlapping buffers per
@@ -206,7 +206,7 @@ def isochrones(graph: ModeGraph, facilities: Placement, thresholds_min: Sequence
             bands[1:] = shapely.difference(reaches[1:], reaches[:-1])
         bands = np.array([_polygonal(g) for g in bands], dtype=object)
     if simplify_m is not None:
-        bands = _simplify_bands(bands, simplify_m)
+        bands = _simplify_bands(bands, simplify_m, from_raster=method == "raster")
     lows = np.r_[0.0, limits[:-1]]
     return gpd.GeoDataFrame(
         {"band": [f"{lo:g}–{hi:g}" for lo, hi in zip(lows, limits)], "min_minutes": lows, "max_minutes": limits},
@@ -380,7 +380,13 @@ def _tapered(p0: np.ndarray, p1: np.ndarray, r0: np.ndarray, r1: np.ndarray, chu
     return hulls[shapely.get_type_id(hulls) == 3]
 
 
-def _simplify_bands(bands: np.ndarray, tolerance: float) -> np.ndarray:
+def _simplify_bands(bands: np.ndarray, tolerance: float, from_raster: bool = False) -> np.ndarray:
+    """The bands simplified as one coverage. ``from_raster``: the bands are valid polygons
+    polygonised together from one raster; their simplification is then valid as it comes, and
+    ``make_valid``'s validity pass (on the county nearly as long as the simplification) is
+    skipped. GEOS removes a corner only when no vertex of any ring lies in its triangle (its
+    sides included), so no ring comes to cross or touch another (property-tested on hostile
+    rasters). The exact method's bands come from overlays: they are made valid."""
     present = np.flatnonzero([not g.is_empty for g in bands])
     out = bands.copy()
     if len(present) == 0:
@@ -388,6 +394,6 @@ def _simplify_bands(bands: np.ndarray, tolerance: float) -> np.ndarray:
     try:
         simplified = shapely.coverage_simplify(bands[present], tolerance)
     except shapely.errors.GEOSException:
-        simplified = shapely.simplify(bands[present], tolerance, preserve_topology=True)
-    out[present] = [_polygonal(shapely.make_valid(g)) for g in simplified]
+        simplified, from_raster = shapely.simplify(bands[present], tolerance, preserve_topology=True), False
+    out[present] = list(simplified) if from_raster else [_polygonal(shapely.make_valid(g)) for g in simplified]
     return out

@@ -12,8 +12,8 @@ import numpy as np
 import shapely
 
 from .errors import InputError, check_choice, check_positive
-from .grids import cell_max_at, cell_min, half_spacing, kept, nearest_seed_time, nearest_seeds, paint_nearest, \
-    raster_polygons, self_touching
+from .grids import cell_max_at, cell_min, half_spacing, kept, kept_soon, nearest_seed_time, nearest_seeds, \
+    paint_nearest_at, raster_polygons, self_touching
 from .routing import DIRECTIONS, ModeGraph, Placement, edge_piece_times
 
 
@@ -82,11 +82,14 @@ class _EdgeVertices:
         """Coordinates of the points at fractions ``f`` along ``edge``."""
         j = np.searchsorted(self.key, edge * 2.0 + f, side="right") - 1
         start, end = self.start[edge], self.end[edge]
-        j = np.minimum(np.maximum(j, start), np.maximum(end - 1, start))  # np.clip, without its slower array path
-        k = np.minimum(j + 1, end)
-        df = self.frac[k] - self.frac[j]
+        # np.clip(j, start, max(end - 1, start)) in place: no temporaries of millions of samples
+        np.maximum(j, start, out=j)
+        np.minimum(j, np.maximum(end - 1, start, out=start), out=j)
+        k = np.minimum(j + 1, end, out=end)
+        fj = self.frac[j]
+        df = self.frac[k] - fj
         with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.clip(np.where(df > 0, (f - self.frac[j]) / df, 0.0), 0.0, 1.0)
+            t = np.clip(np.where(df > 0, (f - fj) / df, 0.0), 0.0, 1.0)
         # Per coordinate from contiguous columns: the same arithmetic as on (n, 2) rows, and
         # 1-D gathers are several times faster than gathering rows.
         out = np.empty((len(j), 2))
@@ -138,10 +141,10 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
             edge, f, xy = edge[near], f[near], xy[near]
         t = _times_at(times, graph.arrive_edge[edge] if direction == "from_facility" else edge, f)
         t[t > limit_s] = np.inf
-        lim_xy = xy[np.isfinite(t)]
+        lim = _bounds(xy, np.isfinite(t))
         if points is not None:
             p_s = np.asarray(points[1], dtype=float).reshape(-1) * 60.0
-            lim_xy = np.r_[lim_xy, p_xy[p_s <= limit_s]]
+            lim = _bounds_union(lim, _bounds(p_xy, p_s <= limit_s))
     else:
         iv = _intervals(times, limit_s)
         # Road samples at most cell/2 apart along every reachable interval, both ends included.
@@ -156,13 +159,13 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
         if fac_ok.any():
             xy = np.r_[xy, geo.at(times["fac_edge"][fac_ok], times["fac_frac"][fac_ok])]
             t = np.r_[t, times["fac_t"][fac_ok]]
-        lim_xy = xy
+        lim = _bounds(xy)
         if extent is not None:
             # A cell's time depends on the seeds within the cap; they must lie in the grid's core.
             box = _box_grid(extent, cell, 2 * pad + 1)
-    if len(lim_xy) == 0:
+    if lim is None:
         return np.full((0, 0), np.inf, dtype=np.float32), (0.0, 0.0, cell)
-    x0, y_top, nx, ny = _clip(_extent(lim_xy, cell, pad), box, cell)
+    x0, y_top, nx, ny = _clip(_extent(lim, cell, pad), box, cell)
     shared = None
     if nx <= 0 or ny <= 0:
         return np.full((0, 0), np.inf, dtype=np.float32), (0.0, 0.0, cell)
@@ -172,35 +175,38 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
         # cap of a reached road or point, or within the paint reach of a point: with that
         # margin round them inside the roads' grid, both grids give the same reached cells.
         road_extent = kept(graph.network, ("road grid", graph.snap_key(), cell, pad, box),
-                           lambda: _clip(_extent(xy, cell, pad), box, cell))
+                           lambda: _clip(_extent(_bounds(xy), cell, pad), box, cell))
         rx0, rtop, rnx, rny = road_extent
+
+        def takes_roads_grid(margin: int) -> bool:
+            ix0, itop, inx, iny = _clip(_extent(lim, cell, margin), box, cell)
+            inside = (rx0 <= ix0 and rtop >= itop and rx0 + rnx * cell >= ix0 + inx * cell
+                      and rtop - rny * cell <= itop - iny * cell)
+            return inside and rnx * rny <= min(SHARED_GRID_MAX_RATIO * nx * ny, RASTER_MAX_CELLS)
+        nearest_key = ("nearest road", graph.snap_key(), cell, pad, cap, box)
+        if takes_roads_grid(r + 1):
+            # Taken unless the homes' paint reach (their spacing, found next) is wider than the
+            # cap: its nearest-road transform is started now, on a thread (scipy lets go of the
+            # GIL) while the spacing's k-d tree and the road seeds are computed here.
+            road = kept(graph.network, ("road cells", graph.snap_key(), cell, pad, box, road_extent),
+                        lambda: _road_cells(xy, road_extent, cell, True))[2]
+            kept_soon(graph.network, nearest_key, lambda: nearest_seeds(road, cell, cap))
         margin = max(r, int(np.ceil(half_spacing(p_xy) / cell)) if points is not None else 0) + 1
-        ix0, itop, inx, iny = _clip(_extent(lim_xy, cell, margin), box, cell)
-        inside = (rx0 <= ix0 and rtop >= itop and rx0 + rnx * cell >= ix0 + inx * cell
-                  and rtop - rny * cell <= itop - iny * cell)
-        if inside and rnx * rny <= min(SHARED_GRID_MAX_RATIO * nx * ny, RASTER_MAX_CELLS):
+        if takes_roads_grid(margin):
             x0, y_top, nx, ny = road_extent
             shared = road_extent
     if nx * ny > RASTER_MAX_CELLS:
         raise InputError(f"the raster isochrone grid would hold {nx * ny:,} cells of {cell:g} m; pass a larger cell_m")
-
-    def road_cells() -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        row, col = _cell_of(xy, x0, y_top, cell)
-        on = (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
-        flat = row[on] * nx + col[on]
-        road = None
-        if access == "nearest":
-            road = np.zeros((ny, nx), dtype=bool)
-            road.reshape(-1)[flat] = True
-        return flat, on, road
     # On the shared grid the samples' cells are the same for every target on these roads.
-    flat, on, road = road_cells() if shared is None else kept(
-        graph.network, ("road cells", graph.snap_key(), cell, pad, box, shared), road_cells)
+    grid = (x0, y_top, nx, ny)
+    flat, on, road = _road_cells(xy, grid, cell, access == "nearest") if shared is None else kept(
+        graph.network, ("road cells", graph.snap_key(), cell, pad, box, shared),
+        lambda: _road_cells(xy, grid, cell, True))
     seeds = cell_min(flat, t[on].astype(np.float32), ny * nx, np.inf).reshape(ny, nx)
     v = graph.speeds.access_kmh / 3.6
     if access == "nearest":
-        nearest = None if shared is None else kept(
-            graph.network, ("nearest road", graph.snap_key(), cell, pad, cap, box), lambda: nearest_seeds(road, cell, cap))
+        nearest = None if shared is None else kept_soon(
+            graph.network, nearest_key, lambda: nearest_seeds(road, cell, cap)).result()
         out = nearest_seed_time(seeds, road, cell, cap, v, nearest)
         if points is not None and len(p_xy):
             pr, pc = _cell_of(p_xy, x0, y_top, cell)
@@ -211,8 +217,7 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
             # homes (unreachable: inf); then every home's own cell gets its homes' worst time.
             bands_s = np.array([np.inf]) if bands_s is None else bands_s
             differ = np.searchsorted(bands_s, ps) != np.searchsorted(bands_s, out.reshape(-1)[at])
-            worst = -cell_min(at[differ], -ps[differ], ny * nx, np.inf)
-            paint_nearest(out, worst.reshape(ny, nx), half_spacing(p_xy) / cell)
+            paint_nearest_at(out, at[differ], ps[differ], half_spacing(p_xy) / cell)
             held, worst = cell_max_at(at, ps)
             out.reshape(-1)[held] = worst
         out[out > limit_s] = np.inf
@@ -236,13 +241,47 @@ def _raster_seconds(graph: ModeGraph, facilities: Placement, limit_s: float, dir
     return out, (float(x0), float(y_top), cell)
 
 
-def _extent(xy: np.ndarray, cell: float, pad: int) -> tuple[float, float, int, int]:
-    """``(x0, y_top, nx, ny)`` of the grid of ``cell`` covering ``xy`` with ``pad`` cells
-    around, its cell edges on multiples of ``cell``."""
-    x0 = (np.floor(xy[:, 0].min() / cell) - pad) * cell
-    y_top = (np.ceil(xy[:, 1].max() / cell) + pad) * cell
-    nx = int(np.floor((xy[:, 0].max() - x0) / cell)) + pad + 1
-    ny = int(np.floor((y_top - xy[:, 1].min()) / cell)) + pad + 1
+def _road_cells(xy: np.ndarray, grid: tuple[float, float, int, int], cell: float, nearest: bool
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The flat cells of the road samples ``xy`` on ``grid`` (x0, y_top, nx, ny), which samples
+    fall on it, and (``nearest``) the bool grid of the road cells."""
+    x0, y_top, nx, ny = grid
+    row, col = _cell_of(xy, x0, y_top, cell)
+    on = (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
+    flat = row[on] * nx + col[on]
+    road = None
+    if nearest:
+        road = np.zeros((ny, nx), dtype=bool)
+        road.reshape(-1)[flat] = True
+    return flat, on, road
+
+
+def _bounds(xy: np.ndarray, keep: np.ndarray | None = None) -> tuple[float, float, float, float] | None:
+    """``(xmin, ymin, xmax, ymax)`` of the points ``xy`` (those where ``keep``), None if none.
+    Reduced in place (``where=``): no copy of the kept points, millions of road samples."""
+    if not len(xy) or (keep is not None and not keep.any()):
+        return None
+    where = True if keep is None else keep
+    lo = [np.min(xy[:, c], where=where, initial=np.inf) for c in (0, 1)]
+    hi = [np.max(xy[:, c], where=where, initial=-np.inf) for c in (0, 1)]
+    return lo[0], lo[1], hi[0], hi[1]
+
+
+def _bounds_union(a: tuple[float, float, float, float] | None, b: tuple[float, float, float, float] | None
+                  ) -> tuple[float, float, float, float] | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
+def _extent(bounds: tuple[float, float, float, float], cell: float, pad: int) -> tuple[float, float, int, int]:
+    """``(x0, y_top, nx, ny)`` of the grid of ``cell`` covering ``bounds`` (:func:`_bounds`) with
+    ``pad`` cells around, its cell edges on multiples of ``cell``."""
+    xmin, ymin, xmax, ymax = bounds
+    x0 = (np.floor(xmin / cell) - pad) * cell
+    y_top = (np.ceil(ymax / cell) + pad) * cell
+    nx = int(np.floor((xmax - x0) / cell)) + pad + 1
+    ny = int(np.floor((y_top - ymin) / cell)) + pad + 1
     return x0, y_top, nx, ny
 
 
@@ -288,14 +327,17 @@ def _times_at(times: dict[str, np.ndarray], edge: np.ndarray, f: np.ndarray) -> 
     # facility) by a search of the pieces' keys, as the lookup gives for the single pieces.
     count = np.bincount(times["edge"], minlength=int(edge.max(initial=-1)) + 1)
     p = order[np.minimum(np.cumsum(count) - count, len(order) - 1)[edge]]
-    other = np.flatnonzero((count[edge] != 1) | (times["f0"][p] != 0.0))
+    f0 = times["f0"][p]
+    other = np.flatnonzero((count[edge] != 1) | (f0 != 0.0))
     if len(other):
         key = times["edge"][order] * 2.0 + times["f0"][order]
         at = np.searchsorted(key, edge[other] * 2.0 + f[other], side="right") - 1
         p[other] = order[np.clip(at, 0, len(order) - 1)]
+        f0[other] = times["f0"][p[other]]
+    f1 = times["f1"][p]  # each piece's ends gathered once (millions of samples)
     with np.errstate(invalid="ignore"):
-        ta = times["t0"][p] + np.where(f > times["f0"][p], (f - times["f0"][p]) * times["s0"][p], 0.0)
-        tb = times["t1"][p] + np.where(f < times["f1"][p], (times["f1"][p] - f) * times["s1"][p], 0.0)
+        ta = times["t0"][p] + np.where(f > f0, (f - f0) * times["s0"][p], 0.0)
+        tb = times["t1"][p] + np.where(f < f1, (f1 - f) * times["s1"][p], 0.0)
     return np.fmin(ta, tb)
 
 
@@ -346,8 +388,16 @@ def _raster_bands(graph: ModeGraph, facilities: Placement, limits: np.ndarray, d
     for limit_s in limits[:-1] * 60.0:
         klass += seconds > limit_s
     klass[~reached] = -1
-    found, value = raster_polygons(klass, reached, Affine(cell, 0.0, x0, 0.0, -cell, y_top))
-    for i in range(len(limits)):
+    return _class_bands(klass, reached, Affine(cell, 0.0, x0, 0.0, -cell, y_top), len(limits))
+
+
+def _class_bands(klass: np.ndarray, reached: np.ndarray, transform, n: int) -> np.ndarray:
+    """Band ``i`` (of ``n``): the cells of ``klass == i`` under ``reached``, as one valid
+    (Multi)Polygon (empty where none). The bands form a valid coverage: polygonised together,
+    neighbours share their edges' coordinates exactly."""
+    bands = np.array([shapely.Polygon() for _ in range(n)], dtype=object)
+    found, value = raster_polygons(klass, reached, transform)
+    for i in range(n):
         polys = found[value == i]
         if not len(polys):
             continue

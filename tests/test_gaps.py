@@ -282,6 +282,30 @@ def test_vectorised_gaps_equal_a_plain_loop(seed):
         assert a[5:7] == b[5:7] and a[7:9] == pytest.approx(b[7:9])
 
 
+@pytest.mark.parametrize("by_unit", [True, False])
+def test_text_columns_give_the_gaps_of_object_columns(by_unit):
+    """Facility and unit columns of pandas text (Arrow-backed, as a run's demand holds them) are
+    coded by a hash, not by np.unique over Python strings: the same gap list, missing values and
+    units joined across townships included."""
+    rng = np.random.default_rng(5)
+    ij = np.argwhere(rng.random((20, 20)) < 0.85)
+    xy = X0 + ij[:, ::-1] * 100.0
+    n = len(xy)
+    minutes = np.where(rng.random(n) < 0.7, rng.uniform(16, 60, n), rng.uniform(0, 15, n))
+    minutes[rng.random(n) < 0.1] = np.inf
+    fac = np.array([None if not np.isfinite(m) else f"F{k}" for m, k in zip(minutes, rng.integers(0, 12, n))],
+                   dtype=object)
+    adm = np.where(ij[:, 1] < 7, "甲镇", np.where(ij[:, 0] < 9, "乙乡", "Zhen")).astype(object)
+    adm[rng.random(n) < 0.05] = None
+    demand = _points(xy, rng.integers(0, 4, n))
+    kw = dict(by_unit=by_unit, piece_km=0.7)
+    plain = find_gaps(demand, minutes, 15, nearest_facility=fac, admin=adm, **kw)
+    text = find_gaps(demand, minutes, 15, nearest_facility=pd.Series(fac, dtype="string[pyarrow]"),
+                     admin=pd.Series(adm, dtype="string[pyarrow]"), **kw)
+    assert len(plain) > 5 and (by_unit or plain["admin"].str.contains("; ").any())
+    pd.testing.assert_frame_equal(pd.DataFrame(text), pd.DataFrame(plain), check_exact=True)
+
+
 def test_write_gaps_for_excel_and_gis(tmp_path):
     demand, minutes, fac, admin, *_ = grid()
     demand["pop"] = demand["pop"] + 0.4

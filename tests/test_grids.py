@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from geoaccess.grids import cell_max_at, median_spacing, nearest_seed_time, nearest_seeds, paint_nearest
+from geoaccess.grids import KDTREE_WORKERS_VAR, Soon, cell_max_at, median_spacing, nearest_seed_time, nearest_seeds, \
+    paint_nearest, paint_nearest_at
 
 
 def brute_paint(out, worst, reach):
@@ -48,6 +49,24 @@ def test_paint_nearest_from_few_held_cells_equals_brute_force(reach):
     paint_nearest(got, worst, reach)
     np.testing.assert_array_equal(got, want)
     assert (got != out).sum() > (held.sum() if reach >= 1 else 0)  # it painted around the held cells
+
+
+@pytest.mark.parametrize("share", [0.002, 0.5])
+def test_paint_nearest_at_points_equals_painting_their_grid(share):
+    """The homes' paint from their cells and times (several homes to a cell: the worst) equals
+    paint_nearest of the grid holding each cell's worst time, few or many held cells."""
+    rng = np.random.default_rng(int(share * 1000))
+    out = rng.uniform(0, 600, (60, 70)).astype(np.float32)
+    n = int(share * out.size * 1.5)
+    cell = rng.integers(0, out.size, n)
+    value = rng.choice([60.0, 300.0, 900.0, np.inf], n).astype(np.float32)
+    worst = np.full(out.size, -np.inf, dtype=np.float32)
+    np.maximum.at(worst, cell, value)
+    want, got = out.copy(), out.copy()
+    paint_nearest(want, worst.reshape(out.shape), 2.5)
+    paint_nearest_at(got, cell, value, 2.5)
+    np.testing.assert_array_equal(got, want)
+    assert (got != out).sum() > len(np.unique(cell))
 
 
 def test_paint_nearest_from_many_held_cells_takes_the_transform_and_agrees_off_ties():
@@ -207,3 +226,27 @@ def test_polygons_of_the_reached_box_equal_those_of_the_whole_grid_in_whole_metr
         part, v2 = raster_polygons(values[box], mask[box],
                                    Affine(25.0, 0, x0 + cols[0] * 25.0, 0, -25.0, y_top - rows[0] * 25.0))
         assert list(v1) == list(v2) and list(shapely.to_wkb(whole)) == list(shapely.to_wkb(part))
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_soon_gives_the_value_or_raises_its_error_where_asked_for(workers, monkeypatch):
+    """On a thread (two or more) or, on a one-thread budget, only when asked for: the same value,
+    and an error raised by result(), not where the work was started."""
+    import os
+    import threading
+
+    monkeypatch.setenv(KDTREE_WORKERS_VAR, workers)
+    ran = []
+    soon = Soon(lambda: ran.append(threading.current_thread().name) or np.arange(5) * 2)
+    if workers == "1":
+        assert ran == []  # nothing runs before the value is asked for
+    np.testing.assert_array_equal(soon.result(), np.arange(5) * 2)
+    np.testing.assert_array_equal(soon.result(), np.arange(5) * 2)
+    threaded = workers != "1" and (os.cpu_count() or 1) > 1
+    assert ran == ["geoaccess-soon" if threaded else threading.current_thread().name]
+
+    def fails():
+        raise MemoryError("no room")
+    failing = Soon(fails)  # nothing raised here
+    with pytest.raises(MemoryError, match="no room"):
+        failing.result()

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.spatial import cKDTree
 
 from geoaccess.errors import InputError
@@ -255,6 +257,48 @@ def test_simplified_bands_stay_a_clean_coverage():
     geoms = simple.geometry.to_numpy()
     assert shapely.intersection(geoms[0], geoms[1]).area < 1e-6 * geoms[1].area
     np.testing.assert_allclose(simple.area, raw.area, rtol=0.02)
+
+
+def _hostile_classes(seed: int, kind: int, ny: int, nx: int) -> np.ndarray:
+    """Band classes 0-2 (-1 unreached) made to stress polygonising and simplifying: noise
+    (cells meeting at corners, holes in holes), smoothed noise, checkerboards, speckle."""
+    from scipy.ndimage import uniform_filter
+
+    rng = np.random.default_rng(seed)
+    if kind == 0:
+        return rng.integers(-1, 3, (ny, nx)).astype(np.int16)
+    if kind == 1:
+        f = uniform_filter(rng.random((ny, nx)), size=int(rng.integers(1, 6)))
+        return (np.digitize(f, np.quantile(f, [0.2, 0.5, 0.8])) - 1).astype(np.int16)
+    if kind == 2:
+        board = np.add.outer(np.arange(ny), np.arange(nx)) % 2 * int(rng.integers(1, 3))
+        return (board - (rng.random((ny, nx)) < 0.2)).astype(np.int16)
+    out = rng.integers(-1, 3, (ny, nx))
+    out[rng.random((ny, nx)) < 0.5] = 1
+    return out.astype(np.int16)
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), kind=st.integers(0, 3), ny=st.integers(2, 60), nx=st.integers(2, 60),
+       cell=st.sampled_from([1.0, 7.3, 25.0]), tol=st.sampled_from([0.5, 0.72, 1.0, 2.0, 5.0]))
+def test_simplified_raster_bands_are_valid_without_make_valid(seed, kind, ny, nx, cell, tol):
+    """The raster bands skip make_valid after coverage_simplify: on rasters built to break
+    it, every simplified band is valid and make_valid would return it unchanged."""
+    from affine import Affine
+
+    from geoaccess.isochrones import _polygonal, _simplify_bands
+    from geoaccess.isoraster import _class_bands
+
+    klass = _hostile_classes(seed, kind, ny, nx)
+    bands = _class_bands(klass, klass >= 0, Affine(cell, 0.0, 500_000.0, 0.0, -cell, 3_700_000.0), 3)
+    present = ~shapely.is_empty(bands)
+    simple = _simplify_bands(bands, tol * cell, from_raster=True)
+    assert (shapely.is_empty(simple) == ~present).all()
+    for g in simple[present]:
+        assert g.is_valid, shapely.is_valid_reason(g)
+        assert shapely.to_wkb(_polygonal(shapely.make_valid(g))) == shapely.to_wkb(g)
+    # the same bands as the make_valid path
+    assert list(shapely.to_wkb(simple)) == list(shapely.to_wkb(_simplify_bands(bands, tol * cell)))
 
 
 def test_no_facility_on_the_network_gives_empty_bands():
@@ -632,3 +676,41 @@ def test_targets_on_one_road_set_share_the_nearest_road_grid_and_draw_the_same_b
         assert len(a) == len(b) and (a["band"] == b["band"]).all()
         assert all(x.equals(y) for x, y in zip(a.geometry, b.geometry))
         assert sum(not g.is_empty for g in a.geometry) >= 2
+
+
+def test_the_nearest_road_transform_on_a_thread_draws_the_one_thread_bands(tmp_path, monkeypatch):
+    """The roads' nearest-road transform starts on a thread (grids.kept_soon) while the homes'
+    spacing is found; GEOACCESS_KDTREE_WORKERS=1 builds it in line, when asked for. Same bands."""
+    import os
+    import threading
+
+    from geoaccess import grids, isoraster
+    from geoaccess.pipeline import run_scenario, target_isochrones
+    from geoaccess.scenario import load_scenario
+    from geoaccess.synthetic import generate_county
+    from geoaccess.targets import select_facilities
+
+    county = generate_county(tmp_path / "county", seed=7, area_km2=40, n_nodes=2500, write_osm=False)
+    result = run_scenario(load_scenario(county.scenario_toml), write=False)
+    targets = [e.target for e in result.evaluations if e.target.metric != "per_1000"]
+    where = []
+    real = grids.nearest_seeds
+    monkeypatch.setattr(isoraster, "nearest_seeds", lambda *a: where.append(threading.current_thread().name) or real(*a))
+
+    def bands(workers):
+        monkeypatch.setenv(grids.KDTREE_WORKERS_VAR, workers)
+        monkeypatch.setattr(grids, "_KEPT", {})  # the run kept the roads' transform: build it anew
+        where.clear()
+        out = [target_isochrones(t, result.engine, select_facilities(t, result.facilities), result.demand)
+               for t in targets]
+        return out, list(where)
+
+    one, one_where = bands("1")
+    two, two_where = bands("2")
+    assert one_where and set(one_where) == {threading.current_thread().name}
+    threaded = (os.cpu_count() or 1) > 1
+    assert len(two_where) == len(one_where)
+    assert set(two_where) == {"geoaccess-soon" if threaded else threading.current_thread().name}
+    for a, b in zip(one, two):
+        assert list(a["band"]) == list(b["band"]) and sum(not g.is_empty for g in a.geometry) >= 2
+        assert list(shapely.to_wkb(a.geometry.to_numpy())) == list(shapely.to_wkb(b.geometry.to_numpy()))

@@ -487,6 +487,25 @@ def test_parallel_arcs_reduce_to_the_fastest_sorted_by_tail_and_head():
         assert [len(a) for a in _dedup(t0, h0, np.full(len(t0), np.inf))] == [0, 0, 0]
 
 
+def test_each_modes_base_arcs_from_the_networks_one_sort_equal_a_groupby_min(monaco):
+    # base_arcs reuses one (tail, head) sort of the network's arcs for every mode: each mode's
+    # arcs must still be its own open arcs, the fastest of parallel ones, in (tail, head) order.
+    from geoaccess.grids import kept
+
+    graphs = [compile_mode(monaco, mode) for mode in ("walk", "drive", "ambulance")]
+    assert len({len(g.road_arcs()[0]) for g in graphs}) > 1  # the modes close different directions
+    for g in graphs:
+        tails, heads, seconds = g.road_arcs()
+        want = (pd.DataFrame({"t": tails, "h": heads, "s": seconds})
+                .groupby(["t", "h"], sort=True)["s"].min().reset_index())
+        assert len(want) < len(tails)  # Monaco has parallel arcs: the reduction is exercised
+        t, h, s = g.base_arcs()
+        assert np.array_equal(t, want["t"]) and np.array_equal(h, want["h"]) and np.array_equal(s, want["s"])
+    for g in graphs:  # kept per network routed on (a mode laying private roads twice has its own)
+        shared = kept(g.network, ("arcs by tail, head",), lambda: pytest.fail("the sort was not kept per network"))
+        assert len(shared[0]) == 2 * g.network.n_edges
+
+
 def test_query_views_refuses_points_with_nan_or_infinite_coordinates():
     from geoaccess.errors import InputError
     from geoaccess.snapping import SegmentIndex, query_views

@@ -235,6 +235,36 @@ def test_monaco_node_times_equal_networkx_multi_source_dijkstra(monaco, mode, di
     assert np.isfinite(ref[eligible_nodes]).mean() > 0.8
 
 
+@pytest.mark.parametrize("direction", ["to_facility", "from_facility"])
+def test_edge_piece_times_from_a_kept_search_equal_a_bounded_search(monaco, direction):
+    # After nearest_facility, edge_piece_times of the same facilities takes its kept search, cut
+    # at the limit, instead of a bounded Dijkstra: every array must be the bounded search's,
+    # also at a limit equal to a node's own time (scipy keeps a node at exactly the limit).
+    from geoaccess.routing import _kept_search, edge_piece_times
+
+    g, fresh = compile_mode(monaco, "drive"), compile_mode(monaco, "drive")  # fresh: a graph with nothing kept
+    rng = np.random.default_rng(11)
+    xy = monaco.node_xy[rng.choice(monaco.n_nodes, 8, replace=False)] + rng.normal(0, 20, (8, 2))
+    fac, fac_fresh = place_points(g, xy), place_points(fresh, xy)
+    dem = place_points(g, monaco.node_xy)
+    r = nearest_facility(g, dem, fac, direction)
+    assert _kept_search(g, fac.subset(np.ones(len(fac), bool)), direction) is not None  # a copy's contents match
+    assert _kept_search(fresh, fac_fresh, direction) is None
+    seconds = _kept_search(g, fac, direction)[1]
+    seconds = np.sort(seconds[np.isfinite(seconds) & (seconds > 0)])
+    exact = seconds[(seconds / 60.0) * 60.0 == seconds]  # limits whose seconds are a node's own
+    assert len(exact) and np.isfinite(r.node_minutes).any()
+    for limit in (exact[len(exact) // 3] / 60.0, 2.0, np.inf):
+        nearest_facility(g, dem, fac, direction)  # kept again: each edge_piece_times takes it
+        got = edge_piece_times(g, fac, direction, limit_min=limit)
+        assert _kept_search(g, fac, direction) is None  # handed over, not kept beyond the bands
+        want = edge_piece_times(fresh, fac_fresh, direction, limit_min=limit)
+        assert got.keys() == want.keys()
+        for key in want:
+            assert got[key].dtype == want[key].dtype and np.array_equal(got[key], want[key]), key
+        assert 0 < np.isfinite(want["t0"]).sum() < len(want["t0"]) or limit == np.inf
+
+
 def _brute_force_snap(geoms, eligible, pts):
     """Distance from every point to every eligible edge with shapely; min distance per point."""
     cand = np.flatnonzero(eligible)

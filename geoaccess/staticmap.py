@@ -182,7 +182,8 @@ def _verdict_colour(passed) -> str:
 
 def _draw_cells(ax, demand, minutes: np.ndarray, target) -> None:
     """Demand cells as an image in the projected CRS, each cell in its time class (transparent elsewhere)."""
-    x, y = demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()
+    points = demand.geometry.to_numpy()
+    x, y = shapely.get_x(points), shapely.get_y(points)  # GeoSeries.x first checks 200k geometry types, twice
     cell = _cell_size(demand, np.column_stack([x, y]))
     while (np.ptp(x) / cell + 1) * (np.ptp(y) / cell + 1) > 4e6:  # bounded image, whatever the county
         cell *= 1.5

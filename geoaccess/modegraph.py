@@ -378,11 +378,16 @@ def place_points(graph: ModeGraph, points_xy: np.ndarray, snapped: Snapped | Non
                 edge[idx], fraction[idx], distance[idx] = near.edge[use], near.fraction[use], near.distance_m[use]
                 snapped = Snapped(edge, fraction, distance)
         fragments = graph.fragment_index()
-        if fragments is not None:
-            near = dry(fragments.query(points_xy, workers=kdtree_workers()), points_xy, graph.fragment)
-            use = near.distance_m + graph.speeds.fragment_tolerance_m < snapped.distance_m
-            snapped = Snapped(np.where(use, near.edge, snapped.edge), np.where(use, near.fraction, snapped.fraction),
-                              np.where(use, near.distance_m, snapped.distance_m))
+        # A fragment must be nearer by more than the tolerance: a point within it of the main
+        # network keeps it, and is not searched for (three in four homes of the county).
+        far = np.flatnonzero(snapped.distance_m > graph.speeds.fragment_tolerance_m) if fragments is not None else []
+        if len(far):
+            near = dry(fragments.query(points_xy[far], workers=kdtree_workers()), points_xy[far], graph.fragment)
+            use = near.distance_m + graph.speeds.fragment_tolerance_m < snapped.distance_m[far]
+            idx = far[use]
+            edge, fraction, distance = snapped.edge.copy(), snapped.fraction.copy(), snapped.distance_m.copy()
+            edge[idx], fraction[idx], distance[idx] = near.edge[use], near.fraction[use], near.distance_m[use]
+            snapped = Snapped(edge, fraction, distance)
     on_network = snapped.distance_m <= graph.speeds.access_max_m
     access_s = np.where(on_network, snapped.distance_m / (graph.speeds.access_kmh / 3.6), np.inf)
     return Placement(snapped.edge, snapped.fraction, snapped.distance_m, access_s, on_network)

@@ -72,6 +72,29 @@ def test_a_point_beside_an_island_road_stays_on_the_island():
     assert compile_mode(net, "walk", min_component_nodes=10).n_small_components == 1
 
 
+def test_points_join_a_fragment_only_when_nearer_by_more_than_the_tolerance():
+    # place_points searches the fragments only for points farther than the tolerance from the
+    # main network (no nearer one can win by more): every point must still get the rule's edge
+    # and distance, as measured by shapely to each road.
+    from graphs import make_graph
+
+    net = make_graph({"A": (0, 0), "B": (2000, 0), "C": (4000, 0), "D": (0, 300), "E": (1000, 300)},
+                     [("A", "B", "residential", False), ("B", "C", "residential", False),
+                      ("D", "E", "residential", False)])
+    g = compile_mode(net, "walk", load_speeds({"walk": {"fragment_tolerance_m": 100.0}}), min_component_nodes=3)
+    assert g.fragment.sum() == 1 and g.eligible.sum() == 2
+    gx, gy = np.meshgrid(np.linspace(-300, 2300, 27), np.linspace(-150, 600, 31))
+    xy = np.c_[gx.ravel(), gy.ravel()]
+    p = place_points(g, xy)
+    main = shapely.distance(shapely.points(xy), shapely.LineString([(0, 0), (4000, 0)]))
+    frag = shapely.distance(shapely.points(xy), shapely.LineString([(0, 300), (1000, 300)]))
+    on_fragment = frag + 100.0 < main
+    assert on_fragment.any() and (~on_fragment & (main > 100.0)).any()  # both sides of the rule, beyond the tolerance
+    assert (on_fragment & (main < 300.0)).any()  # fragment homes a little beyond the tolerance from the main road
+    np.testing.assert_array_equal(g.fragment[p.edge], on_fragment)
+    np.testing.assert_allclose(p.distance_m, np.where(on_fragment, frag, main), atol=1e-9)
+
+
 def test_one_way_street_makes_to_and_from_facility_differ():
     net = one_way_square()
     g = compile_mode(net, "drive", min_component_nodes=1)

@@ -14,7 +14,6 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-import shapely
 from matplotlib import font_manager, rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap, to_rgba
@@ -112,7 +111,7 @@ def _render(result: "RunResult", e, lang: str, w: dict, size_in: tuple[float, fl
         colours = [_verdict_colour(verdict.get(str(n))) for n in units["unit"]]
         # failing outlines last, so a shared border shows red rather than the passing neighbour's green
         order = np.argsort([{PASS_COLOUR: 0, FAIL_COLOUR: 2}.get(c, 1) for c in colours], kind="stable")
-        _draw_lines(ax, units.iloc[order].boundary, [colours[i] for i in order], 1.2)
+        units.iloc[order].boundary.plot(ax=ax, color=[colours[i] for i in order], linewidth=1.2)
         if len(units) <= 60:  # names stay legible up to a few dozen townships
             pts = units.geometry.representative_point()
             for name, x, y in zip(units["unit"].astype(str), pts.x, pts.y):
@@ -194,34 +193,6 @@ def _draw_cells(ax, demand, minutes: np.ndarray, target) -> None:
     cmap = ListedColormap([(0, 0, 0, 0), *[to_rgba(c) for c in CLASS_COLOURS], to_rgba(UNREACHABLE_COLOUR)])
     ax.imshow(img, cmap=cmap, vmin=0, vmax=len(CLASS_COLOURS) + 1, interpolation="nearest", alpha=0.8,
               extent=(x0, x0 + img.shape[1] * cell, y1 - img.shape[0] * cell, y1), zorder=1)
-
-
-def _draw_lines(ax, lines, colours: list[str], width: float) -> None:
-    """``lines.plot(ax=ax, color=colours, linewidth=width)`` (a GeoSeries of lines in a projected
-    CRS), drawn as geopandas draws it: the same normalised parts in one LineCollection, the
-    same axis labels and limits; without importing pyplot and drawing the whole figure once
-    more (``GeoSeries.plot`` ends with ``draw_idle``; ``savefig`` draws it anyway)."""
-    from matplotlib.collections import LineCollection
-
-    shown = ~(lines.isna() | lines.is_empty).to_numpy()
-    if lines.crs is not None:  # geopandas names the axes after the CRS (hidden here: the axes are off)
-        info = lines.crs.axis_info
-        x_label, y_label = (f"{a.name} [{a.unit_name}]" for a in info[:2])
-        if info[0].direction == "north":
-            x_label, y_label = y_label, x_label
-    else:
-        x_label, y_label = "x", "y"
-    if ax.get_xlabel() == "":
-        ax.set_xlabel(x_label, fontsize="small")
-    if ax.get_ylabel() == "":
-        ax.set_ylabel(y_label, fontsize="small")
-    if not shown.any():
-        return
-    parts, index = shapely.get_parts(shapely.normalize(lines.to_numpy()[shown]), return_index=True)
-    segments = [np.array(part.coords)[:, :2] for part in parts]
-    ax.add_collection(LineCollection(segments, color=np.asarray(colours)[shown][index], linewidth=width),
-                      autolim=True)
-    ax.autoscale_view()
 
 
 def _scale_bar(ax, km_word: str) -> None:

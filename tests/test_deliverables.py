@@ -155,39 +155,6 @@ def test_static_map_draws_the_layers_of_its_target(county):
     assert present("#1a9850") or present("#91cf60")  # demand cells in the first time classes
 
 
-def test_township_outlines_draw_the_pixels_geopandas_draws():
-    # staticmap draws the outlines itself (no pyplot, no extra draw): the PNG must be the one
-    # GeoSeries.plot gives, byte for byte, for holes, multi-part units, an empty and a missing one.
-    import shapely
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from geoaccess.staticmap import _draw_lines
-
-    square = shapely.box(0, 0, 1000, 1000)
-    units = gpd.GeoSeries([square.difference(shapely.box(300, 300, 600, 600)),
-                           shapely.MultiPolygon([shapely.box(1200, 0, 1800, 700), shapely.box(2000, 100, 2600, 900)]),
-                           shapely.Polygon(), None, shapely.box(0, 1100, 2600, 1900)], crs="EPSG:32650")
-    colours = ["#1a9850", "#d73027", "#999999", "#1a9850", "#d73027"]
-
-    def png(draw) -> bytes:
-        fig = Figure(figsize=(4, 3), dpi=100, layout="constrained")
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        ax.set_axis_off()
-        ax.set_aspect("equal")
-        draw(ax)
-        ax.set_title("outlines", loc="left")
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", facecolor="white")
-        return buf.getvalue()
-
-    want = png(lambda ax: units.boundary.plot(ax=ax, color=colours, linewidth=1.2))
-    got = png(lambda ax: _draw_lines(ax, units.boundary, colours, 1.2))
-    assert imread(io.BytesIO(got))[..., :3].min() < 0.5  # something was drawn
-    assert got == want
-
-
 def test_tables_open_right_in_excel(demo, tmp_path):
     files = write_outputs(demo, tmp_path / "out", lang="zh")
     for name in ("units.csv", "facilities.csv"):

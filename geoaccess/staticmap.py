@@ -14,6 +14,7 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
+import shapely
 from matplotlib import font_manager, rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap, to_rgba
@@ -89,10 +90,18 @@ def static_map_png(result: "RunResult", target_id: str, lang: str = "zh", size_i
         return _render(result, e, lang, w, size_in, dpi, n_gaps)
 
 
+class _Canvas(FigureCanvasAgg):
+    """Agg, without the whole-figure draw ``GeoSeries.plot`` asks for after its lines
+    (``draw_idle``): ``savefig`` draws the finished figure anyway, to the same pixels."""
+
+    def draw_idle(self, *args, **kwargs) -> None:
+        pass
+
+
 def _render(result: "RunResult", e, lang: str, w: dict, size_in: tuple[float, float], dpi: int, n_gaps: int) -> bytes:
     target_id = e.target.id
     fig = Figure(figsize=size_in, dpi=dpi, layout="constrained")
-    FigureCanvasAgg(fig)
+    _Canvas(fig)
     ax = fig.add_subplot()
     ax.set_axis_off()
     ax.set_aspect("equal")

@@ -130,8 +130,8 @@ class ModeGraph:
         """:meth:`road_arcs` with parallel arcs reduced to the fastest, sorted by (tail, head); kept."""
         if self._arcs is None:
             # Every mode on these roads has the same arcs, only other seconds: their sort is kept per network.
-            arcs = kept(self.network, ("arcs by tail, head",), lambda: _by_tail_head(*self._all_arcs()[:2]))
-            self._arcs = _dedup(*self._all_arcs(), arcs)
+            order = kept(self.network, ("arcs by tail, head",), lambda: _by_tail_head(*self._all_arcs()[:2]))
+            self._arcs = _dedup(*self._all_arcs(), order)
         return self._arcs
 
     def _all_arcs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -401,22 +401,21 @@ def _arriving(graph: ModeGraph, placement: Placement) -> Placement:
                      placement.access_s, placement.on_network)
 
 
-def _by_tail_head(tails: np.ndarray, heads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The order sorting arcs by (tail, head) (ties in any order), and the sorted tails and heads."""
+def _by_tail_head(tails: np.ndarray, heads: np.ndarray) -> np.ndarray:
+    """The order sorting arcs by (tail, head) (ties in any order)."""
     # One int64 key per (tail, head) pair: one sort, not a sort per key.
     key = tails.astype(np.int64) * (int(heads.max()) + 1 if len(heads) else 1) + heads
-    order = np.argsort(key)
-    return order, tails[order], heads[order]
+    return np.argsort(key)
 
 
 def _dedup(tails: np.ndarray, heads: np.ndarray, seconds: np.ndarray,
-           arcs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           order: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Open arcs sorted by (tail, head), keeping the fastest of parallel arcs.
 
-    ``arcs``: :func:`_by_tail_head` of ``tails`` and ``heads`` when already known.
+    ``order``: :func:`_by_tail_head` of ``tails`` and ``heads`` when already known.
     """
-    order, tails, heads = arcs if arcs is not None else _by_tail_head(tails, heads)
-    seconds = seconds[order]
+    order = order if order is not None else _by_tail_head(tails, heads)
+    tails, heads, seconds = tails[order], heads[order], seconds[order]
     open_ = np.isfinite(seconds)
     tails, heads, seconds = tails[open_], heads[open_], seconds[open_]
     # The fastest of each (tail, head) run: a minimum, the same number whichever order the run is in.

@@ -219,17 +219,18 @@ def _search_key(facilities: Placement, direction: str) -> tuple:
 
 
 def _keep_search(graph: ModeGraph, facilities: Placement, direction: str, spliced: "_Spliced", dist: np.ndarray) -> None:
-    """Keep a nearest-facility search (its spliced graph and node seconds) with ``graph`` for
-    :func:`edge_piece_times` of the same facilities: the isochrones of a target just evaluated."""
+    """Keep a nearest-facility search (where its facilities lie and its node seconds; not the
+    spliced matrix) with ``graph`` for :func:`edge_piece_times` of the same facilities: the
+    isochrones of a target just evaluated."""
     searches = kept(graph, ("nearest-facility searches",), dict)
     dist.flags.writeable = False
-    searches[_search_key(facilities, direction)] = (spliced, dist)
+    searches[_search_key(facilities, direction)] = (spliced.sorted_edge, spliced.sorted_frac, spliced.sorted_node, dist)
     while len(searches) > _SEARCHES_KEPT:
         del searches[next(iter(searches))]
 
 
 def _kept_search(graph: ModeGraph, facilities: Placement, direction: str, take: bool = False
-                 ) -> tuple["_Spliced", np.ndarray] | None:
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     # take: handed over and no longer kept (a target's bands are drawn once; its memory goes with them)
     searches = kept(graph, ("nearest-facility searches",), dict)
     key = _search_key(facilities, direction)
@@ -297,14 +298,14 @@ def edge_piece_times(graph: ModeGraph, facilities: Placement, direction: str = "
     if kept_search is not None:
         # The target's own search, done when it was evaluated: the bounded search gives every node
         # within the limit the same seconds (Dijkstra settles them from the same nodes) and no other.
-        spliced, full = kept_search
+        fe, ff, fn, full = kept_search
         dist = np.where(full <= limit_s, full, np.inf)
     else:
         spliced = _Spliced(graph, facilities, direction)
         dist = dijkstra(spliced.matrix, directed=True, indices=spliced.sources, min_only=True,
                         limit=limit_s if np.isfinite(limit_s) else np.inf)
+        fe, ff, fn = spliced.sorted_edge, spliced.sorted_frac, spliced.sorted_node
     # The same chain u → p1 → … → pk → v the engine builds on every edge holding facilities.
-    fe, ff, fn = spliced.sorted_edge, spliced.sorted_frac, spliced.sorted_node
     prev_same = np.r_[False, fe[1:] == fe[:-1]]
     next_same = np.r_[fe[:-1] == fe[1:], False]
     prev_node = np.where(prev_same, np.roll(fn, 1), u_all[fe])

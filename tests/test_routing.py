@@ -273,7 +273,7 @@ def test_edge_piece_times_from_a_kept_search_equal_a_bounded_search(monaco, dire
     r = nearest_facility(g, dem, fac, direction)
     assert _kept_search(g, fac.subset(np.ones(len(fac), bool)), direction) is not None  # a copy's contents match
     assert _kept_search(fresh, fac_fresh, direction) is None
-    seconds = _kept_search(g, fac, direction)[1]
+    seconds = _kept_search(g, fac, direction)[3]
     seconds = np.sort(seconds[np.isfinite(seconds) & (seconds > 0)])
     exact = seconds[(seconds / 60.0) * 60.0 == seconds]  # limits whose seconds are a node's own
     assert len(exact) and np.isfinite(r.node_minutes).any()
@@ -556,7 +556,7 @@ def test_each_modes_base_arcs_from_the_networks_one_sort_equal_a_groupby_min(mon
         assert np.array_equal(t, want["t"]) and np.array_equal(h, want["h"]) and np.array_equal(s, want["s"])
     for g in graphs:  # kept per network routed on (a mode laying private roads twice has its own)
         shared = kept(g.network, ("arcs by tail, head",), lambda: pytest.fail("the sort was not kept per network"))
-        assert len(shared[0]) == 2 * g.network.n_edges
+        assert len(shared) == 2 * g.network.n_edges
 
 
 def test_query_views_refuses_points_with_nan_or_infinite_coordinates():

@@ -36,7 +36,7 @@ from .grids import kdtree_workers
 from .snapping import Snapped, query_views
 from .results import RunResult
 from .speedlimits import RoadDataWarning
-from .targets import Evaluation, Target, evaluate_ratio, evaluate_target, select_facilities
+from .targets import Evaluation, Target, as_objects, evaluate_ratio, evaluate_target, labels_at, select_facilities
 
 Progress = Callable[[str], None]
 
@@ -417,7 +417,7 @@ def _evaluate(target: Target, engine: _Engine, facilities: gpd.GeoDataFrame, dem
                         "facility file; everybody counts as unreachable")
     pop = demand["pop"].to_numpy(float)
     urban = demand["urban"].to_numpy(bool)
-    unit = demand["unit"].to_numpy(object)
+    unit = as_objects(demand["unit"])
     if target.metric == "per_1000":
         mode = target.mode
         if target.capacity not in facilities:
@@ -431,5 +431,5 @@ def _evaluate(target: Target, engine: _Engine, facilities: gpd.GeoDataFrame, dem
     minutes, nearest = _nearest_by_mode(target, engine, urban, lambda mode: engine.facilities(mode).subset(chosen))
     ids = facilities["facility_id"].to_numpy()[chosen]
     demand[f"{target.id}_min"] = minutes
-    demand[f"{target.id}_facility"] = np.where(nearest >= 0, ids[np.clip(nearest, 0, None)] if len(ids) else "", "")
+    demand[f"{target.id}_facility"] = labels_at(ids, nearest)
     return evaluate_target(target, minutes, pop, urban, unit, unit_names)

@@ -16,7 +16,6 @@ patient: forward search). On one-way streets the two differ.
 
 from __future__ import annotations
 
-import multiprocessing
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +23,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from .errors import check_choice, check_positive
+from .grids import kept
 from .modegraph import DIRECTIONS, ModeGraph, Placement, _arriving, _dedup, compile_mode, place_points
 
 __all__ = ["DIRECTIONS", "ModeGraph", "NearestResult", "Placement", "compile_mode", "edge_piece_times", "nearest_facility",
@@ -209,6 +209,34 @@ def _scale(fraction: np.ndarray, seconds: np.ndarray) -> np.ndarray:
         return np.where(fraction <= 0, 0.0, fraction * seconds)
 
 
+_SEARCHES_KEPT = 4  # per graph: a run's targets, each drawn as bands after all are evaluated
+
+
+def _search_key(facilities: Placement, direction: str) -> tuple:
+    # The placement's contents, not its identity: each target's subset is a new Placement.
+    return (direction, *((a.dtype.str, a.tobytes())
+                         for a in (facilities.edge, facilities.fraction, facilities.access_s, facilities.on_network)))
+
+
+def _keep_search(graph: ModeGraph, facilities: Placement, direction: str, spliced: "_Spliced", dist: np.ndarray) -> None:
+    """Keep a nearest-facility search (where its facilities lie and its node seconds; not the
+    spliced matrix) with ``graph`` for :func:`edge_piece_times` of the same facilities: the
+    isochrones of a target just evaluated."""
+    searches = kept(graph, ("nearest-facility searches",), dict)
+    dist.flags.writeable = False
+    searches[_search_key(facilities, direction)] = (spliced.sorted_edge, spliced.sorted_frac, spliced.sorted_node, dist)
+    while len(searches) > _SEARCHES_KEPT:
+        del searches[next(iter(searches))]
+
+
+def _kept_search(graph: ModeGraph, facilities: Placement, direction: str, take: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    # take: handed over and no longer kept (a target's bands are drawn once; its memory goes with them)
+    searches = kept(graph, ("nearest-facility searches",), dict)
+    key = _search_key(facilities, direction)
+    return searches.pop(key, None) if take else searches.get(key)
+
+
 def nearest_facility(graph: ModeGraph, demand: Placement, facilities: Placement,
                      direction: str = "to_facility") -> NearestResult:
     """Minutes from every demand point to its nearest facility (or from it, for ambulances).
@@ -236,6 +264,7 @@ def nearest_facility(graph: ModeGraph, demand: Placement, facilities: Placement,
     spliced = _Spliced(graph, facilities, direction)
     dist, _, source = dijkstra(spliced.matrix, directed=True, indices=spliced.sources, min_only=True,
                                return_predecessors=True)
+    _keep_search(graph, facilities, direction, spliced, dist)
     facility_of_node = np.where(source >= 0, source - n - spliced.n_facilities, -1)
     seconds, use_prev, prev_node, next_node = spliced.times(demand, dist)
     facility = np.where(use_prev, facility_of_node[prev_node], facility_of_node[next_node])
@@ -264,12 +293,19 @@ def edge_piece_times(graph: ModeGraph, facilities: Placement, direction: str = "
         return {"edge": np.arange(n_edges), "f0": np.zeros(n_edges), "f1": np.ones(n_edges),
                 "t0": np.full(n_edges, np.inf), "t1": np.full(n_edges, np.inf), "s0": fwd, "s1": bwd,
                 "fac_edge": none.astype(np.int64), "fac_frac": none, "fac_t": none}
-    spliced = _Spliced(graph, facilities, direction)
     limit_s = float(limit_min) * 60.0
-    dist = dijkstra(spliced.matrix, directed=True, indices=spliced.sources, min_only=True,
-                    limit=limit_s if np.isfinite(limit_s) else np.inf)
+    kept_search = _kept_search(graph, facilities, direction, take=True)
+    if kept_search is not None:
+        # The target's own search, done when it was evaluated: the bounded search gives every node
+        # within the limit the same seconds (Dijkstra settles them from the same nodes) and no other.
+        fe, ff, fn, full = kept_search
+        dist = np.where(full <= limit_s, full, np.inf)
+    else:
+        spliced = _Spliced(graph, facilities, direction)
+        dist = dijkstra(spliced.matrix, directed=True, indices=spliced.sources, min_only=True,
+                        limit=limit_s if np.isfinite(limit_s) else np.inf)
+        fe, ff, fn = spliced.sorted_edge, spliced.sorted_frac, spliced.sorted_node
     # The same chain u → p1 → … → pk → v the engine builds on every edge holding facilities.
-    fe, ff, fn = spliced.sorted_edge, spliced.sorted_frac, spliced.sorted_node
     prev_same = np.r_[False, fe[1:] == fe[:-1]]
     next_same = np.r_[fe[:-1] == fe[1:], False]
     prev_node = np.where(prev_same, np.roll(fn, 1), u_all[fe])
@@ -394,6 +430,8 @@ def od_matrix(graph: ModeGraph, demand: Placement, sources: Placement, cutoff_mi
     batch = max(1, int(batch))
     bounds = [(s, min(s + batch, n_usable)) for s in range(0, n_usable, batch)]
     processes = max(1, min(int(processes), len(bounds)))
+    if processes > 1:
+        import multiprocessing  # only here: a run's start-up does without it
     if processes > 1 and ("fork" not in multiprocessing.get_all_start_methods()
                           or multiprocessing.current_process().daemon):
         processes = 1

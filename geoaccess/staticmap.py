@@ -14,6 +14,7 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
+import shapely
 from matplotlib import font_manager, rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap, to_rgba
@@ -89,10 +90,18 @@ def static_map_png(result: "RunResult", target_id: str, lang: str = "zh", size_i
         return _render(result, e, lang, w, size_in, dpi, n_gaps)
 
 
+class _Canvas(FigureCanvasAgg):
+    """Agg, without the whole-figure draw ``GeoSeries.plot`` asks for after its lines
+    (``draw_idle``): ``savefig`` draws the finished figure anyway, to the same pixels."""
+
+    def draw_idle(self, *args, **kwargs) -> None:
+        pass
+
+
 def _render(result: "RunResult", e, lang: str, w: dict, size_in: tuple[float, float], dpi: int, n_gaps: int) -> bytes:
     target_id = e.target.id
     fig = Figure(figsize=size_in, dpi=dpi, layout="constrained")
-    FigureCanvasAgg(fig)
+    _Canvas(fig)
     ax = fig.add_subplot()
     ax.set_axis_off()
     ax.set_aspect("equal")
@@ -181,7 +190,8 @@ def _verdict_colour(passed) -> str:
 
 def _draw_cells(ax, demand, minutes: np.ndarray, target) -> None:
     """Demand cells as an image in the projected CRS, each cell in its time class (transparent elsewhere)."""
-    x, y = demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()
+    points = demand.geometry.to_numpy()
+    x, y = shapely.get_x(points), shapely.get_y(points)  # GeoSeries.x first checks 200k geometry types, twice
     cell = _cell_size(demand, np.column_stack([x, y]))
     while (np.ptp(x) / cell + 1) * (np.ptp(y) / cell + 1) > 4e6:  # bounded image, whatever the county
         cell *= 1.5

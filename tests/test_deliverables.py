@@ -155,6 +155,27 @@ def test_static_map_draws_the_layers_of_its_target(county):
     assert present("#1a9850") or present("#91cf60")  # demand cells in the first time classes
 
 
+def test_static_map_without_the_outlines_extra_draw_is_the_same_png(county, monkeypatch):
+    # The image's canvas skips the draw GeoSeries.plot asks for after the township outlines:
+    # the PNG must be the very bytes of matplotlib's own Agg canvas, which makes that draw.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    import geoaccess.staticmap as staticmap
+
+    draws = []
+    got = static_map_png(county, "medical_point_15min", "zh")
+
+    class Counted(FigureCanvasAgg):
+        def draw_idle(self, *args, **kwargs):
+            draws.append(1)
+            return super().draw_idle(*args, **kwargs)
+
+    monkeypatch.setattr(staticmap, "_Canvas", Counted)
+    want = static_map_png(county, "medical_point_15min", "zh")
+    assert draws  # the outlines were drawn by GeoSeries.plot, which asked for the extra draw
+    assert got == want
+
+
 def test_tables_open_right_in_excel(demo, tmp_path):
     files = write_outputs(demo, tmp_path / "out", lang="zh")
     for name in ("units.csv", "facilities.csv"):

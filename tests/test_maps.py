@@ -394,3 +394,31 @@ def test_demand_grid_queries_only_pixels_near_points_and_equals_querying_every_p
     given = DemandGrid(demand, _Display(False), lonlat=_Display(False).points(demand))
     np.testing.assert_array_equal(given.index, grid.index)
     assert given.pixel == grid.pixel and given.bounds == grid.bounds
+
+
+def test_demand_grid_of_raster_cells_equals_a_brute_force_nearest_cell():
+    """A population raster's cells (a 100 m lattice, where pixel-to-cell ties are likeliest): every
+    pixel shows the nearest cell within reach, as a brute-force distance to every cell says."""
+    from pyproj import Transformer
+
+    from geoaccess.demandraster import _merc
+
+    gx, gy = np.meshgrid(np.arange(40) * 100.0 + 500_050, np.arange(30) * 100.0 + 3_700_050)
+    xy = np.c_[gx.ravel(), gy.ravel()]
+    demand = gpd.GeoDataFrame({"pop": np.ones(len(xy)), "cell_area_m2": np.full(len(xy), 100.0 ** 2)},
+                              geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs="EPSG:32650")
+    grid = DemandGrid(demand, _Display(False))
+    lon, lat = Transformer.from_crs("EPSG:32650", "EPSG:4326", always_xy=True).transform(xy[:, 0], xy[:, 1])
+    mx, my = _merc(np.asarray(lon), np.asarray(lat))
+    x0, y1, px = grid.pixel
+    cx = np.tile(x0 + (np.arange(grid.width) + 0.5) * px, grid.height)  # pixel centres, row by row
+    cy = np.repeat(y1 - (np.arange(grid.height) + 0.5) * px, grid.width)
+    d = np.hypot(cx[:, None] - mx[None, :], cy[:, None] - my[None, :])
+    reach = 0.75 * 100.0 / np.cos(np.radians(np.mean(lat)))
+    nearest = d.argmin(axis=1)
+    expected = np.where(d[np.arange(len(d)), nearest] <= reach, nearest, -1).reshape(grid.height, grid.width)
+    # no pixel lies at the same distance from two cells (or the brute force's first-index pick would be one of two)
+    second = np.partition(d, 1, axis=1)[:, :2]
+    assert (second[:, 1] - second[:, 0] > 1e-9).all()
+    np.testing.assert_array_equal(grid.index, expected)
+    assert (expected >= 0).mean() > 0.5

@@ -72,6 +72,29 @@ def test_a_point_beside_an_island_road_stays_on_the_island():
     assert compile_mode(net, "walk", min_component_nodes=10).n_small_components == 1
 
 
+def test_points_join_a_fragment_only_when_nearer_by_more_than_the_tolerance():
+    # place_points searches the fragments only for points farther than the tolerance from the
+    # main network (no nearer one can win by more): every point must still get the rule's edge
+    # and distance, as measured by shapely to each road.
+    from graphs import make_graph
+
+    net = make_graph({"A": (0, 0), "B": (2000, 0), "C": (4000, 0), "D": (0, 300), "E": (1000, 300)},
+                     [("A", "B", "residential", False), ("B", "C", "residential", False),
+                      ("D", "E", "residential", False)])
+    g = compile_mode(net, "walk", load_speeds({"walk": {"fragment_tolerance_m": 100.0}}), min_component_nodes=3)
+    assert g.fragment.sum() == 1 and g.eligible.sum() == 2
+    gx, gy = np.meshgrid(np.linspace(-300, 2300, 27), np.linspace(-150, 600, 31))
+    xy = np.c_[gx.ravel(), gy.ravel()]
+    p = place_points(g, xy)
+    main = shapely.distance(shapely.points(xy), shapely.LineString([(0, 0), (4000, 0)]))
+    frag = shapely.distance(shapely.points(xy), shapely.LineString([(0, 300), (1000, 300)]))
+    on_fragment = frag + 100.0 < main
+    assert on_fragment.any() and (~on_fragment & (main > 100.0)).any()  # both sides of the rule, beyond the tolerance
+    assert (on_fragment & (main < 300.0)).any()  # fragment homes a little beyond the tolerance from the main road
+    np.testing.assert_array_equal(g.fragment[p.edge], on_fragment)
+    np.testing.assert_allclose(p.distance_m, np.where(on_fragment, frag, main), atol=1e-9)
+
+
 def test_one_way_street_makes_to_and_from_facility_differ():
     net = one_way_square()
     g = compile_mode(net, "drive", min_component_nodes=1)
@@ -233,6 +256,36 @@ def test_monaco_node_times_equal_networkx_multi_source_dijkstra(monaco, mode, di
     # Demand points placed on the nodes get the node times (no access leg: distance 0).
     np.testing.assert_allclose(r.minutes, ref[eligible_nodes], atol=1e-6)
     assert np.isfinite(ref[eligible_nodes]).mean() > 0.8
+
+
+@pytest.mark.parametrize("direction", ["to_facility", "from_facility"])
+def test_edge_piece_times_from_a_kept_search_equal_a_bounded_search(monaco, direction):
+    # After nearest_facility, edge_piece_times of the same facilities takes its kept search, cut
+    # at the limit, instead of a bounded Dijkstra: every array must be the bounded search's,
+    # also at a limit equal to a node's own time (scipy keeps a node at exactly the limit).
+    from geoaccess.routing import _kept_search, edge_piece_times
+
+    g, fresh = compile_mode(monaco, "drive"), compile_mode(monaco, "drive")  # fresh: a graph with nothing kept
+    rng = np.random.default_rng(11)
+    xy = monaco.node_xy[rng.choice(monaco.n_nodes, 8, replace=False)] + rng.normal(0, 20, (8, 2))
+    fac, fac_fresh = place_points(g, xy), place_points(fresh, xy)
+    dem = place_points(g, monaco.node_xy)
+    r = nearest_facility(g, dem, fac, direction)
+    assert _kept_search(g, fac.subset(np.ones(len(fac), bool)), direction) is not None  # a copy's contents match
+    assert _kept_search(fresh, fac_fresh, direction) is None
+    seconds = _kept_search(g, fac, direction)[3]
+    seconds = np.sort(seconds[np.isfinite(seconds) & (seconds > 0)])
+    exact = seconds[(seconds / 60.0) * 60.0 == seconds]  # limits whose seconds are a node's own
+    assert len(exact) and np.isfinite(r.node_minutes).any()
+    for limit in (exact[len(exact) // 3] / 60.0, 2.0, np.inf):
+        nearest_facility(g, dem, fac, direction)  # kept again: each edge_piece_times takes it
+        got = edge_piece_times(g, fac, direction, limit_min=limit)
+        assert _kept_search(g, fac, direction) is None  # handed over, not kept beyond the bands
+        want = edge_piece_times(fresh, fac_fresh, direction, limit_min=limit)
+        assert got.keys() == want.keys()
+        for key in want:
+            assert got[key].dtype == want[key].dtype and np.array_equal(got[key], want[key]), key
+        assert 0 < np.isfinite(want["t0"]).sum() < len(want["t0"]) or limit == np.inf
 
 
 def _brute_force_snap(geoms, eligible, pts):
@@ -485,6 +538,25 @@ def test_parallel_arcs_reduce_to_the_fastest_sorted_by_tail_and_head():
     # no arc open (every direction closed) and no arc at all: nothing kept, no IndexError
     for t0, h0 in ((np.array([1, 2]), np.array([2, 1])), (np.zeros(0, np.int64), np.zeros(0, np.int64))):
         assert [len(a) for a in _dedup(t0, h0, np.full(len(t0), np.inf))] == [0, 0, 0]
+
+
+def test_each_modes_base_arcs_from_the_networks_one_sort_equal_a_groupby_min(monaco):
+    # base_arcs reuses one (tail, head) sort of the network's arcs for every mode: each mode's
+    # arcs must still be its own open arcs, the fastest of parallel ones, in (tail, head) order.
+    from geoaccess.grids import kept
+
+    graphs = [compile_mode(monaco, mode) for mode in ("walk", "drive", "ambulance")]
+    assert len({len(g.road_arcs()[0]) for g in graphs}) > 1  # the modes close different directions
+    for g in graphs:
+        tails, heads, seconds = g.road_arcs()
+        want = (pd.DataFrame({"t": tails, "h": heads, "s": seconds})
+                .groupby(["t", "h"], sort=True)["s"].min().reset_index())
+        assert len(want) < len(tails)  # Monaco has parallel arcs: the reduction is exercised
+        t, h, s = g.base_arcs()
+        assert np.array_equal(t, want["t"]) and np.array_equal(h, want["h"]) and np.array_equal(s, want["s"])
+    for g in graphs:  # kept per network routed on (a mode laying private roads twice has its own)
+        shared = kept(g.network, ("arcs by tail, head",), lambda: pytest.fail("the sort was not kept per network"))
+        assert len(shared) == 2 * g.network.n_edges
 
 
 def test_query_views_refuses_points_with_nan_or_infinite_coordinates():

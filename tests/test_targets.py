@@ -177,3 +177,40 @@ def test_unit_rows_equal_a_groupby_of_the_points_in_file_order():
     assert empty["population_total"] == 0 and empty["passed"] is None and empty["urban"] is None
     nobody = units.iloc[4]
     assert nobody["population_total"] == pytest.approx(pop[names == None].sum(), rel=1e-12)  # noqa: E711
+
+
+_TEXT = [["乙镇", None, "甲镇", "乙镇", None], ["a", "b"], [None, None], []]
+
+
+@pytest.mark.parametrize("values, dtype", [*((v, "str") for v in _TEXT), *((v, object) for v in _TEXT),
+                                           ([3, 1, 3], None), ([np.nan, 1.5, 1.5], None), ([2, None, "x"], object)])
+def test_as_objects_gives_the_values_to_numpy_gives(values, dtype):
+    # The run's unit names from their distinct values: every row the same value (and type,
+    # missing ones as the column holds them) as Series.to_numpy(object) gives.
+    import pandas as pd
+
+    from geoaccess.targets import as_objects
+
+    series = pd.Series(values, dtype=dtype)
+    want, got = series.to_numpy(object), as_objects(series)
+    assert got.dtype == object and len(got) == len(want)
+    assert [type(v) for v in got] == [type(v) for v in want]
+    assert [("missing" if pd.isna(v) else v) for v in got] == [("missing" if pd.isna(v) else v) for v in want]
+
+
+@pytest.mark.parametrize("labels", [np.array(["h1", "h2", "诊所3"], dtype=object), np.array([], dtype=object),
+                                    np.array([7, 8], dtype=object)])
+def test_labels_at_makes_the_column_numpy_where_makes(labels):
+    # The nearest facility's id per demand point ("" where none is reached): the same column,
+    # dtype and values as assigning numpy.where's object array, the way _evaluate did.
+    import pandas as pd
+
+    from geoaccess.targets import labels_at
+
+    rng = np.random.default_rng(3)
+    index = rng.integers(-1, len(labels), 1000) if len(labels) else np.full(1000, -1)
+    want, got = pd.DataFrame(index=range(1000)), pd.DataFrame(index=range(1000))
+    want["f"] = np.where(index >= 0, labels[np.clip(index, 0, None)] if len(labels) else "", "")
+    got["f"] = labels_at(labels, index)
+    assert got["f"].dtype == want["f"].dtype
+    assert got["f"].equals(want["f"])

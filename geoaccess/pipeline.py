@@ -26,6 +26,7 @@ from .io import VECTOR_SUFFIXES
 from .inputchecks import _check_gcj02, _check_overlap, _drop_far_facilities, _warn_far_demand
 from .isochrones import ISOCHRONE_SIMPLIFY_M, isochrones
 from .outputset import check_output_dir, safe_folder_name
+from .points import point_xy
 from .outputfiles import _write_tables, write_outputs  # noqa: F401  (moved; bench_run.py times _write_tables)
 from .proposals import SITING_MODELS, _evaluate_with_sites, _nearest_by_mode, site_target, travels_by  # noqa: F401
 from .network import RoadNetwork, graph_from_bbox, graph_from_place, load_speeds, network_from_file, network_from_graph
@@ -123,7 +124,7 @@ def load_inputs(scenario: Scenario, progress: Progress | None = None, search_dem
     if len(demand) == 0:
         raise InputError(f"the population file {p['path']} holds no people (every cell or point is 0 or nodata)")
     if roads is not None and search_demand:  # the engine's demand_xy: the same points
-        roads.search_soon(np.column_stack([demand.geometry.x, demand.geometry.y]), workers)
+        roads.search_soon(np.column_stack(point_xy(demand)), workers)
     say(f"facilities: {len(facilities):,}; demand points: {len(demand):,} holding {demand['pop'].sum():,.0f} people")
     _check_overlap(network, demand, facilities)
     speeds = load_speeds(scenario.network["speeds"])

@@ -1,6 +1,7 @@
-"""The road index built and searched on background threads while inputs load (issue 15):
-the same answers, to the bit, as the one-thread path, and nothing started on a one-thread
-budget (GEOACCESS_KDTREE_WORKERS=1)."""
+"""The load and snap stages' faster paths (issue 15) against independent computations: the
+road index built and searched on background threads while inputs load (the same answers, to
+the bit, as the one-thread path; nothing started on a one-thread budget,
+GEOACCESS_KDTREE_WORKERS=1), and the admin unit of each point."""
 
 from __future__ import annotations
 
@@ -123,3 +124,42 @@ def test_a_run_on_one_thread_places_and_warns_as_the_background_run(monkeypatch)
     for a, b in zip(one, bg):
         for field in ("edge", "fraction", "distance_m", "access_s", "on_network"):
             assert np.array_equal(getattr(a, field), getattr(b, field)), field
+
+
+def test_unit_of_each_point_is_shapelys_intersects_borders_and_corners_to_the_first_unit():
+    # Points in, outside, on shared borders, on corners shared by four units and on a hole's
+    # ring, against shapely.intersects of every (unit, point) pair, unprepared.
+    import geopandas as gpd
+
+    from geoaccess.admin import OUTSIDE, unit_of
+
+    cells = [shapely.box(x, y, x + 100, y + 100) for y in (0, 100) for x in (0, 100)]
+    cells[3] = shapely.Polygon(shapely.get_coordinates(cells[3].exterior),
+                               [[(140, 140), (160, 140), (160, 160), (140, 160)]])  # a hole
+    cells.append(shapely.Polygon([(200, 0), (260, 100), (200, 200), (230, 100)]))  # concave, borders unit 1
+    units = gpd.GeoDataFrame({"unit": [f"u{i}" for i in range(len(cells))]}, geometry=cells, crs="EPSG:32650")
+    rng = np.random.default_rng(4)
+    xy = np.r_[rng.uniform(-20, 280, (3000, 2)), rng.integers(0, 5, (400, 2)) * 50.0,
+               [[100, 100], [150, 150], [140, 150], [200, 100], [230, 100], [215, 50]]]
+    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs="EPSG:32650")
+    hits = shapely.intersects(np.array(cells, dtype=object)[:, None], shapely.points(xy)[None, :])
+    first = np.where(hits.any(axis=0), hits.argmax(axis=0), len(cells))
+    want = np.r_[units["unit"].to_numpy(dtype=object), [OUTSIDE]][first]
+    name, shared = unit_of(points, units)
+    assert list(name) == list(want)
+    assert np.array_equal(shared, hits.sum(axis=0) > 1)
+    assert shared.sum() > 100 and (name == OUTSIDE).sum() > 100  # the cases are there
+
+
+def test_point_xy_is_geopandas_x_and_y():
+    import geopandas as gpd
+
+    from geoaccess.points import point_xy
+
+    rng = np.random.default_rng(6)
+    geoms = list(shapely.points(rng.normal(0, 1e6, (50, 2)))) + [None, shapely.Point()]
+    frame = gpd.GeoDataFrame({"a": range(52)}, geometry=geoms, crs="EPSG:32650")
+    for obj in (frame, frame.geometry):
+        x, y = point_xy(obj)
+        np.testing.assert_array_equal(x, frame.geometry.x.to_numpy())  # NaN where None or empty
+        np.testing.assert_array_equal(y, frame.geometry.y.to_numpy())

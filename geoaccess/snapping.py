@@ -71,9 +71,8 @@ class SegmentIndex:
     origin
         Coordinates are held relative to this point (default: the mean vertex).
     background
-        Build the k-d tree on a background thread (cKDTree lets go of the GIL): the
-        constructor returns once the pieces are cut, and the first use of :attr:`tree`
-        waits for it. The same tree either way.
+        Build the k-d tree on a background thread (cKDTree lets go of the GIL): the constructor
+        returns once the pieces are cut; the first use of :attr:`tree` waits. The same tree.
     """
 
     def __init__(self, edge_geoms: np.ndarray, eligible: np.ndarray | None = None, piece_m: float = PIECE_M,
@@ -141,13 +140,12 @@ class SegmentIndex:
         self._tree, self._tree_soon = (None, _soon(1, [(build,)])[0]) if background else (build(), None)
         self.n_pieces = len(seg)
         self._geoms, self._subsets = edge_geoms, {}
-        self._searching: tuple[np.ndarray, list] | None = None  # see search_soon
+        self._searching: tuple | None = None  # see search_soon
 
     @property
     def tree(self) -> cKDTree:
         """The k-d tree over the piece centres (waited for when built on a background thread)."""
-        if self._tree is None:
-            self._tree = self._tree_soon.result()
+        self._tree = self._tree if self._tree is not None else self._tree_soon.result()
         return self._tree
 
     @tree.setter
@@ -201,14 +199,15 @@ class SegmentIndex:
         rows = np.arange(len(idx))
         return best, idx[rows, j], t[rows, j]
 
+    def _nearest(self, px, py, k, workers):
+        """The ``k`` nearest pieces of each point ``(n, k)`` and the k-th centre's distance."""
+        dist_k, idx = self.tree.query(np.c_[px, py], k=min(k, self.n_pieces), workers=workers)
+        return (dist_k, idx[:, None]) if idx.ndim == 1 else (dist_k[:, -1], idx)
+
     def _search(self, px, py, k, workers):
-        """The ``k`` nearest pieces of each point: the k-th centre's distance, the pieces
-        ``(n, k)`` and the squared distance and t on each (what every mask shares)."""
-        k = min(k, self.n_pieces)
-        dist_k, idx = self.tree.query(np.c_[px, py], k=k, workers=workers)
-        if k == 1:
-            dist_k, idx = dist_k[:, None], idx[:, None]
-        return (dist_k[:, -1].copy(), idx, *self._distances(px, py, idx))
+        """:meth:`_nearest`, and the squared distance and t on each piece (what every mask shares)."""
+        kth, idx = self._nearest(px, py, k, workers)
+        return (kth, idx, *self._distances(px, py, idx))
 
     def _judge(self, found, masks=(None,)):
         """Per mask: best squared distance, piece, t, and whether the certificate holds."""
@@ -227,12 +226,10 @@ class SegmentIndex:
 
     def search_soon(self, points_xy: np.ndarray, workers: int = -1) -> None:
         """Start the first nearest-piece search of ``(n, 2)`` points (metres) on background
-        threads while the caller goes on (the k-d tree and numpy let go of the GIL).
-
-        The next :meth:`query_masks` of equal points (e.g. a run's demand, snapped once the
-        travel modes are compiled) takes its result instead of searching: the same answers.
-        Nothing is started on a one-thread budget (``workers`` 1, see
-        :func:`geoaccess.grids.kdtree_workers`) or for points not all finite (refused when queried).
+        threads while the caller goes on (the k-d tree lets go of the GIL). The next
+        :meth:`query_masks` of equal points (a run's demand, snapped once the travel modes are
+        compiled) takes its result instead of searching: the same answers. Nothing is started
+        on a one-thread budget (``workers`` 1) or for points not all finite (refused when queried).
         """
         points_xy = np.asarray(points_xy, dtype=float).reshape(-1, 2)
         chunks = _chunks(len(points_xy))
@@ -240,16 +237,22 @@ class SegmentIndex:
             return
         px = points_xy[:, 0] - self.origin[0]
         py = points_xy[:, 1] - self.origin[1]
-        self._searching = (points_xy.copy(), _soon(_threads(len(chunks), workers),
-                                                   [(self._search, px[sl], py[sl], _K_FIRST, 1) for sl in chunks]))
+        # Filled in place: kept until the snapping in this thread's memory, not in the threads' arenas.
+        kth, idx = np.empty(len(px)), np.empty((len(px), min(_K_FIRST, self.n_pieces)), dtype=np.int64)
 
-    def _searched(self, points_xy: np.ndarray) -> list | None:
-        """The background search of these points (:meth:`search_soon`), once; else None."""
-        xy, futures = self._searching or (None, None)
+        def fill(sl: slice) -> None:
+            kth[sl], idx[sl] = self._nearest(px[sl], py[sl], _K_FIRST, 1)
+
+        self._searching = (points_xy.copy(), kth, idx,
+                           _soon(_threads(len(chunks), workers), [(fill, sl) for sl in chunks]))
+
+    def _searched(self, points_xy: np.ndarray) -> tuple | None:
+        """The k-th distances, pieces and a future per chunk of :meth:`search_soon` of these points, once; else None."""
+        xy, *found = self._searching or (None,)
         if xy is None or xy.shape != points_xy.shape or not np.array_equal(xy, points_xy):
             return None
         self._searching = None
-        return futures
+        return tuple(found)
 
     def query(self, points_xy: np.ndarray, workers: int = 1, mask: np.ndarray | None = None) -> Snapped:
         """Snap ``(n, 2)`` points (same CRS as the edges) to their nearest edge positions
@@ -270,7 +273,9 @@ class SegmentIndex:
         # The chunks on the threads (numpy and the tree let go of the GIL), each query on one: same answers.
         with ThreadPoolExecutor(threads) as pool:
             if searched is not None:  # started by search_soon: the same chunks
-                found = list(pool.map(lambda future: self._judge(future.result(), masks), searched))
+                kth, idx, futures = searched
+                found = list(pool.map(lambda sl, future: future.result() or self._judge(
+                    (kth[sl], idx[sl], *self._distances(px[sl], py[sl], idx[sl])), masks), chunks, futures))
             else:
                 found = list(pool.map(lambda sl: self._query_k(px[sl], py[sl], _K_FIRST,
                                                                1 if threads > 1 else workers, masks), chunks))
@@ -374,13 +379,12 @@ def road_index_soon(network, workers: int = -1) -> SegmentIndex | None:
     if _threads(2, workers) < 2:
         return None
     try:
-        return kept(network, ("road_index",),
-                    lambda: SegmentIndex(network.edges.geometry.to_numpy(), background=True))
+        return kept(network, ("road_index",), lambda: SegmentIndex(network.edges.geometry.to_numpy(), background=True))
     except InputError:
         return None
 
 
-def _chunks(n: int) -> list[slice]:
+def _chunks(n: int) -> list[slice]:  # of _CHUNK points: the same in a search started early and one asked for
     return [slice(s, min(s + _CHUNK, n)) for s in range(0, n, _CHUNK)]
 
 

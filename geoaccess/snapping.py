@@ -242,12 +242,12 @@ class SegmentIndex:
 
         def fill(sl: slice) -> None:
             kth[sl], idx[sl] = self._nearest(px[sl], py[sl], _K_FIRST, 1)
-
-        self._searching = (points_xy.copy(), kth, idx,
-                           _soon(_threads(len(chunks), workers), [(fill, sl) for sl in chunks]))
+        # One thread of the budget is the caller's (working on); query_masks takes back chunks not yet started.
+        self._searching = (points_xy.copy(), kth, idx, fill,
+                           _soon(max(1, _threads(len(chunks), workers) - 1), [(fill, sl) for sl in chunks]))
 
     def _searched(self, points_xy: np.ndarray) -> tuple | None:
-        """The k-th distances, pieces and a future per chunk of :meth:`search_soon` of these points, once; else None."""
+        """:meth:`search_soon`'s k-th distances, pieces, filler and futures for these points, once; else None."""
         xy, *found = self._searching or (None,)
         if xy is None or xy.shape != points_xy.shape or not np.array_equal(xy, points_xy):
             return None
@@ -273,8 +273,8 @@ class SegmentIndex:
         # The chunks on the threads (numpy and the tree let go of the GIL), each query on one: same answers.
         with ThreadPoolExecutor(threads) as pool:
             if searched is not None:  # started by search_soon: the same chunks
-                kth, idx, futures = searched
-                found = list(pool.map(lambda sl, future: future.result() or self._judge(
+                kth, idx, fill, futures = searched
+                found = list(pool.map(lambda sl, f: (fill(sl) if f.cancel() else f.result()) or self._judge(
                     (kth[sl], idx[sl], *self._distances(px[sl], py[sl], idx[sl])), masks), chunks, futures))
             else:
                 found = list(pool.map(lambda sl: self._query_k(px[sl], py[sl], _K_FIRST,

@@ -32,8 +32,10 @@ def _nearest_by_shapely(geoms, mask, pts):
     return d.min(axis=1)
 
 
-@pytest.mark.parametrize("workers", [2, 3, -1])
-def test_background_tree_and_search_answer_as_one_thread_and_shapely(workers, monkeypatch):
+@pytest.mark.parametrize("workers, started", [(2, True), (3, True), (-1, True), (2, False)])
+def test_background_tree_and_search_answer_as_one_thread_and_shapely(workers, started, monkeypatch):
+    from concurrent.futures import Future
+
     import geoaccess.snapping as snapping
     from geoaccess.snapping import SegmentIndex, query_views
 
@@ -41,6 +43,8 @@ def test_background_tree_and_search_answer_as_one_thread_and_shapely(workers, mo
     geoms, pts, mask = _streets(np.random.default_rng(11))
     one = SegmentIndex(geoms)
     soon = SegmentIndex(geoms, background=True)
+    if not started:  # no chunk started by the time the points are snapped: the snapping takes them all back
+        monkeypatch.setattr(snapping, "_soon", lambda threads, calls: [Future() for _ in calls])
     soon.search_soon(pts, workers)
     assert soon._searching is not None
     # Other points queried meanwhile (the facilities' GCJ-02 check) leave the search pending ...

@@ -407,7 +407,7 @@ def _check(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     out = output_dir(scenario, args.out)
     check_output_dir(out, _carry(args.scenario, out))
-    inputs = load_inputs(scenario)
+    inputs = load_inputs(scenario, search_demand=False)  # nothing is snapped
     for line in describe_inputs(inputs, out):
         console.print(escape(line), soft_wrap=True)
     for warning in inputs.warnings:

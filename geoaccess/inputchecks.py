@@ -11,6 +11,7 @@ import numpy as np
 
 from .errors import InputError
 from .network import RoadNetwork
+from .points import point_xy
 
 
 def _check_overlap(network: RoadNetwork, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame) -> None:
@@ -18,7 +19,7 @@ def _check_overlap(network: RoadNetwork, demand: gpd.GeoDataFrame, facilities: g
     xmin, ymin = network.node_xy.min(axis=0) - 5000
     xmax, ymax = network.node_xy.max(axis=0) + 5000
     for what, gdf in (("population", demand), ("facilities", facilities)):
-        x, y = gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()
+        x, y = point_xy(gdf)
         inside = (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
         if len(gdf) and not inside.any():
             raise InputError(f"none of the {what} lie within 5 km of the road network's extent: check the "
@@ -33,7 +34,7 @@ def _far_from_network(network: RoadNetwork, gdf: gpd.GeoDataFrame, cap_m: float)
     from stretching every grid and search across the globe.
     """
     (xmin, ymin), (xmax, ymax) = network.node_xy.min(axis=0) - cap_m, network.node_xy.max(axis=0) + cap_m
-    x, y = gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()
+    x, y = point_xy(gdf)
     return ~((x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax))
 
 

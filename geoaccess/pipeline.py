@@ -26,6 +26,7 @@ from .io import VECTOR_SUFFIXES
 from .inputchecks import _check_gcj02, _check_overlap, _drop_far_facilities, _warn_far_demand
 from .isochrones import ISOCHRONE_SIMPLIFY_M, isochrones
 from .outputset import check_output_dir, safe_folder_name
+from .points import point_xy
 from .outputfiles import _write_tables, write_outputs  # noqa: F401  (moved; bench_run.py times _write_tables)
 from .proposals import SITING_MODELS, _evaluate_with_sites, _nearest_by_mode, site_target, travels_by  # noqa: F401
 from .network import RoadNetwork, graph_from_bbox, graph_from_place, load_speeds, network_from_file, network_from_graph
@@ -33,7 +34,7 @@ from .roadclasses import check_classes
 from .routing import ModeGraph, Placement, compile_mode, od_matrix, place_points
 from .scenario import Scenario
 from .grids import kdtree_workers
-from .snapping import Snapped, query_views
+from .snapping import Snapped, query_views, road_index_soon
 from .results import RunResult
 from .speedlimits import RoadDataWarning
 from .targets import Evaluation, Target, as_objects, evaluate_ratio, evaluate_target, labels_at, select_facilities
@@ -91,9 +92,11 @@ class Inputs:
     far_demand: np.ndarray | None = None  # demand points beyond the snapping cap of the network's extent
 
 
-def load_inputs(scenario: Scenario, progress: Progress | None = None) -> Inputs:
+def load_inputs(scenario: Scenario, progress: Progress | None = None, search_demand: bool = True) -> Inputs:
     """Read and check every input of ``scenario`` (network, facilities, population, admin
     units) without routing: what ``geoaccess check`` shows and what every run starts with.
+    With ``search_demand`` (a run; not ``check``), the demand's nearest roads are searched on
+    background threads from here on (:meth:`~geoaccess.snapping.SegmentIndex.search_soon`).
 
     Raises
     ------
@@ -101,12 +104,15 @@ def load_inputs(scenario: Scenario, progress: Progress | None = None) -> Inputs:
         Any unreadable or inconsistent input (or ``GEOACCESS_KDTREE_WORKERS``), naming the file or key and the fix.
     """
     say = progress or (lambda msg: None)
-    kdtree_workers()  # a bad GEOACCESS_KDTREE_WORKERS is said here, with the inputs, not after loading them
+    workers = kdtree_workers()  # a bad GEOACCESS_KDTREE_WORKERS is said here, with the inputs, not after loading them
     warnings: list[str] = []
     say("loading road network")
     network = load_network(scenario, warnings)
     say(f"road network: {network.n_nodes:,} nodes, {network.n_edges:,} road segments ({network.crs.to_string()})")
     f = scenario.facilities
+    wgs84 = f["crs"].strip().upper() in ("EPSG:4326", "WGS84", "WGS 84", "EPSG:4490", "CGCS2000")
+    # The road index's k-d tree is built on a thread while facilities and people are read.
+    roads = road_index_soon(network, workers) if wgs84 or search_demand else None
     facilities = facilities_from_file(f["path"], x=f["x"], y=f["y"], type=f["type"], name=f["name"],
                                       capacity=f["capacity"], id=f["id"], crs=f["crs"], sheet=f["sheet"],
                                       layer=f["layer"], encoding=f["encoding"], types=f["types"], code=f["code"],
@@ -117,13 +123,15 @@ def load_inputs(scenario: Scenario, progress: Progress | None = None) -> Inputs:
                                   layer=p["layer"], to_crs=network.crs)
     if len(demand) == 0:
         raise InputError(f"the population file {p['path']} holds no people (every cell or point is 0 or nodata)")
+    if roads is not None and search_demand:  # the engine's demand_xy: the same points
+        roads.search_soon(np.column_stack(point_xy(demand)), workers)
     say(f"facilities: {len(facilities):,}; demand points: {len(demand):,} holding {demand['pop'].sum():,.0f} people")
     _check_overlap(network, demand, facilities)
     speeds = load_speeds(scenario.network["speeds"])
     cap_m = max(speeds[mode].access_max_m for t in scenario.targets.values() for mode in t.modes)
     far_demand = _warn_far_demand(network, demand, cap_m, Path(p["path"]).name, warnings)
     facilities = _drop_far_facilities(network, facilities, cap_m, Path(f["path"]).name, warnings)
-    if f["crs"].strip().upper() in ("EPSG:4326", "WGS84", "WGS 84", "EPSG:4490", "CGCS2000"):
+    if wgs84:
         warnings += _check_gcj02(network, facilities)
     a = scenario.admin
     units = admin_from_file(a["path"], a["name"], a["urban"], a["layer"], a["encoding"], warn_to=warnings) if a["path"] else None

@@ -16,6 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
+import shapely
 from numpy.typing import ArrayLike
 
 from .coords import crs_kind, to_wgs84_lonlat
@@ -271,3 +272,29 @@ def points_from_vector(gdf: gpd.GeoDataFrame, crs: str, what: str) -> gpd.GeoSer
         return lonlat_points(points.x.to_numpy(), points.y.to_numpy(), crs, f"{what} (no CRS in file; assumed {crs})")
     wgs = points.set_crs(gdf.crs, allow_override=True).to_crs("EPSG:4326")
     return lonlat_points(wgs.x.to_numpy(), wgs.y.to_numpy(), "EPSG:4326", what)
+
+
+def point_xy(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
+    """The x and y of point geometries, in their CRS's units (NaN for an empty point).
+
+    The values of ``GeoSeries.x`` / ``.y`` without their check that every geometry is a
+    point, which names each row's type (~4x the cost on 200,000 demand points); for frames
+    made of points only, as the readers here return.
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame or geopandas.GeoSeries
+        Point geometries.
+
+    Returns
+    -------
+    x, y : numpy.ndarray
+        Coordinates per row.
+    """
+    geoms = (gdf.geometry if isinstance(gdf, gpd.GeoDataFrame) else gdf).to_numpy()
+    full = ~shapely.is_empty(geoms)  # GEOS refuses the x of an empty point
+    if full.all():
+        return shapely.get_x(geoms), shapely.get_y(geoms)
+    x, y = np.full(len(geoms), np.nan), np.full(len(geoms), np.nan)
+    x[full], y[full] = shapely.get_x(geoms[full]), shapely.get_y(geoms[full])
+    return x, y

@@ -18,7 +18,7 @@ lowest edge index (then nearest that edge's start) wins.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,10 +68,15 @@ class SegmentIndex:
         Boolean mask over edges that points may snap to; default all.
     piece_m
         Edges are cut into straight pieces no longer than this.
+    origin
+        Coordinates are held relative to this point (default: the mean vertex).
+    background
+        Build the k-d tree on a background thread (cKDTree lets go of the GIL): the constructor
+        returns once the pieces are cut; the first use of :attr:`tree` waits. The same tree.
     """
 
     def __init__(self, edge_geoms: np.ndarray, eligible: np.ndarray | None = None, piece_m: float = PIECE_M,
-                 origin: np.ndarray | None = None):
+                 origin: np.ndarray | None = None, background: bool = False):
         edge_geoms = np.asarray(edge_geoms, dtype=object)
         n_edges = len(edge_geoms)
         self.eligible = (np.ones(n_edges, dtype=bool) if eligible is None
@@ -87,11 +92,13 @@ class SegmentIndex:
         if origin is None:
             origin = coords.mean(axis=0) if len(coords) else np.zeros(2)
         self.origin = np.asarray(origin, dtype=float)
-        coords = coords - self.origin  # better-conditioned projections
+        # One coordinate at a time: 1-D gathers are several times faster than gathering (n, 2)
+        # rows, with the same arithmetic (the same bits).
+        x, y = coords[:, 0] - self.origin[0], coords[:, 1] - self.origin[1]  # better-conditioned projections
         same = which[1:] == which[:-1]
-        a, b = coords[:-1][same], coords[1:][same]
+        ax, bx, ay, by = x[:-1][same], x[1:][same], y[:-1][same], y[1:][same]
         seg_edge = candidates[which[:-1][same]]
-        seg_len = np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1])
+        seg_len = np.hypot(bx - ax, by - ay)
         # Length along the edge at each segment's start.
         step = np.zeros(len(coords) - 1 if len(coords) else 0)
         step[same] = seg_len
@@ -102,15 +109,21 @@ class SegmentIndex:
         self.edge_len = np.bincount(seg_edge, weights=seg_len, minlength=n_edges)
         # Cut segments into pieces of at most piece_m.
         n_pieces = np.maximum(1, np.ceil(seg_len / float(piece_m)).astype(np.int64))
-        seg = np.repeat(np.arange(len(a)), n_pieces)
+        seg = np.repeat(np.arange(len(ax)), n_pieces)
+        n_of = n_pieces[seg]
         k = np.arange(len(seg)) - np.repeat(np.cumsum(n_pieces) - n_pieces, n_pieces)
-        t0 = k / n_pieces[seg]
-        t1 = (k + 1) / n_pieces[seg]
-        d = b[seg] - a[seg]
-        pa = a[seg] + t0[:, None] * d
-        pb = np.where((k + 1 == n_pieces[seg])[:, None], b[seg], a[seg] + t1[:, None] * d)
-        self.ax, self.ay = np.ascontiguousarray(pa[:, 0]), np.ascontiguousarray(pa[:, 1])
-        self.dx, self.dy = pb[:, 0] - pa[:, 0], pb[:, 1] - pa[:, 1]
+        t0 = k / n_of
+        t1 = (k + 1) / n_of
+        last = k + 1 == n_of
+        ends, centres = [], []
+        for a, b in ((ax, bx), (ay, by)):
+            a_s, b_s = a[seg], b[seg]
+            d = b_s - a_s
+            pa = a_s + t0 * d
+            pb = np.where(last, b_s, a_s + t1 * d)
+            ends.append((pa, pb - pa))
+            centres.append((pa + pb) / 2.0)
+        (self.ax, self.dx), (self.ay, self.dy) = ends
         l2 = self.dx ** 2 + self.dy ** 2
         with np.errstate(divide="ignore"):
             self.inv_l2 = np.where(l2 > 0, 1.0 / l2, 0.0)
@@ -122,9 +135,22 @@ class SegmentIndex:
         self.half = float(self.piece_len.max()) / 2.0 if len(seg) else 0.0
         # Unbalanced, uncompacted: builds ~2x and queries ~25 % faster here; answers do not depend
         # on the tree's shape (ties go to the lowest piece, certified below).
-        self.tree = cKDTree((pa + pb) / 2.0, balanced_tree=False, compact_nodes=False)
+        centres = np.column_stack(centres)
+        build = lambda: cKDTree(centres, balanced_tree=False, compact_nodes=False)  # noqa: E731
+        self._tree, self._tree_soon = (None, _soon(1, [(build,)])[0]) if background else (build(), None)
         self.n_pieces = len(seg)
         self._geoms, self._subsets = edge_geoms, {}
+        self._searching: tuple | None = None  # see search_soon
+
+    @property
+    def tree(self) -> cKDTree:
+        """The k-d tree over the piece centres (waited for when built on a background thread)."""
+        self._tree = self._tree if self._tree is not None else self._tree_soon.result()
+        return self._tree
+
+    @tree.setter
+    def tree(self, tree: cKDTree) -> None:
+        self._tree = tree
 
     def matches(self, eligible: np.ndarray | None) -> bool:
         """Whether this index was built for the same eligible edges."""
@@ -173,21 +199,60 @@ class SegmentIndex:
         rows = np.arange(len(idx))
         return best, idx[rows, j], t[rows, j]
 
-    def _query_k(self, px, py, k, workers, masks=(None,)):
+    def _nearest(self, px, py, k, workers):
+        """The ``k`` nearest pieces of each point ``(n, k)`` and the k-th centre's distance."""
+        dist_k, idx = self.tree.query(np.c_[px, py], k=min(k, self.n_pieces), workers=workers)
+        return (dist_k, idx[:, None]) if idx.ndim == 1 else (dist_k[:, -1], idx)
+
+    def _search(self, px, py, k, workers):
+        """:meth:`_nearest`, and the squared distance and t on each piece (what every mask shares)."""
+        kth, idx = self._nearest(px, py, k, workers)
+        return (kth, idx, *self._distances(px, py, idx))
+
+    def _judge(self, found, masks=(None,)):
         """Per mask: best squared distance, piece, t, and whether the certificate holds."""
-        k = min(k, self.n_pieces)
-        dist_k, idx = self.tree.query(np.c_[px, py], k=k, workers=workers)
-        if k == 1:
-            dist_k, idx = dist_k[:, None], idx[:, None]
-        d2, t = self._distances(px, py, idx)  # once for every mask: the masks only hide pieces
+        kth, idx, d2, t = found
+        exhaustive = idx.shape[1] >= self.n_pieces
         out = []
         for mask in masks:
             best, piece, tt = self._best(d2, t, idx, mask)
             # Certificate: every piece not examined is at least dist_k - half away.
-            exhaustive = k >= self.n_pieces
-            ok = np.full(len(px), True) if exhaustive else dist_k[:, -1] > np.sqrt(best) + self.half + 1e-6
+            ok = np.full(len(kth), True) if exhaustive else kth > np.sqrt(best) + self.half + 1e-6
             out.append((best, piece, tt, ok))
         return out
+
+    def _query_k(self, px, py, k, workers, masks=(None,)):
+        return self._judge(self._search(px, py, k, workers), masks)
+
+    def search_soon(self, points_xy: np.ndarray, workers: int = -1) -> None:
+        """Start the first nearest-piece search of ``(n, 2)`` points (metres) on background
+        threads while the caller goes on (the k-d tree lets go of the GIL). The next
+        :meth:`query_masks` of equal points (a run's demand, snapped once the travel modes are
+        compiled) takes its result instead of searching: the same answers. Nothing is started
+        on a one-thread budget (``workers`` 1) or for points not all finite (refused when queried).
+        """
+        points_xy = np.asarray(points_xy, dtype=float).reshape(-1, 2)
+        chunks = _chunks(len(points_xy))
+        if _threads(2, workers) < 2 or not chunks or not np.isfinite(points_xy).all():
+            return
+        px = points_xy[:, 0] - self.origin[0]
+        py = points_xy[:, 1] - self.origin[1]
+        # Filled in place: kept until the snapping in this thread's memory, not in the threads' arenas.
+        kth, idx = np.empty(len(px)), np.empty((len(px), min(_K_FIRST, self.n_pieces)), dtype=np.int64)
+
+        def fill(sl: slice) -> None:
+            kth[sl], idx[sl] = self._nearest(px[sl], py[sl], _K_FIRST, 1)
+        # One thread of the budget is the caller's (working on); query_masks takes back chunks not yet started.
+        self._searching = (points_xy.copy(), kth, idx, fill,
+                           _soon(max(1, _threads(len(chunks), workers) - 1), [(fill, sl) for sl in chunks]))
+
+    def _searched(self, points_xy: np.ndarray) -> tuple | None:
+        """:meth:`search_soon`'s k-th distances, pieces, filler and futures for these points, once; else None."""
+        xy, *found = self._searching or (None,)
+        if xy is None or xy.shape != points_xy.shape or not np.array_equal(xy, points_xy):
+            return None
+        self._searching = None
+        return tuple(found)
 
     def query(self, points_xy: np.ndarray, workers: int = 1, mask: np.ndarray | None = None) -> Snapped:
         """Snap ``(n, 2)`` points (same CRS as the edges) to their nearest edge positions
@@ -202,12 +267,18 @@ class SegmentIndex:
         px = points_xy[:, 0] - self.origin[0]
         py = points_xy[:, 1] - self.origin[1]
         first = [(np.empty(n), np.empty(n, dtype=np.int64), np.empty(n), []) for _ in masks]
-        chunks = [slice(s, min(s + _CHUNK, n)) for s in range(0, n, _CHUNK)]
-        threads = max(1, min(len(chunks), (os.cpu_count() or 1) if workers == -1 else workers))
+        chunks = _chunks(n)
+        threads = _threads(len(chunks), workers)
+        searched = self._searched(points_xy)
         # The chunks on the threads (numpy and the tree let go of the GIL), each query on one: same answers.
         with ThreadPoolExecutor(threads) as pool:
-            found = list(pool.map(lambda sl: self._query_k(px[sl], py[sl], _K_FIRST, 1 if threads > 1 else workers,
-                                                           masks), chunks))
+            if searched is not None:  # started by search_soon: the same chunks
+                kth, idx, fill, futures = searched
+                found = list(pool.map(lambda sl, f: (fill(sl) if f.cancel() else f.result()) or self._judge(
+                    (kth[sl], idx[sl], *self._distances(px[sl], py[sl], idx[sl])), masks), chunks, futures))
+            else:
+                found = list(pool.map(lambda sl: self._query_k(px[sl], py[sl], _K_FIRST,
+                                                               1 if threads > 1 else workers, masks), chunks))
         for sl, per_mask in zip(chunks, found):
             for (best, piece, t, todo), (b, p, tt, ok) in zip(first, per_mask):
                 best[sl], piece[sl], t[sl] = b, p, tt
@@ -298,6 +369,36 @@ def road_index(network) -> SegmentIndex:
     :class:`~geoaccess.network.RoadNetwork`), built once per network and kept while it
     lives; travel modes query their own edges through :meth:`SegmentIndex.view`."""
     return kept(network, ("road_index",), lambda: SegmentIndex(network.edges.geometry.to_numpy()))
+
+
+def road_index_soon(network, workers: int = -1) -> SegmentIndex | None:
+    """:func:`road_index`, its k-d tree built on a background thread while the caller reads
+    other inputs (``background`` of :class:`SegmentIndex`). None, starting nothing, on a
+    one-thread budget (``workers`` 1) or when the index cannot be built: :func:`road_index`
+    raises that :class:`InputError` where the index is first needed, as before."""
+    if _threads(2, workers) < 2:
+        return None
+    try:
+        return kept(network, ("road_index",), lambda: SegmentIndex(network.edges.geometry.to_numpy(), background=True))
+    except InputError:
+        return None
+
+
+def _chunks(n: int) -> list[slice]:  # of _CHUNK points: the same in a search started early and one asked for
+    return [slice(s, min(s + _CHUNK, n)) for s in range(0, n, _CHUNK)]
+
+
+def _threads(tasks: int, workers: int) -> int:
+    """Threads for ``tasks`` on a budget of ``workers`` (-1: every core)."""
+    return max(1, min(tasks, (os.cpu_count() or 1) if workers == -1 else workers))
+
+
+def _soon(threads: int, calls: list[tuple]) -> list[Future]:
+    """``calls`` (function, *args) started on ``threads`` background threads, which end when done."""
+    pool = ThreadPoolExecutor(threads)
+    futures = [pool.submit(*call) for call in calls]
+    pool.shutdown(wait=False)
+    return futures
 
 
 def check_points(points_xy: np.ndarray) -> np.ndarray:

@@ -153,6 +153,8 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
                               self_contained=args.self_contained, basemap=args.basemap,
                               carry=_carry(scenario_path, output_dir(scenario, args.out)), sites=sites)
     console.print(results_table(result.evaluations, scenario.name))
+    for line in fail_reasons(result.evaluations):
+        console.print(line, soft_wrap=True)
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     console.print(f"wrote {len(result.files)} files in {time.perf_counter() - started:.1f} s:")
@@ -182,6 +184,16 @@ def results_table(evaluations, title: str) -> Table:
                       escape(goal_text(e.target, "en").replace(" within ", " in ")), verdict,
                       f"{e.population_covered:,.0f}/{e.population_total:,.0f}", f"{e.population_unreachable:,.0f}")
     return table
+
+
+def fail_reasons(evaluations) -> list[str]:
+    """A line under the results table per target whose value meets its goal but fails,
+    saying why (too many people cannot reach any facility), so PASS-looking figures next to
+    FAIL are never left unexplained."""
+    from .results import fail_reason
+
+    return [f"[red]{escape(e.target.id)} FAIL[/]: {escape(why)}"
+            for e in evaluations if (why := fail_reason(e))]
 
 
 def _run_region(args: argparse.Namespace) -> int:

@@ -200,7 +200,7 @@ def _run_region(args: argparse.Namespace) -> int:
     import json
 
     from .region import load_region
-    from .results import goal_text, value_text
+    from .results import goal_text, unreachable_note, value_text
     from .region.run import run_region
 
     if args.workers is not None and args.workers < 1:
@@ -230,6 +230,11 @@ def _run_region(args: argparse.Namespace) -> int:
                       f"{t['population_unreachable']:,.0f} / {t['population_total']:,.0f}",
                       f"{t['counties_passing']} / {t['counties_evaluated']}")
     console.print(table)
+    for t in summary["targets"]:  # a FAIL beside a value meeting its goal, explained as for one county
+        why = unreachable_note(t["value"], t["passed"], targets[t["id"]], "en", t["population_unreachable"],
+                               t["population_total"])
+        if why:
+            console.print(f"[red]{escape(t['id'])} FAIL[/]: {escape(why)}", soft_wrap=True)
     by_status = ", ".join(f"{k} {v}" for k, v in summary["counties_by_status"].items())
     console.print(f"counties: {by_status}; ran {len(run.ran)}, skipped {len(run.skipped)} already done")
     for rec in run.records.values():

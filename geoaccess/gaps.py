@@ -470,9 +470,8 @@ def write_gaps(gaps: gpd.GeoDataFrame, directory: str | os.PathLike, layer: str 
 def write_target_gaps(gaps: Mapping[str, gpd.GeoDataFrame], directory: str | os.PathLike) -> tuple[Path, Path]:
     """The gap lists of several targets (target id → :func:`find_gaps` result) as one
     ``gaps.csv``/``gaps.geojson`` (see :func:`write_gaps`) with a leading ``target``
-    column; the GeoJSON holds one layer, named ``gaps``, whatever the targets (the
-    ``target`` column says whose gap a row is). Each target's minutes are rounded to its
-    own threshold's side."""
+    column; the GeoJSON is one layer, named after the target when one target has gaps,
+    else "gaps". Each target's minutes are rounded to its own threshold's side."""
     frames = [g.assign(target=tid) for tid, g in gaps.items()]
     listed = [f for f in frames if len(f)] or frames[:1]
     # a gap table without its threshold cannot be rounded safely: write_gaps names the fix
@@ -482,4 +481,5 @@ def write_target_gaps(gaps: Mapping[str, gpd.GeoDataFrame], directory: str | os.
         thresholds = None
     table = gpd.GeoDataFrame(pd.concat(listed, ignore_index=True), geometry="geometry", crs=frames[0].crs)
     table = table[["target", *[c for c in table.columns if c != "target"]]]
-    return write_gaps(table, directory, layer="gaps", threshold_min=thresholds)
+    layer = listed[0]["target"].iloc[0] if len(listed) == 1 and len(listed[0]) else "gaps"
+    return write_gaps(table, directory, layer=layer, threshold_min=thresholds)

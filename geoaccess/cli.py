@@ -186,14 +186,13 @@ def results_table(evaluations, title: str) -> Table:
     return table
 
 
-def fail_reasons(evaluations) -> list[str]:
-    """A line under the results table per target whose value meets its goal but fails,
-    saying why (too many people cannot reach any facility), so PASS-looking figures next to
-    FAIL are never left unexplained."""
+def fail_reasons(evaluations: list) -> list[str]:
+    """Rich lines for under the results table, one per :class:`~geoaccess.targets.Evaluation`
+    whose value meets its goal but fails, saying why (e.g. "ems_120 FAIL: meets the goal, but
+    fails: 1.5% of the people cannot reach any facility (rule: at most 1%)")."""
     from .results import fail_reason
 
-    return [f"[red]{escape(e.target.id)} FAIL[/]: {escape(why)}"
-            for e in evaluations if (why := fail_reason(e))]
+    return [f"[red]{escape(e.target.id)} FAIL[/]: {escape(why)}" for e in evaluations if (why := fail_reason(e))]
 
 
 def _run_region(args: argparse.Namespace) -> int:

@@ -171,3 +171,24 @@ def test_no_reason_when_the_value_itself_explains_the_verdict():
     assert fail_reason(_failing(0.85, 15)) is None  # 85 % < 90 %: the value says it
     assert fail_reason(_failing(0.95, 5)) is None   # passes
     assert fail_reasons([_failing(0.95, 5)]) == []
+
+
+def test_report_unit_gaps_count_the_dispatch_delay_and_the_targets_people():
+    """Without gap clusters the report sums people beyond the threshold per township: with the
+    dispatch delay (13 + 3 = 16 min is beyond 15) and among the target's own people only."""
+    from geoaccess.report import largest_gaps
+
+    target = _target("ems_rural", "rural", "mean_time", 15, 15, delay=3.0)
+    demand = _demand(target.id)
+    e = evaluate_target(target, demand[f"{target.id}_min"].to_numpy(), demand["pop"].to_numpy(),
+                        demand["urban"].to_numpy(), demand["unit"].to_numpy())
+    result = type("R", (), {"gaps": {}, "demand": demand})()
+    df, clusters = largest_gaps(result, e)
+    assert not clusters and df["unit"].tolist() == ["柳寺镇"]
+    assert df["pop"].sum() == pytest.approx(50.0) == pytest.approx(e.population_total - e.population_covered)
+    everybody = _target("ems_all", "all", "mean_time", 15, 15, delay=3.0)
+    demand = _demand(everybody.id)
+    e = evaluate_target(everybody, demand[f"{everybody.id}_min"].to_numpy(), demand["pop"].to_numpy(),
+                        demand["urban"].to_numpy(), demand["unit"].to_numpy())
+    df, _ = largest_gaps(type("R", (), {"gaps": {}, "demand": demand})(), e)
+    assert df["pop"].sum() == pytest.approx(210.0) == pytest.approx(e.population_total - e.population_covered)

@@ -153,6 +153,8 @@ def _run(scenario_path: Path, args: argparse.Namespace, only: list[str] | None) 
                               self_contained=args.self_contained, basemap=args.basemap,
                               carry=_carry(scenario_path, output_dir(scenario, args.out)), sites=sites)
     console.print(results_table(result.evaluations, scenario.name))
+    for line in fail_reasons(result.evaluations):
+        console.print(line, soft_wrap=True)
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     console.print(f"wrote {len(result.files)} files in {time.perf_counter() - started:.1f} s:")
@@ -184,11 +186,20 @@ def results_table(evaluations, title: str) -> Table:
     return table
 
 
+def fail_reasons(evaluations: list) -> list[str]:
+    """Rich lines for under the results table, one per :class:`~geoaccess.targets.Evaluation`
+    whose value meets its goal but fails, saying why (e.g. "ems_120 FAIL: meets the goal, but
+    fails: 1.5% of the people cannot reach any facility (rule: at most 1%)")."""
+    from .results import fail_reason
+
+    return [f"[red]{escape(e.target.id)} FAIL[/]: {escape(why)}" for e in evaluations if (why := fail_reason(e))]
+
+
 def _run_region(args: argparse.Namespace) -> int:
     import json
 
     from .region import load_region
-    from .results import goal_text, value_text
+    from .results import goal_text, unreachable_note, value_text
     from .region.run import run_region
 
     if args.workers is not None and args.workers < 1:
@@ -218,6 +229,11 @@ def _run_region(args: argparse.Namespace) -> int:
                       f"{t['population_unreachable']:,.0f} / {t['population_total']:,.0f}",
                       f"{t['counties_passing']} / {t['counties_evaluated']}")
     console.print(table)
+    for t in summary["targets"]:  # a FAIL beside a value meeting its goal, explained as for one county
+        why = unreachable_note(t["value"], t["passed"], targets[t["id"]], "en", t["population_unreachable"],
+                               t["population_total"])
+        if why:
+            console.print(f"[red]{escape(t['id'])} FAIL[/]: {escape(why)}", soft_wrap=True)
     by_status = ", ".join(f"{k} {v}" for k, v in summary["counties_by_status"].items())
     console.print(f"counties: {by_status}; ran {len(run.ran)}, skipped {len(run.skipped)} already done")
     for rec in run.records.values():

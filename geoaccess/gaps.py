@@ -27,7 +27,7 @@ import shapely.geometry
 from .errors import InputError, check_positive
 from .grids import median_spacing
 from .io import csv_safe, write_atomic, write_with
-from .targets import Target
+from .targets import Target, minutes_beside, population_mask
 
 __all__ = ["find_gaps", "gap_areas", "target_gaps", "write_gaps", "write_target_gaps"]
 
@@ -148,7 +148,7 @@ def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
 
     gap_idx = np.flatnonzero(t > thr)
     if gap_idx.size == 0:
-        return _empty(demand.crs)
+        return _empty(demand.crs, thr)
     gxy = xy[gap_idx]
     # the gap points' labels only (a column of 200k Arrow strings converts slowly); text columns
     # stay text arrays (coded by a hash in C), others become object arrays
@@ -188,19 +188,28 @@ def find_gaps(demand: gpd.GeoDataFrame, minutes: Any, threshold_min: float, *,
                   df["nearest_facility"].map(lambda v: None if _missing(v) else names.get(str(v))).astype(object))
     out = gpd.GeoDataFrame(df, geometry=geometry, crs=demand.crs)
     out["area_geometry"] = gpd.GeoSeries(out["area_geometry"], crs=demand.crs)
+    out.attrs["threshold_min"] = thr  # write_gaps rounds the minutes to this threshold's side
     return out
 
 
 def target_gaps(target: Target, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
                 by_unit: bool) -> gpd.GeoDataFrame:
-    """The gap list of a run's target: :func:`find_gaps` on ``demand[f"{target.id}_min"]``
-    plus the target's dispatch delay, split by township (``by_unit``: ``demand["unit"]``)
-    and into pieces of at most :data:`GAP_PIECE_KM`, with the nearest facility's name
-    (``facilities``' ``facility_id`` → ``name``). ``demand`` should hold only points new
-    sites could serve (not those far off the roads)."""
-    return find_gaps(demand, demand[f"{target.id}_min"].to_numpy() + target.dispatch_delay_min,
-                     target.threshold_min, nearest_facility=demand[f"{target.id}_facility"],
-                     admin=demand["unit"] if by_unit else None, by_unit=by_unit, piece_km=GAP_PIECE_KM,
+    """The gap list of a run's target, among the target's own people only.
+
+    Only demand points of the target's population (all, urban or rural: :func:`~geoaccess.
+    targets.population_mask` on ``demand["urban"]``) can be gap points — the people its
+    share or mean is computed over — so the gaps' people add up to its people beyond the
+    threshold (``population_total - population_covered``). :func:`find_gaps` on
+    ``demand[f"{target.id}_min"]`` (minutes) plus the dispatch delay, split by township
+    (``by_unit``: ``demand["unit"]``) and into pieces of at most :data:`GAP_PIECE_KM`, with
+    the nearest facility's name (``facilities``' ``facility_id`` → ``name``). ``demand``
+    should hold only points new sites could serve (not those far off the roads). Raises
+    :class:`InputError` as :func:`find_gaps`.
+    """
+    own = demand[population_mask(target, demand["urban"].to_numpy(bool))]
+    return find_gaps(own, own[f"{target.id}_min"].to_numpy() + target.dispatch_delay_min,
+                     target.threshold_min, nearest_facility=own[f"{target.id}_facility"],
+                     admin=own["unit"] if by_unit else None, by_unit=by_unit, piece_km=GAP_PIECE_KM,
                      facility_names=dict(zip(facilities["facility_id"].astype(str), facilities["name"].astype(str))))
 
 
@@ -211,8 +220,10 @@ def _values(values: Any) -> Any:
     return np.asarray(values, dtype=object).reshape(-1)
 
 
-def _empty(crs) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({c: [] for c in _COLUMNS[:-1]}, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+def _empty(crs, threshold_min: float) -> gpd.GeoDataFrame:
+    out = gpd.GeoDataFrame({c: [] for c in _COLUMNS[:-1]}, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    out.attrs["threshold_min"] = threshold_min
+    return out
 
 
 def _missing(v: Any) -> bool:
@@ -386,7 +397,8 @@ def gap_areas(gaps: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(out.pop("area_geometry"), crs=gaps.crs), crs=gaps.crs)
 
 
-def write_gaps(gaps: gpd.GeoDataFrame, directory: str | os.PathLike, layer: str = "gaps") -> tuple[Path, Path]:
+def write_gaps(gaps: gpd.GeoDataFrame, directory: str | os.PathLike, layer: str = "gaps",
+               threshold_min: Any = None) -> tuple[Path, Path]:
     """Write ``gaps.csv`` and ``gaps.geojson`` into ``directory``, atomically.
 
     Parameters
@@ -396,7 +408,10 @@ def write_gaps(gaps: gpd.GeoDataFrame, directory: str | os.PathLike, layer: str 
     directory : str or path
         Output folder (must exist).
     layer : str, default "gaps"
-        Name of the GeoJSON layer (what GIS software shows), e.g. the target's id.
+        Name of the GeoJSON layer (what GIS software shows).
+    threshold_min : float or array-like, optional
+        The gaps' threshold, minutes (one, or one per row); default the one
+        :func:`find_gaps` computed them with (``gaps.attrs["threshold_min"]``).
 
     Returns
     -------
@@ -407,19 +422,25 @@ def write_gaps(gaps: gpd.GeoDataFrame, directory: str | os.PathLike, layer: str 
     -----
     ``gaps.csv`` is UTF-8 with a BOM (Excel shows Chinese names right), no geometry, the
     representative point as ``lon``/``lat`` (WGS84, 7 decimals), people rounded to whole
-    persons and minutes to 0.1 min, ``area_km2`` to 0.01 km². ``gaps.geojson`` holds the
-    same rows as EPSG:4326 points. Infinite minutes (unreachable) are empty cells in the
-    CSV and null in the GeoJSON.
+    persons and minutes to 0.1 min — more decimals where 0.1 min would put a gap's time at
+    or under its threshold (:func:`minutes_beside`: 15.04 → 15.04) —, ``area_km2`` to
+    0.01 km². ``gaps.geojson`` holds the same rows and values as EPSG:4326 points. Infinite
+    minutes (unreachable) are empty cells in the CSV and null in the GeoJSON.
 
     Raises
     ------
     InputError
-        ``gaps`` is not a gap table or has no CRS.
+        ``gaps`` is not a gap table, has no CRS, or no threshold is known.
     """
     if not isinstance(gaps, gpd.GeoDataFrame) or "gap_id" not in gaps.columns:
         raise InputError("gaps must be the GeoDataFrame returned by find_gaps")
     if gaps.crs is None:
         raise InputError("gaps has no CRS; cannot convert to WGS84")
+    if threshold_min is None:
+        threshold_min = gaps.attrs.get("threshold_min")
+    if threshold_min is None:
+        raise InputError("gaps carries no threshold (gaps.attrs['threshold_min'], set by find_gaps); pass "
+                         "threshold_min= (minutes) so no time is rounded onto the wrong side of it")
     d = Path(directory)
     pts = gaps.drop(columns=["area_geometry"], errors="ignore")
     pts = gpd.GeoDataFrame(pts, geometry=gaps.geometry.name, crs=gaps.crs).to_crs(4326)
@@ -431,7 +452,8 @@ def write_gaps(gaps: gpd.GeoDataFrame, directory: str | os.PathLike, layer: str 
         if col in table:
             table[col] = table[col].astype(float).round().astype(np.int64)
     for col in ("mean_minutes", "max_minutes", "best_minutes"):
-        table[col] = table[col].astype(float).replace([np.inf, -np.inf], np.nan).round(1)
+        values = table[col].astype(float).replace([np.inf, -np.inf], np.nan).to_numpy()
+        table[col] = minutes_beside(values, threshold_min)
     if "area_km2" in table:
         table["area_km2"] = table["area_km2"].astype(float).round(2)
     for col in ("nearest_facility", "nearest_facility_name"):
@@ -448,9 +470,16 @@ def write_gaps(gaps: gpd.GeoDataFrame, directory: str | os.PathLike, layer: str 
 def write_target_gaps(gaps: Mapping[str, gpd.GeoDataFrame], directory: str | os.PathLike) -> tuple[Path, Path]:
     """The gap lists of several targets (target id → :func:`find_gaps` result) as one
     ``gaps.csv``/``gaps.geojson`` (see :func:`write_gaps`) with a leading ``target``
-    column; the GeoJSON layer is named after the target when one target has gaps, else "gaps"."""
+    column; the GeoJSON is one layer, named after the target when one target has gaps,
+    else "gaps". Each target's minutes are rounded to its own threshold's side."""
     frames = [g.assign(target=tid) for tid, g in gaps.items()]
     listed = [f for f in frames if len(f)] or frames[:1]
+    # a gap table without its threshold cannot be rounded safely: write_gaps names the fix
+    thresholds = np.concatenate([np.full(len(f), np.nan if f.attrs.get("threshold_min") is None
+                                         else float(f.attrs["threshold_min"])) for f in listed])
+    if np.isnan(thresholds).any():
+        thresholds = None
     table = gpd.GeoDataFrame(pd.concat(listed, ignore_index=True), geometry="geometry", crs=frames[0].crs)
     table = table[["target", *[c for c in table.columns if c != "target"]]]
-    return write_gaps(table, directory, layer=listed[0]["target"].iloc[0] if len(listed) == 1 and len(listed[0]) else "gaps")
+    layer = listed[0]["target"].iloc[0] if len(listed) == 1 and len(listed[0]) else "gaps"
+    return write_gaps(table, directory, layer=layer, threshold_min=thresholds)

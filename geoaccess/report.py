@@ -26,6 +26,7 @@ from .outputset import safe_folder_name
 from .results import (ATTRIBUTION, FAIL_COLOUR, NODATA_COLOUR, PASS_COLOUR, check_lang, goal_text, roads_from_osm,
                       target_name, unreachable_note, value_text, verdict_text)
 from .staticmap import static_map_png, top_gaps
+from .targets import minutes_beside
 
 if TYPE_CHECKING:
     from .results import RunResult
@@ -155,7 +156,9 @@ def _num(value: Any) -> str:
     return f"{v:,.0f}" if math.isfinite(v) else "—"
 
 
-def _minutes(value: Any, lang: str) -> str:
+def _minutes(value: Any, lang: str, threshold_min: float | None = None) -> str:
+    """Minutes to 0.1 min; with ``threshold_min``, more decimals where 0.1 min would show a
+    time on the other side of it (:func:`~geoaccess.targets.minutes_beside`: 15.04 → 15.04)."""
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -164,6 +167,9 @@ def _minutes(value: Any, lang: str) -> str:
         return "—"
     if not math.isfinite(v):
         return "不可达" if lang == "zh" else "unreachable"
+    if threshold_min is not None:
+        shown = np.format_float_positional(minutes_beside([v], threshold_min)[0], unique=True, min_digits=1)
+        return f"{shown} {TEXT[lang]['min']}"
     return f"{v:.1f} {TEXT[lang]['min']}"
 
 
@@ -233,7 +239,8 @@ def _ranking(e: "Evaluation", lang: str, whole_area: bool = False) -> str:
         if metric == "mean_time":
             share = row.get("share_within")
             also = "—" if _missing(share) else f"{float(share):.0%}"
-        why = unreachable_note(row.get("value"), row.get("passed"), e.target, lang)
+        why = unreachable_note(row.get("value"), row.get("passed"), e.target, lang,
+                               row.get("population_unreachable"), row.get("population_total"))
         note = note or why
         label = t["whole_area"] if whole_area else str(row["name"])
         rows.append(_bar(label, v / top if math.isfinite(v) else 1.0, colour, e.target.goal / top,
@@ -263,7 +270,7 @@ def largest_gaps(result: "RunResult", e: "Evaluation", n: int = 10) -> tuple[pd.
     empty = pd.DataFrame(columns=["unit", "pop", "n_points", "mean_minutes", "max_minutes"])
     if col not in demand:
         return empty, False
-    minutes = demand[col].to_numpy(float)
+    minutes = demand[col].to_numpy(float) + e.target.dispatch_delay_min  # as the verdict counts them
     beyond = ~(minutes <= e.target.threshold_min)
     if e.target.population != "all" and "urban" in demand:
         urban = demand["urban"].to_numpy(bool)
@@ -298,15 +305,16 @@ def _gaps_table(result: "RunResult", e: "Evaluation", lang: str) -> str:
             fid = "" if _missing(r.get("nearest_facility")) else str(r.get("nearest_facility"))
             nearest = names.get(fid) or fid or "—"
             body.append(f"<tr><td>{i}</td><td class='n'>{_num(r.get('pop'))}</td>"
-                        f"<td class='n'>{_minutes(r.get('mean_minutes'), lang)}</td>"
+                        f"<td class='n'>{_minutes(r.get('mean_minutes'), lang, e.target.threshold_min)}</td>"
                         f"<td>{_esc(nearest)}</td><td>{_esc('—' if _missing(units) or units == '' else units)}</td></tr>")
         title = t["gaps"]
     else:
+        thr = e.target.threshold_min
         head = (f"<tr><th>{t['rank']}</th><th>{t['unit']}</th><th class='n'>{t['beyond']}</th>"
                 f"<th class='n'>{t['mean']}</th><th class='n'>{t['max']}</th></tr>")
         body = [f"<tr><td>{i}</td><td>{_esc('—' if _missing(r['unit']) else r['unit'])}</td>"
-                f"<td class='n'>{_num(r['pop'])}</td><td class='n'>{_minutes(r['mean_minutes'], lang)}</td>"
-                f"<td class='n'>{_minutes(r['max_minutes'], lang)}</td></tr>"
+                f"<td class='n'>{_num(r['pop'])}</td><td class='n'>{_minutes(r['mean_minutes'], lang, thr)}</td>"
+                f"<td class='n'>{_minutes(r['max_minutes'], lang, thr)}</td></tr>"
                 for i, r in enumerate(df.to_dict(orient="records"), 1)]
         title = t["gaps_units"]
     return f"<h3>{title}</h3><table class='t gaps'>{head}{''.join(body)}</table>"
@@ -371,7 +379,7 @@ def _card(e: "Evaluation", lang: str) -> str:
     known = e.units[e.units["passed"].notna()] if "passed" in e.units and len(e.units) > 1 else e.units.iloc[:0]
     fails = int((known["passed"] == False).sum()) if len(known) else 0  # noqa: E712 (object column of bools)
     units_line = f"<div class='kv'>{t['units_fail']}: {fails} / {len(known)}</div>" if len(known) else ""
-    why = unreachable_note(e.value, e.passed, e.target, lang)
+    why = unreachable_note(e.value, e.passed, e.target, lang, e.population_unreachable, e.population_total)
     why = f"<div class='kv'>{_esc(why)}</div>" if why else ""
     return (
         f"<section class='card' data-target='{_esc(e.target.id)}' data-passed='{cls}'>"

@@ -91,11 +91,17 @@ def summary_dict(result: RunResult) -> dict:
         "facilities": int(len(result.facilities)),
         "population_total": float(result.demand["pop"].sum()),
         "demand_points": int(len(result.demand)),
-        "targets": [e.to_dict() for e in result.evaluations],
+        "targets": [{**e.to_dict(), "fail_reason": fail_reason(e)} for e in result.evaluations],
         "warnings": result.warnings,
         "siting": result.siting,
         "attribution": "© OpenStreetMap contributors (ODbL)" if roads_from_osm(result.scenario) else "",
     }
+
+
+def fail_reason(e: "Evaluation", lang: str = "en") -> str | None:
+    """Why a target fails although its value meets the goal (:func:`unreachable_note` with the
+    target's people), else None: ``summary.json``'s ``fail_reason``."""
+    return unreachable_note(e.value, e.passed, e.target, lang, e.population_unreachable, e.population_total) or None
 
 
 def roads_from_osm(scenario: Scenario) -> bool:
@@ -188,11 +194,29 @@ def goal_text(target: "Target", lang: str) -> str:
     return f"≥ {_goal_number(target.goal, 1)} /{'千人' if lang == 'zh' else '1000'}"
 
 
-def unreachable_note(value: Any, passed: Any, target: "Target", lang: str) -> str:
+def unreachable_note(value: Any, passed: Any, target: "Target", lang: str, unreachable: Any = None,
+                     total: Any = None) -> str:
     """Why a value that meets its goal still fails: too many people cannot be reached at all.
 
-    Returns "" unless ``passed`` is False while ``value`` is on the goal's passing side
-    (the verdict also requires at most ``max_unreachable_share`` of the people unreachable).
+    Parameters
+    ----------
+    value, passed
+        The target's (or a unit's) value and verdict.
+    target : Target
+        The target (``goal``, ``max_unreachable_share``).
+    lang : {"zh", "en"}
+        Language of the note.
+    unreachable, total : float, optional
+        People no facility reaches, and people counted: with both, the note gives their
+        share (never rounded onto the rule's side: 1.04 % reads "1.04%", not "1.0%").
+
+    Returns
+    -------
+    str
+        "" unless ``passed`` is False while ``value`` is on the goal's passing side (the
+        verdict also requires at most ``max_unreachable_share`` of the people unreachable),
+        e.g. "meets the goal, but fails: 1.5% of the people cannot reach any facility
+        (rule: at most 1%)".
     """
     if passed is None or (isinstance(passed, float) and math.isnan(passed)) or bool(passed):
         return ""
@@ -203,9 +227,18 @@ def unreachable_note(value: Any, passed: Any, target: "Target", lang: str) -> st
     meets = v <= target.goal if target.metric == "mean_time" else v >= target.goal
     if not meets:
         return ""
-    share = f"{getattr(target, 'max_unreachable_share', 0.01):.0%}"
-    return (f"达到目标值，但不可达人口超过 {share}，判为未达标" if lang == "zh"
-            else f"meets the goal value, but more than {share} of the people cannot be reached: fails")
+    rule = getattr(target, "max_unreachable_share", 0.01)
+    limit = f"{_goal_number(rule, 100)}%"
+    try:
+        share = float(unreachable) / float(total)
+    except (TypeError, ValueError, ZeroDivisionError):
+        share = math.nan
+    if not math.isfinite(share):
+        return (f"达到目标值，但不可达人口超过 {limit}，判为未达标" if lang == "zh"
+                else f"meets the goal, but fails: more than {limit} of the people cannot reach any facility")
+    shown = f"{_beside_goal(share, rule, False, 100, 1)}%"
+    return (f"达到目标值，但判为未达标：{shown} 的人口无法到达任何设施（规则：不超过 {limit}）" if lang == "zh"
+            else f"meets the goal, but fails: {shown} of the people cannot reach any facility (rule: at most {limit})")
 
 
 def verdict_text(passed: Any, lang: str) -> str:

@@ -413,3 +413,42 @@ def evaluate_ratio(target: Target, pop: np.ndarray, urban: np.ndarray, unit: np.
                       population_unreachable=float(pop[keep & (access <= 0)].sum()), mean_minutes=math.nan,
                       p90_minutes=math.nan, share_within=covered / total_pop if total_pop > 0 else math.nan,
                       units=pd.DataFrame(rows), extra={"e2sfca_per_1000": e2_mean, "capacity_total": float(capacity.sum())})
+
+
+def minutes_beside(minutes: Any, threshold_min: Any, digits: int = 1) -> np.ndarray:
+    """Minutes rounded for display, never onto the other side of the threshold.
+
+    The rule the console uses for a value against its goal
+    (:func:`geoaccess.results.value_text`): rounded to ``digits`` decimals, or more (up
+    to three more) until the rounded number lies on the same side of ``threshold_min`` as
+    the time itself — a time beyond it (uncovered) never shows at or under it (15.04 →
+    15.04, not 15.0), one within it never shows over it; closer still, it is rounded
+    toward its own side at ``digits + 3`` decimals.
+
+    Parameters
+    ----------
+    minutes : array-like
+        Times, minutes (``inf``/NaN pass through).
+    threshold_min : float or array-like
+        The threshold, minutes: one for all, or one per time.
+    digits : int, default 1
+        Decimals shown when they suffice.
+
+    Returns
+    -------
+    numpy.ndarray
+        The rounded times (float), minutes.
+    """
+    t = np.asarray(minutes, dtype=float).reshape(-1)
+    thr = np.broadcast_to(np.asarray(threshold_min, dtype=float), t.shape)
+    beyond = t > thr
+    out = np.round(t, digits)
+    for d in range(digits + 1, digits + 4):
+        wrong = np.isfinite(t) & ((out > thr) != beyond)
+        if not wrong.any():
+            return out
+        out[wrong] = np.round(t[wrong], d)
+    wrong = np.isfinite(t) & ((out > thr) != beyond)
+    scale = 10.0 ** (digits + 3)
+    out[wrong] = np.where(beyond[wrong], np.ceil(t[wrong] * scale), np.floor(t[wrong] * scale)) / scale
+    return out

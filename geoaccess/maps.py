@@ -43,6 +43,7 @@ from .maplayers import (BASEMAPS, CLASS_COLOURS, GAP_COLOUR, KIND_COLOURS,  # no
                         SITE_COLOUR, TIER_RADIUS, UNREACHABLE_COLOUR, GeoLayer, LayerControl, PngOverlay, RawHtml,
                         TileGroup, _Display, _esc, _feature, _inline_leaflet, _kinds, _leaflet_links, _num, _Panes, _point,
                         _popup_table, _tiles, _Wiring, class_labels, kind_label, minutes_class)
+from .targets import minutes_beside
 from .results import (ATTRIBUTION, FAIL_COLOUR, NODATA_COLOUR, PASS_COLOUR, check_lang, goal_text, roads_from_osm,
                       target_name, unreachable_note, value_text, verdict_colour, verdict_text)
 
@@ -381,7 +382,8 @@ def _unit_features(result: "RunResult", lang: str, display: _Display) -> list[di
             f"</td><td style='color:{verdict_colour(r.get('passed'))};font-weight:bold'>"
             f"&nbsp;{verdict_text(r.get('passed'), lang)}</td></tr>"
             + (f"<tr><td colspan='3' style='font-size:11px;color:#555'>{_esc(why)}</td></tr>"
-               if (why := unreachable_note(r.get('value'), r.get('passed'), e.target, lang)) else "")
+               if (why := unreachable_note(r.get('value'), r.get('passed'), e.target, lang,
+                                           r.get('population_unreachable'), r.get('population_total'))) else "")
             for e, r in rows)
         pop = rows[0][1].get("population_total") if rows else None
         pop_line = f"<div>{t['population']}: {_num(pop)} {t['people']}</div>" if pop is not None else ""
@@ -394,12 +396,18 @@ def _unit_features(result: "RunResult", lang: str, display: _Display) -> list[di
     return sorted(feats, key=lambda f: rank.get(f["properties"]["s"]["color"], 1))
 
 
+def _minutes(v: float, threshold_min: float) -> str:
+    return np.format_float_positional(minutes_beside([v], threshold_min)[0], unique=True, min_digits=1)
+
+
 def _gap_features(gaps: gpd.GeoDataFrame, target: "Target", lang: str, display: _Display,
                   names: dict[str, str]) -> list[dict]:
     t = TEXT[lang]
     lon, lat = display.points(gaps)
     pop = gaps["pop"].to_numpy(float) if "pop" in gaps else np.ones(len(gaps))
     top = max(float(np.nanmax(pop)) if len(pop) else 1.0, 1e-9)
+    # Minutes are never rounded onto the other side of the threshold (15.04 stays 15.04), as in gaps.csv.
+    threshold = float(gaps.attrs.get("threshold_min", target.threshold_min))
     feats = []
     for i, (row, x, y) in enumerate(zip(gaps.to_dict(orient="records"), lon, lat)):
         gid = row.get("gap_id", i + 1)
@@ -410,7 +418,7 @@ def _gap_features(gaps: gpd.GeoDataFrame, target: "Target", lang: str, display: 
             if key in row:
                 v = row.get(key)
                 rows.append((t[label], t["unreachable"] if v is None or not math.isfinite(float(v))
-                             else f"{float(v):.1f} {t['min']}"))
+                             else f"{_minutes(float(v), threshold)} {t['min']}"))
         if "nearest_facility" in row and row.get("nearest_facility") not in (None, ""):
             fid = str(row.get("nearest_facility"))
             rows.append((t["nearest"], _esc(names.get(fid, fid))))

@@ -120,6 +120,17 @@ def test_gap_files_and_report_show_uncovered_times_beyond_the_threshold(tmp_path
     assert f"{shown} min" in html and "15.0 min" not in html
 
 
+
+@pytest.mark.parametrize("minutes, shown", [(15.01, "15.01"), (15.04, "15.04")])
+def test_map_gap_popup_shows_minutes_on_their_side_of_the_threshold(minutes, shown):
+    from geoaccess.maplayers import _Display
+    from geoaccess.maps import _gap_features
+
+    gaps = _one_gap(minutes)
+    target = _target("t15", "all", "share_within", 15, 0.9)
+    popup = _gap_features(gaps, target, "en", _Display(False), {"F1": "X"})[0]["properties"]["p"]
+    assert f"{shown} min" in popup and "15.0 min" not in popup
+
 def test_write_gaps_needs_a_threshold(tmp_path):
     gaps = _one_gap(20.0)
     gaps.attrs.clear()

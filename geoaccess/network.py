@@ -47,7 +47,8 @@ def network_from_file(path: str | Path, crs: str | CRS | None = None, *, class_c
     ----------
     crs
         Projected analysis CRS in metres; default: the UTM zone of the network's centre
-        (for roads files whatever CRS they are saved in; lengths are geodesic either way).
+        (for roads files and GraphML whatever CRS they are saved in; lengths are geodesic
+        either way).
     class_column, oneway_column, maxspeed_column, classes, design_speed
         Roads vector files only (see :func:`network_from_lines`); OSM files carry tags.
     layer

@@ -382,8 +382,10 @@ def network_from_graph(graph: nx.MultiDiGraph, crs: str | CRS | None = None, sou
     measured geodesically (WGS84, pyproj ``Geod``) along its line (the straight line between
     its nodes when it has no ``geometry``), and the analysis CRS is the UTM zone of the roads
     unless ``crs`` is given. An edge's own ``length`` attribute is not read, in lon/lat as in
-    projected graphs: osmnx computes it on a sphere before projecting, a graph built by hand
-    may hold anything, and the line is what the roads file, OSM and GraphML paths all measure.
+    projected graphs: osmnx computes it on a sphere (up to 0.6 % off the ellipsoid's) before
+    projecting, a graph built by hand may hold anything, and the line is what the roads file,
+    OSM and GraphML paths all measure; ``geoaccess check``'s dropped km are measured alike.
+
     An arc and its reverse twin (same end nodes, the same geometry backwards, neither
     one-way) are one two-way road; two one-way arcs between the same nodes with different
     geometries (a dual carriageway) stay two one-way roads. osmnx adds the backward twin

@@ -126,6 +126,22 @@ def test_a_projected_graphs_lengths_are_geodesic_and_its_length_attribute_is_not
         assert net.edges["length_m"].min() > 1.0
 
 
+def test_dropped_km_are_measured_on_the_line_not_read_from_the_length_attribute():
+    # a parking area (area=yes: not a road) 0.01° of latitude long at 33.5°N, in Web Mercator,
+    # its `length` attribute wrong: geoaccess check counts the geodesic km of its line
+    lon, lat = np.array([117.80, 117.80, 117.81]), np.array([33.48, 33.49, 33.49])
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True).transform(lon, lat)
+    g = nx.MultiDiGraph(crs="EPSG:3857")
+    for n in range(3):
+        g.add_node(n, x=x[n], y=y[n])
+    g.add_edge(0, 1, highway="service", area="yes", length=5.0)
+    g.add_edge(1, 2, highway="residential", length=5.0)
+    net = network_from_graph(g)
+    geod = Geod(ellps="WGS84")
+    assert net.report["dropped"]["area"]["km"] == pytest.approx(geod.line_length(lon[:2], lat[:2]) / 1000, abs=1e-3)
+    assert net.edges["length_m"].iloc[0] == pytest.approx(geod.line_length(lon[1:], lat[1:]), rel=1e-9)
+
+
 def test_a_given_crs_lays_the_network_but_lengths_stay_geodesic(county):
     utm = network_from_graph(county["graph"])
     for crs in ("EPSG:4326", "EPSG:3857"):

@@ -3,7 +3,7 @@
 A :class:`RoadNetwork` is a table of *physical* edges in a projected CRS (metres) — one
 row per road segment between junctions with its geometry, its class, its length, its
 access per mode and whether it is one-way — plus the node coordinates and the mapped
-water. Every reader (:mod:`geoaccess.osm` for OSM files and osmnx graphs,
+water. Every reader (:mod:`geoaccess.osm` for OSM files, :mod:`geoaccess.osmgraph` for osmnx graphs,
 :mod:`geoaccess.roadfiles` for roads files) ends in :func:`_network_from_segments`. The
 two directions of a two-way road are one physical edge, so a point snapped to the road
 sits on both directions at once. Per travel mode, :func:`edge_seconds` turns the table

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 import shapely
 
-from graphs import FLAT
 from geoaccess.errors import InputError
 from geoaccess.network import (
     edge_seconds,
@@ -24,6 +23,8 @@ from geoaccess.network import (
     parse_maxspeed,
 )
 from geoaccess.synthetic import generate_county
+
+from graphs import FLAT
 
 MONACO = Path(__file__).resolve().parents[1] / "data" / "demo" / "monaco.osm.pbf"
 

@@ -1,7 +1,7 @@
 """Road networks from any source: :func:`network_from_file` picks the reader by file type.
 
 The network itself (:class:`RoadNetwork`, speeds per mode, edge times) is in
-:mod:`geoaccess.roadnet`; OSM files and osmnx graphs in :mod:`geoaccess.osm`; roads files
+:mod:`geoaccess.roadnet`; OSM files in :mod:`geoaccess.osm`, osmnx graphs in :mod:`geoaccess.osmgraph`; roads files
 in :mod:`geoaccess.roadfiles`. This module re-exports their public names, so
 ``from geoaccess.network import RoadNetwork, load_speeds`` keeps working.
 """
@@ -15,7 +15,8 @@ from pyproj import CRS
 
 from .errors import InputError
 from .io import VECTOR_SUFFIXES, check_input_file, read_vector
-from .osm import graph_from_bbox, graph_from_place, network_from_graph, network_from_osm, osmnx_settings
+from .osm import graph_from_bbox, graph_from_place, network_from_osm, osmnx_settings
+from .osmgraph import network_from_graph
 from .roadfiles import graph_from_lines, network_from_lines
 from .roadnet import (MODES, ModeSpeeds, RoadNetwork, boardable, edge_kmh, edge_seconds, load_report, load_speeds,
                       parse_maxspeed, report_lines)
@@ -47,7 +48,8 @@ def network_from_file(path: str | Path, crs: str | CRS | None = None, *, class_c
     ----------
     crs
         Projected analysis CRS in metres; default: the UTM zone of the network's centre
-        (for roads files whatever CRS they are saved in; lengths are geodesic either way).
+        (for roads files and GraphML whatever CRS they are saved in; lengths are geodesic
+        either way).
     class_column, oneway_column, maxspeed_column, classes, design_speed
         Roads vector files only (see :func:`network_from_lines`); OSM files carry tags.
     layer

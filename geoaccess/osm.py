@@ -1,14 +1,13 @@
-"""OpenStreetMap roads: ``.osm.pbf`` and ``.osm`` XML read with pyosmium, osmnx downloads
-and GraphML graphs, all through one interpretation of the tags (:mod:`geoaccess.osmtags`).
+"""OpenStreetMap roads: ``.osm.pbf`` and ``.osm`` XML read with pyosmium, and osmnx downloads,
+all through one interpretation of the tags (:mod:`geoaccess.osmtags`).
 
 Files are read straight into a :class:`~geoaccess.roadnet.RoadNetwork` (roads split at
 junctions, mapped water kept for snapping); networkx is used only for graphs users hand in
-(:func:`network_from_graph`) and for osmnx downloads (:func:`graph_from_place`).
+(:func:`geoaccess.osmgraph.network_from_graph`) and for osmnx downloads (:func:`graph_from_place`).
 """
 
 from __future__ import annotations
 
-import math
 import re
 import shutil
 import tempfile
@@ -286,7 +285,7 @@ def osmnx_settings() -> Iterator[None]:
     - ``osmnx.settings.useful_tags_way`` holds osmnx's own list plus
       :data:`geoaccess.osmtags.TAG_KEYS` (access per mode, ``emergency``, ``area``,
       ``junction``, ``bridge``, ``tunnel`` …), so a download or ``osmnx.graph_from_xml``
-      keeps them and :func:`network_from_graph` reads them like a file's tags;
+      keeps them and :func:`~geoaccess.osmgraph.network_from_graph` reads them like a file's tags;
     - osmnx's simplification never merges across the end of an OSM way
       (``edge_attrs_differ=["osmid"]``: a private stretch or a bridge drawn as its own
       way stays its own edge with its own tags, as in the file readers) and keeps isolated
@@ -312,7 +311,7 @@ def graph_from_place(place: str, network_type: str = "all") -> nx.MultiDiGraph:
     """Download the road graph of a named place from OpenStreetMap (needs internet).
 
     The graph keeps every tag :func:`geoaccess.osmtags.interpret_ways` reads
-    (:func:`osmnx_settings`); :func:`network_from_graph` then applies the same rules as to
+    (:func:`osmnx_settings`); :func:`~geoaccess.osmgraph.network_from_graph` then applies the same rules as to
     files (private and area ways included in the download are read, not trusted).
 
     Raises
@@ -343,136 +342,3 @@ def graph_from_bbox(bbox: tuple[float, float, float, float], network_type: str =
             return ox.graph_from_bbox((west, south, east, north), network_type=network_type, retain_all=True)
     except Exception as exc:
         raise InputError(f"could not download roads for bbox {bbox}: {exc}. Offline? Use a local file.") from None
-
-
-def network_from_graph(graph: nx.MultiDiGraph, crs: str | CRS | None = None, source: str = "graph") -> RoadNetwork:
-    """Build a :class:`RoadNetwork` from an osmnx-style ``MultiDiGraph``.
-
-    Parameters
-    ----------
-    graph
-        Nodes with ``x``/``y``, edges with ``highway`` and optionally ``length`` (metres),
-        ``maxspeed``, ``oneway``, ``geometry`` and OSM access tags, as osmnx gives them.
-        ``graph.graph["crs"]`` names the CRS of ``x``/``y`` (EPSG:4326 assumed when absent
-        and the values look like degrees). The tags are read with
-        :func:`geoaccess.osmtags.interpret_ways`, like a file's.
-    crs
-        Projected analysis CRS in metres; default: the UTM zone of the network's centre.
-
-    Notes
-    -----
-    An arc and its reverse twin (same end nodes, the same geometry backwards, neither
-    one-way) are one two-way road; two one-way arcs between the same nodes with different
-    geometries (a dual carriageway) stay two one-way roads. osmnx adds the backward twin
-    of a motorway lacking a ``oneway`` tag (``reversed=True``); OSM implies one-way there,
-    so that twin is dropped (an explicit ``oneway=no`` on a motorway cannot be told apart
-    once osmnx has read it).
-    """
-    if graph.number_of_edges() == 0:
-        raise InputError("the road network has no edges; check the file or the area you asked for")
-    node_ids = np.array(list(graph.nodes), dtype=object)
-    index_of = {n: i for i, n in enumerate(node_ids)}
-    try:
-        xy = np.array([(d["x"], d["y"]) for _, d in graph.nodes(data=True)], dtype=float)
-    except KeyError:
-        raise InputError("every node of the road graph needs 'x' and 'y' attributes (osmnx convention)") from None
-    if not np.isfinite(xy).all():
-        raise InputError("some road nodes have NaN or infinite coordinates")
-    source_crs = graph.graph.get("crs")
-    if source_crs is None:
-        if np.abs(xy[:, 0]).max() <= 180 and np.abs(xy[:, 1]).max() <= 90:
-            source_crs = "EPSG:4326"
-        else:
-            raise InputError("the road graph has no CRS (graph.graph['crs']) and its coordinates are not degrees; "
-                             "set graph.graph['crs'] to the EPSG code of its coordinates")
-    source_crs = CRS(source_crs)
-    if crs is not None and CRS(crs).is_geographic:
-        raise InputError(f"the analysis CRS must be projected (metres), got {CRS(crs).to_string()} in degrees; "
-                         "leave it unset for an automatic UTM zone")
-    rows = list(graph.edges(keys=True, data=True))
-    u = np.fromiter((index_of[r[0]] for r in rows), dtype=np.int64, count=len(rows))
-    v = np.fromiter((index_of[r[1]] for r in rows), dtype=np.int64, count=len(rows))
-    tags = pd.DataFrame({key: [_first_tag(r[3].get(key)) for r in rows] for key in TAG_KEYS if key != "oneway"})
-    tags["highway"] = tags["highway"].fillna("unclassified")
-    arc_oneway = np.array([_truthy(r[3].get("oneway", False)) for r in rows], dtype=bool)
-    reversed_ = np.array([_truthy(r[3].get("reversed", False)) for r in rows], dtype=bool)
-    meaning = interpret_ways(tags)
-    # osmnx has read the oneway tag and oriented the arcs; it implies one-way on roundabouts
-    # only, OSM also on motorways and junction=circular: drop the backward twin osmnx added
-    # (osmnx marks its arcs with `reversed`; a graph built by hand keeps what it holds).
-    osmnx_arc = np.array(["reversed" in r[3] for r in rows], dtype=bool)
-    implied_way = (meaning["oneway"].to_numpy() == 1) & ~arc_oneway & osmnx_arc
-    implied = implied_way & reversed_
-    arc_oneway = arc_oneway | implied_way
-    meaning["oneway"] = arc_oneway.astype(np.int8)
-    keep = (meaning["dropped"].to_numpy() == "") & ~implied
-    report = {"source": source, "ways_read": int(len(rows)),
-              "dropped": _dropped_summary(meaning["dropped"].to_numpy(),
-                                          np.array([float(r[3].get("length", 0) or 0) for r in rows]) / 1000)}
-    if implied.any():
-        report["dropped"]["implied one-way (motorway, roundabout)"] = {"ways": int(implied.sum()), "km": 0.0}
-    if not keep.any():
-        raise InputError(f"the road network holds no usable roads: {_dropped_text(report['dropped'])}")
-    geoms = np.array([r[3].get("geometry") for r in rows], dtype=object)
-    missing = np.array([g is None for g in geoms])
-    if missing.any():
-        geoms[missing] = shapely.linestrings(np.stack([xy[u[missing]], xy[v[missing]]], axis=1))
-    idx = np.flatnonzero(keep)
-    u, v, geoms, meaning, arc_oneway = u[idx], v[idx], geoms[idx], meaning.iloc[idx].reset_index(drop=True), arc_oneway[idx]
-
-    # Twins: orient every two-way arc from its lower to its higher node; an arc and its
-    # reverse then share (lo, hi, geometry) and become one two-way segment.
-    lo, hi = np.minimum(u, v), np.maximum(u, v)
-    grid = 1e-7 if source_crs.is_geographic else 1e-3
-    # A loop (lo == hi) and its twin differ only in drawing direction: the arc drawn
-    # "backwards" (larger WKB than its reverse) counts as the flipped one.
-    loop = u == v
-    flip = u > v
-    if loop.any():
-        drawn, back = (shapely.to_wkb(shapely.set_precision(g, grid)) for g in (geoms[loop], shapely.reverse(geoms[loop])))
-        flip[loop] = drawn > back
-    canon = np.where(flip, shapely.reverse(geoms), geoms)
-    geom_key = pd.factorize(shapely.to_wkb(shapely.set_precision(canon, grid)))[0]
-    arc_id = np.arange(len(u))
-    key = pd.DataFrame({"lo": lo, "hi": hi, "g": geom_key, "hw": pd.factorize(meaning["highway"])[0],
-                        "one": np.where(arc_oneway, arc_id, -1), "flip": flip})
-    # Pair the k-th arc one way with the k-th the other way: two ways drawn on the same
-    # nodes (parallel duplicates) stay two roads.
-    key["rank"] = key.groupby(["lo", "hi", "g", "hw", "one", "flip"], sort=False).cumcount()
-    group = key.groupby(["lo", "hi", "g", "hw", "one", "rank"], sort=False).ngroup().to_numpy()
-    n_groups = group.max() + 1
-    first = np.full(n_groups, len(u))
-    np.minimum.at(first, group, arc_id)
-    has_fwd = np.zeros(n_groups, dtype=bool)
-    has_bwd = np.zeros(n_groups, dtype=bool)
-    np.logical_or.at(has_fwd, group[~flip], True)
-    np.logical_or.at(has_bwd, group[flip], True)
-    loops = lo[first] == hi[first]
-    has_bwd[loops] = ~arc_oneway[first[loops]]
-    two_way = has_fwd & has_bwd
-    seg_u = np.where(two_way, lo[first], u[first])
-    seg_v = np.where(two_way, hi[first], v[first])
-    seg_geom = np.where(two_way, canon[first], geoms[first])
-    attrs = meaning.iloc[first].reset_index(drop=True)
-    attrs["oneway"] = (~two_way).astype(np.int8)
-    attrs["osm_way"] = -1
-    network = _network_from_segments(seg_u, seg_v, seg_geom, attrs, source_crs, crs, report)
-    network.node_ids = node_ids[network.node_ids.astype(np.int64)]
-    return network
-
-
-def _first_tag(value: Any) -> Any:
-    """A graph attribute as one tag value (osmnx keeps a list where merged ways differ)."""
-    if isinstance(value, (list, tuple)):
-        return value[0] if value else None
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return str(value)
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, (list, tuple)):
-        value = value[0] if value else False
-    if isinstance(value, str):
-        return value.strip().lower() in ("yes", "true", "1", "-1")
-    return bool(value)

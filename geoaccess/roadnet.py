@@ -3,7 +3,7 @@
 A :class:`RoadNetwork` is a table of *physical* edges in a projected CRS (metres) — one
 row per road segment between junctions with its geometry, its class, its length, its
 access per mode and whether it is one-way — plus the node coordinates and the mapped
-water. Every reader (:mod:`geoaccess.osm` for OSM files and osmnx graphs,
+water. Every reader (:mod:`geoaccess.osm` for OSM files, :mod:`geoaccess.osmgraph` for osmnx graphs,
 :mod:`geoaccess.roadfiles` for roads files) ends in :func:`_network_from_segments`. The
 two directions of a two-way road are one physical edge, so a point snapped to the road
 sits on both directions at once. Per travel mode, :func:`edge_seconds` turns the table
@@ -250,16 +250,23 @@ def _dropped_text(dropped: dict[str, dict[str, float]]) -> str:
 
 def _network_from_segments(u_key: np.ndarray, v_key: np.ndarray, geoms: np.ndarray | Runs, attrs: pd.DataFrame,
                            source_crs: CRS, crs: str | CRS | None, report: dict,
-                           water: np.ndarray | None = None, length: np.ndarray | None = None) -> RoadNetwork:
+                           water: np.ndarray | None = None, length: np.ndarray | None = None,
+                           native: tuple[np.ndarray, CRS] | None = None) -> RoadNetwork:
     """Assemble a :class:`RoadNetwork` from road segments drawn from ``u_key`` to ``v_key``.
 
     ``geoms`` are LineStrings, or :class:`Runs` of one vertex array (its vertices are
     projected once and the edge lines made from them: the same coordinates, without making
     every line twice). ``attrs`` holds :func:`geoaccess.osmtags.interpret_ways` columns per
     segment; segments open only backwards are turned round so that ``oneway`` always means
-    u → v. ``water`` (geometries in ``source_crs``) is projected with the roads; ``length``
-    (metres per segment) is computed from LineStrings when not given (required with runs).
+    u → v. ``source_crs`` is geographic: every reader hands its roads in as lon/lat, so
+    lengths are geodesic and the default analysis CRS is the roads' UTM zone. ``water``
+    (geometries in ``source_crs``) is projected with the roads; ``length`` (geodesic metres per
+    segment) is computed from LineStrings when not given (required with runs). ``native`` holds
+    the same LineStrings in the CRS they were handed in (a projected graph's), used as they are
+    when that is the analysis CRS.
     """
+    if not source_crs.is_geographic:  # a reader's bug, not the user's input
+        raise ValueError(f"road segments must be handed in as lon/lat, got {source_crs.name}")
     backward = attrs["oneway"].to_numpy() == -1
     u_key, v_key = np.where(backward, v_key, u_key), np.where(backward, u_key, v_key)
     node_keys, inverse = np.unique(np.r_[u_key, v_key], return_inverse=True)
@@ -278,13 +285,19 @@ def _network_from_segments(u_key: np.ndarray, v_key: np.ndarray, geoms: np.ndarr
     node_src[v] = coords[last]
     if not np.isfinite(node_src).all():
         raise InputError("some road nodes have NaN or infinite coordinates")
-    target_crs = CRS(crs) if crs is not None else _auto_crs(node_src, source_crs)
+    target_crs = CRS(crs) if crs is not None else _auto_crs(node_src)
     if target_crs.is_geographic:
         raise InputError(f"the analysis CRS must be projected (metres), got {target_crs.to_string()} in degrees; "
                          "leave it unset for an automatic UTM zone")
     # Every vertex projected once; the nodes are vertices (the same numbers as projecting them alone).
     to_target = Transformer.from_crs(source_crs, target_crs, always_xy=True)
-    xy = _project(to_target, coords)
+    if native is not None and CRS(native[1]) == target_crs:
+        # A graph analysed in its own CRS keeps its coordinates exactly (no lon/lat round trip).
+        own = native[0].copy()
+        own[backward] = shapely.reverse(own[backward])
+        xy = shapely.get_coordinates(own)
+    else:
+        xy = _project(to_target, coords)
     node_xy = np.zeros((len(node_keys), 2))
     node_xy[u] = xy[first]
     node_xy[v] = xy[last]
@@ -294,7 +307,7 @@ def _network_from_segments(u_key: np.ndarray, v_key: np.ndarray, geoms: np.ndarr
     else:
         projected = shapely.transform(geoms, lambda c: xy)  # c is `coords`: get_coordinates of the same geoms
     if length is None:
-        length = _lengths_m(geoms, source_crs)
+        length = _lengths_m(geoms)
     edges = gpd.GeoDataFrame({
         "u": u, "v": v,
         "highway": attrs["highway"].to_numpy(dtype=object),
@@ -367,14 +380,12 @@ def report_lines(report: dict) -> list[str]:
     return lines
 
 
-def _lengths_m(geoms: np.ndarray, crs: CRS) -> np.ndarray:
-    """Line lengths in metres: geodesic on the WGS84 ellipsoid for lon/lat, planar otherwise
-    (only graphs given in a projected CRS: files are read as lon/lat, see :func:`_auto_crs`)."""
-    if not crs.is_geographic:
-        return shapely.length(geoms)
+def _lengths_m(geoms: np.ndarray) -> np.ndarray:
+    """Line lengths in metres, geodesic on the WGS84 ellipsoid (``geoms`` in lon/lat degrees:
+    every reader takes its roads to lon/lat first, so no projection's scale factor enters)."""
     coords, which = shapely.get_coordinates(geoms, return_index=True)
     same = which[1:] == which[:-1]
-    step = _step_lengths(coords[:-1][same], coords[1:][same], crs)
+    step = _step_lengths(coords[:-1][same], coords[1:][same], CRS("EPSG:4326"))
     return np.bincount(which[1:][same], weights=step, minlength=len(geoms))
 
 
@@ -382,9 +393,10 @@ _HALVES_FROM = 50_000  # geodesic steps computed in two threads from this many
 
 
 def _step_lengths(a: np.ndarray, b: np.ndarray, crs: CRS) -> np.ndarray:
-    """Distances a → b in metres (``(n, 2)`` each): geodesic (WGS84) for lon/lat, planar otherwise."""
-    if not crs.is_geographic:
-        return np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1])
+    """Geodesic distances a → b in metres on the WGS84 ellipsoid (``(n, 2)`` each, in the
+    geographic ``crs``: every reader measures its roads in lon/lat)."""
+    if not crs.is_geographic:  # a reader's bug, not the user's input
+        raise ValueError(f"road lengths are measured in lon/lat, got {crs.name}")
     from pyproj import Geod
 
     geod = Geod(ellps="WGS84")
@@ -413,16 +425,14 @@ def _in_halves(run: Callable[[slice], np.ndarray], n: int) -> np.ndarray:
         return np.concatenate([first.result(), second])
 
 
-def _auto_crs(xy: np.ndarray, source: CRS) -> CRS:
+def _auto_crs(lonlat: np.ndarray) -> CRS:
     """The analysis CRS when none is given: the UTM zone of the nodes' mean lon/lat.
 
-    OSM files and roads files (projected ones taken to lon/lat first) always arrive here in
-    lon/lat, so their analysis CRS is a function of where the roads lie. A graph given in a
-    projected CRS (a hand-made graph in metres, an ``osmnx.project_graph`` result) keeps it.
+    Every reader (OSM files, roads files and graphs, projected ones taken to lon/lat first)
+    arrives here in lon/lat, so the analysis CRS is a function of where the roads lie, never
+    of the CRS they were saved in.
     """
-    if source.is_projected:
-        return source
-    return utm_crs_for(float(np.mean(xy[:, 0])), float(np.mean(xy[:, 1])))
+    return utm_crs_for(float(np.mean(lonlat[:, 0])), float(np.mean(lonlat[:, 1])))
 
 
 def boardable(network: RoadNetwork, speeds: ModeSpeeds) -> np.ndarray:

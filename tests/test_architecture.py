@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "geoaccess"
 STAGES = [
     ("base", {"_version", "_paths", "errors", "io", "outputset", "coords", "points", "speedlimits", "osmtags", "roadclasses",
               "grids", "modes"}),
-    ("load", {"roadnet", "osm", "osmfiles", "roadfiles", "network", "facilitytypes", "facilities", "demand", "buildings", "admin", "water", "snapping", "inputchecks", "synthetic"}),
+    ("load", {"roadnet", "osm", "osmgraph", "osmfiles", "roadfiles", "network", "facilitytypes", "facilities", "demand", "buildings", "admin", "water", "snapping", "inputchecks", "synthetic"}),
     ("travel times", {"modegraph", "routing", "isoraster", "isochrones", "service"}),
     ("targets", {"targets", "scenario"}),
     ("gaps & siting", {"gaps", "siting"}),

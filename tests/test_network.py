@@ -24,6 +24,8 @@ from geoaccess.network import (
 )
 from geoaccess.synthetic import generate_county
 
+from graphs import FLAT
+
 MONACO = Path(__file__).resolve().parents[1] / "data" / "demo" / "monaco.osm.pbf"
 
 
@@ -180,12 +182,12 @@ def test_maxspeed_parsing_and_speeds():
 
 
 def test_maxspeed_tag_overrides_the_class_speed_for_cars_only():
-    g = nx.MultiDiGraph(crs="EPSG:32650")
+    g = nx.MultiDiGraph(crs=FLAT)  # map metres = geodesic metres (tests/graphs.py)
     g.add_node(1, x=0.0, y=0.0)
     g.add_node(2, x=1000.0, y=0.0)
     g.add_edge(1, 2, highway="primary", maxspeed="30")
     g.add_edge(2, 1, highway="primary", maxspeed="30")
-    net = network_from_graph(g, crs="EPSG:32650")
+    net = network_from_graph(g, crs=FLAT)
     speeds = load_speeds()
     drive_s, _ = edge_seconds(net, speeds["drive"])
     walk_s, _ = edge_seconds(net, speeds["walk"])

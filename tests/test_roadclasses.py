@@ -19,6 +19,8 @@ from geoaccess.routing import compile_mode, nearest_facility, place_points
 from geoaccess.scenario import scenario_from_dict
 from geoaccess.speedlimits import RoadDataWarning
 
+from graphs import FLAT
+
 CRS = "EPSG:32650"  # UTM 50N: coordinates below are metres on the map (lengths are geodesic: 0.04 % more here)
 X0, Y0 = 500_000.0, 3_700_000.0
 
@@ -180,16 +182,18 @@ def test_design_speed_option_fills_rows_without_a_limit():
 
 
 def test_mapped_class_changes_the_travel_time_computed_by_hand():
-    # From A (0, 0) to B (4000, 0): a direct 4 km 村道, or a 7 km 国道 detour (1.5 + 4 + 1.5 km).
+    # From A (0, 0) to B (4000, 0): a direct 4 km 村道, or a 7 km 国道 detour (1.5 + 4 + 1.5 km),
+    # drawn where a map metre is a geodesic metre (tests/graphs.py's FLAT, its origin at X0, Y0)
+    flat = FLAT.replace("+x_0=0 +y_0=0", f"+x_0={X0:.0f} +y_0={Y0:.0f}")
     roads = gpd.GeoDataFrame({"等级": ["村道", "国道"]},
                              geometry=[_line((0, 0), (4000, 0)), _line((0, 0), (0, 1500), (4000, 1500), (4000, 0))],
-                             crs=CRS)
+                             crs=flat)
     a, b = np.array([[X0, Y0]]), np.array([[X0 + 4000, Y0]])
     drive = SPEEDS["drive"]["kmh"]
     minutes = {}
     for label, kwargs in (("mapped", {"class_column": "等级"}), ("unmapped", {})):
         with pytest.warns(RoadDataWarning) if label == "unmapped" else _nothing():
-            net = network_from_graph(graph_from_lines(roads, **kwargs), crs=CRS)
+            net = network_from_graph(graph_from_lines(roads, **kwargs), crs=flat)
         graph = compile_mode(net, "drive", load_speeds())
         minutes[label] = nearest_facility(graph, place_points(graph, a), place_points(graph, b)).minutes[0]
     # by hand: min(4 km at 村道 = unclassified speed, 7 km at 国道 = trunk speed), no congestion on either

@@ -12,7 +12,7 @@ from geoaccess.errors import InputError
 from geoaccess.network import load_speeds, network_from_file, network_from_graph
 from geoaccess.routing import compile_mode, nearest_facility, od_matrix, place_points
 
-from graphs import UTM, line_network, one_way_square
+from graphs import FLAT, line_network, one_way_square
 
 MONACO = Path(__file__).resolve().parents[1] / "data" / "demo" / "monaco.osm.pbf"
 
@@ -123,7 +123,7 @@ def test_mid_edge_point_on_a_one_way_street():
 
 
 def test_parallel_edges_use_the_fastest():
-    g = nx.MultiDiGraph(crs=UTM)
+    g = nx.MultiDiGraph(crs=FLAT)
     g.add_node(1, x=0.0, y=0.0)
     g.add_node(2, x=1000.0, y=0.0)
     slow = shapely.LineString([(0, 0), (500, 800), (1000, 0)])
@@ -131,7 +131,7 @@ def test_parallel_edges_use_the_fastest():
     g.add_edge(2, 1, highway="residential", geometry=shapely.reverse(slow))
     g.add_edge(1, 2, highway="residential", geometry=shapely.LineString([(0, 0), (1000, 0)]))
     g.add_edge(2, 1, highway="residential", geometry=shapely.LineString([(1000, 0), (0, 0)]))
-    net = network_from_graph(g, crs=UTM)
+    net = network_from_graph(g, crs=FLAT)
     assert net.n_edges == 2
     m = walk(net)
     r = nearest_facility(m, place_points(m, np.array([[1000.0, 0.0]])), place_points(m, np.array([[0.0, 0.0]])))

@@ -237,7 +237,7 @@ def unreachable_note(value: Any, passed: Any, target: "Target", lang: str, unrea
         return (f"达到目标值，但不可达人口超过 {limit}，判为未达标" if lang == "zh"
                 else f"meets the goal, but fails: more than {limit} of the people cannot reach any facility")
     shown = f"{_beside_goal(share, rule, False, 100, 1)}%"
-    return (f"达到目标值，但判为未达标：{shown} 的人口无法到达任何设施（规则：不超过 {limit}）" if lang == "zh"
+    return (f"达到目标值，但不可达人口 {shown} 超过上限 {limit}，判为未达标" if lang == "zh"
             else f"meets the goal, but fails: {shown} of the people cannot reach any facility (rule: at most {limit})")
 
 

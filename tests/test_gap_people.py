@@ -168,7 +168,7 @@ def test_fail_next_to_a_passing_value_says_why():
     assert why == "meets the goal, but fails: 1.5% of the people cannot reach any facility (rule: at most 1%)"
     (line,) = fail_reasons([e])
     assert "medical_point_15min FAIL" in line and "1.5% of the people" in line
-    assert "1.5% 的人口无法到达任何设施（规则：不超过 1%）" in unreachable_note(e.value, e.passed, e.target, "zh",
+    assert "不可达人口 1.5% 超过上限 1%" in unreachable_note(e.value, e.passed, e.target, "zh",
                                                                       e.population_unreachable, e.population_total)
     card = _card(e, "en")
     assert "1.5% of the people cannot reach any facility (rule: at most 1%)" in card

@@ -157,10 +157,10 @@ def _escape_hint(text: str, error: str) -> str:
 
 def _path_advice(path: str) -> str:
     """The fix for a Windows path written in double quotes: single quotes or forward slashes."""
-    quoted = f"'{path}' or " if "'" not in path else ""
+    quoted = f"in single quotes ('{path}') or " if "'" not in path else ""
     slashes = path.replace("\\", "/")
     return (f"\"{path}\" is a Windows path in double quotes, where TOML reads each backslash as an escape "
-            f"(\\U, \\t, \\d …): write it in single quotes or with forward slashes: {quoted}\"{slashes}\"")
+            f"(\\U, \\t, \\d …): write it {quoted}with forward slashes (\"{slashes}\")")
 
 
 _CONTROL = {8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r"}  # what TOML escapes turn into

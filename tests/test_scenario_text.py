@@ -24,7 +24,8 @@ def test_a_windows_path_in_double_quotes_gets_its_own_path_rewritten(tmp_path, p
         read_toml(tmp_path / "s.toml", "scenario")
     message = str(err.value)
     assert "s.toml" in message and "Windows path in double quotes" in message
-    quoted, slashed = re.search(r"(?: or |: )('[^']*') or (\"[^\"]*\")$", message).groups()
+    quoted, slashed = re.search(r"in single quotes \(('[^']*')\) or with forward slashes \((\"[^\"]*\")\)$",
+                                message).groups()
     # the advice, written into TOML, reads back as the user's own path (independently: tomllib)
     assert tomllib.loads(f"a = {quoted}")["a"] == path
     assert tomllib.loads(f"a = {slashed}")["a"] == path.replace("\\", "/")

@@ -321,7 +321,9 @@ def raise_if_overlong(path: Path, exc: Exception) -> None:
 
 def raise_if_malformed(path: Path, exc: Exception) -> None:
     """libosmium's parse errors as an :class:`InputError` with the fix: a file that ends early
-    (an interrupted download or copy), XML that is not well-formed (the line and column)."""
+    (an interrupted download or copy), XML whose text is not UTF-8 (GBK saved without an
+    encoding declaration, or declared UTF-8: the line, read as GBK, and the iconv fix), XML
+    that is not well-formed (the line and column)."""
     text = str(exc)
     if "PBF error" in text and ("EOF" in text or "truncated" in text):
         raise InputError(f"could not read {path.name}: it ends early ({text}), as a download or copy that was "

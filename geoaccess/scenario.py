@@ -174,10 +174,9 @@ def _refuse_escaped_paths(table: dict[str, Any], where: str, prefix: str = "") -
         name = f"{prefix}.{key}" if prefix else str(key)
         if isinstance(value, dict):
             _refuse_escaped_paths(value, where, name)
-        elif isinstance(value, list):
+        elif isinstance(value, list):  # tables of an array ([[targets.define]]) and lists of paths
             for item in value:
-                if isinstance(item, dict):
-                    _refuse_escaped_paths(item, where, name)
+                _refuse_escaped_paths({key: item}, where, prefix)
         elif isinstance(value, str) and any(chr(c) in value for c in _CONTROL) and _PATH_LIKE.search(value):
             section, _, key_name = name.rpartition(".")
             raise InputError(f"{where}, [{section}] {key_name}: {_path_advice(value.translate(_CONTROL))}")
@@ -285,8 +284,12 @@ def _resolve(base: Path, value: str) -> str:
 
 def _targets(section: dict[str, Any]) -> dict[str, Target]:
     library = load_targets()
-    if section["file"]:
-        library.update(load_targets(section["file"]))
+    if section["file"]:  # read as the scenario is: BOM, UTF-16, Windows paths in double quotes
+        p = Path(section["file"])
+        if not p.is_file():
+            raise InputError(f"targets file not found: {p} (set by [targets] file; relative paths resolve against "
+                             "the scenario file's folder)")
+        library.update({tid: target_from_dict(tid, table) for tid, table in read_toml(p, "targets file").items()})
     defined: dict[str, Target] = {}
     for table in section["define"]:
         if not isinstance(table, dict) or not isinstance(table.get("id"), str):

@@ -63,3 +63,32 @@ def test_bytes_of_no_known_encoding_are_located(tmp_path):
     with pytest.raises(InputError, match=r"s.toml must be saved as UTF-8 text; it is neither UTF-8 nor GBK "
                                          r"\(byte 0xff on line 2\).*Encoding: UTF-8"):
         read_toml(tmp_path / "s.toml", "scenario")
+
+
+def test_a_targets_file_is_read_as_the_scenario_is(tmp_path):
+    from geoaccess.scenario import load_scenario
+
+    target = ('[clinic_5]\r\nname_zh = "诊所5分钟"\r\nname_en = "clinic 5 min"\r\nfacility_types = ["clinic"]\r\n'
+              'mode = "drive"\r\ndirection = "to_facility"\r\nthreshold_min = 5\r\npopulation = "all"\r\n'
+              'metric = "share_within"\r\ngoal = 0.9\r\n')
+    (tmp_path / "t.toml").write_bytes(target.encode("utf-16"))  # Notepad "Unicode": BOM + UTF-16-LE
+    scenario = ('[scenario]\nname = "x"\n[network]\nsource = "roads.osm"\n[facilities]\npath = "f.csv"\n'
+                '[population]\npath = "p.tif"\n[targets]\nfile = "t.toml"\nuse = ["clinic_5"]\n')
+    (tmp_path / "s.toml").write_text(scenario, encoding="utf-8")
+    assert load_scenario(tmp_path / "s.toml").targets["clinic_5"].threshold_min == 5
+    (tmp_path / "t.toml").write_bytes(target.encode("gbk"))
+    with pytest.raises(InputError, match=r"targets file t.toml must be saved as UTF-8 text; it is in GBK"):
+        load_scenario(tmp_path / "s.toml")
+    (tmp_path / "s.toml").write_text(scenario.replace('"t.toml"', '"none.toml"'), encoding="utf-8")
+    with pytest.raises(InputError, match=r"targets file not found: .*none.toml \(set by \[targets\] file"):
+        load_scenario(tmp_path / "s.toml")
+
+
+def test_a_path_in_a_list_or_an_array_of_tables_is_checked_too(tmp_path):
+    (tmp_path / "s.toml").write_text('[scenario]\nname = "x"\n[extra]\npaths = ["a.gpkg", "D:\\tmp\\b.gpkg"]\n'
+                                     '[[more]]\npath = "ok.csv"\n[[more]]\npath = "E:\\new\\f.csv"\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"\[extra\] paths: \"D:\\tmp\\b.gpkg\" is a Windows path"):
+        read_toml(tmp_path / "s.toml", "scenario")
+    (tmp_path / "s.toml").write_text('[[more]]\npath = "ok.csv"\n[[more]]\npath = "E:\\new\\f.csv"\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"\[more\] path: \"E:\\new\\f.csv\" is a Windows path"):
+        read_toml(tmp_path / "s.toml", "scenario")

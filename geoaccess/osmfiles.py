@@ -362,11 +362,12 @@ def raise_if_nodes_misplaced(path: Path, source: Any, missing_ids: np.ndarray) -
 
     negative = missing_ids[missing_ids < 0]
     if negative.size:
+        one = negative.size == 1
         raise InputError(f"could not read {path.name}: {counted(negative.size, 'node')} of its roads "
-                         f"{'has a negative id' if negative.size == 1 else 'have negative ids'} (node "
+                         f"{'has a negative id' if one else 'have negative ids'} (node "
                          f"{negative[0]} …), as objects drawn in JOSM and saved before upload have; geoaccess cannot "
-                         f"place them. Give them positive ids first: `osmium renumber {path.name} -o renumbered.osm.pbf` "
-                         "(osmium-tool), and give that file")
+                         f"place {'it' if one else 'them'}. Give {'it a positive id' if one else 'them positive ids'} "
+                         f"first: `osmium renumber {path.name} -o renumbered.osm.pbf` (osmium-tool), and give that file")
     nodes = osmium.FileProcessor(source, osmium.osm.NODE).with_filter(osmium.filter.IdFilter(missing_ids.tolist()))
     found = sum(1 for _ in nodes)
     if found:

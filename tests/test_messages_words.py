@@ -121,7 +121,8 @@ def test_roads_cut_at_the_extract_edge_are_counted_in_agreeing_words(tmp_path, n
 def test_one_negative_id_node_is_one_node(tmp_path):
     text = _osm([(-1, 117, 33), (2, 117.001, 33)], [(1, [-1, 2], {"highway": "primary"})])
     (tmp_path / "josm.osm").write_text(text, encoding="utf-8")
-    with pytest.raises(InputError, match=r"1 node of its roads has a negative id \(node -1"):
+    with pytest.raises(InputError, match=r"1 node of its roads has a negative id \(node -1 …\), .* cannot place it\. "
+                                         r"Give it a positive id first"):
         network_from_osm(tmp_path / "josm.osm")
 
 

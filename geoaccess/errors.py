@@ -12,6 +12,12 @@ class InputError(ValueError):
     """Bad input: a file, column, CRS or parameter that geoaccess cannot use."""
 
 
+def counted(n: int, singular: str, plural: str | None = None) -> str:
+    """``n`` with thousands separators and the noun that agrees with it, for messages:
+    ``counted(1, "road")`` → ``"1 road"``, ``counted(1200, "road")`` → ``"1,200 roads"``."""
+    return f"{n:,} {singular if n == 1 else plural or singular + 's'}"
+
+
 def check_positive(name: str, value: float) -> float:
     """Return ``value`` as a float, or raise :class:`InputError` naming ``name``."""
     try:

@@ -50,7 +50,8 @@ def check_input_file(path: str | os.PathLike, what: str, suffixes: Iterable[str]
                 f"{what} has an unknown file type: {p.name}; accepted types are {', '.join(allowed)}"
             )
     if p.stat().st_size == 0:
-        raise InputError(f"{what} is empty (0 bytes): {p}")
+        raise InputError(f"{what} {p.name} is empty (0 bytes): a failed download or copy leaves such a file: "
+                         "download or copy it again")
     return p
 
 

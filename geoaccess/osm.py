@@ -23,7 +23,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from .errors import InputError
+from .errors import InputError, counted
 from .osmfiles import osm_file, raise_if_malformed, raise_if_nodes_misplaced, raise_if_overlong
 from .osmtags import TAG_KEYS, interpret_ways
 from .roadnet import (RoadNetwork, _dropped_summary, _dropped_text, _geodesic_steps, _network_from_segments,
@@ -210,10 +210,14 @@ def _warn_missing_nodes(name: str, missing: dict) -> None:
     """A :class:`~geoaccess.speedlimits.RoadDataWarning` for roads whose nodes the file lacks."""
     said = []
     if missing["ways_cut"]:
-        said.append(f"{missing['ways_cut']:,} roads lack {missing['nodes_missing']:,} of their nodes (they run out of "
-                    "the extract): each is cut where nodes are missing, not joined across the gap")
+        one = missing["ways_cut"] == 1
+        said.append(f"{counted(missing['ways_cut'], 'road')} {'lacks' if one else 'lack'} "
+                    f"{counted(missing['nodes_missing'], 'node')} ({'it runs' if one else 'they run'} out of the extract): "
+                    f"{'it is' if one else 'each is'} cut where nodes are missing, not joined across the gap")
     if missing["ways_lost"]:
-        said.append(f"{missing['ways_lost']:,} roads have fewer than two of their nodes in the file and are left out")
+        one = missing["ways_lost"] == 1
+        said.append(f"{counted(missing['ways_lost'], 'road')} {'has' if one else 'have'} fewer than two of "
+                    f"{'its' if one else 'their'} nodes in the file and {'is' if one else 'are'} left out")
     if said:
         warnings.warn(f"{name}: {'; '.join(said)}. Roads across the edge of the area may be missing: extract a "
                       "larger area, with complete ways (`osmium extract --strategy complete_ways`, or a Geofabrik "
@@ -244,7 +248,8 @@ def network_from_osm(path: str | Path, crs: str | CRS | None = None) -> RoadNetw
     p = Path(path)
     tags, way_row, refs, lonlat, way_ids, water, missing = _read_osm(p)
     if len(tags) == 0 and missing["ways_lost"]:
-        raise InputError(f"{p.name} holds {missing['ways_lost']:,} ways with a highway tag but not their nodes (no way "
+        raise InputError(f"{p.name} holds {counted(missing['ways_lost'], 'way')} with a highway tag but not "
+                         f"{'its' if missing['ways_lost'] == 1 else 'their'} nodes (no way "
                          "has two of its nodes in the file): extract the area with the ways' nodes, e.g. `osmium "
                          "extract --strategy complete_ways` or Overpass `(way[highway](…); >;); out;`")
     if len(tags) == 0:

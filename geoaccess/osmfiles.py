@@ -10,6 +10,7 @@ objects and keys, found again in Python (a small PBF reader for that error path 
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import re
 import struct
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, counted
 from .speedlimits import RoadDataWarning
 
 _SNIFF_BYTES = 4096
@@ -76,7 +77,7 @@ def _sniff_bytes(head: bytes) -> tuple[str, str]:
         if name == "osmChange":
             return "", "an OSM change file (.osc: edits, not a map extract)"
         if name.lower() == "html":
-            return "", "a web page (HTML), often the error page of a failed download,"
+            return "", "a web page (HTML), often the error page of a failed download"
         if name == "graphml":
             return "", "a GraphML graph"
         return "", f"XML whose root element is <{name}> (OSM XML has <osm>)"
@@ -86,6 +87,8 @@ def _sniff_bytes(head: bytes) -> tuple[str, str]:
         return "", "JSON (GeoJSON?)"
     if head.startswith(b"PK\x03\x04"):
         return "", "a zip archive"
+    if not head:
+        return "", "empty (0 bytes)"
     return "", f"a file of another kind (its first bytes are {head[:8]!r})"
 
 
@@ -119,16 +122,16 @@ def osm_file(path: Path) -> Any:
                  "GeoJSON": f"a roads file: rename it to {_stem(name)}.geojson and name its columns in [network]",
                  "web page": "open it in a browser to read the error, then download the extract again",
                  "zip": "unzip it and give the .osm.pbf or .osm file inside",
+                 "empty": "a failed download or copy leaves such a file: download or copy it again",
                  "change file": "download an extract of the area (e.g. from download.geofabrik.de) instead",
-                 "encoding": f"convert it to UTF-8 (e.g. `iconv -f {encoding} -t UTF-8 {name} > {_stem(name)}_utf8.osm`, "
-                             "then write encoding='UTF-8' in its first line), or save it from JOSM again"}
+                 "encoding": _to_utf8(name, encoding, declared=True)}
         fix = next((f for k, f in fixes.items() if k in what),
                    "give an OpenStreetMap extract (.osm.pbf, or .osm XML), e.g. from download.geofabrik.de")
         if "encoding" in what or "compressed" in what:  # OSM data, maybe, but not as libosmium reads it
             raise InputError(f"road network {name} is {what}; libosmium reads OSM PBF and OSM XML in UTF-8 "
                              f"(gzip/bzip2-compressed XML too): {fix}")
         raise InputError(f"road network {name} is {what}, not OpenStreetMap data; {fix}")
-    named = "pbf" if name.lower().endswith(".pbf") else "osm"
+    named = next((k for k in ("pbf", "osm.gz", "osm.bz2") if name.lower().endswith("." + k.split(".")[-1])), "osm")
     if kind != named:
         renamed = {"pbf": f"{_stem(name)}.osm.pbf", "osm": f"{_stem(name)}.osm"}.get(kind)
         fix = (f"rename it to {renamed}" if renamed else
@@ -136,6 +139,35 @@ def osm_file(path: Path) -> Any:
         warnings.warn(f"{name} is {_FORMAT_NAMES[kind]}, not {_FORMAT_NAMES[named]} as its name says; read as "
                       f"{_FORMAT_NAMES[kind]}. To silence this, {fix}.", RoadDataWarning, stacklevel=3)
     return osmium.io.File(str(path), kind)
+
+
+def _to_utf8(name: str, encoding: str, declared: bool) -> str:
+    """How to convert an OSM XML file from ``encoding`` to the UTF-8 libosmium reads."""
+    then = ", then write encoding='UTF-8' in its first line" if declared else ""
+    return (f"convert it to UTF-8 (e.g. `iconv -f {encoding} -t UTF-8 {name} > {_stem(name)}_utf8.osm`{then}), "
+            "or save it from JOSM again")
+
+
+def _first_non_utf8(path: Path) -> tuple[int, bytes] | None:
+    """Line number (1-based) and bytes of the first line of an XML file (gzip/bzip2 too) that
+    is not UTF-8, or None. Read in 1 MiB chunks, for an error message only."""
+    opener = {"osm.gz": gzip.open, "osm.bz2": bz2.open}.get(_sniff(path)[0], open)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, tail = 1, b""  # tail: the start of the current line, from the chunk before
+    with opener(path, "rb") as fh:
+        while chunk := fh.read(2**20):
+            held = len(decoder.getstate()[0])  # a character's first bytes, carried from the last chunk
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                at = max(exc.start - held, 0)
+                start = chunk.rfind(b"\n", 0, at) + 1
+                end = chunk.find(b"\n", at)
+                text = (tail if start == 0 else b"") + chunk[start:end if end >= 0 else len(chunk)]
+                return line + chunk.count(b"\n", 0, at), text
+            line += chunk.count(b"\n")
+            tail = chunk[chunk.rfind(b"\n") + 1:]
+    return None
 
 
 def _stem(name: str) -> str:
@@ -289,11 +321,24 @@ def raise_if_overlong(path: Path, exc: Exception) -> None:
 
 def raise_if_malformed(path: Path, exc: Exception) -> None:
     """libosmium's parse errors as an :class:`InputError` with the fix: a file that ends early
-    (an interrupted download or copy), XML that is not well-formed (the line and column)."""
+    (an interrupted download or copy), XML whose text is not UTF-8 (GBK saved without an
+    encoding declaration, or declared UTF-8: the line, read as GBK, and the iconv fix), XML
+    that is not well-formed (the line and column)."""
     text = str(exc)
     if "PBF error" in text and ("EOF" in text or "truncated" in text):
         raise InputError(f"could not read {path.name}: it ends early ({text}), as a download or copy that was "
                          "interrupted does; download or copy it again") from None
+    if "XML parsing error" in text and (found := _first_non_utf8(path)):
+        line, raw = found
+        try:  # OSM XML in China that is not UTF-8 is GBK (GB2312 is a subset; GB18030 a superset)
+            shown = raw.decode("gb18030").strip()
+        except UnicodeDecodeError:
+            raise InputError(f"could not read {path.name}: {text}; its text is not UTF-8 there (line {line:,}), in "
+                             "no encoding geoaccess knows: save it again as UTF-8 (JOSM, osmium)") from None
+        shown = shown if len(shown) <= 80 else shown[:80] + "…"
+        raise InputError(f"could not read {path.name}: its text is not UTF-8 at line {line:,}, which reads as GBK "
+                         f"({shown}); libosmium reads OSM XML in UTF-8 only: "
+                         f"{_to_utf8(path.name, 'GBK', declared=False)}") from None
     if "XML parsing error" in text:
         cut = "unclosed token" in text or "no element found" in text
         raise InputError(f"could not read {path.name}: {text}; "
@@ -317,14 +362,17 @@ def raise_if_nodes_misplaced(path: Path, source: Any, missing_ids: np.ndarray) -
 
     negative = missing_ids[missing_ids < 0]
     if negative.size:
-        raise InputError(f"could not read {path.name}: {negative.size:,} nodes of its roads have negative ids (node "
+        one = negative.size == 1
+        raise InputError(f"could not read {path.name}: {counted(negative.size, 'node')} of its roads "
+                         f"{'has a negative id' if one else 'have negative ids'} (node "
                          f"{negative[0]} …), as objects drawn in JOSM and saved before upload have; geoaccess cannot "
-                         f"place them. Give them positive ids first: `osmium renumber {path.name} -o renumbered.osm.pbf` "
-                         "(osmium-tool), and give that file")
+                         f"place {'it' if one else 'them'}. Give {'it a positive id' if one else 'them positive ids'} "
+                         f"first: `osmium renumber {path.name} -o renumbered.osm.pbf` (osmium-tool), and give that file")
     nodes = osmium.FileProcessor(source, osmium.osm.NODE).with_filter(osmium.filter.IdFilter(missing_ids.tolist()))
     found = sum(1 for _ in nodes)
     if found:
-        raise InputError(f"could not read {path.name}: {found:,} nodes its roads use come after those roads in the file "
+        raise InputError(f"could not read {path.name}: {counted(found, 'node')} its roads use "
+                         f"{'comes' if found == 1 else 'come'} after those roads in the file "
                          "(it is not sorted: nodes, then ways, then relations, each by id); sort it first, e.g. "
                          f"`osmium sort {path.name} -o sorted.osm.pbf` (osmium-tool), and give the sorted file")
 

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ._paths import data_path
-from .errors import InputError
+from .errors import InputError, counted
 from .osmtags import NOT_ROADS
 from .speedlimits import RoadDataWarning, maxspeed_kmh
 
@@ -159,6 +159,24 @@ def check_classes(classes: dict[str, Any], speed_overrides: dict[str, Any] | Non
     return out
 
 
+#: Words of a class value that say the line is no road in use (normalised, matched anywhere in
+#: the value: "县道(在建)"), with the OSM class that :func:`check_classes` accepts and the
+#: network drops as not built. Checked in this order: "规划在建" is under construction.
+_NOT_BUILT = {"在建": "construction", "施工": "construction", "建设中": "construction", "修建中": "construction",
+              "under construction": "construction", "规划": "proposed", "拟建": "proposed", "待建": "proposed",
+              "未建": "proposed", "计划": "proposed", "预留": "proposed", "planned": "proposed",
+              "废弃": "abandoned", "abandoned": "abandoned", "停用": "disused", "封闭": "disused",
+              "关闭": "disused", "禁行": "disused", "closed": "disused", "disused": "disused"}
+
+
+def not_built_class(value: Any) -> str | None:
+    """The class to map a roads-file value to when its words say the line is not built,
+    planned or closed (``"在建"`` → ``"construction"``, ``"规划道路"`` → ``"proposed"``,
+    ``"废弃"`` → ``"abandoned"``), else None. Used to advise, never to map by itself."""
+    key = _key(value)
+    return next((cls for word, cls in _NOT_BUILT.items() if word in key), None)
+
+
 def find_column(frame: pd.DataFrame, name: str) -> str | None:
     """The column called ``name``, else the one equal to it after NFKC, trimming and case folding."""
     if name in frame.columns:
@@ -231,15 +249,24 @@ def road_attributes(lines: pd.DataFrame, length_m: np.ndarray, *, class_column: 
             raw = lines[cls_col].astype(object).where(lines[cls_col].notna(), "(empty)").astype(str)
             stats = (pd.DataFrame({"value": raw.to_numpy()[missing], "km": km[missing]})
                      .groupby("value", sort=False)["km"].agg(["size", "sum"]).sort_values("sum", ascending=False))
-            listed = "; ".join(f"{v!r}: {int(r['size']):,} road{'s' if r['size'] != 1 else ''}, {r['sum']:,.1f} km"
+            listed = "; ".join(f"{v!r}: {counted(int(r['size']), 'road')}, {r['sum']:,.1f} km"
                                for v, r in stats.head(30).iterrows())
             more = f"; and {len(stats) - 30} more values" if len(stats) > 30 else ""
-            example = next((v for v in stats.index if v != "(empty)"), "值")
-            warnings.warn(f"{name}: {missing.sum():,} of {n:,} roads ({km[missing].sum():,.1f} km) have a {cls_col} "
-                          f"value that is not a known road class and are driven as {default_highway!r}: "
-                          f"{listed}{more}. Map each value in the scenario, e.g. [network.classes] "
-                          f"\"{example}\" = \"tertiary\" (classes: {', '.join(known_classes())}).",
-                          RoadDataWarning, stacklevel=2)
+            unbuilt = {v: c for v in stats.index if (c := not_built_class(v))}
+            example = next((v for v in stats.index if v != "(empty)" and v not in unbuilt), None)
+            advice = []
+            if example or not unbuilt:
+                advice.append(f"Map each value in the scenario, e.g. [network.classes] \"{example or '值'}\" = "
+                              f"\"tertiary\" (classes: {', '.join(known_classes())}).")
+            if unbuilt:
+                advice.append("Values that say the road is not built, planned or closed: map them to a class that "
+                              "is dropped as not built, [network.classes] "
+                              + ", ".join(f"\"{v}\" = \"{c}\"" for v, c in list(unbuilt.items())[:10]) + ".")
+            count = int(missing.sum())
+            warnings.warn(f"{name}: {count:,} of {counted(n, 'road')} ({km[missing].sum():,.1f} km) "
+                          f"{'has' if count == 1 else 'have'} a {cls_col} value that is not a known road class and "
+                          f"{'is' if count == 1 else 'are'} driven as {default_highway!r}: {listed}{more}. "
+                          + " ".join(advice), RoadDataWarning, stacklevel=2)
         highway = mapped.fillna(default_highway).to_numpy(dtype=object)
 
     if one_col is None:
@@ -279,8 +306,9 @@ def _oneway(values: pd.Series, column: str, name: str) -> tuple[np.ndarray, np.n
     if unknown.any():
         counts = values[unknown].astype(str).value_counts()
         listed = ", ".join(f"{v!r} ({c:,})" for v, c in counts.head(20).items())
-        warnings.warn(f"{name}: {unknown.sum():,} roads have a {column} value that is not a one-way flag and are "
-                      f"open both ways: {listed}. Use yes/no/-1 (or 是/否, 单向/双向, 正向/反向).",
+        one = unknown.sum() == 1
+        warnings.warn(f"{name}: {counted(int(unknown.sum()), 'road')} {'has' if one else 'have'} a {column} value that "
+                      f"is not a one-way flag and {'is' if one else 'are'} open both ways: {listed}. Use yes/no/-1 (or 是/否, 单向/双向, 正向/反向).",
                       RoadDataWarning, stacklevel=3)
     return forward, backward
 

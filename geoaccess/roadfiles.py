@@ -186,8 +186,12 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     keep_line = meaning["dropped"].to_numpy() == ""
     report = {"source": name, "ways_read": int(n_lines + no_geometry.sum()),  # the dropped ones too
               "dropped": _dropped_summary(meaning["dropped"].to_numpy(), lengths / 1000)}
+    # `geoaccess check` names the rows of each reason (first few, 0-based in file order), not only their count
+    report["dropped_rows"] = {reason: _first_rows(np.unique(file_row[meaning["dropped"].to_numpy() == reason]))
+                              for reason in report["dropped"]}  # np.unique: a multi-part row is one row
     if no_geometry.any():
         report["dropped"][_NO_GEOMETRY] = {"ways": int(no_geometry.sum()), "km": 0.0}
+        report["dropped_rows"][_NO_GEOMETRY] = _first_rows(np.flatnonzero(no_geometry))
     if not keep_line.any():
         raise InputError(f"{name} holds no usable roads: {_dropped_text(report['dropped'])}")
     kept = keep_line[line_of]
@@ -204,6 +208,10 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     return _network_from_segments(vertex_id[seg_start], vertex_id[seg_end], runs, seg_attrs, lonlat_crs,
                                   crs, report, length=runs.lengths(steps))
 
+
+def _first_rows(rows: np.ndarray, shown: int = 10) -> dict[str, object]:
+    """``report["dropped_rows"]`` of one reason: its first ``shown`` rows and how many there are."""
+    return {"rows": rows[:shown].tolist(), "count": int(rows.size)}
 
 #: ``report["dropped"]`` reason of rows that hold no geometry (null or empty).
 _NO_GEOMETRY = "no geometry (null or empty)"

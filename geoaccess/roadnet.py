@@ -368,7 +368,8 @@ def report_lines(report: dict) -> list[str]:
     lines = []
     if report.get("dropped"):
         lines.append("  not roads (dropped): " + "; ".join(
-            f"{reason} {v['ways']:,} ways, {v['km']:,.1f} km" for reason, v in report["dropped"].items()))
+            f"{reason} {v['ways']:,} ways, {v['km']:,.1f} km{_rows_text(report, reason)}"
+            for reason, v in report["dropped"].items()))
     access = [f"{mode} " + ", ".join(f"{name} {km:,.1f} km" for name, km in report[f"access_{mode}"].items())
               for mode in MODES if report.get(f"access_{mode}")]
     if access:
@@ -378,6 +379,16 @@ def report_lines(report: dict) -> list[str]:
                  "facilities do not join a road across it)" if water else
                  "  water: none mapped in the source (homes may join a road across a river)")
     return lines
+
+
+def _rows_text(report: dict, reason: str) -> str:
+    """The rows of a roads file ``reason`` dropped (``report["dropped_rows"]``), as rows without a
+    geometry are named in their warning; nothing for OSM (its ways are no rows)."""
+    given = report.get("dropped_rows", {}).get(reason)
+    if not given or not given["rows"]:
+        return ""
+    more = f" and {given['count'] - len(given['rows']):,} more" if given["count"] > len(given["rows"]) else ""
+    return f" (0-based rows in file order: {', '.join(str(r) for r in given['rows'])}{more})"
 
 
 def _lengths_m(geoms: np.ndarray) -> np.ndarray:

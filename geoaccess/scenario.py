@@ -8,6 +8,7 @@ Unknown keys and wrong types are refused with the key's name and what is allowed
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,26 +73,113 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:
-    """A TOML file as a dict; UTF-8 with or without a BOM (Windows Notepad writes one).
+    """A TOML file as a dict; UTF-8 with or without a BOM (Windows Notepad writes one), or
+    UTF-16 with its byte-order mark (Notepad's "Unicode"), which says the encoding outright.
 
     Raises
     ------
     InputError
-        Not UTF-8, or not TOML: tomllib's line and column, and for a backslash in a
-        double-quoted string (a Windows path) how to write it.
+        Another encoding (UTF-16 without a BOM, GBK/"ANSI"): which one and how to save the
+        file as UTF-8. Not TOML: tomllib's line and column, and for a Windows path in
+        double quotes (whose backslashes TOML reads as escapes, ``"C:\\Users\\…"``) that path
+        rewritten in single quotes and with forward slashes.
     """
+    text = _decode_toml(path, what)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{what} {path.name} is not valid TOML: {exc}{_escape_hint(text, str(exc))}") from None
+    _refuse_escaped_paths(raw, f"{what} {path.name}")
+    return raw
+
+
+def _decode_toml(path: Path, what: str) -> str:
+    """The text of a TOML file, or an :class:`InputError` naming the encoding found and the fix."""
+    data = path.read_bytes()
+    resave = ("open it in Notepad, File → Save As, Encoding: UTF-8, Save (or "
+              f"`iconv -f {{}} -t UTF-8 {path.name} > {path.stem}_utf8{path.suffix}`)")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # a BOM: UTF-16 for sure, and which byte order
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{what} {path.name} starts as UTF-16 text but is cut or damaged at byte "
+                             f"{exc.start:,}: {resave.format('UTF-16')}") from None
     try:
         # utf-8-sig: a leading BOM is no TOML, but Notepad saves one; any other byte is as written
-        raw = tomllib.loads(path.read_bytes().decode("utf-8-sig"))
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        if b"\x00" in data:  # ASCII in UTF-16 is every other byte NUL; UTF-8 text holds none
+            found, source = "in UTF-16 without a byte-order mark (it holds NUL bytes)", "UTF-16"
+        elif _decodes(data, "gbk"):
+            found, source = "in GBK (Notepad's \"ANSI\" on Chinese Windows)", "GBK"
+        elif _decodes(data, "gb18030"):
+            found, source = "in GB18030", "GB18030"
+        else:
+            found, source = f"neither UTF-8 nor GBK (byte 0x{data[exc.start]:02x} on line {line})", ""
+        fix = (resave.format(source) if source else
+               "save it again as UTF-8 in the editor that wrote it (Notepad: File → Save As, Encoding: UTF-8)")
+        raise InputError(f"{what} {path.name} must be saved as UTF-8 text; it is {found}: {fix}") from None
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
     except UnicodeDecodeError:
-        raise InputError(f"{what} {path.name} must be saved as UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        hint = ""
-        if "Unescaped '\\'" in str(exc):  # a Windows path: "C:\data\roads.osm"
-            hint = ("; a Windows path in double quotes needs its backslashes doubled: write it in single "
-                    "quotes ('C:\\data\\roads.osm') or with forward slashes (\"C:/data/roads.osm\")")
-        raise InputError(f"{what} {path.name} is not valid TOML: {exc}{hint}") from None
-    return raw
+        return False
+    return True
+
+
+#: tomllib's words for a bad escape in a double-quoted string (\d, \x, \N; \U or \u not
+#: followed by hex digits; hex digits that name no character).
+_ESCAPE_ERRORS = ("Unescaped '\\'", "Invalid hex value", "not a Unicode scalar value")
+_BASIC_STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
+
+
+def _escape_hint(text: str, error: str) -> str:
+    """For a bad escape in a double-quoted string holding a backslash (a Windows path): how
+    to write that string, rewritten from the user's own text; else ``""``."""
+    if not any(e in error for e in _ESCAPE_ERRORS):
+        return ""
+    at = re.search(r"at line (\d+), column (\d+)", error)
+    lines = text.split("\n")
+    if not at or int(at[1]) > len(lines):
+        return ""
+    column = int(at[2]) - 1
+    written = next((m[1] for m in _BASIC_STRING.finditer(lines[int(at[1]) - 1].rstrip("\r"))
+                    if m.start() < column <= m.end() and "\\" in m[1]), None)
+    if written is None:
+        return ""
+    # "C:\\data\Users": the doubled backslashes were meant as one; a UNC path keeps its leading two
+    unc = "\\\\" if written.startswith("\\\\") else ""
+    return "; " + _path_advice(unc + written.removeprefix(unc).replace("\\\\", "\\"))
+
+
+def _path_advice(path: str) -> str:
+    """The fix for a Windows path written in double quotes: single quotes or forward slashes."""
+    quoted = f"in single quotes ('{path}') or " if "'" not in path else ""
+    slashes = path.replace("\\", "/")
+    return (f"\"{path}\" is a Windows path in double quotes, where TOML reads each backslash as an escape "
+            f"(\\U, \\t, \\d …): write it {quoted}with forward slashes (\"{slashes}\")")
+
+
+_CONTROL = {8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r"}  # what TOML escapes turn into
+_PATH_LIKE = re.compile(r"^[A-Za-z]:|\.[A-Za-z][A-Za-z0-9]{1,4}$")
+
+
+def _refuse_escaped_paths(table: dict[str, Any], where: str, prefix: str = "") -> None:
+    """Refuse a path whose backslashes TOML read as escapes that exist (``"D:\\tmp\\roads.gpkg"``
+    parses, as ``D:<tab>mp<carriage return>oads.gpkg``): no file name holds such characters."""
+    for key, value in table.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            _refuse_escaped_paths(value, where, name)
+        elif isinstance(value, list):  # tables of an array ([[targets.define]]) and lists of paths
+            for item in value:
+                _refuse_escaped_paths({key: item}, where, prefix)
+        elif isinstance(value, str) and any(chr(c) in value for c in _CONTROL) and _PATH_LIKE.search(value):
+            section, _, key_name = name.rpartition(".")
+            raise InputError(f"{where}, [{section}] {key_name}: {_path_advice(value.translate(_CONTROL))}")
 
 
 def scenario_from_dict(raw: dict[str, Any], base_dir: str | Path = ".", path: Path | None = None) -> Scenario:
@@ -196,8 +284,12 @@ def _resolve(base: Path, value: str) -> str:
 
 def _targets(section: dict[str, Any]) -> dict[str, Target]:
     library = load_targets()
-    if section["file"]:
-        library.update(load_targets(section["file"]))
+    if section["file"]:  # read as the scenario is: BOM, UTF-16, Windows paths in double quotes
+        p = Path(section["file"])
+        if not p.is_file():
+            raise InputError(f"targets file not found: {p} (set by [targets] file; relative paths resolve against "
+                             "the scenario file's folder)")
+        library.update({tid: target_from_dict(tid, table) for tid, table in read_toml(p, "targets file").items()})
     defined: dict[str, Target] = {}
     for table in section["define"]:
         if not isinstance(table, dict) or not isinstance(table.get("id"), str):

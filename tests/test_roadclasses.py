@@ -327,7 +327,7 @@ def test_cli_refuses_a_class_key_for_an_osm_source(tmp_path, capsys):
 def test_unknown_one_way_values_are_two_way_and_warned():
     roads = gpd.GeoDataFrame({"highway": ["primary"] * 3, "单行": ["是", "maybe", 1.0]},
                              geometry=[_line((i * 100, 0), (i * 100 + 100, 0)) for i in range(3)], crs=CRS)
-    with pytest.warns(RoadDataWarning, match=r"1 roads have a 单行 value .*'maybe' \(1\)"):
+    with pytest.warns(RoadDataWarning, match=r"1 road has a 单行 value .*'maybe' \(1\)"):
         net = network_from_graph(graph_from_lines(roads, oneway_column="单行"), crs=CRS)
     got = net.edges.assign(x=net.edges.geometry.bounds["minx"]).sort_values("x")["oneway"].tolist()
     assert got == [True, False, True]  # 是 and 1.0 one-way; unknown open both ways

@@ -311,8 +311,8 @@ def test_a_road_running_out_of_the_extract_is_cut_at_the_gap_not_joined_across_i
     *_, missing = _read_osm(path)
     assert missing["after_gap"].tolist() == [False, True, False] and missing["ways_cut"] == 1
     assert missing["nodes_missing"] == 2 and missing["ways_lost"] == 1
-    with pytest.warns(UserWarning, match=r"1 roads lack 2 of their nodes .* cut where nodes are missing.*"
-                                         r"1 roads have fewer than two of their nodes in the file"):
+    with pytest.warns(UserWarning, match=r"1 road lacks 2 nodes .* cut where nodes are missing.*"
+                                         r"1 road has fewer than two of its nodes in the file"):
         net = network_from_file(path)
     edges = net.edges
     (lon2, lat2), (lon3, lat3) = ([round(v * 1e7) / 1e7 for v in n[1:]] for n in NODES[1:])  # as the PBF stores them
@@ -326,7 +326,7 @@ def test_a_road_running_out_of_the_extract_is_cut_at_the_gap_not_joined_across_i
     scenario = _road_scenario(tmp_path / "in", "bare.osm.pbf")
     assert main(["check", str(scenario)]) == 2
     out = " ".join(capsys.readouterr().out.split())
-    assert "bare.osm.pbf holds 1 ways with a highway tag but not their nodes" in out and "complete_ways" in out, out
+    assert "bare.osm.pbf holds 1 way with a highway tag but not its nodes" in out and "complete_ways" in out, out
 
 
 @pytest.mark.parametrize("name, damage, said", [
@@ -361,7 +361,7 @@ def test_nodes_the_file_holds_but_libosmium_cannot_place_are_not_taken_for_an_ex
     (tmp_path / "in" / "edited.osm").write_text(text, encoding="utf-8")
     assert main(["check", str(scenario)]) == 2
     out = " ".join(capsys.readouterr().out.split())
-    assert "1 nodes of its roads have negative ids (node -4 …)" in out and "osmium renumber edited.osm" in out, out
+    assert "1 node of its roads has a negative id (node -4 …)" in out and "osmium renumber edited.osm" in out, out
 
 
 @pytest.mark.parametrize("edit, said", [
@@ -382,7 +382,7 @@ def test_scenario_keys_that_used_to_fail_late_are_named_at_load(tmp_path, capsys
 @pytest.mark.parametrize("ways, said", [
     ([], "holds no roads (no ways with a highway tag)"),
     ([(5, [1, 2], {"building": "yes"})], "holds no roads (no ways with a highway tag)"),
-    ([(5, [], {"highway": "primary"})], "holds 1 ways with a highway tag but not their nodes"),
+    ([(5, [], {"highway": "primary"})], "holds 1 way with a highway tag but not its nodes"),
 ])
 def test_a_file_without_usable_road_ways_says_which_case(tmp_path, capsys, ways, said):
     (tmp_path / "in").mkdir()

@@ -20,6 +20,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
 
+from .coords import crs_mismatch_hint
 from .errors import InputError
 from .osmtags import NOT_ROADS, TAG_KEYS, interpret_ways
 from .roadclasses import find_column, normalise, road_attributes
@@ -227,24 +228,25 @@ def _to_lonlat(coords: np.ndarray, crs: CRS, file_row: np.ndarray, line_of: np.n
     Raises
     ------
     InputError
-        Vertices the file's CRS cannot take to lon/lat (outside the projection's domain:
-        usually a wrong ``.prj``), naming the rows and the fix.
+        Vertices that are no place on the earth in the file's CRS (a longitude beyond
+        ±180° or a latitude beyond ±90°, or outside a projection's domain: usually a wrong
+        ``.prj``, swapped lon/lat, or metres in a GeoJSON file), naming the rows, the CRS
+        and the likely fix (:func:`geoaccess.coords.crs_mismatch_hint`).
     """
     if crs.is_geographic:
-        return coords, crs
-    lonlat_crs = CRS("EPSG:4326")
-    with np.errstate(invalid="ignore"):
-        lonlat = _project(Transformer.from_crs(crs, lonlat_crs, always_xy=True), coords)
+        lonlat, lonlat_crs = coords, crs
+    else:
+        lonlat_crs = CRS("EPSG:4326")
+        with np.errstate(invalid="ignore"):
+            lonlat = _project(Transformer.from_crs(crs, lonlat_crs, always_xy=True), coords)
     bad = ~np.isfinite(lonlat).all(axis=1) | (np.abs(lonlat[:, 0]) > 180) | (np.abs(lonlat[:, 1]) > 90)
     if bad.any():
         rows = np.unique(file_row[line_of[bad]])
         x, y = coords[np.flatnonzero(bad)[0]]
         raise InputError(f"{name}: {int(bad.sum()):,} vertices of {len(rows):,} rows (0-based rows in file order: "
                          f"{', '.join(str(int(r)) for r in rows[:10])}{' …' if len(rows) > 10 else ''}; first at "
-                         f"x={x:.2f}, y={y:.2f}) are no place on the earth in the file's CRS {crs.name}. Check the "
-                         "file's CRS (.prj): an 8-digit easting such as 39500000 carries a Gauss-Krüger zone number "
-                         "and needs that zone's CRS ('CGCS2000 / 3-degree Gauss-Kruger zone 39', EPSG:4527), not a "
-                         "'CM 117E' one; or save the file in EPSG:4326")
+                         f"x={x:.{6 if crs.is_geographic else 2}f}, y={y:.{6 if crs.is_geographic else 2}f}) are no place on the earth in the CRS the file was read as, "
+                         f"{crs.to_string()} ({crs.name}). {crs_mismatch_hint(x, y, crs, name)}")
     return lonlat, lonlat_crs
 
 

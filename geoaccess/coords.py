@@ -350,7 +350,7 @@ def utm_crs_for(lon: float, lat: float) -> pyproj.CRS:
 
 #: Largest scale error (|k - 1| of a length in any direction, Tissot's semi-axes) a ``[scenario]
 #: crs`` may have anywhere over the roads' extent: 1 %. A UTM or 3°/6° Gauss-Krüger zone holds
-#: 0.1 % inside its zone (UTM 2 degrees beyond its edge at 30°N: 0.5 %); Web Mercator in China
+#: 0.15 % inside its zone (UTM 2 degrees beyond its edge at 30°N: 0.5 %); Web Mercator in China
 #: (1/cos(lat): 15 % at 30°N) and a zone 100° away are far beyond it. Snapping caps, grids and
 #: search radii are metres of the analysis CRS, so its scale error is theirs.
 MAX_SCALE_ERROR = 0.01

@@ -40,7 +40,8 @@ def _check_overlap(network: RoadNetwork, demand: gpd.GeoDataFrame, facilities: g
         file, crs = files.get(what, (None, None))
         box = extents[what]
         where = f"lon {box[0]:.4f} to {box[2]:.4f}, lat {box[1]:.4f} to {box[3]:.4f}" if np.isfinite(box).all() \
-            else "no place on the earth"
+            else "coordinates that are no place on the earth in that CRS: a longitude beyond ±180° or a latitude " \
+            "beyond ±90°, e.g. metres labelled as degrees"
         return f"the {what} ({file or 'file'}, read as {crs or 'its CRS'}; {where})"
 
     parts = []

@@ -222,3 +222,22 @@ def test_facility_population_and_admin_files_are_checked_like_the_roads(county, 
     out = " ".join(capsys.readouterr().out.split())
     assert f"{file}: " in out and "are no place on the earth in the CRS the file was read as, EPSG:4326" in out
     assert fix in out
+
+
+def test_a_population_raster_in_metres_labelled_wgs84_is_named_with_both_files(county, tmp_path, capsys):
+    import rasterio
+    from pyproj import Transformer
+    from rasterio.transform import from_origin
+
+    _copy(county, tmp_path)
+    (tmp_path / "roads.gpkg").write_bytes((county / "roads.gpkg").read_bytes())
+    with rasterio.open(county / "population.tif") as src:
+        profile, cells, t = src.profile, src.read(1), src.transform
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:32650", always_xy=True).transform(t.c, t.f)
+    profile.update(transform=from_origin(x, y, 100, 100))  # UTM metres, still labelled EPSG:4326
+    with rasterio.open(tmp_path / "population.tif", "w", **profile) as dst:
+        dst.write(cells, 1)
+    assert main(["check", str(_scenario(tmp_path))]) == 2
+    out = " ".join(capsys.readouterr().out.split())
+    assert "the roads (roads.gpkg, read as EPSG:4326 (WGS 84); lon 117." in out
+    assert "the population (population.tif, read as EPSG:4326 (WGS 84); coordinates that are no place on the earth" in out

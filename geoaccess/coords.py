@@ -407,9 +407,9 @@ def check_analysis_crs(crs: str | pyproj.CRS, lon: tuple[float, float], lat: tup
     figure = "cannot take every point of it" if not np.isfinite(error) else f"distorts lengths by up to {error:.1%}"
     raise InputError(f"{key} {parsed.to_string()} ({parsed.name}) {figure} over the roads' extent (lon "
                      f"{lon[0]:.3f} to {lon[1]:.3f}, lat {lat[0]:.3f} to {lat[1]:.3f}); at most "
-                     f"{MAX_SCALE_ERROR:.0%} is accepted, as every distance of the run is measured in it. Use the data's "
-                     f"UTM zone, crs = \"{utm.to_string()}\" ({utm.name}), or a Gauss-Krüger zone that holds the "
-                     f"area, or leave crs out (the data's UTM zone is then used)")
+                     f"{MAX_SCALE_ERROR:.0%} is accepted, as every distance of the run is measured in it. Use the "
+                     f"data's UTM zone, crs = \"{utm.to_string()}\" ({utm.name}), or a Gauss-Krüger zone that holds "
+                     "the area, or leave crs out (the data's UTM zone is then used)")
 
 
 @functools.lru_cache(maxsize=1)
@@ -452,7 +452,8 @@ def crs_mismatch_hint(x: float, y: float, crs: pyproj.CRS, name: str) -> str:
             zone = _zone_crs_for(x, y, "CGCS2000 / 3-degree Gauss-Kruger CM 117E") if x >= 1e7 else None
             guess = (f" (an 8-digit easting such as {x:.0f} carries a Gauss-Krüger zone number: {zone[1]}, "
                      f"{zone[0]}, for CGCS2000 data)" if zone else "")
-            return f"They look like projected metres (eastings/northings){guess}, not degrees. {where}"
+            return (f"These coordinates are not degrees: they look like projected metres (eastings/northings)"
+                    f"{guess}. {where}")
         return "Check the file's CRS and its x (longitude) and y (latitude) columns, or save it in EPSG:4326"
     if x >= 1e7:
         zone = _zone_crs_for(x, y, crs.name)

@@ -52,7 +52,8 @@ def _check_overlap(network: RoadNetwork, demand: gpd.GeoDataFrame, facilities: g
     if len(missing) == 2 and _extent_gap_km(extents["population"], extents["facilities"]) < 5:
         together = " The population and the facilities overlap each other; the roads lie apart from both."
     raise InputError("the inputs do not overlap (none within 5 km of the road network's extent): "
-                     + named("roads") + " lie " + " and ".join(parts) + "." + together + " One of the files of each pair is in the wrong place, "
+                     + named("roads") + " lie " + " and ".join(parts) + "." + together
+                     + " One of the files of each pair is in the wrong place, "
                      "usually because of a wrong CRS: check each file's CRS (.prj, the GeoPackage's CRS, or the "
                      "crs key of a table's coordinates) and its coordinate columns against where the county lies, "
                      "and that all files cover the same area")

@@ -243,10 +243,11 @@ def _to_lonlat(coords: np.ndarray, crs: CRS, file_row: np.ndarray, line_of: np.n
     if bad.any():
         rows = np.unique(file_row[line_of[bad]])
         x, y = coords[np.flatnonzero(bad)[0]]
+        decimals = 6 if crs.is_geographic else 2
         raise InputError(f"{name}: {int(bad.sum()):,} vertices of {len(rows):,} rows (0-based rows in file order: "
                          f"{', '.join(str(int(r)) for r in rows[:10])}{' …' if len(rows) > 10 else ''}; first at "
-                         f"x={x:.{6 if crs.is_geographic else 2}f}, y={y:.{6 if crs.is_geographic else 2}f}) are no place on the earth in the CRS the file was read as, "
-                         f"{crs.to_string()} ({crs.name}). {crs_mismatch_hint(x, y, crs, name)}")
+                         f"x={x:.{decimals}f}, y={y:.{decimals}f}) are no place on the earth in the CRS the file was "
+                         f"read as, {crs.to_string()} ({crs.name}). {crs_mismatch_hint(x, y, crs, name)}")
     return lonlat, lonlat_crs
 
 

@@ -44,7 +44,7 @@ def graph_from_lines(lines: gpd.GeoDataFrame, *, class_column: str | None = None
     as in :func:`network_from_lines` (a projection's scale factor does not enter it).
     """
     if lines.crs is None:
-        raise InputError(f"{name} has no CRS; set it in GIS software (e.g. EPSG:4326) and try again")
+        raise InputError(_no_crs_message(lines, name))
     return network_from_lines(lines, class_column=class_column, oneway_column=oneway_column,
                               maxspeed_column=maxspeed_column, classes=classes, design_speed=design_speed,
                               default_highway=default_highway, name=name).to_networkx(crs=CRS(lines.crs))
@@ -125,7 +125,7 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     directions.
     """
     if lines.crs is None:
-        raise InputError(f"{name} has no CRS; set it in GIS software (e.g. EPSG:4326) and try again")
+        raise InputError(_no_crs_message(lines, name))
     lines = lines.reset_index(drop=True)  # the index is now the row in the file (0-based)
     values = lines.geometry.to_numpy()
     no_geometry = shapely.is_missing(values) | shapely.is_empty(values)
@@ -204,6 +204,25 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     seg_attrs["osm_way"] = seg_line
     return _network_from_segments(vertex_id[seg_start], vertex_id[seg_end], runs, seg_attrs, lonlat_crs,
                                   crs, report, length=runs.lengths(steps))
+
+
+def _no_crs_message(lines: gpd.GeoDataFrame, name: str) -> str:
+    """A roads file without a CRS: which CRS to set, worded from the numbers it holds."""
+    x0, y0, x1, y1 = lines.total_bounds
+    if not np.isfinite([x0, y0, x1, y1]).all():
+        guess = ""
+    elif max(abs(x0), abs(x1)) <= 180 and max(abs(y0), abs(y1)) <= 90:
+        guess = " Its coordinates look like lon/lat degrees: EPSG:4326 (WGS84) or EPSG:4490 (CGCS2000)."
+    elif x0 >= 1e7 and int(x0 // 1e6) == int(x1 // 1e6) and (13 <= x0 // 1e6 <= 23 or 25 <= x0 // 1e6 <= 45):
+        zone = int(x0 // 1e6)  # CGCS2000 GK zones: 6-degree 13-23 = EPSG:4491-4501, 3-degree 25-45 = EPSG:4513-4533
+        code, width = (4491 + zone - 13, "") if zone <= 23 else (4513 + zone - 25, "3-degree ")
+        guess = (f" Its eastings ({x0:.0f} …) start with the Gauss-Krüger zone number {zone}: that zone's CRS, "
+                 f"EPSG:{code} (CGCS2000 / {width}Gauss-Kruger zone {zone}) for CGCS2000 data.")
+    else:
+        guess = (f" Its coordinates ({x0:.0f}, {y0:.0f} …) are projected metres without a zone number: a UTM "
+                 "zone (EPSG:326zz) or a Gauss-Krüger central meridian's CRS (CGCS2000 3-degree: EPSG:4534 for CM "
+                 "75E to EPSG:4554 for CM 135E); ask the file's supplier which.")
+    return f"{name} has no CRS (a Shapefile without its .prj?); set it in GIS software and try again.{guess}"
 
 
 #: ``report["dropped"]`` reason of rows that hold no geometry (null or empty).

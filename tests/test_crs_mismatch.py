@@ -241,3 +241,21 @@ def test_a_population_raster_in_metres_labelled_wgs84_is_named_with_both_files(c
     out = " ".join(capsys.readouterr().out.split())
     assert "the roads (roads.gpkg, read as EPSG:4326 (WGS 84); lon 117." in out
     assert "the population (population.tif, read as EPSG:4326 (WGS 84); coordinates that are no place on the earth" in out
+
+
+@pytest.mark.parametrize("saved_in, says", [
+    ("EPSG:4326", "look like lon/lat degrees: EPSG:4326"),
+    ("EPSG:4527", "zone number 39: that zone's CRS, EPSG:4527 (CGCS2000 / 3-degree Gauss-Kruger zone 39)"),
+    ("EPSG:4498", "zone number 20: that zone's CRS, EPSG:4498 (CGCS2000 / Gauss-Kruger zone 20)"),
+    ("EPSG:4547", "projected metres without a zone number")])
+def test_a_roads_file_without_crs_is_told_the_crs_its_numbers_fit(county, tmp_path, saved_in, says):
+    roads = gpd.read_file(county / "roads.gpkg").to_crs(saved_in)
+    roads.set_crs(None, allow_override=True).to_file(tmp_path / "r.shp")
+    assert not (tmp_path / "r.prj").exists()
+    with pytest.raises(InputError) as e:
+        network_from_file(tmp_path / "r.shp", class_column="highway")
+    assert "r.shp has no CRS" in str(e.value) and says in str(e.value)
+    if saved_in == "EPSG:4547":  # no code offered that the numbers cannot tell: not CM 117E's for CM 114E data
+        assert "EPSG:4548" not in str(e.value) and "EPSG:4326" not in str(e.value)
+    name = CRS(saved_in).name  # the code offered is the CRS the file was saved in (pyproj's own name)
+    assert saved_in == "EPSG:4547" or name in str(e.value) or saved_in == "EPSG:4326"

@@ -6,6 +6,8 @@ handled (not refused) is said in a warning.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import geopandas as gpd
 import numpy as np
 
@@ -15,11 +17,11 @@ from .points import point_xy
 
 
 def _check_overlap(network: RoadNetwork, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
-                   files: dict[str, tuple[str, str]] | None = None) -> None:
+                   files: Callable[[], dict[str, tuple[str, str]]] | None = None) -> None:
     """Refuse inputs that do not overlap the road network at all (wrong CRS, wrong area).
 
-    ``files`` maps 'roads', 'population' and 'facilities' to (file name, CRS it was read
-    as) for the message, which names both files of each pair that misses, their CRSs, their
+    ``files()`` maps 'roads', 'population' and 'facilities' to (file name, CRS it was read
+    as) for the message (called only when refusing), which names both files of each pair that misses, their CRSs, their
     extents and the distance between them, and does not presume which file is wrong.
     """
     xmin, ymin = network.node_xy.min(axis=0) - 5000
@@ -32,7 +34,7 @@ def _check_overlap(network: RoadNetwork, demand: gpd.GeoDataFrame, facilities: g
             missing.append((what, gdf))
     if not missing:
         return
-    files = files or {}
+    files = files() if files else {}
     extents = {"roads": _lonlat_extent(network.node_xy, network.crs),
                **{what: _lonlat_extent(np.column_stack(point_xy(gdf)), gdf.crs) for what, gdf in missing}}
 

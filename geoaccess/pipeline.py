@@ -150,9 +150,10 @@ def load_inputs(scenario: Scenario, progress: Progress | None = None, search_dem
     if roads is not None and search_demand:  # the engine's demand_xy: the same points
         roads.search_soon(np.column_stack(point_xy(demand)), workers)
     say(f"facilities: {len(facilities):,}; demand points: {len(demand):,} holding {demand['pop'].sum():,.0f} people")
-    _check_overlap(network, demand, facilities, files={
-        "roads": (Path(net_source).name, file_crs_name(net_source, scenario.network["layer"]))
-        if (net_source := scenario.network["source"]) else ("OpenStreetMap download", "EPSG:4326"),
+    roads_file = scenario.network["source"]
+    _check_overlap(network, demand, facilities, files=lambda: {  # files reopened for their CRS only if they miss
+        "roads": (Path(roads_file).name, file_crs_name(roads_file, scenario.network["layer"]))
+        if roads_file else ("OpenStreetMap download", "EPSG:4326"),
         "population": (Path(p["path"]).name, file_crs_name(p["path"], p["layer"], p["crs"])),
         "facilities": (Path(f["path"]).name, file_crs_name(f["path"], f["layer"], f["crs"]))})
     speeds = load_speeds(scenario.network["speeds"])

@@ -16,6 +16,8 @@ files to points) is in :mod:`geoaccess.points`.
 
 from __future__ import annotations
 
+import functools
+import re
 
 import numpy as np
 import pyproj
@@ -311,6 +313,16 @@ def to_wgs84_lonlat(lon: ArrayLike, lat: ArrayLike, crs: str):
     return _out(np.asarray(out_lon, dtype=float), np.asarray(out_lat, dtype=float), scalar)
 
 
+class NotLonLatError(InputError):
+    """A point that should be WGS84 lon/lat is not (:func:`utm_crs_for`); callers that know
+    the file re-raise it naming the file and the fix. ``lon``/``lat`` hold the values."""
+
+    def __init__(self, lon: float, lat: float) -> None:
+        super().__init__(f"({lon!r}, {lat!r}) is no WGS84 longitude/latitude in degrees (lon -180 to 180, "
+                         "lat -90 to 90): the coordinates do not match their CRS")
+        self.lon, self.lat = lon, lat
+
+
 def utm_crs_for(lon: float, lat: float) -> pyproj.CRS:
     """The WGS84 / UTM zone CRS containing a point, for distances and areas in metres.
 
@@ -326,11 +338,157 @@ def utm_crs_for(lon: float, lat: float) -> pyproj.CRS:
 
     Raises
     ------
-    InputError
-        If the point is not a valid longitude/latitude.
+    NotLonLatError
+        If the point is not a valid longitude/latitude (an :class:`InputError`).
     """
     lon_f, lat_f = float(lon), float(lat)
     if not (np.isfinite(lon_f) and np.isfinite(lat_f) and -180 <= lon_f <= 180 and -90 <= lat_f <= 90):
-        raise InputError(f"utm_crs_for needs a WGS84 longitude/latitude in degrees, got ({lon!r}, {lat!r})")
+        raise NotLonLatError(lon, lat)
     zone = min(int((lon_f + 180.0) // 6.0) + 1, 60)
     return pyproj.CRS.from_epsg((32600 if lat_f >= 0 else 32700) + zone)
+
+
+#: Largest scale error (|k - 1| of a length in any direction, Tissot's semi-axes) a ``[scenario]
+#: crs`` may have anywhere over the roads' extent: 1 %. A UTM or 3°/6° Gauss-Krüger zone holds
+#: 0.15 % inside its zone (UTM 2 degrees beyond its edge at 30°N: 0.5 %); Web Mercator in China
+#: (1/cos(lat): 15 % at 30°N) and a zone 100° away are far beyond it. Snapping caps, grids and
+#: search radii are metres of the analysis CRS, so its scale error is theirs.
+MAX_SCALE_ERROR = 0.01
+
+
+def crs_scale_error(crs: str | pyproj.CRS, lon: tuple[float, float], lat: tuple[float, float]) -> float:
+    """Largest scale error of a projected CRS over a lon/lat rectangle.
+
+    Parameters
+    ----------
+    crs
+        A projected CRS (anything :meth:`pyproj.CRS.from_user_input` reads).
+    lon, lat
+        (west, east) and (south, north) of the rectangle, WGS84 degrees.
+
+    Returns
+    -------
+    float
+        ``max |s - 1|`` over Tissot's semi-major and semi-minor scale (the largest and
+        smallest scale of a short length in any direction; a fraction, 0.01 = 1 %) at
+        the rectangle's corners, edge midpoints and centre; ``inf`` where the
+        projection cannot take one of them.
+    """
+    lons = np.array([lon[0], (lon[0] + lon[1]) / 2, lon[1]], dtype=float)
+    lats = np.array([lat[0], (lat[0] + lat[1]) / 2, lat[1]], dtype=float)
+    grid_lon, grid_lat = np.meshgrid(lons, lats)
+    proj = pyproj.Proj(pyproj.CRS.from_user_input(crs))
+    with np.errstate(invalid="ignore"):
+        factors = proj.get_factors(grid_lon.ravel(), grid_lat.ravel(), errcheck=False)
+    scale = np.concatenate([np.asarray(factors.tissot_semimajor, float), np.asarray(factors.tissot_semiminor, float)])
+    if not np.isfinite(scale).all():
+        return float("inf")
+    return float(np.abs(scale - 1).max())
+
+
+def check_analysis_crs(crs: str | pyproj.CRS, lon: tuple[float, float], lat: tuple[float, float],
+                       key: str = "[scenario] crs") -> None:
+    """Refuse an analysis CRS whose scale error over the data exceeds :data:`MAX_SCALE_ERROR`.
+
+    ``crs``: the analysis CRS the user gave; ``lon, lat``: (west, east) and (south, north) of
+    the roads' extent, WGS84 degrees; ``key``: where the CRS was given, for the message.
+
+    Raises
+    ------
+    InputError
+        Scale error above 1 % somewhere over the extent, with the figure, the key and
+        the fix (the UTM zone of the data's centre, or leaving the key out).
+    """
+    error = crs_scale_error(crs, lon, lat)
+    if error <= MAX_SCALE_ERROR:
+        return
+    parsed = pyproj.CRS.from_user_input(crs)
+    utm = utm_crs_for((lon[0] + lon[1]) / 2, (lat[0] + lat[1]) / 2)
+    figure = "cannot take every point of it" if not np.isfinite(error) else f"distorts lengths by up to {error:.1%}"
+    raise InputError(f"{key} {parsed.to_string()} ({parsed.name}) {figure} over the roads' extent (lon "
+                     f"{lon[0]:.3f} to {lon[1]:.3f}, lat {lat[0]:.3f} to {lat[1]:.3f}); at most "
+                     f"{MAX_SCALE_ERROR:.0%} is accepted, as every distance of the run is measured in it. Use the "
+                     f"data's UTM zone, crs = \"{utm.to_string()}\" ({utm.name}), or a Gauss-Krüger zone that holds "
+                     "the area, or leave crs out (the data's UTM zone is then used)")
+
+
+@functools.lru_cache(maxsize=1)
+def _projected_by_name() -> dict[str, str]:
+    """EPSG's projected CRSs by name ('CGCS2000 / 3-degree Gauss-Kruger zone 39' -> 'EPSG:4527')."""
+    from pyproj.database import query_crs_info
+    from pyproj.enums import PJType
+
+    return {i.name: f"EPSG:{i.code}" for i in query_crs_info(auth_name="EPSG", pj_types=PJType.PROJECTED_CRS)}
+
+
+def _lands(code: str, x: float, y: float) -> bool:
+    """Whether (x, y) in ``code`` is a place on the earth (finite lon/lat in range)."""
+    lon, lat = pyproj.Transformer.from_crs(code, "EPSG:4326", always_xy=True).transform(x, y)
+    return bool(np.isfinite(lon) and np.isfinite(lat) and abs(lon) <= 180 and abs(lat) <= 90)
+
+
+def crs_mismatch_hint(x: float, y: float, crs: pyproj.CRS, name: str) -> str:
+    """The likely fix for a coordinate (x, y) that is no place on the earth in ``crs``, worded
+    from what the file holds: swapped lon/lat, metres labelled as degrees (a GeoJSON without a
+    ``crs`` member is WGS84 by its standard), an 8-digit Gauss-Krüger easting (zone number
+    first) in a CM CRS, a 6-digit one in a zone CRS.
+
+    ``x, y``: one offending coordinate as the file holds it; ``crs``: the CRS the file was read
+    as; ``name``: the file's name (a GeoJSON suffix changes the advice). Returns one or two
+    sentences naming the CRS to use (an EPSG code where the file's numbers tell it) or the edit.
+    """
+    geojson = name.lower().endswith((".geojson", ".json"))
+    if crs.is_geographic:
+        if abs(x) <= 90 < abs(y) <= 180:
+            return (f"The values look like latitude, longitude in that order (x={x:.6g} is a latitude, y={y:.6g} "
+                    "a longitude): swap the two coordinates (x = longitude, y = latitude) in GIS software and save "
+                    "the file again")
+        if max(abs(x), abs(y)) > 1000:
+            where = ("A GeoJSON file is WGS84 longitude/latitude by its standard (RFC 7946) unless it names "
+                     "another CRS: reproject it to EPSG:4326 (QGIS: Export > Save Features As, CRS EPSG:4326; or "
+                     "ogr2ogr -s_srs <its CRS> -t_srs EPSG:4326), or save it as a GeoPackage with its CRS"
+                     if geojson else "Set the file's true CRS (.prj, or the GeoPackage's CRS) in GIS software, "
+                     "or reproject it to EPSG:4326")
+            zone = _zone_crs_for(x, y, "CGCS2000 / 3-degree Gauss-Kruger CM 117E") if x >= 1e7 else None
+            guess = (f" (an 8-digit easting such as {x:.0f} carries a Gauss-Krüger zone number: {zone[1]}, "
+                     f"{zone[0]}, for CGCS2000 data)" if zone else "")
+            return (f"These coordinates are not degrees: they look like projected metres (eastings/northings)"
+                    f"{guess}. {where}")
+        return "Check the file's CRS and its x (longitude) and y (latitude) columns, or save it in EPSG:4326"
+    if x >= 1e7:
+        zone = _zone_crs_for(x, y, crs.name)
+        if zone and zone[0] != crs.to_string():
+            return (f"An 8-digit easting such as {x:.0f} starts with its Gauss-Krüger zone number "
+                    f"({int(x // 1e6)}): give the file that zone's CRS, {zone[0]} ({zone[1]}), "
+                    "not a 'CM' one; or save it in EPSG:4326")
+    cm = _cm_crs_for(x, y, crs.name) if 1e5 <= abs(x) < 1e7 else None
+    if cm:
+        return (f"A 6-digit easting such as {x:.0f} has no zone number, but the file's CRS ({crs.name}) expects "
+                f"one in front of it: give the file its central meridian's CRS, {cm[0]} ({cm[1]}); or save it in "
+                "EPSG:4326")
+    return ("Check the file's CRS (.prj, or the GeoPackage's CRS): it is not the one its coordinates were saved "
+            "in; or save it in EPSG:4326")
+
+
+def _zone_crs_for(x: float, y: float, cm_name: str) -> tuple[str, str] | None:
+    """The zone CRS ('EPSG:4527', its name) of the datum and zone width of ``cm_name`` (a
+    '... Gauss-Kruger CM 117E' CRS) for the zone number in front of an 8-digit easting."""
+    match = re.fullmatch(r"(.+ / (?:3-degree )?Gauss-Kruger) CM \d+E", cm_name)
+    if not match:
+        return None
+    zone_name = f"{match.group(1)} zone {int(x // 1e6)}"
+    code = _projected_by_name().get(zone_name)
+    return (code, zone_name) if code and _lands(code, x, y) else None
+
+
+def _cm_crs_for(x: float, y: float, zone_name: str) -> tuple[str, str] | None:
+    """The CM CRS ('EPSG:4548', its name) of a '... Gauss-Kruger zone 39' CRS, for eastings
+    saved without the zone number."""
+    match = re.fullmatch(r"(.+ / (3-degree )?Gauss-Kruger) zone (\d+)", zone_name)
+    if not match:
+        return None
+    zone = int(match.group(3))
+    cm = 3 * zone if match.group(2) else 6 * zone - 3
+    cm_name = f"{match.group(1)} CM {cm}E"
+    code = _projected_by_name().get(cm_name)
+    return (code, cm_name) if code and _lands(code, x, y) else None

@@ -6,6 +6,8 @@ handled (not refused) is said in a warning.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import geopandas as gpd
 import numpy as np
 
@@ -14,16 +16,80 @@ from .network import RoadNetwork
 from .points import point_xy
 
 
-def _check_overlap(network: RoadNetwork, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame) -> None:
-    """Refuse inputs that do not overlap the road network at all (wrong CRS, wrong area)."""
+def _check_overlap(network: RoadNetwork, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
+                   files: Callable[[], dict[str, tuple[str, str]]] | None = None) -> None:
+    """Refuse inputs that do not overlap the road network at all (wrong CRS, wrong area).
+
+    ``files()`` maps 'roads', 'population' and 'facilities' to (file name, CRS it was read
+    as) for the message (called only when refusing), which names both files of each pair that misses, their CRSs, their
+    extents and the distance between them, and does not presume which file is wrong.
+    """
     xmin, ymin = network.node_xy.min(axis=0) - 5000
     xmax, ymax = network.node_xy.max(axis=0) + 5000
+    missing = []
     for what, gdf in (("population", demand), ("facilities", facilities)):
         x, y = point_xy(gdf)
         inside = (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
         if len(gdf) and not inside.any():
-            raise InputError(f"none of the {what} lie within 5 km of the road network's extent: check the "
-                             f"{what} file's CRS / coordinate columns and that both files cover the same area")
+            missing.append((what, gdf))
+    if not missing:
+        return
+    files = files() if files else {}
+    extents = {"roads": _lonlat_extent(network.node_xy, network.crs),
+               **{what: _lonlat_extent(np.column_stack(point_xy(gdf)), gdf.crs) for what, gdf in missing}}
+
+    def named(what: str) -> str:
+        file, crs = files.get(what, (None, None))
+        box = extents[what]
+        where = f"lon {box[0]:.4f} to {box[2]:.4f}, lat {box[1]:.4f} to {box[3]:.4f}" if np.isfinite(box).all() \
+            else "coordinates that are no place on the earth in that CRS: a longitude beyond ±180° or a latitude " \
+            "beyond ±90°, e.g. metres labelled as degrees"
+        return f"the {what} ({file or 'file'}, read as {crs or 'its CRS'}; {where})"
+
+    parts = []
+    for what, _ in missing:
+        km = _extent_gap_km(extents["roads"], extents[what])
+        parts.append((f"{km:,.0f} km from " if np.isfinite(km) else "apart from ") + named(what))
+    together = ""
+    if len(missing) == 2 and _extent_gap_km(extents["population"], extents["facilities"]) < 5:
+        together = " The population and the facilities overlap each other; the roads lie apart from both."
+    raise InputError("the inputs do not overlap (none within 5 km of the road network's extent): "
+                     + named("roads") + " lie " + " and ".join(parts) + "." + together
+                     + " One of the files of each pair is in the wrong place, "
+                     "usually because of a wrong CRS: check each file's CRS (.prj, the GeoPackage's CRS, or the "
+                     "crs key of a table's coordinates) and its coordinate columns against where the county lies, "
+                     "and that all files cover the same area")
+
+
+def _lonlat_extent(xy: np.ndarray, crs) -> np.ndarray:
+    """(west, south, east, north) of points in ``crs``, WGS84 degrees (NaN where none can be had)."""
+    from pyproj import Transformer
+
+    with np.errstate(invalid="ignore"):
+        lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(xy[:, 0], xy[:, 1])
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    if not ok.any():
+        return np.full(4, np.nan)
+    return np.array([lon[ok].min(), lat[ok].min(), lon[ok].max(), lat[ok].max()])
+
+
+def _extent_gap_km(a: np.ndarray, b: np.ndarray) -> float:
+    """Geodesic km between the nearest points of two lon/lat boxes (0 where they overlap)."""
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return float("inf")
+    from pyproj import Geod
+
+    def nearest(lo1, hi1, lo2, hi2):  # one coordinate of each box's point nearest the other
+        if hi1 < lo2:
+            return hi1, lo2
+        if hi2 < lo1:
+            return lo1, hi2
+        common = max(lo1, lo2)
+        return common, common
+
+    lon_a, lon_b = nearest(a[0], a[2], b[0], b[2])
+    lat_a, lat_b = nearest(a[1], a[3], b[1], b[3])
+    return Geod(ellps="WGS84").inv(lon_a, lat_a, lon_b, lat_b)[2] / 1000
 
 
 def _far_from_network(network: RoadNetwork, gdf: gpd.GeoDataFrame, cap_m: float) -> np.ndarray:

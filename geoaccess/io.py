@@ -79,19 +79,21 @@ def read_vector(path: str | os.PathLike, what: str = "vector file", layer: str |
             for col in gdf.columns:  # Arrow keeps text that is not UTF-8 as it is: checked here, once
                 if isinstance(gdf[col].array, pd.arrays.ArrowStringArray):
                     pa.array(gdf[col].array).validate(full=True)
-            return gdf
+            return check_coordinates(gdf, p.name)
+        except InputError:
+            raise
         except Exception:  # not UTF-8, or unreadable: the reader below decides and words the error
             pass
     try:
         if encoding is not None:
-            return gpd.read_file(p, encoding=encoding, **kwargs)
+            return check_coordinates(gpd.read_file(p, encoding=encoding, **kwargs), p.name)
         gdf = gpd.read_file(p, **kwargs)
         if p.suffix.lower() == ".shp" and not p.with_suffix(".cpg").exists() and _has_mojibake(gdf):
             gdf = gpd.read_file(p, encoding="gb18030", **kwargs)
-        return gdf
+        return check_coordinates(gdf, p.name)
     except UnicodeDecodeError:
         try:
-            return gpd.read_file(p, encoding="gb18030", **kwargs)
+            return check_coordinates(gpd.read_file(p, encoding="gb18030", **kwargs), p.name)
         except UnicodeDecodeError as exc:
             raise InputError(f"could not read {what} {p}: its text is neither UTF-8 nor GBK ({exc.reason} at byte "
                              f"{exc.start} of a value); save it again with UTF-8 text (QGIS: Export > Save Features "
@@ -100,6 +102,74 @@ def read_vector(path: str | os.PathLike, what: str = "vector file", layer: str |
         raise
     except Exception as exc:  # pyogrio/GDAL errors: say which file and why
         raise InputError(f"could not read {what} {p}: {exc}") from None
+
+
+def check_coordinates(gdf: gpd.GeoDataFrame, name: str) -> gpd.GeoDataFrame:
+    """``gdf`` as it is if every coordinate is a place on the earth in its CRS; else refused.
+
+    A geographic CRS takes longitudes within ±180° and latitudes within ±90°; a projected one
+    must take every row back to such a lon/lat (finite). The extent's corners are checked
+    first (a few points), the rows only when a corner fails.
+
+    Parameters
+    ----------
+    gdf
+        A layer as read, its index the 0-based row in the file.
+    name
+        The file's name, for the message (its suffix tells a GeoJSON file).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``gdf`` itself.
+
+    Raises
+    ------
+    InputError
+        Rows whose coordinates are impossible for the CRS the file was read as: the
+        file, the rows (0-based, file order), the first coordinate, that CRS and the likely
+        fix (:func:`geoaccess.coords.crs_mismatch_hint`: swapped lon/lat, metres in a
+        GeoJSON file, a Gauss-Krüger zone number).
+    """
+    import shapely
+    from pyproj import CRS, Transformer
+
+    from .coords import crs_mismatch_hint
+
+    if gdf.crs is None or len(gdf) == 0:
+        return gdf
+    crs = CRS(gdf.crs)
+    corners = np.asarray(gdf.total_bounds, float).reshape(2, 2)
+    if not np.isfinite(corners).all():  # no geometry at all: the readers say so
+        return gdf
+
+    def bad_lonlat(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return ~(np.isfinite(lon) & np.isfinite(lat)) | (np.abs(lon) > 180) | (np.abs(lat) > 90)
+
+    def to_lonlat(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if crs.is_geographic:
+            return x, y
+        with np.errstate(invalid="ignore"):
+            return Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(x, y)
+
+    xs, ys = np.meshgrid(corners[:, 0], corners[:, 1])
+    if not bad_lonlat(*to_lonlat(xs.ravel(), ys.ravel())).any():
+        return gdf
+    bounds = shapely.bounds(gdf.geometry.to_numpy())
+    present = np.isfinite(bounds).all(axis=1)
+    bad = np.zeros(len(gdf), dtype=bool)
+    for ix, iy in ((0, 1), (2, 3), (0, 3), (2, 1)):  # each row's four corners
+        bad[present] |= bad_lonlat(*to_lonlat(bounds[present, ix], bounds[present, iy]))
+    if not bad.any():
+        return gdf
+    rows = np.flatnonzero(bad)
+    x, y = bounds[rows[0], 0], bounds[rows[0], 1]
+    decimals = 6 if crs.is_geographic else 2
+    shown = ", ".join(str(int(r)) for r in rows[:10]) + (f" and {len(rows) - 10:,} more" if len(rows) > 10 else "")
+    raise InputError(f"{name}: {len(rows):,} row{'s' if len(rows) > 1 else ''} (0-based rows in file order: {shown}; "
+                     f"first at x={x:.{decimals}f}, y={y:.{decimals}f}) are no place on the earth in the CRS the "
+                     f"file was read as, {crs_label(crs)}. {crs_mismatch_hint(x, y, crs, name)}")
 
 
 def _check_one_layer(p: Path, what: str) -> None:
@@ -365,3 +435,49 @@ def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
             obj[risky] = "'" + obj[risky].astype(str)
             out[col] = obj
     return out
+
+
+def file_crs_name(path: str | os.PathLike, layer: str | None = None, given: str | None = None) -> str:
+    """The CRS a spatial input file is read as, for messages: ``given`` for tables (their
+    ``crs`` key), the file's own for rasters and vector files, 'EPSG:4326' for OSM files.
+
+    Parameters
+    ----------
+    path
+        The file.
+    layer
+        Its layer (GeoPackage of several).
+    given
+        The scenario's ``crs`` key, used for tables (.csv/.xlsx).
+
+    Returns
+    -------
+    str
+        'EPSG:4526 (CGCS2000 / 3-degree Gauss-Kruger zone 38)', or 'no CRS', or 'unknown'
+        where the file cannot be opened again (it was read once already).
+    """
+    from pyproj import CRS
+
+    p = str(path).lower()
+    try:
+        if p.endswith((".csv", ".xlsx", ".xls", ".txt")):
+            crs = CRS.from_user_input(given) if given else None
+            return crs_label(crs) if crs is not None else str(given)
+        if p.endswith((".osm", ".pbf", ".osm.pbf", ".osm.gz", ".osm.bz2", ".graphml")):
+            return "EPSG:4326 (OpenStreetMap's WGS84 lon/lat)" if not p.endswith(".graphml") else "the graph's own CRS"
+        if p.endswith((".tif", ".tiff", ".img", ".asc", ".vrt")):
+            import rasterio
+
+            with rasterio.open(path) as src:
+                return crs_label(CRS(src.crs)) if src.crs else "no CRS"
+        import pyogrio
+
+        wkt = pyogrio.read_info(path, layer=layer)["crs"]
+        return crs_label(CRS.from_user_input(wkt)) if wkt else "no CRS"
+    except Exception:  # noqa: BLE001 - a label for a message; the file was read once already
+        return given or "unknown"
+
+
+def crs_label(crs: Any) -> str:
+    """'EPSG:4526 (CGCS2000 / 3-degree Gauss-Kruger zone 38)' for messages."""
+    return f"{crs.to_string()} ({crs.name})"

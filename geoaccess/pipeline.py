@@ -15,14 +15,16 @@ from typing import Any, Callable, Sequence
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from pyproj import Transformer
 
 from .admin import admin_from_file, assign_units, unit_of
+from .coords import NotLonLatError, check_analysis_crs
 from .candidates import candidate_sites, candidates_from_file, facilities_with_sites  # noqa: F401  (public API, moved)
 from .gaps import target_gaps
 from .demand import population_from_file
 from .errors import InputError
 from .facilities import facilities_from_file, type_warnings
-from .io import VECTOR_SUFFIXES
+from .io import VECTOR_SUFFIXES, file_crs_name
 from .inputchecks import _check_gcj02, _check_overlap, _drop_far_facilities, _warn_far_demand
 from .isochrones import ISOCHRONE_SIMPLIFY_M, isochrones
 from .outputset import check_output_dir, safe_folder_name
@@ -49,9 +51,31 @@ def load_network(scenario: Scenario, warnings: list[str] | None = None) -> RoadN
     ``[network.classes]``. What the reading warns about (:class:`RoadDataWarning`:
     unmapped classes, unreadable limits) is appended to ``warnings`` when given, for the
     CLI and summary.json; otherwise it is issued as a Python warning.
+
+    Raises
+    ------
+    InputError
+        An unreadable roads file; a ``[scenario] crs`` whose scale error over the roads'
+        extent exceeds :data:`geoaccess.coords.MAX_SCALE_ERROR` (1 %); roads whose
+        coordinates are no lon/lat (named with the source and the fix).
     """
     net = scenario.network
     crs = scenario.scenario.get("crs")
+    try:
+        network = _read_network(net, crs, warnings)
+    except NotLonLatError as e:  # utm_crs_for's words are internal: say which file and what to do
+        source = net["source"] or "the downloaded OSM roads"
+        raise InputError(f"{source}: the roads' centre is no longitude/latitude ({e.lon:.6g}, {e.lat:.6g}), so "
+                         "the file's coordinates do not match its CRS. Give the file its true CRS (.prj, or a "
+                         "GeoPackage saved with it), or save it in EPSG:4326") from None
+    if crs is not None:  # the user's CRS must hold the roads' extent without distorting it
+        lon, lat = Transformer.from_crs(network.crs, "EPSG:4326", always_xy=True).transform(*network.node_xy.T)
+        check_analysis_crs(crs, (float(np.min(lon)), float(np.max(lon))), (float(np.min(lat)), float(np.max(lat))))
+    return network
+
+
+def _read_network(net: dict[str, Any], crs: str | None, warnings: list[str] | None) -> RoadNetwork:
+    """:func:`load_network`'s reading: the file (its warnings to ``warnings``) or the download."""
     if net["source"]:
         options = {}
         if net["source"].lower().endswith(VECTOR_SUFFIXES):
@@ -126,7 +150,12 @@ def load_inputs(scenario: Scenario, progress: Progress | None = None, search_dem
     if roads is not None and search_demand:  # the engine's demand_xy: the same points
         roads.search_soon(np.column_stack(point_xy(demand)), workers)
     say(f"facilities: {len(facilities):,}; demand points: {len(demand):,} holding {demand['pop'].sum():,.0f} people")
-    _check_overlap(network, demand, facilities)
+    roads_file = scenario.network["source"]
+    _check_overlap(network, demand, facilities, files=lambda: {  # files reopened for their CRS only if they miss
+        "roads": (Path(roads_file).name, file_crs_name(roads_file, scenario.network["layer"]))
+        if roads_file else ("OpenStreetMap download", "EPSG:4326"),
+        "population": (Path(p["path"]).name, file_crs_name(p["path"], p["layer"], p["crs"])),
+        "facilities": (Path(f["path"]).name, file_crs_name(f["path"], f["layer"], f["crs"]))})
     speeds = load_speeds(scenario.network["speeds"])
     cap_m = max(speeds[mode].access_max_m for t in scenario.targets.values() for mode in t.modes)
     far_demand = _warn_far_demand(network, demand, cap_m, Path(p["path"]).name, warnings)

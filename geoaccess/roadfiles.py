@@ -20,6 +20,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
 
+from .coords import crs_mismatch_hint
 from .errors import InputError
 from .osmtags import NOT_ROADS, TAG_KEYS, interpret_ways
 from .roadclasses import find_column, normalise, road_attributes
@@ -43,7 +44,7 @@ def graph_from_lines(lines: gpd.GeoDataFrame, *, class_column: str | None = None
     as in :func:`network_from_lines` (a projection's scale factor does not enter it).
     """
     if lines.crs is None:
-        raise InputError(f"{name} has no CRS; set it in GIS software (e.g. EPSG:4326) and try again")
+        raise InputError(_no_crs_message(lines, name))
     return network_from_lines(lines, class_column=class_column, oneway_column=oneway_column,
                               maxspeed_column=maxspeed_column, classes=classes, design_speed=design_speed,
                               default_highway=default_highway, name=name).to_networkx(crs=CRS(lines.crs))
@@ -124,7 +125,7 @@ def network_from_lines(lines: gpd.GeoDataFrame, crs: str | CRS | None = None, *,
     directions.
     """
     if lines.crs is None:
-        raise InputError(f"{name} has no CRS; set it in GIS software (e.g. EPSG:4326) and try again")
+        raise InputError(_no_crs_message(lines, name))
     lines = lines.reset_index(drop=True)  # the index is now the row in the file (0-based)
     values = lines.geometry.to_numpy()
     no_geometry = shapely.is_missing(values) | shapely.is_empty(values)
@@ -213,6 +214,26 @@ def _first_rows(rows: np.ndarray, shown: int = 10) -> dict[str, object]:
     """``report["dropped_rows"]`` of one reason: its first ``shown`` rows and how many there are."""
     return {"rows": rows[:shown].tolist(), "count": int(rows.size)}
 
+
+def _no_crs_message(lines: gpd.GeoDataFrame, name: str) -> str:
+    """A roads file without a CRS: which CRS to set, worded from the numbers it holds."""
+    x0, y0, x1, y1 = lines.total_bounds
+    if not np.isfinite([x0, y0, x1, y1]).all():
+        guess = ""
+    elif max(abs(x0), abs(x1)) <= 180 and max(abs(y0), abs(y1)) <= 90:
+        guess = " Its coordinates look like lon/lat degrees: EPSG:4326 (WGS84) or EPSG:4490 (CGCS2000)."
+    elif x0 >= 1e7 and int(x0 // 1e6) == int(x1 // 1e6) and (13 <= x0 // 1e6 <= 23 or 25 <= x0 // 1e6 <= 45):
+        zone = int(x0 // 1e6)  # CGCS2000 GK zones: 6-degree 13-23 = EPSG:4491-4501, 3-degree 25-45 = EPSG:4513-4533
+        code, width = (4491 + zone - 13, "") if zone <= 23 else (4513 + zone - 25, "3-degree ")
+        guess = (f" Its eastings ({x0:.0f} …) start with the Gauss-Krüger zone number {zone}: that zone's CRS, "
+                 f"EPSG:{code} (CGCS2000 / {width}Gauss-Kruger zone {zone}) for CGCS2000 data.")
+    else:
+        guess = (f" Its coordinates ({x0:.0f}, {y0:.0f} …) are projected metres without a zone number: a UTM "
+                 "zone (EPSG:326zz) or a Gauss-Krüger central meridian's CRS (CGCS2000 3-degree: EPSG:4534 for CM "
+                 "75E to EPSG:4554 for CM 135E); ask the file's supplier which.")
+    return f"{name} has no CRS (a Shapefile without its .prj?); set it in GIS software and try again.{guess}"
+
+
 #: ``report["dropped"]`` reason of rows that hold no geometry (null or empty).
 _NO_GEOMETRY = "no geometry (null or empty)"
 
@@ -235,24 +256,26 @@ def _to_lonlat(coords: np.ndarray, crs: CRS, file_row: np.ndarray, line_of: np.n
     Raises
     ------
     InputError
-        Vertices the file's CRS cannot take to lon/lat (outside the projection's domain:
-        usually a wrong ``.prj``), naming the rows and the fix.
+        Vertices that are no place on the earth in the file's CRS (a longitude beyond
+        ±180° or a latitude beyond ±90°, or outside a projection's domain: usually a wrong
+        ``.prj``, swapped lon/lat, or metres in a GeoJSON file), naming the rows, the CRS
+        and the likely fix (:func:`geoaccess.coords.crs_mismatch_hint`).
     """
     if crs.is_geographic:
-        return coords, crs
-    lonlat_crs = CRS("EPSG:4326")
-    with np.errstate(invalid="ignore"):
-        lonlat = _project(Transformer.from_crs(crs, lonlat_crs, always_xy=True), coords)
+        lonlat, lonlat_crs = coords, crs
+    else:
+        lonlat_crs = CRS("EPSG:4326")
+        with np.errstate(invalid="ignore"):
+            lonlat = _project(Transformer.from_crs(crs, lonlat_crs, always_xy=True), coords)
     bad = ~np.isfinite(lonlat).all(axis=1) | (np.abs(lonlat[:, 0]) > 180) | (np.abs(lonlat[:, 1]) > 90)
     if bad.any():
         rows = np.unique(file_row[line_of[bad]])
         x, y = coords[np.flatnonzero(bad)[0]]
+        decimals = 6 if crs.is_geographic else 2
         raise InputError(f"{name}: {int(bad.sum()):,} vertices of {len(rows):,} rows (0-based rows in file order: "
                          f"{', '.join(str(int(r)) for r in rows[:10])}{' …' if len(rows) > 10 else ''}; first at "
-                         f"x={x:.2f}, y={y:.2f}) are no place on the earth in the file's CRS {crs.name}. Check the "
-                         "file's CRS (.prj): an 8-digit easting such as 39500000 carries a Gauss-Krüger zone number "
-                         "and needs that zone's CRS ('CGCS2000 / 3-degree Gauss-Kruger zone 39', EPSG:4527), not a "
-                         "'CM 117E' one; or save the file in EPSG:4326")
+                         f"x={x:.{decimals}f}, y={y:.{decimals}f}) are no place on the earth in the CRS the file was "
+                         f"read as, {crs.to_string()} ({crs.name}). {crs_mismatch_hint(x, y, crs, name)}")
     return lonlat, lonlat_crs
 
 

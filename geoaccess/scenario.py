@@ -230,6 +230,13 @@ def _check_analysis_crs(crs: str | None) -> None:
     if not parsed.is_projected:
         raise InputError(f"[scenario] crs must be projected (metres); {crs!r} is in degrees. Give a projected EPSG "
                          "code such as \"EPSG:32650\" (UTM 50N), or leave crs out for the network's UTM zone")
+    units = {axis.unit_name for axis in parsed.axis_info}
+    if units != {"metre"}:
+        # Every distance of a run (snapping caps, grids, search radii) is in metres: a foot CRS
+        # would read 1,000 m as 1,000 ft and change verdicts without a word.
+        raise InputError(f"[scenario] crs {crs!r} ({parsed.name}) measures in {', '.join(sorted(units))}, not "
+                         "metres; give a projected EPSG code in metres such as \"EPSG:32650\" (UTM 50N), or "
+                         "leave crs out for the network's UTM zone")
 
 
 def _check_roads_columns(net: dict[str, Any]) -> None:
@@ -321,6 +328,7 @@ TEMPLATE = """\
 [scenario]
 name = "my-county"                 # used for the output folder maps/<name>/
 # crs = "EPSG:32650"               # analysis CRS in metres; default: the UTM zone of the network
+#                                  # (metres, at most 1 % scale error over the roads: a UTM/GK zone holding them)
 
 [network]
 source = "roads.osm"               # .osm.pbf / .osm / .graphml / .gpkg / .shp / .geojson

@@ -6,13 +6,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-import rasterio
 import shapely
 from pyproj import Geod, Transformer
 
 import geoaccess as ga
 from geoaccess.network import network_from_file, network_from_lines
 from geoaccess.synthetic import generate_county
+
+from county_people import people_points
 
 # CGCS2000 3° GK zones CM 114E (3.9° from the county: what a neighbouring bureau ships) and
 # CM 117E (the county's own zone), the county's UTM zone, Web Mercator (scale 1.2 at 33.5°N).
@@ -43,12 +44,7 @@ def county(tmp_path_factory):
     people as points at the raster's cell centres (a raster cannot change CRS without resampling)."""
     folder = tmp_path_factory.mktemp("county")
     generate_county(folder, seed=4, area_km2=40, n_nodes=2500, write_osm=False)
-    with rasterio.open(folder / "population.tif") as src:
-        pop = src.read(1)
-        rows, cols = np.nonzero(pop > 0)
-        x, y = rasterio.transform.xy(src.transform, rows, cols)
-    people = gpd.GeoDataFrame({"pop": pop[rows, cols].astype(float)}, geometry=gpd.points_from_xy(x, y),
-                              crs="EPSG:4326")
+    people = people_points(folder)
     return {"roads": gpd.read_file(folder / "roads.gpkg"), "facilities": pd.read_csv(folder / "facilities.csv"),
             "people": people}
 

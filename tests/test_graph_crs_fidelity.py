@@ -5,13 +5,11 @@ minutes, as the same roads file does in any CRS (tests/test_crs_fidelity.py)."""
 
 from unittest import mock
 
-import geopandas as gpd
 import networkx as nx
 import numpy as np
 import osmnx as ox
 import pandas as pd
 import pytest
-import rasterio
 import shapely
 from pyproj import Geod, Transformer
 
@@ -19,6 +17,8 @@ import geoaccess as ga
 from geoaccess.errors import InputError
 from geoaccess.network import network_from_file, network_from_graph, osmnx_settings
 from geoaccess.synthetic import generate_county
+
+from county_people import people_points
 
 # The county's UTM zone, CGCS2000 / 3° GK CM 114E (3.9° from the county: planar metres 0.23 % long
 # there), Web Mercator (scale 1.2 at 33.5°N).
@@ -49,12 +49,7 @@ def county(tmp_path_factory):
     graph, facilities and people (points at the raster's cell centres) in one folder."""
     folder = tmp_path_factory.mktemp("county")
     generate_county(folder, seed=4, area_km2=40, n_nodes=2500, write_osm=False)
-    with rasterio.open(folder / "population.tif") as src:
-        pop = src.read(1)
-        rows, cols = np.nonzero(pop > 0)
-        x, y = rasterio.transform.xy(src.transform, rows, cols)
-    gpd.GeoDataFrame({"pop": pop[rows, cols].astype(float)}, geometry=gpd.points_from_xy(x, y),
-                     crs="EPSG:4326").to_file(folder / "population.gpkg", layer="people")
+    people_points(folder).to_file(folder / "population.gpkg", layer="people")
     return {"folder": folder, "graph": network_from_file(folder / "roads.gpkg").to_networkx()}
 
 

@@ -34,10 +34,9 @@ import pyproj
 from .errors import InputError
 from .buildings import (NON_RESIDENTIAL_KEYS, RESIDENTIAL_BUILDINGS, buildings_from_osm,  # noqa: F401  (moved)
                         population_raster_from_buildings)
-from .io import TABLE_SUFFIXES, VECTOR_SUFFIXES, check_input_file, read_table_lines, read_vector, require_columns
+from .io import RASTER_SUFFIXES, TABLE_SUFFIXES, VECTOR_SUFFIXES, check_input_file, read_table_lines, read_vector, require_columns
 from .points import lonlat_points, points_from_vector
 
-RASTER_SUFFIXES = (".tif", ".tiff")
 
 
 def population_from_raster(path: str | os.PathLike, band: int = 1,

@@ -29,6 +29,7 @@ from .errors import InputError
 
 VECTOR_SUFFIXES = (".gpkg", ".shp", ".geojson", ".json", ".fgb", ".zip")
 TABLE_SUFFIXES = (".csv", ".xlsx")
+RASTER_SUFFIXES = (".tif", ".tiff")
 
 
 def check_input_file(path: str | os.PathLike, what: str, suffixes: Iterable[str] | None = None) -> Path:

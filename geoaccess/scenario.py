@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
-from .io import VECTOR_SUFFIXES
+from .io import RASTER_SUFFIXES, VECTOR_SUFFIXES
 from .roadclasses import DESIGN_SPEED_CHOICES, check_classes
 from .facilitytypes import check_type_mapping
 from .targets import Target, load_targets, target_from_dict
@@ -182,6 +182,21 @@ def _refuse_escaped_paths(table: dict[str, Any], where: str, prefix: str = "") -
             raise InputError(f"{where}, [{section}] {key_name}: {_path_advice(value.translate(_CONTROL))}")
 
 
+def _check_population_keys(population: dict[str, Any], given: dict[str, Any]) -> None:
+    """Refuse [population] keys the file's kind never reads (silently ignored before): a raster
+    carries its own CRS and cells; tables and vector files have no bands."""
+    raster = str(population["path"]).lower().endswith(RASTER_SUFFIXES)
+    unread = [k for k in (("crs", "x", "y") if raster else ("band",)) if k in given]
+    if not unread:
+        return
+    keys = ", ".join(unread)
+    name = Path(str(population["path"])).name
+    why = (f"{name} is a raster: its cells are placed by its own CRS (a raster without one is "
+           "refused: set it in GIS software, e.g. gdal_edit.py -a_srs EPSG:4326)" if raster
+           else f"{name} is not a raster; band applies to GeoTIFF population files only")
+    raise InputError(f"[population] {keys} would be ignored: {why}. Remove the key{'s' if len(unread) > 1 else ''}.")
+
+
 def scenario_from_dict(raw: dict[str, Any], base_dir: str | Path = ".", path: Path | None = None) -> Scenario:
     """Check a scenario given as nested dicts (as parsed from TOML)."""
     unknown = sorted(set(raw) - set(_SCHEMA))
@@ -207,6 +222,7 @@ def scenario_from_dict(raw: dict[str, Any], base_dir: str | Path = ".", path: Pa
         if value is not None:
             sections[section][key] = _resolve(base, value)
     _check_analysis_crs(sections["scenario"]["crs"])
+    _check_population_keys(sections["population"], raw.get("population", {}))
     if sections["map"]["lang"] not in ("zh", "en"):
         raise InputError(f"[map] lang must be 'zh' or 'en', got {sections['map']['lang']!r}")
     check_type_mapping(sections["facilities"]["types"], "[facilities.types]")

@@ -1,5 +1,7 @@
 """Scenario files: every key checked, paths resolved against the file, targets composed."""
 
+from pathlib import Path
+
 import pytest
 
 from geoaccess.errors import InputError
@@ -85,3 +87,22 @@ def test_unreadable_scenarios(tmp_path):
     (tmp_path / "gbk.toml").write_bytes('[scenario]\nname = "泗县"\n'.encode("gbk"))
     with pytest.raises(InputError, match="UTF-8"):
         load_scenario(tmp_path / "gbk.toml")
+
+
+@pytest.mark.parametrize("population, key", [
+    ({"path": "people.tif", "crs": "EPSG:4547"}, "crs"),   # a raster is placed by its own CRS
+    ({"path": "people.tiff", "x": "lon", "y": "lat"}, "x, y"),
+    ({"path": "people.csv", "band": 2}, "band"),            # only rasters have bands
+])
+def test_population_keys_the_file_kind_never_reads_are_refused(population, key):
+    raw = {"scenario": {"name": "x"}, "network": {"source": "roads.gpkg"}, "facilities": {"path": "f.csv"},
+           "population": population, "targets": {"use": ["medical_point_15min"]}}
+    with pytest.raises(InputError, match=rf"\[population\] {key} would be ignored: people\.\w+ is "):
+        scenario_from_dict(raw)
+
+
+def test_population_keys_the_file_kind_reads_pass():
+    base = {"scenario": {"name": "x"}, "network": {"source": "roads.gpkg"}, "facilities": {"path": "f.csv"},
+            "targets": {"use": ["medical_point_15min"]}}
+    for population in ({"path": "p.tif", "band": 2, "pop": "pop"}, {"path": "p.csv", "crs": "EPSG:4547", "x": "e"}):
+        assert Path(scenario_from_dict({**base, "population": population}).population["path"]).name in ("p.tif", "p.csv")

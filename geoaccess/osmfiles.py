@@ -222,88 +222,40 @@ def _overlong_text(obj: str, key: bytes, value: bytes) -> str:
     return f"{obj}: {short(key)}={short(value)} (key {len(key):,} bytes, value {len(value):,} bytes)"
 
 
-def _varints(buf: bytes) -> list[int]:
-    """A packed protobuf field of varints."""
-    out, shift, value = [], 0, 0
-    for byte in buf:
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            out.append(value)
-            shift, value = 0, 0
-    return out
-
-
-def _fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
-    """The fields of a protobuf message: (number, int) for varints, (number, bytes) for
-    length-delimited fields; fixed-width fields are skipped (the PBF blocks read here have none)."""
-    i, n = 0, len(buf)
-    while i < n:
-        key, i = _varint_at(buf, i)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = _varint_at(buf, i)
-            yield number, value
-        elif wire == 2:
-            size, i = _varint_at(buf, i)
-            yield number, buf[i:i + size]
-            i += size
-        else:
-            i += {1: 8, 5: 4}.get(wire, n)
-
-
-def _varint_at(buf: bytes, i: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = buf[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, i
-
-
 def _pbf_tags_over(path: Path, limit_bytes: int) -> Iterator[tuple[str, bytes, bytes]]:
     """(object, key, value) of every tag of an OSM PBF file with a key or value over
-    ``limit_bytes``: a minimal reader of the PBF format (https://wiki.openstreetmap.org/wiki/PBF_Format)
-    for the error path only; blocks without an overlong string are not decoded further."""
+    ``limit_bytes``, for the error path only: the blocks are decoded by the PBF format's own
+    protobuf messages (shipped with pyrosm, a dependency); blocks without an overlong string
+    are not looked into further."""
+    from pyrosm.proto import fileformat_pb2, osmformat_pb2
+
     with open(path, "rb") as fh:
         while len(size := fh.read(4)) == 4:
-            header = dict(_fields(fh.read(struct.unpack(">I", size)[0])))
-            blob = dict(_fields(fh.read(int(header.get(3, 0)))))
-            if header.get(1) != b"OSMData":
+            header = fileformat_pb2.BlobHeader.FromString(fh.read(struct.unpack(">I", size)[0]))
+            blob = fileformat_pb2.Blob.FromString(fh.read(header.datasize))
+            if header.type != "OSMData":
                 continue
-            data = blob.get(1) or (zlib.decompress(blob[3]) if 3 in blob else b"")
-            block = list(_fields(data))
-            strings = [s for number, table in block if number == 1 for _, s in _fields(table)]
+            data = blob.raw or (zlib.decompress(blob.zlib_data) if blob.HasField("zlib_data") else b"")
+            block = osmformat_pb2.PrimitiveBlock.FromString(data)
+            strings = block.stringtable.s
             if not any(len(s) > limit_bytes for s in strings):
                 continue
-            for number, group in block:
-                if number != 2:
-                    continue
-                for kind, obj in _fields(group):
-                    if kind == 2:  # dense nodes: delta-coded ids, keys_vals runs ended by 0
-                        dense = dict(_fields(obj))
-                        ids = np.cumsum([(v >> 1) ^ -(v & 1) for v in _varints(dense.get(1, b""))])
-                        keys_vals, node = _varints(dense.get(10, b"")), 0
-                        j = 0
-                        while j < len(keys_vals):
-                            if keys_vals[j] == 0:
-                                node, j = node + 1, j + 1
-                                continue
-                            key, value = strings[keys_vals[j]], strings[keys_vals[j + 1]]
-                            if max(len(key), len(value)) > limit_bytes:
-                                yield f"node {ids[node]}", key, value
-                            j += 2
+            for group in block.primitivegroup:
+                # dense nodes: delta-coded ids; keys_vals runs, each node's ended by 0
+                ids, keys_vals, node, j = np.cumsum(group.dense.id), group.dense.keys_vals, 0, 0
+                while j < len(keys_vals):
+                    if keys_vals[j] == 0:
+                        node, j = node + 1, j + 1
                         continue
-                    fields = list(_fields(obj))
-                    raw_id = next((v for f, v in fields if f == 1), 0)
-                    obj_id = (raw_id >> 1) ^ -(raw_id & 1) if kind == 1 else raw_id  # node ids are sint64
-                    keys = [k for f, v in fields if f == 2 for k in _varints(v)]
-                    vals = [k for f, v in fields if f == 3 for k in _varints(v)]
-                    for k, v in zip(keys, vals):
-                        if max(len(strings[k]), len(strings[v])) > limit_bytes:
-                            yield f"{({1: 'node', 3: 'way', 4: 'relation'})[kind]} {obj_id}", strings[k], strings[v]
+                    key, value = strings[keys_vals[j]], strings[keys_vals[j + 1]]
+                    if max(len(key), len(value)) > limit_bytes:
+                        yield f"node {ids[node]}", key, value
+                    j += 2
+                for kind, objects in (("node", group.nodes), ("way", group.ways), ("relation", group.relations)):
+                    for obj in objects:
+                        for k, v in zip(obj.keys, obj.vals):
+                            if max(len(strings[k]), len(strings[v])) > limit_bytes:
+                                yield f"{kind} {obj.id}", strings[k], strings[v]
 
 
 def raise_if_overlong(path: Path, exc: Exception) -> None:

@@ -105,6 +105,13 @@ def read_vector(path: str | os.PathLike, what: str = "vector file", layer: str |
         raise InputError(f"could not read {what} {p}: {exc}") from None
 
 
+def off_the_earth(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Which lon/lat (degrees) are no place on the earth: not finite, a longitude beyond
+    ±180° or a latitude beyond ±90° (bool per point)."""
+    with np.errstate(invalid="ignore"):
+        return ~(np.isfinite(lon) & np.isfinite(lat)) | (np.abs(lon) > 180) | (np.abs(lat) > 90)
+
+
 def check_coordinates(gdf: gpd.GeoDataFrame, name: str) -> gpd.GeoDataFrame:
     """``gdf`` as it is if every coordinate is a place on the earth in its CRS; else refused.
 
@@ -144,10 +151,6 @@ def check_coordinates(gdf: gpd.GeoDataFrame, name: str) -> gpd.GeoDataFrame:
     if not np.isfinite(corners).all():  # no geometry at all: the readers say so
         return gdf
 
-    def bad_lonlat(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore"):
-            return ~(np.isfinite(lon) & np.isfinite(lat)) | (np.abs(lon) > 180) | (np.abs(lat) > 90)
-
     def to_lonlat(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if crs.is_geographic:
             return x, y
@@ -155,13 +158,13 @@ def check_coordinates(gdf: gpd.GeoDataFrame, name: str) -> gpd.GeoDataFrame:
             return Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(x, y)
 
     xs, ys = np.meshgrid(corners[:, 0], corners[:, 1])
-    if not bad_lonlat(*to_lonlat(xs.ravel(), ys.ravel())).any():
+    if not off_the_earth(*to_lonlat(xs.ravel(), ys.ravel())).any():
         return gdf
     bounds = shapely.bounds(gdf.geometry.to_numpy())
     present = np.isfinite(bounds).all(axis=1)
     bad = np.zeros(len(gdf), dtype=bool)
     for ix, iy in ((0, 1), (2, 3), (0, 3), (2, 1)):  # each row's four corners
-        bad[present] |= bad_lonlat(*to_lonlat(bounds[present, ix], bounds[present, iy]))
+        bad[present] |= off_the_earth(*to_lonlat(bounds[present, ix], bounds[present, iy]))
     if not bad.any():
         return gdf
     rows = np.flatnonzero(bad)

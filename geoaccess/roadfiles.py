@@ -22,6 +22,7 @@ from pyproj import CRS, Transformer
 
 from .coords import crs_mismatch_hint
 from .errors import InputError
+from .io import off_the_earth
 from .osmtags import NOT_ROADS, TAG_KEYS, interpret_ways
 from .roadclasses import find_column, normalise, road_attributes
 from .speedlimits import RoadDataWarning
@@ -267,7 +268,7 @@ def _to_lonlat(coords: np.ndarray, crs: CRS, file_row: np.ndarray, line_of: np.n
         lonlat_crs = CRS("EPSG:4326")
         with np.errstate(invalid="ignore"):
             lonlat = _project(Transformer.from_crs(crs, lonlat_crs, always_xy=True), coords)
-    bad = ~np.isfinite(lonlat).all(axis=1) | (np.abs(lonlat[:, 0]) > 180) | (np.abs(lonlat[:, 1]) > 90)
+    bad = off_the_earth(lonlat[:, 0], lonlat[:, 1])
     if bad.any():
         rows = np.unique(file_row[line_of[bad]])
         x, y = coords[np.flatnonzero(bad)[0]]
